@@ -1,0 +1,43 @@
+import { randomUUID } from "node:crypto";
+import type { NextFunction, Request, Response } from "express";
+import type { Logger } from "../logger.js";
+
+/** Per-request values, kept on res.locals under one typed key. */
+export interface RequestContext {
+  requestId: string;
+  log: Logger;
+  startedAt: bigint;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
+
+export function ctx(res: Response): RequestContext {
+  return res.locals["ctx"] as RequestContext;
+}
+
+/**
+ * Gives every request an id (the caller's X-Request-Id when it is a sane token), echoes it, and
+ * writes one access-log line when the response is finished: method, route, status, latency.
+ */
+export function requestContext(log: Logger) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const given = req.get("x-request-id");
+    const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
+    const context: RequestContext = { requestId, log: log.child({ requestId }), startedAt: process.hrtime.bigint() };
+    res.locals["ctx"] = context;
+    res.setHeader("X-Request-Id", requestId);
+    res.on("finish", () => {
+      const latencyMs = Number(process.hrtime.bigint() - context.startedAt) / 1e6;
+      const route = req.route === undefined ? "(unmatched)" : `${req.baseUrl}${String((req.route as { path: unknown }).path)}`;
+      context.log.log(res.statusCode >= 500 ? "warn" : "info", "request", {
+        method: req.method,
+        route,
+        path: req.originalUrl.split("?")[0],
+        status: res.statusCode,
+        latencyMs: Math.round(latencyMs * 10) / 10,
+        ip: req.ip,
+      });
+    });
+    next();
+  };
+}

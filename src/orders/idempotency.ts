@@ -1,0 +1,130 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Kysely } from "kysely";
+import { IdempotencyConflictError, ServiceUnavailableError } from "../errors.js";
+import type { Database, SpCallbackRow } from "../store/schema.js";
+
+/**
+ * Exactly-once for synchronous callbacks. One row per idempotency key moves
+ *   processing → done        (201/202: final, replayed byte for byte)
+ *   processing → retryable   (409/503/500: the next request with the key processes afresh)
+ * A request that finds the key `processing` waits for the owner; one that finds an expired lease
+ * (its owner died) takes the key over. Every transition is a conditional write, so it is safe
+ * across processes sharing one database.
+ */
+export type Claim =
+  | { kind: "owner"; attemptId: string }
+  | { kind: "stored"; status: number; body: string; orderNumber: string | null };
+
+export interface ClaimOptions {
+  key: string;
+  bodyHash: string;
+  requestId: string;
+  leaseMs: number;
+  /** How long a duplicate waits for a concurrent request with the same key before answering 503. */
+  waitMs: number;
+  pollMs?: number;
+  clock?: () => number;
+}
+
+export async function claimKey(db: Kysely<Database>, o: ClaimOptions): Promise<Claim> {
+  const clock = o.clock ?? Date.now;
+  const attemptId = randomUUID();
+  const waitUntil = clock() + o.waitMs;
+  let waitedOn: string | undefined;
+  for (;;) {
+    const now = clock();
+    const inserted = await db
+      .insertInto("sp_callbacks")
+      .values({
+        idempotency_key: o.key,
+        body_hash: o.bodyHash,
+        state: "processing",
+        attempt_id: attemptId,
+        lease_until: now + o.leaseMs,
+        status: null,
+        response_body: null,
+        order_number: null,
+        request_id: o.requestId,
+        created_at: now,
+        updated_at: now,
+      })
+      .onConflict((oc) => oc.column("idempotency_key").doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return { kind: "owner", attemptId };
+
+    const row = await db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", o.key).executeTakeFirst();
+    if (row === undefined) continue;
+    if (row.state === "done") {
+      if (row.body_hash !== o.bodyHash) throw reused(o.key, "was already placed");
+      return stored(row);
+    }
+    if (row.state === "processing" && row.lease_until > now) {
+      if (row.body_hash !== o.bodyHash) throw reused(o.key, "is being processed");
+      waitedOn = row.attempt_id;
+      if (now >= waitUntil) {
+        throw new ServiceUnavailableError("in_progress", "An order with this idempotency key is still being processed; retry shortly.", {
+          retryAfterSeconds: 2,
+        });
+      }
+      await sleep(o.pollMs ?? 20);
+      continue;
+    }
+    // The request we waited for has finished without placing an order: give the same answer.
+    if (row.state === "retryable" && waitedOn === row.attempt_id && row.status !== null) return stored(row);
+    // Retryable, or processing under an expired lease: take it over.
+    const taken = await db
+      .updateTable("sp_callbacks")
+      .set({
+        state: "processing",
+        attempt_id: attemptId,
+        body_hash: o.bodyHash,
+        lease_until: now + o.leaseMs,
+        request_id: o.requestId,
+        updated_at: now,
+      })
+      .where("idempotency_key", "=", o.key)
+      .where("attempt_id", "=", row.attempt_id)
+      .executeTakeFirst();
+    if (Number(taken.numUpdatedRows) === 1) return { kind: "owner", attemptId };
+  }
+}
+
+/**
+ * Records the outcome of an attempt. Returns false when the attempt no longer owns the key (its
+ * lease expired and another request took over): the outcome is then not stored.
+ */
+export async function finishAttempt(
+  db: Kysely<Database>,
+  key: string,
+  attemptId: string,
+  outcome: { status: number; body: string; orderNumber: string | null; now: number },
+): Promise<boolean> {
+  const final = outcome.status === 201 || outcome.status === 202;
+  const res = await db
+    .updateTable("sp_callbacks")
+    .set({
+      state: final ? "done" : "retryable",
+      status: outcome.status,
+      response_body: outcome.body,
+      order_number: outcome.orderNumber,
+      updated_at: outcome.now,
+    })
+    .where("idempotency_key", "=", key)
+    .where("attempt_id", "=", attemptId)
+    // Only from processing: a late failure report never overwrites a stored 201/202.
+    .where("state", "=", "processing")
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}
+
+function stored(row: SpCallbackRow): Claim {
+  return { kind: "stored", status: row.status ?? 500, body: row.response_body ?? "{}", orderNumber: row.order_number };
+}
+
+function reused(key: string, what: string): IdempotencyConflictError {
+  const shown = key.replace(/^sp:/, "");
+  return new IdempotencyConflictError(
+    `salesOrderToken ${shown} ${what} with a different order body; a new order needs a new salesOrderToken.`,
+  );
+}

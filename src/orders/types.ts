@@ -1,0 +1,143 @@
+/**
+ * Glossary
+ * - source: the subscription platform an order comes from (Subscribe Pro, Recharge).
+ * - normalised order: the source-independent order we hand to a platform (NormalizedOrder).
+ * - platform: the merchant's commerce system that really holds orders (the built-in `local` store,
+ *   later remote ones), reached through a PlatformAdapter.
+ * - idempotency key: the value that makes a request "the same order" (Subscribe Pro's
+ *   salesOrderToken, or a hash of the raw body). Retries with the same key never create a second order.
+ * - line: one item of an order; each line succeeds (platform item id) or fails (reason, error class).
+ */
+import type { Kysely } from "kysely";
+import type { Database } from "../store/schema.js";
+import type { Logger } from "../logger.js";
+
+export interface Address {
+  firstName?: string;
+  lastName?: string;
+  company?: string;
+  street1?: string;
+  street2?: string;
+  street3?: string;
+  city?: string;
+  region?: string;
+  postcode?: string;
+  country?: string;
+  countryName?: string;
+  phone?: string;
+}
+
+export interface NormalizedLine {
+  /** Stable reference of the line within the source order (SP: the subscription id). */
+  ref: string;
+  sku: string;
+  /** A positive whole number (checked before the order reaches a platform). */
+  quantity: number;
+  description?: string;
+  /** What the source says; the platform's catalog may know better. */
+  requiresShipping?: boolean;
+  /** A price the source fixed for this line, in minor units of the order currency. */
+  fixedUnitPrice?: number;
+  subscriptionId?: string;
+}
+
+export interface NormalizedOrder {
+  source: "subscribe-pro" | "recharge";
+  /** The source's own id for this order (SP salesOrderToken when present). */
+  sourceOrderId: string | undefined;
+  /** Place the order with the lines that succeeded when others fail (SP allowSomeFailedItems). */
+  allowPartial: boolean;
+  /** Upper-case ISO-4217 code. */
+  currency: string;
+  customer: { email: string; sourceCustomerId?: string; platformCustomerId?: string };
+  billingAddress?: Address;
+  shippingAddress?: Address;
+  shippingMethodCode?: string;
+  couponCodes: string[];
+  /**
+   * Payment reference, passed to the platform so it can charge. Holds tokens: never log it.
+   */
+  payment?: Record<string, string>;
+  lines: NormalizedLine[];
+}
+
+export type LineResult =
+  | {
+      ok: true;
+      ref: string;
+      platformItemId: string;
+      sku: string;
+      name: string;
+      quantity: number;
+      requiresShipping: boolean;
+      /** All amounts in minor units of the order currency. */
+      unitPrice: number;
+      shippingTotal: number;
+      taxTotal: number;
+      discountTotal: number;
+      lineTotal: number;
+    }
+  | { ok: false; ref: string; sku: string; message: string; errorClass: string };
+
+export interface PlacedOrder {
+  platformOrderId: string;
+  orderNumber: string;
+  /** ISO-8601 UTC, seconds precision. */
+  createdAt: string;
+  currency: string;
+  status: string;
+  state: string;
+  subtotal: number;
+  shippingTotal: number;
+  taxTotal: number;
+  discountTotal: number;
+  total: number;
+}
+
+/**
+ * What a platform did with an order. `order` is null when nothing was placed; `lines` has one entry
+ * per line sent, in the same order. Lines may be ok while `order` is null: they could have been
+ * ordered, but another line failed and the order did not allow partial placement.
+ */
+export interface PlatformOrderResult {
+  order: PlacedOrder | null;
+  lines: LineResult[];
+  /** True when this call found an order placed earlier under the same idempotency key. */
+  replayed: boolean;
+  /** True when the adapter ran `ctx.atomically` inside its own transaction. */
+  ranAtomically: boolean;
+}
+
+export interface CreateOrderContext {
+  /** Same value on every retry of the same order: an adapter must never place two orders for it. */
+  idempotencyKey: string;
+  /** Aborted when the caller's deadline passes. */
+  signal: AbortSignal;
+  log: Logger;
+  /**
+   * Writes the pipeline needs committed together with the order (the stored response). An adapter
+   * whose orders live in orderbridge's own database runs it inside its transaction and sets
+   * `ranAtomically`; any other adapter ignores it and the pipeline runs it right after.
+   */
+  atomically?: (tx: Kysely<Database>, result: PlatformOrderResult) => Promise<void>;
+}
+
+/**
+ * A merchant's commerce platform. Implementations: `src/platforms/<name>/`.
+ *
+ * Contract:
+ * - createOrder places at most one order per `ctx.idempotencyKey`; a repeat returns the first result
+ *   with `replayed: true`.
+ * - A line that cannot be ordered is reported as a failed LineResult (never thrown).
+ * - When `order.allowPartial` is false and any line fails, nothing is placed (`order: null`).
+ * - Being unreachable, slow or answering nonsense throws a PlatformError (retryable when a retry
+ *   may succeed); nothing may be half-placed in that case.
+ */
+export interface PlatformAdapter {
+  readonly name: string;
+  createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult>;
+  close?(): Promise<void>;
+}
+
+export const ERROR_CLASS_PLATFORM = "e-commerce platform";
+export const ERROR_CLASS_TECHNOLOGY = "Technology";

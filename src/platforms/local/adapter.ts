@@ -1,0 +1,256 @@
+import type { Kysely } from "kysely";
+import { isUniqueViolation } from "../../store/db.js";
+import type { Database, LocalOrderItemRow, LocalOrderRow } from "../../store/schema.js";
+import {
+  ERROR_CLASS_PLATFORM,
+  type CreateOrderContext,
+  type LineResult,
+  type NormalizedOrder,
+  type PlacedOrder,
+  type PlatformAdapter,
+  type PlatformOrderResult,
+} from "../../orders/types.js";
+import type { Catalog } from "./catalog.js";
+import { checkLine, priceOrder, type AcceptedLine } from "./pricing.js";
+
+export interface LocalPlatformOptions {
+  db: Kysely<Database>;
+  catalog: Catalog;
+  orderNumberPrefix: string;
+  orderNumberStart: number;
+  clock?: () => number;
+}
+
+const ORDER_COUNTER = "local_order";
+const ITEM_COUNTER = "local_order_item";
+
+/** Thrown inside the transaction to roll it back while still returning a result. */
+class Rollback {
+  constructor(readonly result: PlatformOrderResult) {}
+}
+
+export interface LocalPlatform extends PlatformAdapter {
+  /** Creates stock rows for tracked products and the order-number counters, once. */
+  init(): Promise<void>;
+}
+
+/**
+ * The built-in platform: orders live in orderbridge's own database, so placing an order, taking its
+ * stock and storing the callback response commit in one transaction.
+ */
+export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
+  const { db, catalog } = opts;
+  const clock = opts.clock ?? Date.now;
+
+  async function init(): Promise<void> {
+    const stockRows = [...catalog.products.values()]
+      .filter((p) => p.stock !== undefined)
+      .map((p) => ({ sku: p.sku, available: p.stock as number }));
+    if (stockRows.length > 0) {
+      await db.insertInto("local_stock").values(stockRows).onConflict((oc) => oc.column("sku").doNothing()).execute();
+    }
+    await db
+      .insertInto("counters")
+      .values([
+        { name: ORDER_COUNTER, value: opts.orderNumberStart - 1 },
+        { name: ITEM_COUNTER, value: 0 },
+      ])
+      .onConflict((oc) => oc.column("name").doNothing())
+      .execute();
+  }
+
+  async function createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
+    // Two instances placing the same key at once: the loser's insert hits the unique index, and
+    // its second pass finds the winner's order.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await db.transaction().execute((tx) => placeInTransaction(tx, order, ctx));
+      } catch (e) {
+        if (e instanceof Rollback) return e.result;
+        if (attempt === 0 && isUniqueViolation(e)) continue;
+        throw e;
+      }
+    }
+  }
+
+  async function placeInTransaction(tx: Kysely<Database>, order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
+    const existing = await tx.selectFrom("local_orders").selectAll().where("idempotency_key", "=", ctx.idempotencyKey).executeTakeFirst();
+    if (existing !== undefined) {
+      const result = await loadResult(tx, existing, order);
+      if (ctx.atomically !== undefined) await ctx.atomically(tx, result);
+      return { ...result, ranAtomically: ctx.atomically !== undefined };
+    }
+
+    const outcomes = new Map<string, LineResult | AcceptedLine>();
+    for (const line of order.lines) {
+      const check = checkLine(order, line, catalog);
+      outcomes.set(line.ref, check.ok ? check.accepted : check.failure);
+    }
+    const failedSoFar = (): boolean => [...outcomes.values()].some((o) => "ok" in o && !o.ok);
+    const notPlaced = (): PlatformOrderResult => ({
+      order: null,
+      lines: order.lines.map((l) => toLineResult(outcomes.get(l.ref) as LineResult | AcceptedLine)),
+      replayed: false,
+      ranAtomically: false,
+    });
+    if (failedSoFar() && !order.allowPartial) return notPlaced();
+
+    // Take stock line by line; a line that cannot have it fails, the others keep theirs.
+    for (const line of order.lines) {
+      const o = outcomes.get(line.ref);
+      if (o === undefined || "ok" in o || o.product.stock === undefined) continue;
+      const taken = await tx
+        .updateTable("local_stock")
+        .set((eb) => ({ available: eb("available", "-", line.quantity) }))
+        .where("sku", "=", line.sku)
+        .where("available", ">=", line.quantity)
+        .executeTakeFirst();
+      if (Number(taken.numUpdatedRows) !== 1) {
+        outcomes.set(line.ref, { ok: false, ref: line.ref, sku: line.sku, message: `Product ${line.sku} is out of stock`, errorClass: ERROR_CLASS_PLATFORM });
+      }
+    }
+    const accepted = order.lines.map((l) => outcomes.get(l.ref)).filter((o): o is AcceptedLine => o !== undefined && !("ok" in o));
+    if (accepted.length === 0 || (failedSoFar() && !order.allowPartial)) throw new Rollback(notPlaced());
+
+    const priced = priceOrder(order, accepted, catalog);
+    const orderId = await bump(tx, ORDER_COUNTER, 1);
+    const lastItemId = await bump(tx, ITEM_COUNTER, priced.lines.length);
+    const createdAt = Math.floor(clock() / 1000) * 1000;
+    const row: LocalOrderRow = {
+      id: orderId,
+      order_number: `${opts.orderNumberPrefix}${orderId}`,
+      idempotency_key: ctx.idempotencyKey,
+      source: order.source,
+      source_order_id: order.sourceOrderId ?? null,
+      customer_email: order.customer.email,
+      source_customer_id: order.customer.sourceCustomerId ?? null,
+      platform_customer_id: order.customer.platformCustomerId ?? null,
+      currency: order.currency,
+      status: "placed",
+      state: "open",
+      subtotal: priced.subtotal,
+      shipping_total: priced.shippingTotal,
+      tax_total: priced.taxTotal,
+      discount_total: 0,
+      total: priced.total,
+      shipping_method_code: order.shippingMethodCode ?? null,
+      coupon_codes: JSON.stringify(order.couponCodes),
+      billing_address: order.billingAddress === undefined ? null : JSON.stringify(order.billingAddress),
+      shipping_address: order.shippingAddress === undefined ? null : JSON.stringify(order.shippingAddress),
+      created_at: createdAt,
+    };
+    await tx.insertInto("local_orders").values(row).execute();
+    const firstItemId = lastItemId - priced.lines.length + 1;
+    const items: LocalOrderItemRow[] = priced.lines.map((l, i) => ({
+      id: firstItemId + i,
+      order_id: orderId,
+      line_no: order.lines.indexOf(l.line),
+      line_ref: l.line.ref,
+      sku: l.line.sku,
+      name: l.product.name,
+      description: l.line.description ?? null,
+      quantity: l.line.quantity,
+      requires_shipping: l.requiresShipping ? 1 : 0,
+      unit_price: l.unitPrice,
+      shipping_total: l.shippingTotal,
+      tax_total: l.taxTotal,
+      discount_total: 0,
+      line_total: l.lineTotal,
+      subscription_id: l.line.subscriptionId ?? null,
+    }));
+    await tx.insertInto("local_order_items").values(items).execute();
+    const itemByRef = new Map(items.map((it) => [it.line_ref, it]));
+    const result: PlatformOrderResult = {
+      order: toPlacedOrder(row),
+      lines: order.lines.map((l) => {
+        const it = itemByRef.get(l.ref);
+        return it === undefined ? toLineResult(outcomes.get(l.ref) as LineResult) : itemResult(it);
+      }),
+      replayed: false,
+      ranAtomically: ctx.atomically !== undefined,
+    };
+    if (ctx.atomically !== undefined) await ctx.atomically(tx, result);
+    return result;
+  }
+
+  return { name: "local", init, createOrder };
+}
+
+async function bump(tx: Kysely<Database>, name: string, by: number): Promise<number> {
+  const row = await tx
+    .updateTable("counters")
+    .set((eb) => ({ value: eb("value", "+", by) }))
+    .where("name", "=", name)
+    .returning("value")
+    .executeTakeFirstOrThrow();
+  return Number(row.value);
+}
+
+function toLineResult(o: LineResult | AcceptedLine): LineResult {
+  if ("ok" in o) return o;
+  // Accepted but not ordered (the order was not placed): reported as ok, without an item id.
+  return {
+    ok: true,
+    ref: o.line.ref,
+    platformItemId: "",
+    sku: o.line.sku,
+    name: o.product.name,
+    quantity: o.line.quantity,
+    requiresShipping: o.requiresShipping,
+    unitPrice: o.unitPrice,
+    shippingTotal: 0,
+    taxTotal: 0,
+    discountTotal: 0,
+    lineTotal: 0,
+  };
+}
+
+function itemResult(it: LocalOrderItemRow): LineResult {
+  return {
+    ok: true,
+    ref: it.line_ref,
+    platformItemId: String(it.id),
+    sku: it.sku,
+    name: it.name,
+    quantity: it.quantity,
+    requiresShipping: it.requires_shipping === 1,
+    unitPrice: it.unit_price,
+    shippingTotal: it.shipping_total,
+    taxTotal: it.tax_total,
+    discountTotal: it.discount_total,
+    lineTotal: it.line_total,
+  };
+}
+
+export function toPlacedOrder(row: LocalOrderRow): PlacedOrder {
+  return {
+    platformOrderId: String(row.id),
+    orderNumber: row.order_number,
+    createdAt: new Date(row.created_at).toISOString().replace(/\.\d{3}Z$/, "Z"),
+    currency: row.currency,
+    status: row.status,
+    state: row.state,
+    subtotal: row.subtotal,
+    shippingTotal: row.shipping_total,
+    taxTotal: row.tax_total,
+    discountTotal: row.discount_total,
+    total: row.total,
+  };
+}
+
+/** The result of an order placed earlier under the same key; lines not in it are reported failed. */
+async function loadResult(tx: Kysely<Database>, row: LocalOrderRow, order: NormalizedOrder): Promise<PlatformOrderResult> {
+  const items = await tx.selectFrom("local_order_items").selectAll().where("order_id", "=", row.id).orderBy("line_no").execute();
+  const byRef = new Map(items.map((it) => [it.line_ref, it]));
+  return {
+    order: toPlacedOrder(row),
+    lines: order.lines.map((l): LineResult => {
+      const it = byRef.get(l.ref);
+      return it === undefined
+        ? { ok: false, ref: l.ref, sku: l.sku, message: `Product ${l.sku} was not ordered`, errorClass: ERROR_CLASS_PLATFORM }
+        : itemResult(it);
+    }),
+    replayed: true,
+    ranAtomically: false,
+  };
+}

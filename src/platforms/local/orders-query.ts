@@ -1,0 +1,115 @@
+import type { Kysely } from "kysely";
+import { currencyExponent, formatMinor } from "../../money.js";
+import type { Database, LocalOrderItemRow, LocalOrderRow } from "../../store/schema.js";
+
+/** An order of the local platform as the admin API shows it (amounts as decimal text). */
+export interface OrderView {
+  platformOrderId: string;
+  orderNumber: string;
+  source: string;
+  salesOrderToken: string | null;
+  status: string;
+  state: string;
+  createdAt: string;
+  currency: string;
+  customer: { email: string; sourceCustomerId: string | null; platformCustomerId: string | null };
+  subtotal: string;
+  shippingTotal: string;
+  taxTotal: string;
+  discountTotal: string;
+  total: string;
+  shippingMethodCode: string | null;
+  couponCodes: string[];
+  billingAddress: Record<string, string> | null;
+  shippingAddress: Record<string, string> | null;
+  items: {
+    platformOrderItemId: string;
+    sku: string;
+    name: string;
+    description: string | null;
+    quantity: number;
+    requiresShipping: boolean;
+    unitPrice: string;
+    shippingTotal: string;
+    taxTotal: string;
+    lineTotal: string;
+    subscriptionId: string | null;
+  }[];
+}
+
+function view(o: LocalOrderRow, items: LocalOrderItemRow[]): OrderView {
+  const exp = currencyExponent(o.currency);
+  const m = (n: number): string => formatMinor(n, exp);
+  return {
+    platformOrderId: String(o.id),
+    orderNumber: o.order_number,
+    source: o.source,
+    salesOrderToken: o.source === "subscribe-pro" ? o.source_order_id : null,
+    status: o.status,
+    state: o.state,
+    createdAt: new Date(o.created_at).toISOString(),
+    currency: o.currency,
+    customer: { email: o.customer_email, sourceCustomerId: o.source_customer_id, platformCustomerId: o.platform_customer_id },
+    subtotal: m(o.subtotal),
+    shippingTotal: m(o.shipping_total),
+    taxTotal: m(o.tax_total),
+    discountTotal: m(o.discount_total),
+    total: m(o.total),
+    shippingMethodCode: o.shipping_method_code,
+    couponCodes: JSON.parse(o.coupon_codes) as string[],
+    billingAddress: o.billing_address === null ? null : (JSON.parse(o.billing_address) as Record<string, string>),
+    shippingAddress: o.shipping_address === null ? null : (JSON.parse(o.shipping_address) as Record<string, string>),
+    items: items.map((it) => ({
+      platformOrderItemId: String(it.id),
+      sku: it.sku,
+      name: it.name,
+      description: it.description,
+      quantity: it.quantity,
+      requiresShipping: it.requires_shipping === 1,
+      unitPrice: m(it.unit_price),
+      shippingTotal: m(it.shipping_total),
+      taxTotal: m(it.tax_total),
+      lineTotal: m(it.line_total),
+      subscriptionId: it.subscription_id,
+    })),
+  };
+}
+
+async function withItems(db: Kysely<Database>, orders: LocalOrderRow[]): Promise<OrderView[]> {
+  if (orders.length === 0) return [];
+  const items = await db
+    .selectFrom("local_order_items")
+    .selectAll()
+    .where("order_id", "in", orders.map((o) => o.id))
+    .orderBy("order_id")
+    .orderBy("line_no")
+    .execute();
+  const byOrder = new Map<number, LocalOrderItemRow[]>();
+  for (const it of items) byOrder.set(it.order_id, [...(byOrder.get(it.order_id) ?? []), it]);
+  return orders.map((o) => view(o, byOrder.get(o.id) ?? []));
+}
+
+/** Newest first; `before` is the platformOrderId to continue after (keyset pagination). */
+export async function listOrders(
+  db: Kysely<Database>,
+  q: { salesOrderToken?: string; limit: number; before?: number },
+): Promise<{ orders: OrderView[]; nextBefore: string | null }> {
+  let query = db.selectFrom("local_orders").selectAll().orderBy("id", "desc").limit(q.limit + 1);
+  if (q.salesOrderToken !== undefined) {
+    query = query.where("source", "=", "subscribe-pro").where("source_order_id", "=", q.salesOrderToken);
+  }
+  if (q.before !== undefined) query = query.where("id", "<", q.before);
+  const rows = await query.execute();
+  const page = rows.slice(0, q.limit);
+  return {
+    orders: await withItems(db, page),
+    nextBefore: rows.length > q.limit ? String(page[page.length - 1]?.id) : null,
+  };
+}
+
+export async function getOrder(db: Kysely<Database>, orderNumber: string): Promise<OrderView | undefined> {
+  const row = await db.selectFrom("local_orders").selectAll().where("order_number", "=", orderNumber).executeTakeFirst();
+  if (row === undefined) return undefined;
+  const [v] = await withItems(db, [row]);
+  return v;
+}

@@ -1,0 +1,94 @@
+import fs from "node:fs";
+import path from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import pg from "pg";
+import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import type { Config } from "../config.js";
+import type { Logger } from "../logger.js";
+import type { Database } from "./schema.js";
+import { migrateToLatest } from "./migrations.js";
+
+/** The open database: one Kysely instance over SQLite or PostgreSQL, migrated. */
+export interface Store {
+  readonly kind: "sqlite" | "postgres";
+  readonly db: Kysely<Database>;
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const INT8_OID = 20;
+
+export async function openStore(config: Config["database"], log: Logger): Promise<Store> {
+  let db: Kysely<Database>;
+  if (config.kind === "sqlite") {
+    fs.mkdirSync(path.dirname(config.file), { recursive: true });
+    const sqlite = new BetterSqlite3(config.file);
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma(`synchronous = ${config.synchronous}`);
+    sqlite.pragma("busy_timeout = 5000");
+    sqlite.pragma("foreign_keys = ON");
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  } else {
+    const pool = new pg.Pool({
+      connectionString: config.url,
+      max: config.poolSize,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      ...(config.schema === undefined ? {} : { options: `-c search_path=${config.schema}` }),
+      types: {
+        // Counts, ids, times and money are BIGINT; all stay far below 2^53.
+        getTypeParser: ((oid: number, format?: "text" | "binary") =>
+          oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
+    });
+    // An idle client losing its connection (database restart) must not crash the process.
+    pool.on("error", (err) => log.warn("postgres connection lost", { error: err.message }));
+    if (config.schema !== undefined) {
+      const client = await pool.connect();
+      try {
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${config.schema}`);
+      } finally {
+        client.release();
+      }
+    }
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  }
+  try {
+    const applied = await migrateToLatest(db as unknown as Kysely<unknown>);
+    if (applied.length > 0) log.info("database migrated", { applied });
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
+  return {
+    kind: config.kind,
+    db,
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+/** True for errors that mean "the database is unreachable or overloaded right now" (→ 503). */
+export function isStoreUnavailable(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === "string") {
+    if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN"].includes(code)) return true;
+    if (/^(08|53|57P)/.test(code)) return true; // connection exception, insufficient resources, operator intervention
+    if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || code.startsWith("SQLITE_IOERR") || code === "SQLITE_FULL") return true;
+  }
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|driver has already been destroyed/i.test(
+    e.message,
+  );
+}
+
+/** True for a unique-constraint violation in either database. */
+export function isUniqueViolation(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === "23505" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY";
+}

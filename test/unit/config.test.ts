@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { describeConfig, loadConfig, parseBytes } from "../../src/config.js";
+import { ConfigError } from "../../src/errors.js";
+
+describe("loadConfig", () => {
+  it("has working defaults", () => {
+    const c = loadConfig({});
+    assert.equal(c.port, 3000);
+    assert.equal(c.database.kind, "sqlite");
+    assert.equal(c.subscribePro.auth, "hmac");
+    assert.deepEqual(c.subscribePro.hmacSecrets, []);
+    assert.equal(c.trustProxy, false);
+    assert.equal(c.bodyLimitBytes, 1024 * 1024);
+    assert.equal(c.adminToken, undefined);
+    assert.equal(c.log.format, "json");
+    assert.ok(Object.isFrozen(c));
+  });
+
+  it("reads every variable", () => {
+    const c = loadConfig({
+      PORT: "8080",
+      HOST: "127.0.0.1",
+      DATABASE_URL: "postgres://u:pw@db:5432/orders",
+      DATABASE_SCHEMA: "ob",
+      SP_HMAC_SECRETS: "new, old ,",
+      SP_ALLOWED_IPS: "10.0.0.0/8, 2001:db8::/32",
+      SP_AUTH: "both",
+      TRUST_PROXY: "loopback, 10.0.0.1",
+      ADMIN_TOKEN: "0123456789abcdef",
+      LOG_LEVEL: "debug",
+      BODY_LIMIT: "512kb",
+      ORDER_NUMBER_PREFIX: "ABC-",
+      ORDER_NUMBER_START: "100271",
+    });
+    assert.equal(c.port, 8080);
+    assert.equal(c.host, "127.0.0.1");
+    assert.deepEqual(c.database, { kind: "postgres", url: "postgres://u:pw@db:5432/orders", schema: "ob", poolSize: 10 });
+    assert.deepEqual(c.subscribePro.hmacSecrets, ["new", "old"]);
+    assert.equal(c.subscribePro.allowlist.size, 2);
+    assert.deepEqual(c.trustProxy, ["loopback", "10.0.0.1"]);
+    assert.equal(c.bodyLimitBytes, 512 * 1024);
+    assert.deepEqual(c.orderNumbers, { prefix: "ABC-", start: 100271 });
+    const shown = JSON.stringify(describeConfig(c));
+    assert.doesNotMatch(shown, /pw@|0123456789abcdef|"new"|"old"/, "secrets are masked");
+  });
+
+  it("parses TRUST_PROXY forms", () => {
+    assert.equal(loadConfig({ TRUST_PROXY: "true" }).trustProxy, true);
+    assert.equal(loadConfig({ TRUST_PROXY: "off" }).trustProxy, false);
+    assert.equal(loadConfig({ TRUST_PROXY: "2" }).trustProxy, 2);
+  });
+
+  it("refuses to start in production without a secret, naming the fix", () => {
+    assert.throws(() => loadConfig({ NODE_ENV: "production" }), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /SP_HMAC_SECRETS is required in production/);
+      return true;
+    });
+    assert.throws(() => loadConfig({ NODE_ENV: "production", SP_AUTH: "ip" }), /SP_AUTH=ip needs SP_ALLOWED_IPS/);
+    assert.doesNotThrow(() => loadConfig({ NODE_ENV: "production", SP_AUTH: "ip", SP_ALLOWED_IPS: "10.0.0.0/8" }));
+    assert.doesNotThrow(() => loadConfig({ NODE_ENV: "production", SP_AUTH: "either", SP_ALLOWED_IPS: "10.0.0.0/8" }));
+    assert.doesNotThrow(() => loadConfig({ NODE_ENV: "production", SP_HMAC_SECRETS: "s" }));
+  });
+
+  it("reports every problem at once", () => {
+    assert.throws(
+      () => loadConfig({ PORT: "http", SP_AUTH: "maybe", SP_ALLOWED_IPS: "nope", BODY_LIMIT: "lots", LOG_LEVEL: "loud", ADMIN_TOKEN: "short", TRUST_PROXY: "x.y" }),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        for (const name of ["PORT", "SP_AUTH", "SP_ALLOWED_IPS", "BODY_LIMIT", "LOG_LEVEL", "ADMIN_TOKEN", "TRUST_PROXY"]) {
+          assert.match(e.message, new RegExp(name));
+        }
+        return true;
+      },
+    );
+    assert.throws(() => loadConfig({ DATABASE_URL: "mysql://x" }), /DATABASE_URL must be a postgres/);
+    assert.throws(() => loadConfig({ PLATFORM: "magento" }), /PLATFORM "magento" is not available/);
+  });
+
+  it("parses sizes", () => {
+    assert.equal(parseBytes("1mb"), 1048576);
+    assert.equal(parseBytes("10KB"), 10240);
+    assert.equal(parseBytes("100"), 100);
+    assert.equal(parseBytes("lots"), undefined);
+  });
+});

@@ -47,7 +47,8 @@ const sha256 = (data: string | Uint8Array): string => createHash("sha256").updat
  */
 export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
   const clock = deps.clock ?? Date.now;
-  const leaseMs = deps.platformDeadlineMs + 10_000;
+  // A request owns its key this long; after that (its process died) a retry may take over.
+  const leaseMs = deps.platformDeadlineMs + Math.max(1_000, deps.platformDeadlineMs / 2);
 
   return async function handleCallback(input: CallbackInput): Promise<CallbackOutput> {
     const parsed = parseJsonBody(input.rawBody);
@@ -61,7 +62,7 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
       bodyHash: sha256(canonicalJson(parsed)),
       requestId: input.requestId,
       leaseMs,
-      waitMs: leaseMs + 1_000,
+      waitMs: leaseMs + 500,
       clock,
     });
     if (claim.kind === "stored") {

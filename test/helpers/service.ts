@@ -87,7 +87,11 @@ export async function startService(kind: StoreKind, o: StartOptions = {}): Promi
     callback(body, opts = {}) {
       const raw = typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body);
       const secret = opts.secret === undefined ? SECRET : opts.secret;
-      let req = request(service.app).post(CALLBACK).set("Content-Type", "application/json");
+      // serialize(identity): superagent would JSON-encode a Buffer; the bytes must go out as they are.
+      let req = request(service.app)
+        .post(CALLBACK)
+        .set("Content-Type", "application/json")
+        .serialize((x: unknown) => x as string);
       if (secret !== null) req = req.set("Sp-Hmac", signSpHmac(secret, raw));
       for (const [k, v] of Object.entries(opts.headers ?? {})) req = req.set(k, v);
       return req.send(raw).then((res) => {

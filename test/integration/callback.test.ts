@@ -1,0 +1,392 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { DEMO_CATALOG, type CatalogFile } from "../../src/platforms/local/catalog.js";
+import { ERROR_CLASS_PLATFORM } from "../../src/orders/types.js";
+import { signSpHmac } from "../../src/security/sp-hmac.js";
+import { SECRET, fixture, startService, type TestService } from "../helpers/service.js";
+import { storeKinds } from "../helpers/stores.js";
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test bodies are free-form JSON
+
+const SPEC_TIME = Date.parse("2024-05-01T14:05:09Z");
+const SPEC_ENV = { ORDER_NUMBER_PREFIX: "ABC-", ORDER_NUMBER_START: "100271" };
+const exampleRequest = (): Json => fixture("subscribe-pro/example-request.json");
+
+/** The demo catalog with some products changed. */
+function catalogWith(changes: Record<string, Partial<CatalogFile["products"][number]>>): CatalogFile {
+  return { ...DEMO_CATALOG, products: DEMO_CATALOG.products.map((p) => ({ ...p, ...changes[p.sku] })) };
+}
+
+/** A small valid order; `n` makes the token unique. */
+function order(n: string | number, items: Json[] = [{ productSku: "RUBY-RED", qty: "1", subscription: { id: `sub-${n}` } }]): Json {
+  return {
+    customerId: "356001",
+    customerEmail: "jane.doe@example.com",
+    platformCustomerId: "C-000042",
+    salesOrderToken: `tok-${n}`,
+    shippingMethodCode: "ups_ground",
+    currency: "USD",
+    payment: { paymentToken: "pm_secret_token_123", paymentProfileId: "416001" },
+    billingAddress: { firstName: "Jane", lastName: "Doe", city: "Springfield", country: "US" },
+    shippingAddress: { firstName: "Jane", lastName: "Doe", city: "Springfield", country: "US" },
+    items,
+  };
+}
+
+/** Our answer next to a spec example: item ids are ours to choose; addresses are compared separately. */
+function comparable(body: Json): Json {
+  const copy = structuredClone(body);
+  if (copy["orderDetails"] !== null) {
+    const d = copy["orderDetails"];
+    for (const it of d.items) it.platformOrderItemId = "<ours>";
+    delete d.billingAddress;
+    delete d.shippingAddress;
+  }
+  for (const e of copy["errorItems"]) delete e.errorClass;
+  return copy;
+}
+
+function assertAddressesEcho(ours: Json, spec: Json): void {
+  for (const kind of ["billingAddress", "shippingAddress"]) {
+    for (const [k, v] of Object.entries(spec["orderDetails"][kind] as Json)) {
+      assert.equal(ours["orderDetails"][kind][k], v, `${kind}.${k}`);
+    }
+  }
+}
+
+async function stock(t: TestService, sku: string): Promise<number | undefined> {
+  const row = await t.store.db.selectFrom("local_stock").select("available").where("sku", "=", sku).executeTakeFirst();
+  return row === undefined ? undefined : Number(row.available);
+}
+
+for (const { kind, skip } of await storeKinds()) {
+  describe(`Subscribe Pro order callback [${kind}]`, { skip }, () => {
+    describe("reproduces the response examples of the spec (§7) with our own catalog", () => {
+      it("201: both lines ordered", async () => {
+        const t = await startService(kind, { env: SPEC_ENV, clock: () => SPEC_TIME });
+        try {
+          const res = await t.callback(exampleRequest());
+          assert.equal(res.status, 201);
+          const spec = fixture("subscribe-pro/example-response-201.json");
+          assert.deepEqual(comparable(res.body as Json), comparable(spec));
+          assertAddressesEcho(res.body as Json, spec);
+          const ids = (res.body as Json)["orderDetails"].items.map((i: Json) => i["platformOrderItemId"]);
+          assert.equal(new Set(ids).size, 2, "a distinct platformOrderItemId per line");
+          assert.equal(await t.count("local_orders"), 1);
+          assert.equal(await t.count("local_order_items"), 2);
+          const stored = await t.admin("/admin/orders/ABC-100271");
+          assert.equal(stored.status, 200);
+          assert.equal(stored.body.total, "63.80");
+          assert.equal(stored.body.salesOrderToken, "5f1c2a9e7b3d4c6a8e0f1a2b3c4d5e6f");
+          assert.deepEqual(stored.body.couponCodes, ["SUB10"]);
+          assert.deepEqual(
+            stored.body.items.map((i: Json) => [i["sku"], i["quantity"], i["lineTotal"], i["subscriptionId"]]),
+            [
+              ["RUBY-RED", 4, "49.00", "413245234"],
+              ["EARL-GREY", 1, "14.80", "413245235"],
+            ],
+          );
+        } finally {
+          await t.stop();
+        }
+      });
+
+      it("202: EARL-GREY out of stock, the order placed with RUBY-RED only", async () => {
+        const t = await startService(kind, { env: SPEC_ENV, clock: () => SPEC_TIME, catalog: catalogWith({ "EARL-GREY": { stock: 0 } }) });
+        try {
+          const res = await t.callback(exampleRequest());
+          assert.equal(res.status, 202);
+          const spec = fixture("subscribe-pro/example-response-202.json");
+          assert.deepEqual(comparable(res.body as Json), comparable(spec));
+          assert.equal((res.body as Json)["errorItems"][0].errorClass, ERROR_CLASS_PLATFORM);
+          assert.equal(await t.count("local_order_items"), 1);
+          assert.equal(await stock(t, "EARL-GREY"), 0);
+        } finally {
+          await t.stop();
+        }
+      });
+
+      it("409: nothing orderable, no order and no stock taken", async () => {
+        const t = await startService(kind, {
+          env: SPEC_ENV,
+          clock: () => SPEC_TIME,
+          catalog: catalogWith({ "RUBY-RED": { salable: false }, "EARL-GREY": { stock: 0 } }),
+        });
+        try {
+          const res = await t.callback(exampleRequest());
+          assert.equal(res.status, 409);
+          assert.deepEqual(comparable(res.body as Json), comparable(fixture("subscribe-pro/example-response-409.json")));
+          assert.equal(await t.count("local_orders"), 0);
+        } finally {
+          await t.stop();
+        }
+      });
+    });
+
+    describe("orders", () => {
+      let t: TestService;
+      before(async () => {
+        t = await startService(kind, {
+          catalog: {
+            ...DEMO_CATALOG,
+            products: [
+              ...DEMO_CATALOG.products,
+              { sku: "LIMITED", name: "Limited Tea", price: "3.00", stock: 5 },
+              { sku: "TEN", name: "Ten Left", price: "1.00", stock: 10 },
+              { sku: "EBOOK", name: "Tea e-book", price: "4.99", requiresShipping: false, taxRate: "0.2" },
+            ],
+          },
+        });
+      });
+      after(() => t.stop());
+
+      it("without allowSomeFailedItems, one failed item fails the whole order and takes no stock", async () => {
+        const body = order("strict", [
+          { productSku: "TEN", qty: 3, subscription: { id: "s1" } },
+          { productSku: "NO-SUCH-SKU", qty: 1, subscription: { id: "s2" } },
+        ]);
+        const res = await t.callback(body);
+        assert.equal(res.status, 409);
+        assert.deepEqual(res.body.errorItems, [
+          { subscriptionId: "s1", errorMessage: "Not ordered: another item of this order failed and allowSomeFailedItems is false", errorClass: ERROR_CLASS_PLATFORM },
+          { subscriptionId: "s2", errorMessage: "Product NO-SUCH-SKU was not found in the catalog", errorClass: ERROR_CLASS_PLATFORM },
+        ]);
+        assert.equal(await stock(t, "TEN"), 10);
+        const list = await t.admin("/admin/orders?salesOrderToken=tok-strict");
+        assert.equal(list.body.orders.length, 0);
+      });
+
+      it("fails bad quantities, unknown SKUs and unknown shipping methods per item", async () => {
+        const body = {
+          ...order("items", [
+            { productSku: "RUBY-RED", qty: "2", subscription: { id: "ok" } },
+            { productSku: "RUBY-RED", qty: "1.5", subscription: { id: "half" } },
+            { productSku: "RUBY-RED", qty: -1, subscription: { id: "neg" } },
+            { productSku: "GHOST", qty: "1", subscription: { id: "ghost" } },
+          ]),
+          allowSomeFailedItems: true,
+        };
+        const res = await t.callback(body);
+        assert.equal(res.status, 202);
+        assert.deepEqual(
+          res.body.errorItems.map((e: Json) => [e["subscriptionId"], e["errorClass"]]),
+          [
+            ["half", ERROR_CLASS_PLATFORM],
+            ["neg", ERROR_CLASS_PLATFORM],
+            ["ghost", ERROR_CLASS_PLATFORM],
+          ],
+        );
+        assert.match(res.body.errorItems[0].errorMessage, /Quantity "1.5" of product RUBY-RED is not a whole number/);
+        assert.equal(res.body.orderDetails.items.length, 1);
+        assert.equal(res.body.orderDetails.items[0].qty, "2");
+
+        const noShip = await t.callback({ ...order("ship"), shippingMethodCode: "carrier_pigeon" });
+        assert.equal(noShip.status, 409);
+        assert.equal(noShip.body.errorItems[0].errorMessage, "Shipping method carrier_pigeon is not available");
+      });
+
+      it("prices in integer minor units: fixed prices, tax, shipping only for shippable lines", async () => {
+        const body = order("price", [
+          { productSku: "RUBY-RED", qty: "3", useFixedPrice: true, fixedPrice: "8.3350", subscription: { id: "fixed" } },
+          { productSku: "EBOOK", qty: 1, subscription: { id: "ebook" } },
+        ]);
+        const res = await t.callback(body);
+        assert.equal(res.status, 201);
+        const [ruby, ebook] = res.body.orderDetails.items as Json[];
+        // 8.3350 → 8.34 (half up); 3 × 8.34 = 25.02; tax 9 % = 2.2518 → 2.25; shipping 0.60 + 3 × 1.20 = 4.20
+        assert.deepEqual([ruby?.["unitPrice"], ruby?.["taxTotal"], ruby?.["shippingTotal"], ruby?.["lineTotal"]], ["8.3400", "2.2500", "4.2000", "31.4700"]);
+        // 4.99, tax 20 % = 0.998 → 1.00, no shipping
+        assert.deepEqual([ebook?.["requiresShipping"], ebook?.["taxTotal"], ebook?.["shippingTotal"], ebook?.["lineTotal"]], [false, "1.0000", "0.0000", "5.9900"]);
+        assert.equal(res.body.orderDetails.total, "37.4600");
+      });
+
+      it("refuses an order in another currency than the catalog's", async () => {
+        const res = await t.callback({ ...order("eur"), currency: "eur" });
+        assert.equal(res.status, 409);
+        assert.equal(res.body.errorItems[0].errorMessage, "Currency EUR is not accepted: the catalog is priced in USD");
+      });
+
+      it("never oversells: concurrent orders for the last units", async () => {
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => t.callback(order(`limited-${i}`, [{ productSku: "LIMITED", qty: 1, subscription: { id: `l${i}` } }]))),
+        );
+        const statuses = results.map((r) => r.status).sort();
+        assert.deepEqual(statuses, [201, 201, 201, 201, 201, 409, 409, 409]);
+        for (const r of results.filter((x) => x.status === 409)) {
+          assert.equal(r.body.errorItems[0].errorMessage, "Product LIMITED is out of stock");
+        }
+        assert.equal(await stock(t, "LIMITED"), 0);
+      });
+
+      it("accepts pretty-printed bodies, non-ASCII text and escaped slashes exactly as signed", async () => {
+        const pretty = JSON.stringify({ ...order("pretty"), items: [{ productSku: "RUBY-RED", qty: "1", shortDescription: "Thé noir — 紅茶 🍵", subscription: { id: "p1" } }] }, null, 2);
+        const res = await t.callback(pretty);
+        assert.equal(res.status, 201);
+        assert.equal(res.body.orderDetails.items[0].shortDescription, "Thé noir — 紅茶 🍵");
+
+        const escaped = JSON.stringify(order("escaped")).replace('"Springfield"', '"Spring\\/field \\u00e9"');
+        const res2 = await t.callback(escaped);
+        assert.equal(res2.status, 201);
+        assert.equal(res2.body.orderDetails.billingAddress.city, "Spring/field é");
+      });
+    });
+
+    describe("exactly once", () => {
+      let t: TestService;
+      before(async () => {
+        t = await startService(kind, { catalog: { ...DEMO_CATALOG, products: [...DEMO_CATALOG.products, { sku: "SCARCE", name: "Scarce", price: "1.00", stock: 0 }] } });
+      });
+      after(() => t.stop());
+
+      it("a retry of a placed order returns the stored status and body byte for byte", async () => {
+        const body = order("replay");
+        const first = await t.callback(body);
+        assert.equal(first.status, 201);
+        const again = await t.callback(body);
+        assert.equal(again.status, 201);
+        assert.equal(again.text, first.text);
+        // The same order re-sent with other formatting and key order is still the same order.
+        const reformatted = JSON.stringify(Object.fromEntries(Object.entries(body).reverse()), null, 4);
+        const third = await t.callback(reformatted);
+        assert.equal(third.status, 201);
+        assert.equal(third.text, first.text);
+        const list = await t.admin("/admin/orders?salesOrderToken=tok-replay");
+        assert.equal(list.body.orders.length, 1);
+      });
+
+      it("the same token with a different order body is refused with 409 and an explanation", async () => {
+        const body = order("reuse");
+        assert.equal((await t.callback(body)).status, 201);
+        const changed = { ...body, items: [{ productSku: "EARL-GREY", qty: "2", subscription: { id: "other" } }] };
+        const res = await t.callback(changed);
+        assert.equal(res.status, 409);
+        assert.equal(res.body.errorCode, "idempotency_key_reused");
+        assert.equal(res.body.errorClass, "Technology");
+        assert.match(res.body.errorMessage, /salesOrderToken tok-reuse was already placed with a different order body/);
+        assert.equal((await t.admin("/admin/orders?salesOrderToken=tok-reuse")).body.orders.length, 1);
+      });
+
+      it("a retry after a 409 is processed afresh", async () => {
+        const body = order("afresh", [{ productSku: "SCARCE", qty: 2, subscription: { id: "sc" } }]);
+        const first = await t.callback(body);
+        assert.equal(first.status, 409);
+        await t.store.db.updateTable("local_stock").set({ available: 5 }).where("sku", "=", "SCARCE").execute();
+        const second = await t.callback(body);
+        assert.equal(second.status, 201);
+        assert.equal(await stock(t, "SCARCE"), 3);
+      });
+
+      it("20 concurrent duplicates create one order and all get the same answer", async () => {
+        const body = JSON.stringify(order("concurrent", [{ productSku: "EARL-GREY", qty: 2, subscription: { id: "c1" } }]));
+        const results = await Promise.all(Array.from({ length: 20 }, () => t.callback(body)));
+        assert.deepEqual(new Set(results.map((r) => r.status)), new Set([201]));
+        assert.equal(new Set(results.map((r) => r.text)).size, 1);
+        assert.equal((await t.admin("/admin/orders?salesOrderToken=tok-concurrent")).body.orders.length, 1);
+      });
+
+      it("without a salesOrderToken the raw body is the key", async () => {
+        const body = order("x");
+        delete body["salesOrderToken"];
+        const raw = JSON.stringify(body);
+        const a = await t.callback(raw);
+        const b = await t.callback(raw);
+        assert.equal(a.status, 201);
+        assert.equal(b.text, a.text);
+        const c = await t.callback(raw + "\n");
+        assert.equal(c.status, 201);
+        assert.notEqual(c.body.orderNumber, a.body.orderNumber);
+      });
+
+      it("takes over a key whose owner died (expired lease)", async () => {
+        const body = order("orphan");
+        const now = Date.now();
+        await t.store.db
+          .insertInto("sp_callbacks")
+          .values({
+            idempotency_key: "sp:tok-orphan", body_hash: "whatever", state: "processing", attempt_id: "dead-process",
+            lease_until: now - 1, status: null, response_body: null, order_number: null, request_id: null, created_at: now, updated_at: now,
+          })
+          .execute();
+        const res = await t.callback(body);
+        assert.equal(res.status, 201);
+        const row = await t.store.db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", "sp:tok-orphan").executeTakeFirstOrThrow();
+        assert.equal(row.state, "done");
+        assert.notEqual(row.attempt_id, "dead-process");
+      });
+    });
+
+    describe("rejections answer with errorMessage and errorClass, and create nothing", () => {
+      let t: TestService;
+      before(async () => {
+        t = await startService(kind, { env: { BODY_LIMIT: "2kb" } });
+      });
+      after(() => t.stop());
+
+      const expectRejected = async (res: { status: number; body: Json }, status: number, code: string): Promise<void> => {
+        assert.equal(res.status, status, JSON.stringify(res.body));
+        assert.equal(res.body["errorClass"], "Technology");
+        assert.equal(res.body["errorCode"], code);
+        assert.equal(typeof res.body["errorMessage"], "string");
+        assert.equal(await t.count("sp_callbacks"), 0);
+        assert.equal(await t.count("local_orders"), 0);
+      };
+
+      it("401 without, with a malformed, or with a wrong signature", async () => {
+        await expectRejected(await t.callback(order(1), { secret: null }), 401, "signature_missing");
+        await expectRejected(await t.callback(order(1), { secret: null, headers: { "Sp-Hmac": "xyz" } }), 401, "signature_malformed");
+        await expectRejected(await t.callback(order(1), { secret: "wrong secret" }), 401, "signature_mismatch");
+        const raw = JSON.stringify(order(1));
+        const tampered = raw.replace('"qty":"1"', '"qty":"9"');
+        await expectRejected(await t.callback(tampered, { secret: null, headers: { "Sp-Hmac": signSpHmac(SECRET, raw) } }), 401, "signature_mismatch");
+      });
+
+      it("415 when the body is not declared JSON", async () => {
+        const raw = JSON.stringify(order(1));
+        await expectRejected(await t.callback(raw, { headers: { "Content-Type": "text/plain" } }), 415, "unsupported_media_type");
+        await expectRejected(await t.callback(raw, { headers: { "Content-Type": "application/json; charset=latin1" } }), 415, "unsupported_media_type");
+      });
+
+      it("400 for malformed JSON, invalid UTF-8 and an empty body", async () => {
+        const res = await t.callback('{"customerId": "1",');
+        await expectRejected(res, 400, "json_malformed");
+        assert.match(res.body["errorMessage"], /not valid JSON/);
+        const bad = await t.callback(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d]));
+        await expectRejected(bad, 400, "json_malformed");
+        assert.match(bad.body["errorMessage"], /UTF-8/);
+        await expectRejected(await t.callback(""), 400, "json_malformed");
+      });
+
+      it("400 for schema violations, with the JSON pointer of each invalid field", async () => {
+        const body = order(1);
+        delete body["customerEmail"];
+        body["currency"] = "dollars";
+        body["items"][0].qty = { amount: 1 };
+        body["items"].push({ productSku: "X", qty: 1 });
+        const res = await t.callback(body);
+        await expectRejected(res, 400, "schema_violation");
+        const pointers = (res.body["errors"] as Json[]).map((e) => e["pointer"]).sort();
+        assert.deepEqual(pointers, ["/currency", "/customerEmail", "/items/0/qty", "/items/1/subscription"]);
+        const byPointer = Object.fromEntries((res.body["errors"] as Json[]).map((e) => [e["pointer"], e["message"]]));
+        assert.equal(byPointer["/customerEmail"], "is required");
+        assert.equal(byPointer["/items/0/qty"], "must be string or number");
+        assert.match(res.body["errorMessage"], /does not match the schema/);
+
+        await expectRejected(await t.callback([1, 2]), 400, "schema_violation");
+        await expectRejected(await t.callback({ ...order(1), items: [] }), 400, "schema_violation");
+      });
+
+      it("413 for a body over BODY_LIMIT", async () => {
+        const big = { ...order(1), padding: "x".repeat(4096) };
+        await expectRejected(await t.callback(big), 413, "payload_too_large");
+      });
+
+      it("405 for other methods", async () => {
+        const { default: request } = await import("supertest");
+        const res = await request(t.app).get("/callbacks/subscribe-pro/order");
+        assert.equal(res.status, 405);
+        assert.equal(res.headers["allow"], "POST");
+        assert.equal(res.body.errorClass, "Technology");
+      });
+    });
+  });
+}

@@ -55,7 +55,11 @@ export async function openStore(config: Config["database"], log: Logger): Promis
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   try {
-    const applied = await migrateToLatest(db as unknown as Kysely<unknown>);
+    let schema: string | undefined;
+    if (config.kind === "postgres") {
+      schema = config.schema ?? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s;
+    }
+    const applied = await migrateToLatest(db as unknown as Kysely<unknown>, schema);
     if (applied.length > 0) log.info("database migrated", { applied });
   } catch (e) {
     await db.destroy();

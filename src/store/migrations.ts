@@ -90,9 +90,17 @@ class StaticMigrationProvider implements MigrationProvider {
   }
 }
 
-/** Brings the database up to the newest migration. Returns the names applied by this call. */
-export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
-  const migrator = new Migrator({ db, provider: new StaticMigrationProvider() });
+/**
+ * Brings the database up to the newest migration. Returns the names applied by this call.
+ * `schema` (PostgreSQL) must name our schema: without it Kysely takes a migration table in *any*
+ * schema of the database as ours, and would skip creating its own.
+ */
+export async function migrateToLatest(db: Kysely<unknown>, schema?: string): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: new StaticMigrationProvider(),
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
+  });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === "Error");
   if (error !== undefined) {

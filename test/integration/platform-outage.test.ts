@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { startService, type TestService } from "../helpers/service.js";
+import { StandInPlatform } from "../helpers/stand-in-platform.js";
+import { storeKinds } from "../helpers/stores.js";
+
+const order = (token: string) => ({
+  customerId: "1",
+  customerEmail: "a@example.com",
+  platformCustomerId: "P1",
+  salesOrderToken: token,
+  currency: "USD",
+  payment: {},
+  items: [
+    { productSku: "ANY-1", qty: 1, subscription: { id: "s1" } },
+    { productSku: "ANY-2", qty: "2", subscription: { id: "s2" } },
+  ],
+});
+
+for (const { kind, skip } of await storeKinds()) {
+  describe(`a remote platform that is down, slow or broken [${kind}]`, { skip }, () => {
+    const platform = new StandInPlatform();
+    let t: TestService;
+    before(async () => {
+      t = await startService(kind, { platform, env: { PLATFORM_DEADLINE_MS: "300" } });
+    });
+    after(() => t.stop());
+
+    const state = async (token: string) =>
+      t.store.db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", `sp:${token}`).executeTakeFirstOrThrow();
+
+    it("down: 503 with Retry-After and nothing final; the retry after it returns places the order", async () => {
+      platform.mode = "down";
+      const res = await t.callback(order("down-1"));
+      assert.equal(res.status, 503);
+      assert.equal(res.headers["retry-after"], "5");
+      assert.equal(res.body.errorCode, "platform_error");
+      assert.equal((await state("down-1")).state, "retryable");
+      platform.mode = "up";
+      const retry = await t.callback(order("down-1"));
+      assert.equal(retry.status, 201);
+      assert.equal(retry.body.orderNumber, "EXT-1");
+      assert.equal((await state("down-1")).state, "done");
+    });
+
+    it("hanging: 503 at the deadline, then exactly one order when it recovers", async () => {
+      platform.mode = "hang";
+      const started = Date.now();
+      const res = await t.callback(order("hang-1"));
+      assert.equal(res.status, 503);
+      assert.match(res.body.errorMessage, /did not answer within 300 ms/);
+      assert.ok(Date.now() - started < 5_000);
+      platform.mode = "up";
+      const before = platform.placed.size;
+      const retry = await t.callback(order("hang-1"));
+      const again = await t.callback(order("hang-1"));
+      assert.equal(retry.status, 201);
+      assert.equal(again.text, retry.text);
+      assert.equal(platform.placed.size, before + 1);
+    });
+
+    it("a placed order is answered from the store without calling the platform again", async () => {
+      platform.mode = "up";
+      const first = await t.callback(order("stored-1"));
+      const calls = platform.calls;
+      const second = await t.callback(order("stored-1"));
+      assert.equal(second.text, first.text);
+      assert.equal(platform.calls, calls);
+      assert.equal(first.body.orderDetails.items.map((i: { platformOrderItemId: string }) => i.platformOrderItemId).length, 2);
+    });
+
+    it("a platform answer without line results is a platform error, not an order", async () => {
+      platform.mode = "broken";
+      const res = await t.callback(order("broken-1"));
+      assert.equal(res.status, 503);
+      assert.match(res.body.errorMessage, /reported no result for 2 line/);
+      assert.equal((await state("broken-1")).state, "retryable");
+    });
+  });
+}

@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { signSpHmac } from "../../src/security/sp-hmac.js";
+import { runToExit, spawnServer } from "../helpers/process.js";
+
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), "orderbridge-proc-"));
+  dirs.push(d);
+  return d;
+};
+after(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const PAYMENT_TOKEN = "pm_live_4242424242424242_do_not_log";
+const body = JSON.stringify({
+  customerId: "1",
+  customerEmail: "a@example.com",
+  platformCustomerId: "P1",
+  salesOrderToken: "proc-1",
+  currency: "USD",
+  shippingMethodCode: "ups_ground",
+  payment: { paymentToken: PAYMENT_TOKEN, creditcardLastDigits: "4242" },
+  shippingAddress: { city: "X" },
+  items: [{ productSku: "RUBY-RED", qty: 1, subscription: { id: "s" } }],
+});
+
+function post(url: string, signature: string | undefined): Promise<Response> {
+  return fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...(signature === undefined ? {} : { "Sp-Hmac": signature }) },
+    body,
+  });
+}
+
+const hasIpv6Loopback = Object.values(os.networkInterfaces()).some((list) => list?.some((i) => i.address === "::1"));
+
+describe("the orderbridge process", () => {
+  it("without a configured secret generates one in the data dir, uses it, never logs it, and stops on SIGTERM", async () => {
+    const dataDir = tempDir();
+    const server = await spawnServer({ DATA_DIR: dataDir, ADMIN_TOKEN: "admin-token-0123456789" });
+    const file = path.join(dataDir, "sp-hmac-secret");
+    const secret = fs.readFileSync(file, "utf8").trim();
+    assert.match(secret, /^[0-9a-f]{64}$/);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    assert.match(server.output(), /generated a callback secret/);
+
+    const url = `http://127.0.0.1:${server.port}/callbacks/subscribe-pro/order`;
+    assert.equal((await post(url, undefined)).status, 401);
+    const signature = signSpHmac(secret, body);
+    const res = await post(url, signature);
+    assert.equal(res.status, 201);
+    assert.equal(res.headers.get("x-request-id")?.length, 36);
+
+    assert.equal(await server.stop("SIGTERM"), 0);
+    const logs = server.output();
+    assert.match(logs, /"message":"stopped"/);
+    for (const leaked of [secret, signature, PAYMENT_TOKEN, "admin-token-0123456789"]) {
+      assert.ok(!logs.includes(leaked), `the logs must not contain ${leaked.slice(0, 12)}…`);
+    }
+
+    // A restart keeps the same secret.
+    const again = await spawnServer({ DATA_DIR: dataDir });
+    try {
+      assert.equal(fs.readFileSync(file, "utf8").trim(), secret);
+      assert.equal((await post(`http://127.0.0.1:${again.port}/callbacks/subscribe-pro/order`, signature)).status, 201);
+    } finally {
+      await again.stop();
+    }
+  });
+
+  it("refuses to start in production without a secret, with a clear message", async () => {
+    const dataDir = tempDir();
+    const { code, output } = await runToExit({ NODE_ENV: "production", DATA_DIR: dataDir });
+    assert.equal(code, 78);
+    assert.match(output, /refusing to start: invalid configuration/);
+    assert.match(output, /SP_HMAC_SECRETS is required in production/);
+    assert.equal(fs.existsSync(path.join(dataDir, "sp-hmac-secret")), false, "no secret is generated in production");
+  });
+
+  it("refuses a broken catalog, naming the bad field", async () => {
+    const dataDir = tempDir();
+    const catalog = path.join(dataDir, "catalog.json");
+    fs.writeFileSync(catalog, JSON.stringify({ products: [{ sku: "A", name: "A", price: "ten" }] }));
+    const { code, output } = await runToExit({ DATA_DIR: dataDir, SP_HMAC_SECRETS: "s", CATALOG_FILE: catalog });
+    assert.notEqual(code, 0);
+    assert.match(output, /is not a valid catalog: \/products\/0\/price/);
+  });
+
+  it("writes readable lines in pretty mode", async () => {
+    const server = await spawnServer({ DATA_DIR: tempDir(), SP_HMAC_SECRETS: "s", LOG_FORMAT: "pretty" });
+    await server.stop();
+    assert.match(server.output(), /^\d\d:\d\d:\d\d\.\d{3} .*info.* orderbridge listening on port \d+/m);
+  });
+
+  it("serves IPv6 clients and matches them against an IPv6 allowlist", { skip: hasIpv6Loopback ? false : "no IPv6 loopback here" }, async () => {
+    const server = await spawnServer({ DATA_DIR: tempDir(), HOST: "::1", SP_AUTH: "ip", SP_ALLOWED_IPS: "::1/128" });
+    try {
+      assert.equal((await post(`http://[::1]:${server.port}/callbacks/subscribe-pro/order`, undefined)).status, 201);
+    } finally {
+      await server.stop();
+    }
+    const denied = await spawnServer({ DATA_DIR: tempDir(), HOST: "::1", SP_AUTH: "ip", SP_ALLOWED_IPS: "127.0.0.1" });
+    try {
+      assert.equal((await post(`http://[::1]:${denied.port}/callbacks/subscribe-pro/order`, undefined)).status, 403);
+    } finally {
+      await denied.stop();
+    }
+  });
+});

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { sql } from "kysely";
+import { loadConfig } from "../../src/config.js";
+import { createLogger } from "../../src/logger.js";
+import { openStore } from "../../src/store/db.js";
+import { freshDatabase, storeKinds } from "../helpers/stores.js";
+
+const silent = createLogger({ level: "error", format: "json", silent: true });
+
+for (const { kind, skip } of await storeKinds()) {
+  describe(`store [${kind}]`, { skip }, () => {
+    it("migrates once when several instances start together, and again is a no-op", async () => {
+      const db = freshDatabase(kind);
+      try {
+        const config = loadConfig(db.env).database;
+        const stores = await Promise.all([openStore(config, silent), openStore(config, silent)]);
+        const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(stores[0]!.db);
+        assert.deepEqual(rows.rows.map((r) => r.name), ["0001_initial"]);
+        for (const s of stores) await s.close();
+        const reopened = await openStore(config, silent);
+        await reopened.ping();
+        await reopened.close();
+      } finally {
+        await db.cleanup();
+      }
+    });
+  });
+}
+
+describe("store [postgres] beside other schemas", { skip: (await storeKinds())[1]!.skip }, () => {
+  // Regression: Kysely's migrator took another schema's migration tables for ours.
+  it("migrates its own schema when another schema of the database is already migrated", async () => {
+    const a = freshDatabase("postgres");
+    const b = freshDatabase("postgres");
+    try {
+      const storeA = await openStore(loadConfig(a.env).database, silent);
+      const storeB = await openStore(loadConfig(b.env).database, silent);
+      await storeB.db.selectFrom("sp_callbacks").selectAll().execute();
+      const lock = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = ${b.env["DATABASE_SCHEMA"]} and table_name = 'kysely_migration_lock'`.execute(storeB.db);
+      assert.equal(lock.rows[0]?.n, 1);
+      await storeA.close();
+      await storeB.close();
+    } finally {
+      await a.cleanup();
+      await b.cleanup();
+    }
+  });
+});

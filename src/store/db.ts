@@ -24,9 +24,9 @@ export async function openStore(config: Config["database"], log: Logger): Promis
   if (config.kind === "sqlite") {
     fs.mkdirSync(path.dirname(config.file), { recursive: true });
     const sqlite = new BetterSqlite3(config.file);
+    sqlite.pragma("busy_timeout = 5000"); // first: switching to WAL takes a lock too
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma(`synchronous = ${config.synchronous}`);
-    sqlite.pragma("busy_timeout = 5000");
     sqlite.pragma("foreign_keys = ON");
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   } else {
@@ -55,11 +55,24 @@ export async function openStore(config: Config["database"], log: Logger): Promis
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   try {
-    let schema: string | undefined;
+    let applied: string[];
     if (config.kind === "postgres") {
-      schema = config.schema ?? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s;
+      // Kysely's PostgreSQL adapter serialises concurrent migrators with an advisory lock.
+      const schema = config.schema ?? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s;
+      applied = await migrateToLatest(db as unknown as Kysely<unknown>, schema);
+    } else {
+      // Kysely's SQLite adapter takes no lock (it assumes one connection). BEGIN IMMEDIATE takes
+      // the write lock up front, waiting busy_timeout for another process migrating the same file;
+      // a failed migration rolls back whole.
+      await sql`begin immediate`.execute(db);
+      try {
+        applied = await migrateToLatest(db as unknown as Kysely<unknown>);
+        await sql`commit`.execute(db);
+      } catch (e) {
+        await sql`rollback`.execute(db).catch(() => undefined);
+        throw e;
+      }
     }
-    const applied = await migrateToLatest(db as unknown as Kysely<unknown>, schema);
     if (applied.length > 0) log.info("database migrated", { applied });
   } catch (e) {
     await db.destroy();

@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { describe, it } from "node:test";
 import { sql } from "kysely";
 import { loadConfig } from "../../src/config.js";
@@ -7,6 +10,15 @@ import { openStore } from "../../src/store/db.js";
 import { freshDatabase, storeKinds } from "../helpers/stores.js";
 
 const silent = createLogger({ level: "error", format: "json", silent: true });
+const OPEN_STORE = fileURLToPath(new URL("../helpers/open-store.ts", import.meta.url));
+
+/** Opens the store in a separate process (better-sqlite3 is synchronous: one process would block itself). */
+async function openInProcess(env: Record<string, string>): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", OPEN_STORE], {
+    env: { PATH: process.env["PATH"] ?? "", ...env },
+  });
+  return stdout.trim();
+}
 
 for (const { kind, skip } of await storeKinds()) {
   describe(`store [${kind}]`, { skip }, () => {
@@ -14,11 +26,11 @@ for (const { kind, skip } of await storeKinds()) {
       const db = freshDatabase(kind);
       try {
         const config = loadConfig(db.env).database;
-        const stores = await Promise.all([openStore(config, silent), openStore(config, silent)]);
-        const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(stores[0]!.db);
-        assert.deepEqual(rows.rows.map((r) => r.name), ["0001_initial"]);
-        for (const s of stores) await s.close();
+        const outputs = await Promise.all([1, 2, 3].map(() => openInProcess(db.env)));
+        assert.deepEqual(outputs, ["opened", "opened", "opened"]);
         const reopened = await openStore(config, silent);
+        const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(reopened.db);
+        assert.deepEqual(rows.rows.map((r) => r.name), ["0001_initial"]);
         await reopened.ping();
         await reopened.close();
       } finally {

@@ -55,24 +55,7 @@ export async function openStore(config: Config["database"], log: Logger): Promis
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   try {
-    let applied: string[];
-    if (config.kind === "postgres") {
-      // Kysely's PostgreSQL adapter serialises concurrent migrators with an advisory lock.
-      const schema = config.schema ?? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s;
-      applied = await migrateToLatest(db as unknown as Kysely<unknown>, schema);
-    } else {
-      // Kysely's SQLite adapter takes no lock (it assumes one connection). BEGIN IMMEDIATE takes
-      // the write lock up front, waiting busy_timeout for another process migrating the same file;
-      // a failed migration rolls back whole.
-      await sql`begin immediate`.execute(db);
-      try {
-        applied = await migrateToLatest(db as unknown as Kysely<unknown>);
-        await sql`commit`.execute(db);
-      } catch (e) {
-        await sql`rollback`.execute(db).catch(() => undefined);
-        throw e;
-      }
-    }
+    const applied = await migrateToLatest(db as unknown as Kysely<unknown>, config.kind);
     if (applied.length > 0) log.info("database migrated", { applied });
   } catch (e) {
     await db.destroy();

@@ -1,9 +1,13 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from "kysely";
+import { sql, type Kysely } from "kysely";
+
+interface Migration {
+  up(db: Kysely<unknown>): Promise<void>;
+}
 
 /**
- * Numbered migrations, applied in order by one runner at start-up (Kysely's Migrator takes a lock,
- * so several instances starting at once apply each migration once). Written with Kysely's schema
- * builder so one definition serves SQLite and PostgreSQL. Never edit a released migration: add one.
+ * Numbered migrations, applied in order at start-up by `migrateToLatest`. Written with Kysely's
+ * schema builder so one definition serves SQLite and PostgreSQL. Never edit a released migration:
+ * add the next number.
  */
 const migrations: Record<string, Migration> = {
   "0001_initial": {
@@ -84,28 +88,43 @@ const migrations: Record<string, Migration> = {
   },
 };
 
-class StaticMigrationProvider implements MigrationProvider {
-  getMigrations(): Promise<Record<string, Migration>> {
-    return Promise.resolve(migrations);
-  }
-}
-
 /**
- * Brings the database up to the newest migration. Returns the names applied by this call.
- * `schema` (PostgreSQL) must name our schema: without it Kysely takes a migration table in *any*
- * schema of the database as ours, and would skip creating its own.
+ * Applies the pending migrations in one transaction, recording each in `orderbridge_migrations`,
+ * and returns the names applied. Several instances starting together apply each migration once:
+ * PostgreSQL serialises them with an advisory lock per schema, SQLite with BEGIN IMMEDIATE (which
+ * waits busy_timeout for the other process). A failed migration rolls back whole.
+ * (Kysely's own Migrator was replaced: it introspects every schema of the database, took another
+ * schema's tables for its own, and failed when any schema was dropped meanwhile.)
  */
-export async function migrateToLatest(db: Kysely<unknown>, schema?: string): Promise<string[]> {
-  const migrator = new Migrator({
-    db,
-    provider: new StaticMigrationProvider(),
-    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
-  });
-  const { error, results } = await migrator.migrateToLatest();
-  const failed = results?.find((r) => r.status === "Error");
-  if (error !== undefined) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`database migration ${failed?.migrationName ?? ""} failed: ${message}`, { cause: error });
+export async function migrateToLatest(db: Kysely<unknown>, dialect: "sqlite" | "postgres"): Promise<string[]> {
+  const run = async (tx: Kysely<unknown>): Promise<string[]> => {
+    if (dialect === "postgres") {
+      await sql`select pg_advisory_xact_lock(hashtext(current_schema() || '.orderbridge_migrations'))`.execute(tx);
+    }
+    await sql`create table if not exists orderbridge_migrations (name text primary key, applied_at bigint not null)`.execute(tx);
+    const done = new Set((await sql<{ name: string }>`select name from orderbridge_migrations`.execute(tx)).rows.map((r) => r.name));
+    const applied: string[] = [];
+    for (const name of Object.keys(migrations).sort()) {
+      if (done.has(name)) continue;
+      try {
+        await (migrations[name] as Migration).up(tx);
+      } catch (e) {
+        throw new Error(`database migration ${name} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }
+      await sql`insert into orderbridge_migrations (name, applied_at) values (${name}, ${Date.now()})`.execute(tx);
+      applied.push(name);
+    }
+    return applied;
+  };
+  if (dialect === "postgres") return db.transaction().execute(run);
+  // Kysely begins SQLite transactions DEFERRED; the lock must be taken up front.
+  await sql`begin immediate`.execute(db);
+  try {
+    const applied = await run(db);
+    await sql`commit`.execute(db);
+    return applied;
+  } catch (e) {
+    await sql`rollback`.execute(db).catch(() => undefined);
+    throw e;
   }
-  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
 }

@@ -29,7 +29,7 @@ for (const { kind, skip } of await storeKinds()) {
         const outputs = await Promise.all([1, 2, 3].map(() => openInProcess(db.env)));
         assert.deepEqual(outputs, ["opened", "opened", "opened"]);
         const reopened = await openStore(config, silent);
-        const rows = await sql<{ name: string }>`select name from kysely_migration`.execute(reopened.db);
+        const rows = await sql<{ name: string }>`select name from orderbridge_migrations`.execute(reopened.db);
         assert.deepEqual(rows.rows.map((r) => r.name), ["0001_initial"]);
         await reopened.ping();
         await reopened.close();
@@ -49,7 +49,7 @@ describe("store [postgres] beside other schemas", { skip: (await storeKinds())[1
       const storeA = await openStore(loadConfig(a.env).database, silent);
       const storeB = await openStore(loadConfig(b.env).database, silent);
       await storeB.db.selectFrom("sp_callbacks").selectAll().execute();
-      const lock = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = ${b.env["DATABASE_SCHEMA"]} and table_name = 'kysely_migration_lock'`.execute(storeB.db);
+      const lock = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = ${b.env["DATABASE_SCHEMA"]} and table_name = 'orderbridge_migrations'`.execute(storeB.db);
       assert.equal(lock.rows[0]?.n, 1);
       await storeA.close();
       await storeB.close();

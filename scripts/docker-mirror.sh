@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Repeats the Dockerfile's steps without Docker (no engine runs here): build stage, runtime stage
+# with `npm ci --omit=dev`, start as a non-root user with production settings, then the
+# HEALTHCHECK command and a signed order callback. Exits non-zero on any failure.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "docker-mirror: build stage"
+mkdir -p "$work/build"
+cp "$root/package.json" "$root/package-lock.json" "$root/tsconfig.json" "$root/tsconfig.build.json" "$work/build/"
+cp -r "$root/src" "$root/schemas" "$work/build/"
+(cd "$work/build" && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+
+echo "docker-mirror: runtime stage"
+mkdir -p "$work/app" "$work/data"
+cp "$root/package.json" "$root/package-lock.json" "$work/app/"
+(cd "$work/app" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+cp -r "$work/build/dist" "$work/app/dist"
+cp -r "$root/schemas" "$work/app/schemas"
+for dev in typescript tsx supertest; do
+  if [ -d "$work/app/node_modules/$dev" ]; then echo "docker-mirror: dev dependency $dev in the runtime image" >&2; exit 1; fi
+done
+
+# USER node: run as an unprivileged user when we are root.
+run_as=()
+if [ "$(id -u)" = "0" ]; then
+  chown -R 65534:65534 "$work/data"
+  chmod o+rx "$work"
+  run_as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+fi
+port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
+secret=docker-mirror-secret
+(cd "$work/app" && NODE_ENV=production PORT=$port DATA_DIR="$work/data" SP_HMAC_SECRETS=$secret LOG_LEVEL=warn \
+  "${run_as[@]}" node dist/main.js > "$work/server.log" 2>&1) &
+pid=$!
+
+echo "docker-mirror: HEALTHCHECK"
+for _ in $(seq 1 50); do
+  if PORT=$port node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then
+    healthy=1; break
+  fi
+  sleep 0.2
+done
+if [ -z "${healthy:-}" ]; then echo "docker-mirror: the service never became healthy" >&2; cat "$work/server.log" >&2; exit 1; fi
+
+body='{"customerId":"1","customerEmail":"a@example.com","platformCustomerId":"P1","salesOrderToken":"docker-mirror","currency":"USD","payment":{},"shippingAddress":{"city":"X"},"items":[{"productSku":"RUBY-RED","qty":"1","subscription":{"id":"s"}}]}'
+sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/^.* //')
+status=$(curl -s -o "$work/response.json" -w '%{http_code}' -X POST "http://127.0.0.1:$port/callbacks/subscribe-pro/order" \
+  -H 'Content-Type: application/json' -H "Sp-Hmac: $sig" --data-binary "$body")
+if [ "$status" != "201" ]; then echo "docker-mirror: callback answered $status" >&2; cat "$work/response.json" "$work/server.log" >&2; exit 1; fi
+if [ "$(id -u)" = "0" ] && [ "$(stat -c %u "$work/data/orderbridge.sqlite")" != "65534" ]; then
+  echo "docker-mirror: the database was not written by the unprivileged user" >&2; exit 1
+fi
+echo "docker-mirror: ok (healthy, signed callback placed as an unprivileged user)"

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { describe, it } from "node:test";
+
+// `docker build` cannot run here; these pin what the Dockerfile must keep, and that
+// scripts/docker-mirror.sh (run by CI) repeats the same steps.
+const dockerfile = fs.readFileSync(new URL("../../Dockerfile", import.meta.url), "utf8");
+const mirror = fs.readFileSync(new URL("../../scripts/docker-mirror.sh", import.meta.url), "utf8");
+const stages = dockerfile.split(/^FROM /m).slice(1);
+const runtime = stages[stages.length - 1] ?? "";
+
+describe("Dockerfile", () => {
+  it("is multi-stage and builds with the lockfile", () => {
+    assert.ok(stages.length >= 2, "at least a build and a runtime stage");
+    assert.match(stages[0] ?? "", /npm ci\b/);
+    assert.match(stages[0] ?? "", /npm run build/);
+  });
+
+  it("installs production dependencies only in the runtime stage", () => {
+    assert.match(runtime, /npm ci --omit=dev/);
+    assert.match(runtime, /COPY --from=build \/app\/dist/);
+    assert.doesNotMatch(runtime, /COPY (\.|src)\s/);
+  });
+
+  it("runs as a non-root user with the data dir as a volume and a health check", () => {
+    assert.match(runtime, /^USER node$/m);
+    assert.match(runtime, /DATA_DIR=\/data/);
+    assert.match(runtime, /^VOLUME \["\/data"\]$/m);
+    assert.match(runtime, /NODE_ENV=production/);
+    assert.match(runtime, /^HEALTHCHECK .*\n?.*\/healthz/m);
+    assert.match(runtime, /CMD \["node", "dist\/main.js"\]/);
+  });
+
+  it("is mirrored by scripts/docker-mirror.sh", () => {
+    const health = /fetch\('http:\/\/127\.0\.0\.1:'\+\(process\.env\.PORT\|\|3000\)\+'\/healthz'\)[^"]*/.exec(dockerfile)?.[0];
+    assert.ok(health !== undefined);
+    assert.ok(mirror.includes(health), "the mirror runs the same HEALTHCHECK command");
+    assert.match(mirror, /npm ci --omit=dev/);
+    assert.match(mirror, /NODE_ENV=production/);
+    assert.match(mirror, /setpriv --reuid=65534/);
+  });
+});

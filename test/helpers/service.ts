@@ -117,3 +117,22 @@ export async function startService(kind: StoreKind, o: StartOptions = {}): Promi
     },
   };
 }
+
+/** The smallest valid callback body for the demo catalog; override fields or items as needed. */
+export function minimalOrder(
+  token: string,
+  items: Record<string, unknown>[] = [{ productSku: "RUBY-RED", qty: 1, subscription: { id: "s" } }],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    customerId: "1",
+    customerEmail: "a@example.com",
+    platformCustomerId: "P1",
+    salesOrderToken: token,
+    currency: "USD",
+    payment: {},
+    shippingAddress: { city: "X" },
+    items,
+    ...extra,
+  };
+}

@@ -1,20 +1,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import request from "supertest";
-import { ADMIN_TOKEN, startService, type TestService } from "../helpers/service.js";
+import { ADMIN_TOKEN, minimalOrder, startService, type TestService } from "../helpers/service.js";
 import { storeKinds } from "../helpers/stores.js";
 
-const order = (n: number) => ({
-  customerId: "1",
-  customerEmail: "a@example.com",
-  platformCustomerId: "P1",
-  salesOrderToken: `adm-${n}`,
-  currency: "USD",
-  payment: {},
-  shippingAddress: { city: "X" },
-  shippingMethodCode: "flat_rate",
-  items: [{ productSku: "MILK-1", qty: n, subscription: { id: `s${n}` } }],
-});
+const order = (n: number) =>
+  minimalOrder(`adm-${n}`, [{ productSku: "MILK-1", qty: n, subscription: { id: `s${n}` } }], { shippingMethodCode: "flat_rate" });
 
 for (const { kind, skip } of await storeKinds()) {
   describe(`admin API and health [${kind}]`, { skip }, () => {

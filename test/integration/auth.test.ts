@@ -1,19 +1,10 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { startService, type TestService } from "../helpers/service.js";
+import { minimalOrder, startService, type TestService } from "../helpers/service.js";
 
 // Authentication is independent of the store: these run on SQLite. Supertest connects from
 // 127.0.0.1, which Node reports as ::ffff:127.0.0.1 on a dual-stack socket.
-const body = (n: string) => ({
-  customerId: "1",
-  customerEmail: "a@example.com",
-  platformCustomerId: "P1",
-  salesOrderToken: `auth-${n}`,
-  currency: "USD",
-  payment: {},
-  shippingAddress: { city: "X" },
-  items: [{ productSku: "RUBY-RED", qty: 1, subscription: { id: "s" } }],
-});
+const body = (n: string) => minimalOrder(`auth-${n}`);
 
 const services: TestService[] = [];
 async function service(env: Record<string, string>): Promise<TestService> {

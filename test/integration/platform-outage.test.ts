@@ -1,21 +1,14 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { startService, type TestService } from "../helpers/service.js";
+import { minimalOrder, startService, type TestService } from "../helpers/service.js";
 import { StandInPlatform } from "../helpers/stand-in-platform.js";
 import { storeKinds } from "../helpers/stores.js";
 
-const order = (token: string) => ({
-  customerId: "1",
-  customerEmail: "a@example.com",
-  platformCustomerId: "P1",
-  salesOrderToken: token,
-  currency: "USD",
-  payment: {},
-  items: [
+const order = (token: string) =>
+  minimalOrder(token, [
     { productSku: "ANY-1", qty: 1, subscription: { id: "s1" } },
     { productSku: "ANY-2", qty: "2", subscription: { id: "s2" } },
-  ],
-});
+  ]);
 
 for (const { kind, skip } of await storeKinds()) {
   describe(`a remote platform that is down, slow or broken [${kind}]`, { skip }, () => {

@@ -167,7 +167,7 @@ export function toErrorResponse(e: unknown, requestId?: string, isStoreUnavailab
   }
   return {
     status: 500,
-    body: { errorMessage: "Internal error; nothing was placed. Retry later or contact the operator with the requestId.", errorClass: "Technology", errorCode: "internal", ...rid },
+    body: { errorMessage: "Internal error. A retry with the same salesOrderToken is safe; if it persists, give the operator the requestId.", errorClass: "Technology", errorCode: "internal", ...rid },
     headers: {},
   };
 }

@@ -32,29 +32,18 @@ export async function claimKey(db: Kysely<Database>, o: ClaimOptions): Promise<C
   const attemptId = randomUUID();
   const waitUntil = clock() + o.waitMs;
   let waitedOn: string | undefined;
+  let firstPass = true;
   for (;;) {
     const now = clock();
-    const inserted = await db
-      .insertInto("sp_callbacks")
-      .values({
-        idempotency_key: o.key,
-        body_hash: o.bodyHash,
-        state: "processing",
-        attempt_id: attemptId,
-        lease_until: now + o.leaseMs,
-        status: null,
-        response_body: null,
-        order_number: null,
-        request_id: o.requestId,
-        created_at: now,
-        updated_at: now,
-      })
-      .onConflict((oc) => oc.column("idempotency_key").doNothing())
-      .executeTakeFirst();
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return { kind: "owner", attemptId };
+    // Rows are never deleted, so only the first pass can create the key.
+    if (firstPass && (await insertKey(db, o, attemptId, now))) return { kind: "owner", attemptId };
+    firstPass = false;
 
     const row = await db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", o.key).executeTakeFirst();
-    if (row === undefined) continue;
+    if (row === undefined) {
+      firstPass = true;
+      continue;
+    }
     if (row.state === "done") {
       if (row.body_hash !== o.bodyHash) throw reused(o.key, "was already placed");
       return stored(row);
@@ -88,6 +77,27 @@ export async function claimKey(db: Kysely<Database>, o: ClaimOptions): Promise<C
       .executeTakeFirst();
     if (Number(taken.numUpdatedRows) === 1) return { kind: "owner", attemptId };
   }
+}
+
+async function insertKey(db: Kysely<Database>, o: ClaimOptions, attemptId: string, now: number): Promise<boolean> {
+  const inserted = await db
+    .insertInto("sp_callbacks")
+    .values({
+      idempotency_key: o.key,
+      body_hash: o.bodyHash,
+      state: "processing",
+      attempt_id: attemptId,
+      lease_until: now + o.leaseMs,
+      status: null,
+      response_body: null,
+      order_number: null,
+      request_id: o.requestId,
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict((oc) => oc.column("idempotency_key").doNothing())
+    .executeTakeFirst();
+  return Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1;
 }
 
 /**

@@ -62,6 +62,34 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(first.body.orderDetails.items.map((i: { platformOrderItemId: string }) => i.platformOrderItemId).length, 2);
     });
 
+    it("a duplicate waits for a live owner, then answers 503 in_progress; a different body is refused at once", async () => {
+      const now = Date.now();
+      await t.store.db
+        .insertInto("sp_callbacks")
+        .values({
+          idempotency_key: "sp:busy-1", body_hash: "another-body", state: "processing", attempt_id: "live-owner",
+          lease_until: now + 60_000, status: null, response_body: null, order_number: null, request_id: null, created_at: now, updated_at: now,
+        })
+        .execute();
+      const different = await t.callback(order("busy-1"));
+      assert.equal(different.status, 409);
+      assert.match(different.body.errorMessage, /busy-1 is being processed with a different order body/);
+
+      // Now the same body as the live owner's: the duplicate waits for it.
+      const { createHash } = await import("node:crypto");
+      const { canonicalJson } = await import("../../src/orders/canonical-json.js");
+      const hash = createHash("sha256").update(canonicalJson(order("busy-1"))).digest("hex");
+      await t.store.db.updateTable("sp_callbacks").set({ body_hash: hash }).where("idempotency_key", "=", "sp:busy-1").execute();
+      const started = Date.now();
+      const waited = await t.callback(order("busy-1"));
+      assert.equal(waited.status, 503);
+      assert.equal(waited.body.errorCode, "in_progress");
+      assert.equal(waited.headers["retry-after"], "2");
+      assert.ok(Date.now() - started >= 1_000, "it waited for the owner first");
+      const row = await state("busy-1");
+      assert.equal(row.attempt_id, "live-owner", "the live owner keeps its key");
+    });
+
     it("a platform answer without line results is a platform error, not an order", async () => {
       platform.mode = "broken";
       const res = await t.callback(order("broken-1"));

@@ -26,7 +26,8 @@ async function main(): Promise<void> {
   }
   log.info("starting orderbridge", { config: describeConfig(config) });
   const service = await createService(config, log);
-  const server: Server = service.app.listen(config.port, config.host ?? "::");
+  // Without HOST, Node listens on every interface (IPv6 and IPv4 when the host has both).
+  const server: Server = config.host === undefined ? service.app.listen(config.port) : service.app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);

@@ -32,6 +32,26 @@ export interface Config {
   };
   readonly orderNumbers: { readonly prefix: string; readonly start: number };
   readonly shutdownTimeoutMs: number;
+  readonly recharge: {
+    /** Empty: Recharge webhooks are off (the endpoint answers 404). */
+    readonly clientSecrets: readonly string[];
+    /** Undefined: write-back is off. */
+    readonly apiToken: string | undefined;
+    readonly apiUrl: string;
+    readonly apiVersion: "2021-01" | "2021-11";
+    readonly timeoutMs: number;
+    readonly rateLimit: { readonly burst: number; readonly perSecond: number };
+    readonly signatureToleranceSeconds: number;
+    readonly sendOrderNumber: boolean;
+  };
+  readonly jobs: {
+    readonly concurrency: number;
+    readonly pollMs: number;
+    readonly leaseMs: number;
+    readonly maxAttempts: number;
+    readonly backoffBaseMs: number;
+    readonly backoffMaxMs: number;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -136,6 +156,36 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
     problems.push("ADMIN_TOKEN must be at least 16 characters long (use a random value, e.g. `openssl rand -hex 24`)");
   }
 
+  const rechargeSecrets = list("RECHARGE_CLIENT_SECRETS");
+  const rechargeToken = get("RECHARGE_API_TOKEN");
+  const writeBack = (get("RECHARGE_WRITEBACK") ?? "on").toLowerCase();
+  if (!["on", "off"].includes(writeBack)) problems.push("RECHARGE_WRITEBACK must be on or off");
+  if (rechargeSecrets.length > 0 && rechargeToken === undefined && writeBack === "on") {
+    problems.push(
+      "RECHARGE_API_TOKEN is required with RECHARGE_CLIENT_SECRETS: orderbridge writes the external order id back to Recharge with it " +
+        "(set RECHARGE_WRITEBACK=off to receive webhooks without writing back)",
+    );
+  }
+  const rechargeUrl = get("RECHARGE_API_URL") ?? "https://api.rechargeapps.com";
+  if (!/^https?:\/\/[^\s]+$/.test(rechargeUrl)) problems.push("RECHARGE_API_URL must be an http(s) URL");
+  const rechargeVersion = get("RECHARGE_API_VERSION") ?? "2021-11";
+  if (rechargeVersion !== "2021-01" && rechargeVersion !== "2021-11") problems.push("RECHARGE_API_VERSION must be 2021-01 or 2021-11");
+  const bool = (name: string, def: boolean): boolean => {
+    const raw = get(name)?.toLowerCase();
+    if (raw === undefined) return def;
+    if (["true", "1", "on", "yes"].includes(raw)) return true;
+    if (["false", "0", "off", "no"].includes(raw)) return false;
+    problems.push(`${name} must be true or false`);
+    return def;
+  };
+  const perSecondRaw = get("RECHARGE_RATE_LIMIT_PER_SECOND") ?? "2";
+  const perSecond = Number(perSecondRaw);
+  if (!/^\d+(\.\d+)?$/.test(perSecondRaw) || perSecond <= 0 || perSecond > 1000) {
+    problems.push("RECHARGE_RATE_LIMIT_PER_SECOND must be a number above 0 and at most 1000 (requests per second)");
+  }
+  const platformDeadlineMs = int("PLATFORM_DEADLINE_MS", 20_000, 100, 600_000);
+  const rechargeTimeoutMs = int("RECHARGE_TIMEOUT_MS", 10_000, 100, 120_000);
+
   const config: Config = {
     env: appEnv,
     port: int("PORT", 3000, 0, 65535),
@@ -148,9 +198,28 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
     adminToken,
     log: { level, format },
     bodyLimitBytes: bodyLimitBytes ?? 1024 * 1024,
-    platform: { name: platformName, deadlineMs: int("PLATFORM_DEADLINE_MS", 20_000, 100, 600_000) },
+    platform: { name: platformName, deadlineMs: platformDeadlineMs },
     orderNumbers: { prefix, start: int("ORDER_NUMBER_START", 100_000, 1, 2 ** 50) },
     shutdownTimeoutMs: int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
+    recharge: {
+      clientSecrets: rechargeSecrets,
+      apiToken: writeBack === "off" ? undefined : rechargeToken,
+      apiUrl: rechargeUrl,
+      apiVersion: rechargeVersion === "2021-01" ? "2021-01" : "2021-11",
+      timeoutMs: rechargeTimeoutMs,
+      rateLimit: { burst: int("RECHARGE_RATE_LIMIT_BURST", 40, 1, 10_000), perSecond: perSecond > 0 ? perSecond : 2 },
+      signatureToleranceSeconds: int("RECHARGE_SIGNATURE_TOLERANCE_S", 172_800, 1, 30 * 86_400),
+      sendOrderNumber: bool("RECHARGE_WRITEBACK_ORDER_NUMBER", true),
+    },
+    jobs: {
+      concurrency: int("WORKER_CONCURRENCY", 4, 0, 64),
+      pollMs: int("WORKER_POLL_MS", 1000, 10, 60_000),
+      // Long enough for the slowest job: a platform call, or a Recharge call after its rate-limit wait.
+      leaseMs: int("JOB_LEASE_MS", Math.max(60_000, 2 * Math.max(platformDeadlineMs, rechargeTimeoutMs)), 500, 3_600_000),
+      maxAttempts: int("JOB_MAX_ATTEMPTS", 20, 1, 1000),
+      backoffBaseMs: int("JOB_BACKOFF_BASE_MS", 1000, 1, 3_600_000),
+      backoffMaxMs: int("JOB_BACKOFF_MAX_MS", 300_000, 1, 86_400_000),
+    },
   };
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
@@ -211,5 +280,16 @@ export function describeConfig(c: Config): Record<string, unknown> {
     bodyLimitBytes: c.bodyLimitBytes,
     platform: c.platform,
     orderNumbers: c.orderNumbers,
+    recharge: {
+      webhooks: c.recharge.clientSecrets.length > 0 ? `on (${c.recharge.clientSecrets.length} client secret(s))` : "off (no RECHARGE_CLIENT_SECRETS)",
+      writeBack: c.recharge.apiToken === undefined ? "off" : "on (token ****)",
+      apiUrl: c.recharge.apiUrl,
+      apiVersion: c.recharge.apiVersion,
+      timeoutMs: c.recharge.timeoutMs,
+      rateLimit: c.recharge.rateLimit,
+      signatureToleranceSeconds: c.recharge.signatureToleranceSeconds,
+      sendOrderNumber: c.recharge.sendOrderNumber,
+    },
+    jobs: c.jobs,
   };
 }

@@ -79,13 +79,19 @@ export class PayloadError extends AppError {
   readonly code: string;
   readonly httpStatus = 400;
   constructor(
-    code: "json_malformed" | "schema_violation" | "query_invalid",
+    code: "json_malformed" | "schema_violation" | "query_invalid" | "topic_missing",
     message: string,
     readonly fields: InvalidField[] = [],
   ) {
     super(message);
     this.code = code;
   }
+}
+
+/** The request conflicts with the current state of the resource (e.g. replaying a running job). */
+export class ConflictError extends AppError {
+  readonly code = "conflict";
+  readonly httpStatus = 409;
 }
 
 /** The idempotency key was already used for a different request body. */

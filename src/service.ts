@@ -1,10 +1,17 @@
+import { createHash } from "node:crypto";
 import type express from "express";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { createApp } from "./http/app.js";
+import { getJob, listJobs, replayJob } from "./jobs/queue.js";
+import { createRateLimiter } from "./jobs/rate-limiter.js";
+import { createWorker, type Worker } from "./jobs/worker.js";
 import { createLocalPlatform } from "./platforms/local/adapter.js";
 import { loadCatalog } from "./platforms/local/catalog.js";
 import { getOrder, listOrders } from "./platforms/local/orders-query.js";
+import { createRechargeClient } from "./recharge/client.js";
+import { createRechargeHandlers } from "./recharge/handlers.js";
+import { createRechargeReceiver } from "./recharge/receive.js";
 import { openStore, type Store } from "./store/db.js";
 import { createSubscribeProCallback } from "./subscribe-pro/callback.js";
 import type { SpCallbackRequest } from "./subscribe-pro/types.js";
@@ -14,20 +21,26 @@ import { createSchemaRegistry } from "./validation/schemas.js";
 export interface Service {
   app: express.Express;
   store: Store;
+  /** Runs inbox events and write-backs in this process. */
+  worker: Worker;
   close(): Promise<void>;
 }
 
 /**
- * The composition root: the one place that picks concrete implementations (store, platform) and
- * wires them into the HTTP app. Used by main.ts and by the tests, with a real database.
+ * The composition root: the one place that picks concrete implementations (store, platform,
+ * Recharge client) and wires them into the HTTP app and the worker. Used by main.ts and by the
+ * tests, with a real database.
  */
 export interface ServiceOptions {
   clock?: () => number;
   /** Use this platform instead of the one PLATFORM names (embedding, stand-in platforms in tests). */
   platform?: PlatformAdapter;
+  /** Start the worker (default true); false leaves inbox and outbox untouched (tests of receipt). */
+  startWorker?: boolean;
 }
 
 export async function createService(config: Config, log: Logger, opts: ServiceOptions = {}): Promise<Service> {
+  const clock = opts.clock ?? Date.now;
   const schemas = createSchemaRegistry();
   const validateRequest = schemas.validator<SpCallbackRequest>("subscribe-pro/order-callback-request");
   const catalog = loadCatalog(config.catalogFile, schemas);
@@ -38,7 +51,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       catalog,
       orderNumberPrefix: config.orderNumbers.prefix,
       orderNumberStart: config.orderNumbers.start,
-      ...(opts.clock === undefined ? {} : { clock: opts.clock }),
+      clock,
     });
     await local.init();
     const platform = opts.platform ?? local;
@@ -47,8 +60,57 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       platform,
       validate: validateRequest,
       platformDeadlineMs: config.platform.deadlineMs,
-      ...(opts.clock === undefined ? {} : { clock: opts.clock }),
+      clock,
     });
+
+    const rc = config.recharge;
+    const client =
+      rc.apiToken === undefined
+        ? undefined
+        : createRechargeClient({
+            baseUrl: rc.apiUrl,
+            token: rc.apiToken,
+            timeoutMs: rc.timeoutMs,
+            maxWaitMs: Math.max(1000, config.jobs.leaseMs / 2 - rc.timeoutMs),
+            // One bucket per token, shared by every instance using this database.
+            limiter: createRateLimiter(store.db, `recharge:${createHash("sha256").update(rc.apiToken).digest("hex").slice(0, 16)}`, rc.rateLimit, clock),
+          });
+    const nudge = (): void => worker.nudge();
+    const worker = createWorker({
+      db: store.db,
+      dialect: store.kind,
+      handlers: createRechargeHandlers({
+        db: store.db,
+        platform,
+        platformDeadlineMs: config.platform.deadlineMs,
+        client,
+        sendOrderNumber: rc.sendOrderNumber,
+        maxAttempts: config.jobs.maxAttempts,
+        clock,
+        onEnqueued: nudge,
+      }),
+      log,
+      concurrency: config.jobs.concurrency,
+      pollMs: config.jobs.pollMs,
+      leaseMs: config.jobs.leaseMs,
+      backoff: { baseMs: config.jobs.backoffBaseMs, maxMs: config.jobs.backoffMaxMs },
+      clock,
+    });
+    const receiveRecharge =
+      rc.clientSecrets.length === 0
+        ? undefined
+        : createRechargeReceiver({
+            db: store.db,
+            secrets: rc.clientSecrets,
+            toleranceSeconds: rc.signatureToleranceSeconds,
+            defaultVersion: rc.apiVersion,
+            validateOrder: schemas.validator("recharge/order-webhook"),
+            validateCheckout: schemas.validator("recharge/checkout-webhook"),
+            maxAttempts: config.jobs.maxAttempts,
+            clock,
+            onEnqueued: nudge,
+          });
+
     const app = createApp({
       config,
       log,
@@ -58,13 +120,28 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
         allowlist: config.subscribePro.allowlist,
       },
       handleCallback,
+      receiveRecharge,
       ping: () => store.ping(),
-      orders: { list: (q) => listOrders(store.db, q), get: (n) => getOrder(store.db, n) },
+      admin: {
+        orders: { list: (q) => listOrders(store.db, q), get: (n) => getOrder(store.db, n) },
+        events: {
+          list: (q) => listJobs(store.db, q),
+          get: (id) => getJob(store.db, id),
+          async replay(id) {
+            const r = await replayJob(store.db, id, clock());
+            if (r.kind === "replayed") nudge();
+            return r;
+          },
+        },
+      },
     });
+    if (opts.startWorker !== false) worker.start();
     return {
       app,
       store,
+      worker,
       async close() {
+        await worker.stop(config.shutdownTimeoutMs);
         await platform.close?.();
         await store.close();
       },

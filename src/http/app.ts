@@ -1,4 +1,3 @@
-import { timingSafeEqual, createHash } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
 import helmet from "helmet";
 import type { Config } from "../config.js";
@@ -8,12 +7,13 @@ import {
   NotFoundError,
   PayloadError,
   PayloadTooLargeError,
-  UnauthorizedError,
   UnsupportedMediaTypeError,
   toErrorResponse,
 } from "../errors.js";
 import type { Logger } from "../logger.js";
-import type { OrderView } from "../platforms/local/orders-query.js";
+import type { RechargeAck, RechargeDelivery } from "../recharge/receive.js";
+import { normalizeTopic } from "../recharge/receive.js";
+import { adminRouter, type AdminDeps } from "./admin.js";
 import { isStoreUnavailable } from "../store/db.js";
 import type { CallbackInput, CallbackOutput } from "../subscribe-pro/callback.js";
 import { ctx, requestContext } from "./context.js";
@@ -24,11 +24,10 @@ export interface AppDeps {
   log: Logger;
   spAuth: SpAuthPolicy;
   handleCallback: (input: CallbackInput) => Promise<CallbackOutput>;
+  /** Undefined when Recharge webhooks are off (no RECHARGE_CLIENT_SECRETS). */
+  receiveRecharge: ((d: RechargeDelivery) => Promise<RechargeAck>) | undefined;
   ping: () => Promise<void>;
-  orders: {
-    list(q: { salesOrderToken?: string; limit: number; before?: number }): Promise<{ orders: OrderView[]; nextBefore: string | null }>;
-    get(orderNumber: string): Promise<OrderView | undefined>;
-  };
+  admin: AdminDeps;
 }
 
 /** Builds the Express application. No business logic here: routes adapt HTTP to the use cases. */
@@ -68,8 +67,41 @@ export function createApp(deps: AppDeps): express.Express {
     throw new MethodNotAllowedError("The order callback accepts POST only.", ["POST"]);
   });
 
+  const rechargeWebhook = async (req: Request, res: Response): Promise<void> => {
+    const c = ctx(res);
+    if (deps.receiveRecharge === undefined) {
+      throw new NotFoundError("Recharge webhooks are not enabled: set RECHARGE_CLIENT_SECRETS to the API client secret of your Recharge token.");
+    }
+    // Express 5 gives a wildcard's segments as an array.
+    const segments = (req.params as Record<string, string | string[] | undefined>)["topic"];
+    const fromPath = normalizeTopic(Array.isArray(segments) ? segments.join("/") : segments);
+    const fromHeader = normalizeTopic(req.get("x-recharge-topic"));
+    if (fromPath !== undefined && fromHeader !== undefined && fromPath !== fromHeader) {
+      c.log.warn("X-Recharge-Topic disagrees with the URL; the URL wins", { path: fromPath, header: fromHeader });
+    }
+    const ack = await deps.receiveRecharge({
+      topic: fromPath ?? fromHeader,
+      rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
+      headers: {
+        legacy: req.get("x-recharge-hmac-sha256"),
+        signature: req.get("x-recharge-webhook-signature"),
+        timestamp: req.get("x-recharge-webhook-timestamp"),
+        version: req.get("x-recharge-version"),
+      },
+      requestId: c.requestId,
+      log: c.log,
+    });
+    res.status(200).json(ack);
+  };
+  for (const route of ["/webhooks/recharge", "/webhooks/recharge/*topic"]) {
+    app.post(route, rawBody(deps.config.bodyLimitBytes), rechargeWebhook);
+    app.all(route, () => {
+      throw new MethodNotAllowedError("Recharge webhooks are delivered with POST.", ["POST"]);
+    });
+  }
+
   if (deps.config.adminToken !== undefined) {
-    app.use("/admin", adminRouter(deps.config.adminToken, deps.orders));
+    app.use("/admin", adminRouter(deps.config.adminToken, deps.admin));
   }
 
   app.use(() => {
@@ -94,49 +126,6 @@ function rawBody(limit: number) {
       return next(new PayloadError("json_malformed", `The request body could not be read: ${(err as Error).message}`));
     });
   };
-}
-
-function adminRouter(token: string, orders: AppDeps["orders"]): express.Router {
-  const router = express.Router();
-  const expected = createHash("sha256").update(token).digest();
-  router.use((req, _res, next) => {
-    const m = /^Bearer (.+)$/i.exec(req.get("authorization") ?? "");
-    const given = createHash("sha256").update(m?.[1]?.trim() ?? "").digest();
-    if (m === null || !timingSafeEqual(given, expected)) {
-      throw new UnauthorizedError("The admin API needs the header Authorization: Bearer <ADMIN_TOKEN>.");
-    }
-    next();
-  });
-  router.get("/orders", async (req, res) => {
-    const fields: { pointer: string; message: string }[] = [];
-    const query = req.query as Record<string, unknown>;
-    const int = (name: string, min: number, max: number): number | undefined => {
-      const v = query[name];
-      if (v === undefined) return undefined;
-      if (typeof v !== "string" || !/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-        fields.push({ pointer: `/query/${name}`, message: `must be a whole number from ${min} to ${max}` });
-        return undefined;
-      }
-      return Number(v);
-    };
-    const limit = int("limit", 1, 200) ?? 50;
-    const before = int("before", 1, Number.MAX_SAFE_INTEGER);
-    const token = query["salesOrderToken"];
-    if (token !== undefined && typeof token !== "string") fields.push({ pointer: "/query/salesOrderToken", message: "must be given once" });
-    if (fields.length > 0) throw new PayloadError("query_invalid", "Invalid query parameters.", fields);
-    const page = await orders.list({
-      limit,
-      ...(before === undefined ? {} : { before }),
-      ...(typeof token === "string" ? { salesOrderToken: token } : {}),
-    });
-    res.json(page);
-  });
-  router.get("/orders/:orderNumber", async (req, res) => {
-    const order = await orders.get(String(req.params["orderNumber"]));
-    if (order === undefined) throw new NotFoundError(`No order ${String(req.params["orderNumber"])}.`);
-    res.json(order);
-  });
-  return router;
 }
 
 function errorHandler(log: Logger) {

@@ -38,7 +38,24 @@ export interface NormalizedLine {
   requiresShipping?: boolean;
   /** A price the source fixed for this line, in minor units of the order currency. */
   fixedUnitPrice?: number;
+  /** Tax the source already charged for the whole line, in minor units: kept instead of the platform's own. */
+  fixedTaxTotal?: number;
   subscriptionId?: string;
+  /** Line properties the source carries (Recharge `properties`: engraving, grind, …). */
+  properties?: NameValue[];
+}
+
+export interface NameValue {
+  name: string;
+  value: string;
+}
+
+/** A shipping line the source already priced and charged. */
+export interface ChargedShippingLine {
+  code: string;
+  title?: string;
+  /** Minor units of the order currency. */
+  price: number;
 }
 
 export interface NormalizedOrder {
@@ -59,6 +76,17 @@ export interface NormalizedOrder {
    */
   payment?: Record<string, string>;
   lines: NormalizedLine[];
+  /**
+   * Shipping the source already charged (Recharge). When present, the customer has paid: a platform
+   * records these amounts instead of pricing shipping from its own rates.
+   */
+  shippingLines?: ChargedShippingLine[];
+  /** Discounts the source already applied, in minor units. */
+  discounts?: { code?: string; amount: number }[];
+  note?: string;
+  tags?: string;
+  /** Order attributes (Recharge `order_attributes` / `note_attributes`). */
+  attributes?: NameValue[];
 }
 
 export type LineResult =
@@ -136,7 +164,18 @@ export interface CreateOrderContext {
 export interface PlatformAdapter {
   readonly name: string;
   createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult>;
+  /**
+   * Optional: empties the storefront cart a checkout came from (Recharge `checkout/processed`).
+   * Idempotent: clearing a cart twice is not an error. Platforms without carts leave it out.
+   */
+  clearCart?(cart: CartToClear, ctx: { signal: AbortSignal; log: Logger }): Promise<void>;
   close?(): Promise<void>;
+}
+
+export interface CartToClear {
+  cartId: string;
+  source: NormalizedOrder["source"];
+  customerEmail?: string;
 }
 
 export const ERROR_CLASS_PLATFORM = "e-commerce platform";

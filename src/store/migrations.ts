@@ -86,6 +86,69 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0002_jobs_and_recharge": {
+    async up(db: Kysely<unknown>) {
+      // One durable queue: Recharge webhook events (the inbox) and write-back calls (the outbox).
+      await db.schema
+        .createTable("jobs")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("topic", "text")
+        .addColumn("dedupe_key", "text", (c) => c.unique())
+        .addColumn("body_hash", "text", (c) => c.unique())
+        .addColumn("resource_id", "text")
+        .addColumn("api_version", "text")
+        .addColumn("body", "text")
+        .addColumn("payload", "text", (c) => c.notNull())
+        .addColumn("state", "text", (c) => c.notNull())
+        .addColumn("attempts", "integer", (c) => c.notNull())
+        .addColumn("max_attempts", "integer", (c) => c.notNull())
+        .addColumn("run_at", "bigint", (c) => c.notNull())
+        .addColumn("locked_by", "text")
+        .addColumn("lease_until", "bigint")
+        .addColumn("last_error", "text")
+        .addColumn("outcome", "text")
+        .addColumn("correlation_id", "text")
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("jobs_due").on("jobs").columns(["state", "run_at"]).execute();
+      await db.schema.createIndex("jobs_listing").on("jobs").columns(["created_at", "id"]).execute();
+      await db.schema.createIndex("jobs_resource").on("jobs").columns(["resource_id"]).execute();
+
+      await db.schema
+        .createTable("recharge_orders")
+        .addColumn("recharge_order_id", "text", (c) => c.primaryKey())
+        .addColumn("platform", "text", (c) => c.notNull())
+        .addColumn("platform_order_id", "text", (c) => c.notNull())
+        .addColumn("order_number", "text", (c) => c.notNull())
+        .addColumn("charge_id", "text")
+        .addColumn("is_prepaid", "integer", (c) => c.notNull())
+        .addColumn("api_version", "text", (c) => c.notNull())
+        .addColumn("event_id", "text", (c) => c.notNull())
+        .addColumn("placed_at", "bigint", (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable("local_cleared_carts")
+        .addColumn("cart_id", "text", (c) => c.primaryKey())
+        .addColumn("source", "text", (c) => c.notNull())
+        .addColumn("customer_email", "text")
+        .addColumn("cleared_at", "bigint", (c) => c.notNull())
+        .execute();
+
+      // What the source said beyond prices and lines (shipping lines, discounts, note, attributes).
+      await db.schema.alterTable("local_orders").addColumn("details", "text").execute();
+      await db.schema.alterTable("local_order_items").addColumn("properties", "text").execute();
+
+      // Shared rate limits (GCRA): the theoretical arrival time of the next request, per name.
+      await db.schema
+        .createTable("rate_limits")
+        .addColumn("name", "text", (c) => c.primaryKey())
+        .addColumn("tat", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 /**

@@ -37,6 +37,8 @@ export interface LocalOrderRow {
   billing_address: string | null;
   shipping_address: string | null;
   created_at: number;
+  /** JSON: shipping lines, discounts, note, tags and attributes the source sent (null for none). */
+  details: string | null;
 }
 
 export interface LocalOrderItemRow {
@@ -55,6 +57,8 @@ export interface LocalOrderItemRow {
   discount_total: number;
   line_total: number;
   subscription_id: string | null;
+  /** JSON array of {name, value} (null for none). */
+  properties: string | null;
 }
 
 export interface LocalStockRow {
@@ -67,10 +71,71 @@ export interface CounterRow {
   value: number;
 }
 
+export type JobState = "pending" | "running" | "done" | "skipped" | "ignored" | "dead";
+
+/**
+ * One unit of durable work: an inbox event (a received webhook) or an outbox call (a write-back).
+ * pending → running → done | skipped (final), or → pending again with a later run_at (retry), or →
+ * dead (attempts exhausted, or a failure no retry can fix). ignored: recorded, never processed.
+ */
+export interface JobRow {
+  id: string;
+  kind: string;
+  topic: string | null;
+  /** Content key that makes a re-delivery a duplicate (unique). */
+  dedupe_key: string | null;
+  /** SHA-256 of topic and raw body (unique): a byte-identical re-delivery is a duplicate. */
+  body_hash: string | null;
+  resource_id: string | null;
+  api_version: string | null;
+  /** The raw webhook body (UTF-8 text). */
+  body: string | null;
+  payload: string;
+  state: JobState;
+  attempts: number;
+  max_attempts: number;
+  run_at: number;
+  locked_by: string | null;
+  lease_until: number | null;
+  last_error: string | null;
+  outcome: string | null;
+  correlation_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RechargeOrderRow {
+  recharge_order_id: string;
+  platform: string;
+  platform_order_id: string;
+  order_number: string;
+  charge_id: string | null;
+  is_prepaid: number;
+  api_version: string;
+  event_id: string;
+  placed_at: number;
+}
+
+export interface LocalClearedCartRow {
+  cart_id: string;
+  source: string;
+  customer_email: string | null;
+  cleared_at: number;
+}
+
+export interface RateLimitRow {
+  name: string;
+  tat: number;
+}
+
 export interface Database {
   sp_callbacks: SpCallbackRow;
   local_orders: LocalOrderRow;
   local_order_items: LocalOrderItemRow;
   local_stock: LocalStockRow;
   counters: CounterRow;
+  jobs: JobRow;
+  recharge_orders: RechargeOrderRow;
+  local_cleared_carts: LocalClearedCartRow;
+  rate_limits: RateLimitRow;
 }

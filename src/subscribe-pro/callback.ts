@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import type { Kysely } from "kysely";
-import { PlatformError, toErrorResponse } from "../errors.js";
+import { toErrorResponse } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { canonicalJson } from "../orders/canonical-json.js";
 import { claimKey, finishAttempt } from "../orders/idempotency.js";
-import type { LineResult, NormalizedOrder, PlatformAdapter, PlatformOrderResult } from "../orders/types.js";
+import { placeWithDeadline } from "../orders/place.js";
+import type { LineResult, PlatformAdapter, PlatformOrderResult } from "../orders/types.js";
 import { isStoreUnavailable } from "../store/db.js";
 import type { Database } from "../store/schema.js";
 import { parseJsonBody } from "../validation/json.js";
@@ -113,8 +114,12 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
     if (order.lines.length === 0 || (mapped.invalid.size > 0 && !order.allowPartial)) {
       await record(deps.db, null);
     } else {
-      const result = await callPlatform(order, key, log, record);
-      checkResult(order, result);
+      const result = await placeWithDeadline(deps.platform, order, {
+        idempotencyKey: key,
+        deadlineMs: deps.platformDeadlineMs,
+        log,
+        atomically: record,
+      });
       if (!result.ranAtomically) await deps.db.transaction().execute((tx) => record(tx, result));
       if (result.order !== null && result.lines.some((l) => !l.ok) && !order.allowPartial) {
         log.warn("the platform placed an order with failed items although allowSomeFailedItems is false");
@@ -122,38 +127,5 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
     }
     if (output === undefined) throw new Error("the order outcome was not recorded");
     return output;
-  }
-
-  async function callPlatform(
-    order: NormalizedOrder,
-    key: string,
-    log: Logger,
-    atomically: (tx: Kysely<Database>, r: PlatformOrderResult) => Promise<void>,
-  ): Promise<PlatformOrderResult> {
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        controller.abort();
-        reject(new PlatformError(`the ${deps.platform.name} platform did not answer within ${deps.platformDeadlineMs} ms`, true));
-      }, deps.platformDeadlineMs);
-    });
-    try {
-      return await Promise.race([
-        deps.platform.createOrder(order, { idempotencyKey: key, signal: controller.signal, log, atomically }),
-        deadline,
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
-
-/** An adapter must report every line it was sent; anything else is a platform fault, not an order. */
-function checkResult(order: NormalizedOrder, result: PlatformOrderResult): void {
-  const refs = new Set(result.lines.map((l) => l.ref));
-  const missing = order.lines.filter((l) => !refs.has(l.ref));
-  if (missing.length > 0) {
-    throw new PlatformError(`the platform reported no result for ${missing.length} line(s)`, false);
   }
 }

@@ -29,8 +29,8 @@ for (const { kind, skip } of await storeKinds()) {
         const outputs = await Promise.all([1, 2, 3].map(() => openInProcess(db.env)));
         assert.deepEqual(outputs, ["opened", "opened", "opened"]);
         const reopened = await openStore(config, silent);
-        const rows = await sql<{ name: string }>`select name from orderbridge_migrations`.execute(reopened.db);
-        assert.deepEqual(rows.rows.map((r) => r.name), ["0001_initial"]);
+        const rows = await sql<{ name: string }>`select name from orderbridge_migrations order by name`.execute(reopened.db);
+        assert.deepEqual(rows.rows.map((r) => r.name), ["0001_initial", "0002_jobs_and_recharge"]);
         await reopened.ping();
         await reopened.close();
       } finally {

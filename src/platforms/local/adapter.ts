@@ -3,6 +3,7 @@ import { isUniqueViolation } from "../../store/db.js";
 import type { Database, LocalOrderItemRow, LocalOrderRow } from "../../store/schema.js";
 import {
   ERROR_CLASS_PLATFORM,
+  type CartToClear,
   type CreateOrderContext,
   type LineResult,
   type NormalizedOrder,
@@ -30,6 +31,7 @@ class Rollback {
 }
 
 export interface LocalPlatform extends PlatformAdapter {
+  clearCart(cart: CartToClear): Promise<void>;
   /** Creates stock rows for tracked products and the order-number counters, once. */
   init(): Promise<void>;
 }
@@ -131,13 +133,14 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       subtotal: priced.subtotal,
       shipping_total: priced.shippingTotal,
       tax_total: priced.taxTotal,
-      discount_total: 0,
+      discount_total: priced.discountTotal,
       total: priced.total,
       shipping_method_code: order.shippingMethodCode ?? null,
       coupon_codes: JSON.stringify(order.couponCodes),
       billing_address: order.billingAddress === undefined ? null : JSON.stringify(order.billingAddress),
       shipping_address: order.shippingAddress === undefined ? null : JSON.stringify(order.shippingAddress),
       created_at: createdAt,
+      details: orderDetails(order),
     };
     await tx.insertInto("local_orders").values(row).execute();
     const firstItemId = lastItemId - priced.lines.length + 1;
@@ -157,6 +160,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       discount_total: 0,
       line_total: l.lineTotal,
       subscription_id: l.line.subscriptionId ?? null,
+      properties: l.line.properties === undefined || l.line.properties.length === 0 ? null : JSON.stringify(l.line.properties),
     }));
     await tx.insertInto("local_order_items").values(items).execute();
     const itemByRef = new Map(items.map((it) => [it.line_ref, it]));
@@ -173,7 +177,27 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     return result;
   }
 
-  return { name: "local", init, createOrder };
+  /** The local storefront has no carts of its own: a cleared cart is recorded (once) for the merchant to see. */
+  async function clearCart(cart: CartToClear): Promise<void> {
+    await db
+      .insertInto("local_cleared_carts")
+      .values({ cart_id: cart.cartId, source: cart.source, customer_email: cart.customerEmail ?? null, cleared_at: clock() })
+      .onConflict((oc) => oc.column("cart_id").doNothing())
+      .execute();
+  }
+
+  return { name: "local", init, createOrder, clearCart };
+}
+
+/** What the source sent beyond lines and prices, kept as JSON (null when there is nothing). */
+function orderDetails(order: NormalizedOrder): string | null {
+  const d: Record<string, unknown> = {};
+  if (order.shippingLines !== undefined) d["shippingLines"] = order.shippingLines;
+  if (order.discounts !== undefined && order.discounts.length > 0) d["discounts"] = order.discounts;
+  if (order.note !== undefined) d["note"] = order.note;
+  if (order.tags !== undefined) d["tags"] = order.tags;
+  if (order.attributes !== undefined && order.attributes.length > 0) d["attributes"] = order.attributes;
+  return Object.keys(d).length === 0 ? null : JSON.stringify(d);
 }
 
 async function bump(tx: Kysely<Database>, name: string, by: number): Promise<number> {

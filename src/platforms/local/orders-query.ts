@@ -8,6 +8,8 @@ export interface OrderView {
   orderNumber: string;
   source: string;
   salesOrderToken: string | null;
+  /** The source's own order id (Subscribe Pro salesOrderToken, Recharge order id). */
+  sourceOrderId: string | null;
   status: string;
   state: string;
   createdAt: string;
@@ -34,7 +36,10 @@ export interface OrderView {
     taxTotal: string;
     lineTotal: string;
     subscriptionId: string | null;
+    properties: { name: string; value: string }[];
   }[];
+  /** What the source sent beyond lines and prices: shipping lines, discounts, note, tags, attributes. */
+  details: Record<string, unknown> | null;
 }
 
 function view(o: LocalOrderRow, items: LocalOrderItemRow[]): OrderView {
@@ -45,6 +50,7 @@ function view(o: LocalOrderRow, items: LocalOrderItemRow[]): OrderView {
     orderNumber: o.order_number,
     source: o.source,
     salesOrderToken: o.source === "subscribe-pro" ? o.source_order_id : null,
+    sourceOrderId: o.source_order_id,
     status: o.status,
     state: o.state,
     createdAt: new Date(o.created_at).toISOString(),
@@ -71,7 +77,9 @@ function view(o: LocalOrderRow, items: LocalOrderItemRow[]): OrderView {
       taxTotal: m(it.tax_total),
       lineTotal: m(it.line_total),
       subscriptionId: it.subscription_id,
+      properties: it.properties === null ? [] : (JSON.parse(it.properties) as { name: string; value: string }[]),
     })),
+    details: o.details === null ? null : (JSON.parse(o.details) as Record<string, unknown>),
   };
 }
 
@@ -92,12 +100,14 @@ async function withItems(db: Kysely<Database>, orders: LocalOrderRow[]): Promise
 /** Newest first; `before` is the platformOrderId to continue after (keyset pagination). */
 export async function listOrders(
   db: Kysely<Database>,
-  q: { salesOrderToken?: string; limit: number; before?: number },
+  q: { salesOrderToken?: string; source?: string; sourceOrderId?: string; limit: number; before?: number },
 ): Promise<{ orders: OrderView[]; nextBefore: string | null }> {
   let query = db.selectFrom("local_orders").selectAll().orderBy("id", "desc").limit(q.limit + 1);
   if (q.salesOrderToken !== undefined) {
     query = query.where("source", "=", "subscribe-pro").where("source_order_id", "=", q.salesOrderToken);
   }
+  if (q.source !== undefined) query = query.where("source", "=", q.source);
+  if (q.sourceOrderId !== undefined) query = query.where("source_order_id", "=", q.sourceOrderId);
   if (q.before !== undefined) query = query.where("id", "<", q.before);
   const rows = await query.execute();
   const page = rows.slice(0, q.limit);

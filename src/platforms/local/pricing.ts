@@ -23,6 +23,7 @@ export interface PricedOrder {
   subtotal: number;
   shippingTotal: number;
   taxTotal: number;
+  discountTotal: number;
   total: number;
 }
 
@@ -45,7 +46,8 @@ export function checkLine(order: NormalizedOrder, line: NormalizedLine, catalog:
   }
   const requiresShipping = product.requiresShipping && line.requiresShipping !== false;
   if (requiresShipping) {
-    if (shippingMethodFor(order, catalog) === undefined) {
+    // Shipping the source already charged needs no rate of ours.
+    if (order.shippingLines === undefined && shippingMethodFor(order, catalog) === undefined) {
       return fail(
         order.shippingMethodCode === undefined
           ? `Product ${line.sku} needs shipping but the order names no shipping method and the catalog has no "default" one`
@@ -63,27 +65,34 @@ export function checkLine(order: NormalizedOrder, line: NormalizedLine, catalog:
  * a line total includes its shipping and tax (as in Subscribe Pro's examples). Integer minor units.
  */
 export function priceOrder(order: NormalizedOrder, accepted: readonly AcceptedLine[], catalog: Catalog): PricedOrder {
-  const method = shippingMethodFor(order, catalog);
+  // Charged shipping (the source priced it) goes on the first line that ships, or the first line.
+  const charged = order.shippingLines?.reduce((s, l) => s + l.price, 0);
+  const chargedOn = charged === undefined ? -1 : Math.max(0, accepted.findIndex((a) => a.requiresShipping));
+  const method = charged === undefined ? shippingMethodFor(order, catalog) : undefined;
   let perOrderPending = method !== undefined && method.perOrder > 0;
-  const lines = accepted.map((a): PricedLine => {
+  const lines = accepted.map((a, i): PricedLine => {
     const subtotal = a.unitPrice * a.line.quantity;
     let shippingTotal = 0;
-    if (a.requiresShipping && method !== undefined) {
+    if (charged !== undefined) {
+      if (i === chargedOn) shippingTotal = charged;
+    } else if (a.requiresShipping && method !== undefined) {
       shippingTotal = method.perLine + method.perUnit * a.line.quantity;
       if (perOrderPending) {
         shippingTotal += method.perOrder;
         perOrderPending = false;
       }
     }
-    const taxTotal = applyRate(subtotal, a.product.taxRatePpm);
+    const taxTotal = a.line.fixedTaxTotal ?? applyRate(subtotal, a.product.taxRatePpm);
     return { ...a, subtotal, shippingTotal, taxTotal, lineTotal: subtotal + shippingTotal + taxTotal };
   });
   const sum = (f: (l: PricedLine) => number): number => lines.reduce((s, l) => s + f(l), 0);
+  const discountTotal = (order.discounts ?? []).reduce((s, d) => s + d.amount, 0);
   return {
     lines,
     subtotal: sum((l) => l.subtotal),
     shippingTotal: sum((l) => l.shippingTotal),
     taxTotal: sum((l) => l.taxTotal),
-    total: sum((l) => l.lineTotal),
+    discountTotal,
+    total: sum((l) => l.lineTotal) - discountTotal,
   };
 }

@@ -1,0 +1,168 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import express from "express";
+import { ConflictError, NotFoundError, PayloadError, UnauthorizedError, type InvalidField } from "../errors.js";
+import type { JobListQuery, ReplayResult } from "../jobs/queue.js";
+import type { OrderView } from "../platforms/local/orders-query.js";
+import type { JobRow, JobState } from "../store/schema.js";
+
+export interface AdminDeps {
+  orders: {
+    list(q: {
+      salesOrderToken?: string;
+      source?: string;
+      sourceOrderId?: string;
+      limit: number;
+      before?: number;
+    }): Promise<{ orders: OrderView[]; nextBefore: string | null }>;
+    get(orderNumber: string): Promise<OrderView | undefined>;
+  };
+  events: {
+    list(q: JobListQuery): Promise<JobRow[]>;
+    get(id: string): Promise<JobRow | undefined>;
+    replay(id: string): Promise<ReplayResult>;
+  };
+}
+
+const JOB_STATES: readonly JobState[] = ["pending", "running", "done", "skipped", "ignored", "dead"];
+
+/** Reads query parameters, collecting every problem with its pointer before answering 400. */
+function queryReader(query: Record<string, unknown>) {
+  const fields: InvalidField[] = [];
+  return {
+    fields,
+    int(name: string, min: number, max: number): number | undefined {
+      const v = query[name];
+      if (v === undefined) return undefined;
+      if (typeof v !== "string" || !/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+        fields.push({ pointer: `/query/${name}`, message: `must be a whole number from ${min} to ${max}` });
+        return undefined;
+      }
+      return Number(v);
+    },
+    str(name: string, allowed?: readonly string[]): string | undefined {
+      const v = query[name];
+      if (v === undefined) return undefined;
+      if (typeof v !== "string") {
+        fields.push({ pointer: `/query/${name}`, message: "must be given once" });
+        return undefined;
+      }
+      if (allowed !== undefined && !allowed.includes(v)) {
+        fields.push({ pointer: `/query/${name}`, message: `must be one of ${allowed.join(", ")}` });
+        return undefined;
+      }
+      return v;
+    },
+    check(): void {
+      if (fields.length > 0) throw new PayloadError("query_invalid", "Invalid query parameters.", fields);
+    },
+  };
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const parseMaybe = (text: string | null): unknown => {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+};
+
+/** A queue entry as the admin API shows it: an inbox event or a write-back job. */
+export function eventView(j: JobRow, full = false): Record<string, unknown> {
+  return {
+    id: j.id,
+    kind: j.kind,
+    topic: j.topic,
+    state: j.state,
+    attempts: j.attempts,
+    maxAttempts: j.max_attempts,
+    resourceId: j.resource_id,
+    apiVersion: j.api_version,
+    outcome: j.outcome,
+    lastError: j.last_error,
+    nextAttemptAt: j.state === "pending" ? iso(j.run_at) : null,
+    correlationId: j.correlation_id,
+    createdAt: iso(j.created_at),
+    updatedAt: iso(j.updated_at),
+    ...(full ? { payload: parseMaybe(j.payload), body: parseMaybe(j.body) } : {}),
+  };
+}
+
+const encodeCursor = (j: JobRow): string => Buffer.from(`${j.created_at}:${j.id}`, "utf8").toString("base64url");
+function decodeCursor(c: string): { createdAt: number; id: string } | undefined {
+  const m = /^(\d+):(.+)$/.exec(Buffer.from(c, "base64url").toString("utf8"));
+  return m === null ? undefined : { createdAt: Number(m[1]), id: m[2] as string };
+}
+
+/** `/admin/*`: local orders and the event log, behind `Authorization: Bearer <ADMIN_TOKEN>`. */
+export function adminRouter(token: string, deps: AdminDeps): express.Router {
+  const router = express.Router();
+  const expected = createHash("sha256").update(token).digest();
+  router.use((req, _res, next) => {
+    const m = /^Bearer (.+)$/i.exec(req.get("authorization") ?? "");
+    const given = createHash("sha256").update(m?.[1]?.trim() ?? "").digest();
+    if (m === null || !timingSafeEqual(given, expected)) {
+      throw new UnauthorizedError("The admin API needs the header Authorization: Bearer <ADMIN_TOKEN>.");
+    }
+    next();
+  });
+
+  router.get("/orders", async (req, res) => {
+    const q = queryReader(req.query as Record<string, unknown>);
+    const limit = q.int("limit", 1, 200) ?? 50;
+    const before = q.int("before", 1, Number.MAX_SAFE_INTEGER);
+    const token = q.str("salesOrderToken");
+    const source = q.str("source", ["subscribe-pro", "recharge"]);
+    const sourceOrderId = q.str("sourceOrderId");
+    q.check();
+    res.json(
+      await deps.orders.list({
+        limit,
+        ...(before === undefined ? {} : { before }),
+        ...(token === undefined ? {} : { salesOrderToken: token }),
+        ...(source === undefined ? {} : { source }),
+        ...(sourceOrderId === undefined ? {} : { sourceOrderId }),
+      }),
+    );
+  });
+  router.get("/orders/:orderNumber", async (req, res) => {
+    const order = await deps.orders.get(String(req.params["orderNumber"]));
+    if (order === undefined) throw new NotFoundError(`No order ${String(req.params["orderNumber"])}.`);
+    res.json(order);
+  });
+
+  router.get("/events", async (req, res) => {
+    const q = queryReader(req.query as Record<string, unknown>);
+    const limit = q.int("limit", 1, 200) ?? 50;
+    const state = q.str("state", JOB_STATES) as JobState | undefined;
+    const kind = q.str("kind");
+    const resourceId = q.str("resourceId");
+    const cursorText = q.str("cursor");
+    const cursor = cursorText === undefined ? undefined : decodeCursor(cursorText);
+    if (cursorText !== undefined && cursor === undefined) q.fields.push({ pointer: "/query/cursor", message: "must be the nextCursor of a previous page" });
+    q.check();
+    const rows = await deps.events.list({
+      limit,
+      ...(state === undefined ? {} : { state }),
+      ...(kind === undefined ? {} : { kind }),
+      ...(resourceId === undefined ? {} : { resourceId }),
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    const last = rows.at(-1);
+    res.json({ events: rows.map((r) => eventView(r)), nextCursor: rows.length === limit && last !== undefined ? encodeCursor(last) : null });
+  });
+  router.get("/events/:id", async (req, res) => {
+    const row = await deps.events.get(String(req.params["id"]));
+    if (row === undefined) throw new NotFoundError(`No event ${String(req.params["id"])}.`);
+    res.json(eventView(row, true));
+  });
+  router.post("/events/:id/replay", async (req, res) => {
+    const id = String(req.params["id"]);
+    const r = await deps.events.replay(id);
+    if (r.kind === "not_found") throw new NotFoundError(`No event ${id}.`);
+    if (r.kind === "running") throw new ConflictError(`Event ${id} is running right now; replay it after it has finished.`);
+    res.status(202).json(eventView(r.job));
+  });
+  return router;
+}

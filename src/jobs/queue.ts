@@ -1,0 +1,232 @@
+import { randomBytes } from "node:crypto";
+import { sql, type Kysely } from "kysely";
+import type { Database, JobRow, JobState } from "../store/schema.js";
+
+/**
+ * The durable work queue: one table (`jobs`) holds the inbox (received webhooks) and the outbox
+ * (write-back calls). Every transition is a conditional write, so several workers, in one process or
+ * in several sharing a database, never run one job twice at once. On PostgreSQL a claim skips rows
+ * another transaction holds (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time anyway.
+ */
+export type Dialect = "sqlite" | "postgres";
+
+export interface NewJob {
+  kind: string;
+  /** Id prefix: "evt" for inbox events, "job" for outbox calls. */
+  prefix: "evt" | "job";
+  topic?: string | null;
+  dedupeKey?: string | null;
+  bodyHash?: string | null;
+  resourceId?: string | null;
+  apiVersion?: string | null;
+  body?: string | null;
+  payload?: unknown;
+  state?: Extract<JobState, "pending" | "ignored" | "done" | "skipped">;
+  outcome?: string | null;
+  maxAttempts: number;
+  runAt?: number;
+  correlationId?: string | null;
+}
+
+export const newJobId = (prefix: string): string => `${prefix}_${Date.now().toString(36)}${randomBytes(8).toString("hex")}`;
+
+/**
+ * Adds a job unless one with the same dedupe key or body hash exists. Returns the id of the job that
+ * stands for this work (the new one, or the existing duplicate) and whether it was new.
+ */
+export async function enqueue(db: Kysely<Database>, job: NewJob, now: number): Promise<{ id: string; inserted: boolean }> {
+  const id = newJobId(job.prefix);
+  const res = await db
+    .insertInto("jobs")
+    .values({
+      id,
+      kind: job.kind,
+      topic: job.topic ?? null,
+      dedupe_key: job.dedupeKey ?? null,
+      body_hash: job.bodyHash ?? null,
+      resource_id: job.resourceId ?? null,
+      api_version: job.apiVersion ?? null,
+      body: job.body ?? null,
+      payload: JSON.stringify(job.payload ?? {}),
+      state: job.state ?? "pending",
+      attempts: 0,
+      max_attempts: job.maxAttempts,
+      run_at: job.runAt ?? now,
+      locked_by: null,
+      lease_until: null,
+      last_error: null,
+      outcome: job.outcome ?? null,
+      correlation_id: job.correlationId ?? null,
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict((oc) => oc.doNothing())
+    .executeTakeFirst();
+  if (Number(res.numInsertedOrUpdatedRows ?? 0n) === 1) return { id, inserted: true };
+  let q = db.selectFrom("jobs").select("id");
+  const keys: [("dedupe_key" | "body_hash"), string][] = [];
+  if (job.dedupeKey) keys.push(["dedupe_key", job.dedupeKey]);
+  if (job.bodyHash) keys.push(["body_hash", job.bodyHash]);
+  q = q.where((eb) => eb.or(keys.map(([col, v]) => eb(col, "=", v))));
+  const existing = keys.length === 0 ? undefined : await q.executeTakeFirst();
+  if (existing === undefined) throw new Error("the job was neither inserted nor found: a conflict on its id");
+  return { id: existing.id, inserted: false };
+}
+
+/** Claims the next due job: pending and due, or running under a lease that expired (its worker died). */
+export async function claimNext(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  o: { workerId: string; now: number; leaseMs: number },
+): Promise<JobRow | undefined> {
+  const due = db
+    .selectFrom("jobs")
+    .select("id")
+    .where((eb) =>
+      eb.or([
+        eb.and([eb("state", "=", "pending"), eb("run_at", "<=", o.now)]),
+        eb.and([eb("state", "=", "running"), eb("lease_until", "<", o.now)]),
+      ]),
+    )
+    .orderBy("run_at")
+    .limit(1)
+    .$if(dialect === "postgres", (qb) => qb.forUpdate().skipLocked());
+  const row = await db
+    .updateTable("jobs")
+    .set({ state: "running", locked_by: o.workerId, lease_until: o.now + o.leaseMs, updated_at: o.now })
+    .where("id", "=", due)
+    // Re-checked here: on SQLite the sub-select and the update are one statement, on PostgreSQL
+    // the row is locked; either way a job is never claimed twice.
+    .where((eb) =>
+      eb.or([
+        eb.and([eb("state", "=", "pending"), eb("run_at", "<=", o.now)]),
+        eb.and([eb("state", "=", "running"), eb("lease_until", "<", o.now)]),
+      ]),
+    )
+    .returningAll()
+    .executeTakeFirst();
+  return row;
+}
+
+/** Extends a running job's lease; false when the worker no longer owns it. */
+export async function extendLease(db: Kysely<Database>, id: string, workerId: string, leaseUntil: number): Promise<boolean> {
+  const r = await db
+    .updateTable("jobs")
+    .set({ lease_until: leaseUntil })
+    .where("id", "=", id)
+    .where("locked_by", "=", workerId)
+    .where("state", "=", "running")
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** Marks a job finished (done or skipped). Only the worker holding it may; false otherwise. */
+export async function completeJob(
+  db: Kysely<Database>,
+  id: string,
+  workerId: string,
+  o: { state: "done" | "skipped"; outcome: string; attempts: number; now: number },
+): Promise<boolean> {
+  const r = await db
+    .updateTable("jobs")
+    .set({ state: o.state, outcome: o.outcome, attempts: o.attempts, locked_by: null, lease_until: null, updated_at: o.now })
+    .where("id", "=", id)
+    .where("locked_by", "=", workerId)
+    .where("state", "=", "running")
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** Records a failed attempt: back to pending at `retryAt`, or dead when `retryAt` is undefined. */
+export async function failJob(
+  db: Kysely<Database>,
+  id: string,
+  workerId: string,
+  o: { error: string; attempts: number; retryAt: number | undefined; now: number },
+): Promise<boolean> {
+  const r = await db
+    .updateTable("jobs")
+    .set({
+      state: o.retryAt === undefined ? "dead" : "pending",
+      run_at: o.retryAt ?? o.now,
+      attempts: o.attempts,
+      last_error: o.error.slice(0, 4000),
+      locked_by: null,
+      lease_until: null,
+      updated_at: o.now,
+    })
+    .where("id", "=", id)
+    .where("locked_by", "=", workerId)
+    .where("state", "=", "running")
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) === 1;
+}
+
+/** Gives back a job this worker holds without counting an attempt (shutdown, rate-limit wait). */
+export async function releaseJob(db: Kysely<Database>, id: string, workerId: string, runAt: number, now: number): Promise<void> {
+  await db
+    .updateTable("jobs")
+    .set({ state: "pending", run_at: runAt, locked_by: null, lease_until: null, updated_at: now })
+    .where("id", "=", id)
+    .where("locked_by", "=", workerId)
+    .where("state", "=", "running")
+    .execute();
+}
+
+export type ReplayResult = { kind: "replayed"; job: JobRow } | { kind: "not_found" } | { kind: "running" };
+
+/** Runs a job again from the start: pending now, with a fresh attempt budget. */
+export async function replayJob(db: Kysely<Database>, id: string, now: number): Promise<ReplayResult> {
+  const r = await db
+    .updateTable("jobs")
+    .set({ state: "pending", attempts: 0, run_at: now, locked_by: null, lease_until: null, outcome: null, updated_at: now })
+    .where("id", "=", id)
+    .where("state", "!=", "running")
+    .returningAll()
+    .executeTakeFirst();
+  if (r !== undefined) return { kind: "replayed", job: r };
+  const exists = await db.selectFrom("jobs").select("state").where("id", "=", id).executeTakeFirst();
+  return exists === undefined ? { kind: "not_found" } : { kind: "running" };
+}
+
+export async function getJob(db: Kysely<Database>, id: string): Promise<JobRow | undefined> {
+  return db.selectFrom("jobs").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+export interface JobListQuery {
+  state?: JobState;
+  kind?: string;
+  resourceId?: string;
+  limit: number;
+  /** Cursor: the `nextCursor` of the previous page. */
+  cursor?: { createdAt: number; id: string };
+}
+
+/** Newest first, keyset-paginated on (created_at, id). */
+export async function listJobs(db: Kysely<Database>, q: JobListQuery): Promise<JobRow[]> {
+  let query = db.selectFrom("jobs").selectAll();
+  if (q.state !== undefined) query = query.where("state", "=", q.state);
+  if (q.kind !== undefined) query = query.where("kind", "=", q.kind);
+  if (q.resourceId !== undefined) query = query.where("resource_id", "=", q.resourceId);
+  const c = q.cursor;
+  if (c !== undefined) {
+    query = query.where((eb) => eb.or([eb("created_at", "<", c.createdAt), eb.and([eb("created_at", "=", c.createdAt), eb("id", "<", c.id)])]));
+  }
+  return query.orderBy("created_at", "desc").orderBy("id", "desc").limit(q.limit).execute();
+}
+
+/** Counts by state, and the age of the oldest due job: for readiness and metrics. */
+export async function queueStats(db: Kysely<Database>): Promise<{ byState: Record<string, number>; oldestPendingAt: number | null }> {
+  const rows = await db
+    .selectFrom("jobs")
+    .select(["state", sql<number>`count(*)`.as("n"), sql<number | null>`min(case when state = 'pending' then created_at end)`.as("oldest")])
+    .groupBy("state")
+    .execute();
+  const byState: Record<string, number> = {};
+  let oldest: number | null = null;
+  for (const r of rows) {
+    byState[r.state] = Number(r.n);
+    if (r.oldest !== null && r.oldest !== undefined) oldest = Number(r.oldest);
+  }
+  return { byState, oldestPendingAt: oldest };
+}

@@ -1,0 +1,72 @@
+import axios, { type AxiosInstance } from "axios";
+import type { RateLimiter } from "../jobs/rate-limiter.js";
+import type { RechargeApiVersion } from "./order.js";
+
+/**
+ * The Recharge REST API, as far as orderbridge calls it. Every request carries the access token and
+ * an explicit `X-Recharge-Version` (never the store default), waits for a slot of the shared rate
+ * limiter first, and resolves with the status whatever it is: what a status means for the job is the
+ * caller's decision (src/jobs/retry-policy.ts). Network failures and timeouts reject.
+ */
+export interface RechargeResponse {
+  status: number;
+  data: unknown;
+  headers: Record<string, string | undefined>;
+}
+
+export interface RechargeClient {
+  put(path: string, body: unknown, version: RechargeApiVersion, signal?: AbortSignal): Promise<RechargeResponse>;
+  readonly limiter: RateLimiter;
+}
+
+export interface RechargeClientOptions {
+  baseUrl: string;
+  token: string;
+  timeoutMs: number;
+  limiter: RateLimiter;
+  /** Called with the wait before a request, when there is one (logs, metrics). */
+  onWait?: (ms: number) => void;
+  /** A wait longer than this is not slept through: the call rejects with RateLimitDeferral. */
+  maxWaitMs: number;
+}
+
+/** The next rate-limit slot is further away than a job should hold its claim: try again at `waitMs`. */
+export class RateLimitDeferral extends Error {
+  constructor(readonly waitMs: number) {
+    super(`waiting ${waitMs} ms for a Recharge rate-limit slot`);
+    this.name = "RateLimitDeferral";
+  }
+}
+
+export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
+  const http: AxiosInstance = axios.create({
+    baseURL: o.baseUrl.replace(/\/+$/, ""),
+    timeout: o.timeoutMs,
+    headers: { "X-Recharge-Access-Token": o.token, "Content-Type": "application/json", Accept: "application/json" },
+    validateStatus: () => true,
+    maxRedirects: 0,
+    // Ids and numbers only: a small answer is plenty.
+    maxContentLength: 1024 * 1024,
+  });
+  return {
+    limiter: o.limiter,
+    async put(path, body, version, signal) {
+      const wait = await o.limiter.reserve();
+      if (wait > o.maxWaitMs) throw new RateLimitDeferral(wait);
+      if (wait > 0) {
+        o.onWait?.(wait);
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(resolve, wait);
+          signal?.addEventListener("abort", () => {
+            clearTimeout(t);
+            reject(new Error("aborted while waiting for a rate-limit slot"));
+          });
+        });
+      }
+      const res = await http.put(path, body, { headers: { "X-Recharge-Version": version }, ...(signal === undefined ? {} : { signal }) });
+      const headers: Record<string, string | undefined> = {};
+      for (const [k, v] of Object.entries(res.headers)) headers[k.toLowerCase()] = v === undefined || v === null ? undefined : String(v);
+      return { status: res.status, data: res.data as unknown, headers };
+    },
+  };
+}

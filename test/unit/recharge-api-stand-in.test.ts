@@ -1,0 +1,145 @@
+import assert from "node:assert/strict";
+import { afterEach, test } from "node:test";
+import { startRechargeStandIn } from "../helpers/recharge-api-stand-in.js";
+import type { RechargeStandIn, RechargeStandInOptions } from "../helpers/recharge-api-stand-in.js";
+
+const TOKEN = "test-token";
+const HEADERS: Record<string, string> = {
+  "X-Recharge-Access-Token": TOKEN,
+  "X-Recharge-Version": "2021-11",
+  "Content-Type": "application/json",
+  Accept: "application/json",
+};
+
+let current: RechargeStandIn | undefined;
+afterEach(async () => {
+  await current?.close();
+  current = undefined;
+});
+
+async function start(opts: Partial<RechargeStandInOptions> = {}): Promise<RechargeStandIn> {
+  current = await startRechargeStandIn({ token: TOKEN, ...opts });
+  return current;
+}
+
+function put(api: RechargeStandIn, path: string, body: unknown, headers: Record<string, string> = HEADERS, signal?: AbortSignal): Promise<Response> {
+  const init: RequestInit = { method: "PUT", headers, body: JSON.stringify(body) };
+  if (signal !== undefined) init.signal = signal;
+  return fetch(`${api.url}${path}`, init);
+}
+
+test("ok path answers the merged order and records body and headers", async () => {
+  const api = await start();
+  const body = { external_order_id: { ecommerce: "100271" } };
+  const res = await put(api, "/orders/512340001", body);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
+  assert.deepEqual(await res.json(), { order: { id: 512340001, external_order_id: { ecommerce: "100271" } } });
+
+  const charge = await put(api, "/charges/77", { external_order_id: "100271" });
+  assert.deepEqual(await charge.json(), { charge: { id: 77, external_order_id: "100271" } });
+  const other = await put(api, "/customers/1", {});
+  assert.equal(other.status, 404);
+  assert.deepEqual(await other.json(), { errors: "Not Found" });
+
+  assert.equal(api.calls.length, 3);
+  const [first] = api.calls;
+  assert.ok(first);
+  assert.equal(first.method, "PUT");
+  assert.equal(first.path, "/orders/512340001");
+  assert.deepEqual(first.body, body);
+  assert.equal(first.status, 200);
+  assert.equal(first.headers["x-recharge-access-token"], TOKEN);
+  assert.equal(first.headers["x-recharge-version"], "2021-11");
+  assert.equal(api.succeeded().length, 2);
+});
+
+test("wrong token → 401, missing version → 426, non-JSON body → 415", async () => {
+  const api = await start();
+  const bad = await put(api, "/orders/1", {}, { ...HEADERS, "X-Recharge-Access-Token": "nope" });
+  assert.equal(bad.status, 401);
+  const badBody: unknown = await bad.json();
+  assert.ok(typeof badBody === "object" && badBody !== null && "errors" in badBody);
+
+  const { "X-Recharge-Version": _omitted, ...noVersion } = HEADERS;
+  const old = await put(api, "/orders/1", {}, noVersion);
+  assert.equal(old.status, 426);
+  assert.deepEqual(await old.json(), { errors: "Invalid API version" });
+
+  const text = await fetch(`${api.url}/orders/1`, { method: "PUT", headers: HEADERS, body: "not json" });
+  assert.equal(text.status, 415);
+  assert.deepEqual(
+    api.calls.map((c) => c.status),
+    [401, 426, 415],
+  );
+  assert.equal(api.calls[2]?.body, "not json");
+});
+
+test("queued replies are used first, then the default", async () => {
+  const api = await start();
+  api.queue({ status: 429, retryAfter: 3 }, { status: 500 });
+  const r1 = await put(api, "/orders/1", { a: 1 });
+  assert.equal(r1.status, 429);
+  assert.equal(r1.headers.get("retry-after"), "3");
+  const r2 = await put(api, "/orders/1", { a: 1 });
+  assert.equal(r2.status, 500);
+  const r3 = await put(api, "/orders/1", { a: 1 });
+  assert.equal(r3.status, 200);
+  assert.deepEqual(
+    api.calls.map((c) => c.status),
+    [429, 500, 200],
+  );
+  assert.equal(api.bucketRejections, 0);
+});
+
+test("leaky bucket rejects requests over the limit", async () => {
+  const api = await start({ bucket: { size: 3, leakPerSecond: 1, retryAfter: true } });
+  const statuses: number[] = [];
+  let lastLimit: string | null = null;
+  let retryAfter: string | null = null;
+  for (let i = 0; i < 5; i++) {
+    const res = await put(api, `/orders/${i + 1}`, { n: i });
+    statuses.push(res.status);
+    lastLimit = res.headers.get("x-recharge-limit");
+    if (res.status === 429) retryAfter = res.headers.get("retry-after");
+  }
+  assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+  assert.equal(api.bucketRejections, 2);
+  assert.equal(lastLimit, "3/3");
+  assert.equal(retryAfter, "1");
+  assert.equal(api.succeeded().length, 3);
+});
+
+test('"hang" holds the request until the caller gives up; close() still resolves promptly', async () => {
+  const api = await start();
+  api.defaultReply = "hang";
+  await assert.rejects(put(api, "/orders/1", { a: 1 }, HEADERS, AbortSignal.timeout(200)), (err: unknown) => {
+    assert.ok(err instanceof Error);
+    assert.equal(err.name, "TimeoutError");
+    return true;
+  });
+  // A second hanging call still held when close() runs.
+  const held = put(api, "/orders/2", { a: 2 }).then(
+    () => "answered",
+    () => "failed",
+  );
+  const calls = await api.waitForCalls(2);
+  assert.deepEqual(
+    calls.map((c) => c.status),
+    [0, 0],
+  );
+  const t0 = Date.now();
+  await api.close();
+  await api.close(); // idempotent
+  assert.ok(Date.now() - t0 < 1000, "close() should not wait for hanging requests");
+  assert.equal(await held, "failed");
+});
+
+test("waitForCalls resolves on arrival and rejects with the calls so far on timeout", async () => {
+  const api = await start();
+  const waiting = api.waitForCalls(1, 2000);
+  setTimeout(() => void put(api, "/orders/9", { x: 1 }), 30);
+  const calls = await waiting;
+  assert.equal(calls.length, 1);
+  await assert.rejects(api.waitForCalls(2, 50), /got 1: #1 PUT \/orders\/9 → 200/);
+});

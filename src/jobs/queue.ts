@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import type { Database, JobRow, JobState } from "../store/schema.js";
 
 /**
@@ -213,20 +213,4 @@ export async function listJobs(db: Kysely<Database>, q: JobListQuery): Promise<J
     query = query.where((eb) => eb.or([eb("created_at", "<", c.createdAt), eb.and([eb("created_at", "=", c.createdAt), eb("id", "<", c.id)])]));
   }
   return query.orderBy("created_at", "desc").orderBy("id", "desc").limit(q.limit).execute();
-}
-
-/** Counts by state, and the age of the oldest due job: for readiness and metrics. */
-export async function queueStats(db: Kysely<Database>): Promise<{ byState: Record<string, number>; oldestPendingAt: number | null }> {
-  const rows = await db
-    .selectFrom("jobs")
-    .select(["state", sql<number>`count(*)`.as("n"), sql<number | null>`min(case when state = 'pending' then created_at end)`.as("oldest")])
-    .groupBy("state")
-    .execute();
-  const byState: Record<string, number> = {};
-  let oldest: number | null = null;
-  for (const r of rows) {
-    byState[r.state] = Number(r.n);
-    if (r.oldest !== null && r.oldest !== undefined) oldest = Number(r.oldest);
-  }
-  return { byState, oldestPendingAt: oldest };
 }

@@ -292,6 +292,19 @@ for (const { kind, skip } of await storeKinds()) {
       });
     }
 
+    it("without RECHARGE_CLIENT_SECRETS the endpoint answers 404 saying how to enable it", async () => {
+      const { startService } = await import("../helpers/service.js");
+      const { default: request } = await import("supertest");
+      const plain = await startService(kind);
+      try {
+        const res = await request(plain.app).post("/webhooks/recharge/order/created").set("Content-Type", "application/json").send("{}");
+        assert.equal(res.status, 404);
+        assert.match(res.body.errorMessage, /RECHARGE_CLIENT_SECRETS/);
+      } finally {
+        await plain.stop();
+      }
+    });
+
     describe("a platform outage that ends", () => {
       const platform = new StandInPlatform();
       let t: RechargeTestService;

@@ -84,4 +84,45 @@ describe("loadConfig", () => {
     assert.equal(parseBytes("100"), 100);
     assert.equal(parseBytes("lots"), undefined);
   });
+
+  it("Recharge: off by default; secrets need an API token unless write-back is off; every value checked", () => {
+    const off = loadConfig({});
+    assert.deepEqual(off.recharge.clientSecrets, []);
+    assert.equal(off.recharge.apiUrl, "https://api.rechargeapps.com");
+    assert.equal(off.recharge.apiVersion, "2021-11");
+    assert.deepEqual(off.recharge.rateLimit, { burst: 40, perSecond: 2 });
+    assert.equal(off.recharge.signatureToleranceSeconds, 172_800);
+    assert.equal(off.jobs.maxAttempts, 20);
+    assert.ok(off.jobs.leaseMs >= 60_000);
+
+    assert.throws(() => loadConfig({ RECHARGE_CLIENT_SECRETS: "s" }), /RECHARGE_API_TOKEN is required with RECHARGE_CLIENT_SECRETS/);
+    const noWriteBack = loadConfig({ RECHARGE_CLIENT_SECRETS: "s", RECHARGE_API_TOKEN: "t", RECHARGE_WRITEBACK: "off" });
+    assert.equal(noWriteBack.recharge.apiToken, undefined);
+    const on = loadConfig({
+      RECHARGE_CLIENT_SECRETS: "new, old",
+      RECHARGE_API_TOKEN: "tok",
+      RECHARGE_API_VERSION: "2021-01",
+      RECHARGE_RATE_LIMIT_BURST: "20",
+      RECHARGE_RATE_LIMIT_PER_SECOND: "1.5",
+      RECHARGE_WRITEBACK_ORDER_NUMBER: "false",
+      WORKER_CONCURRENCY: "8",
+    });
+    assert.deepEqual(on.recharge.clientSecrets, ["new", "old"]);
+    assert.equal(on.recharge.apiVersion, "2021-01");
+    assert.deepEqual(on.recharge.rateLimit, { burst: 20, perSecond: 1.5 });
+    assert.equal(on.recharge.sendOrderNumber, false);
+    assert.equal(on.jobs.concurrency, 8);
+
+    try {
+      loadConfig({ RECHARGE_API_VERSION: "2023-01", RECHARGE_RATE_LIMIT_PER_SECOND: "0", RECHARGE_API_URL: "ftp://x", RECHARGE_WRITEBACK_ORDER_NUMBER: "maybe" });
+      assert.fail("should refuse");
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      for (const v of ["RECHARGE_API_VERSION", "RECHARGE_RATE_LIMIT_PER_SECOND", "RECHARGE_API_URL", "RECHARGE_WRITEBACK_ORDER_NUMBER"]) {
+        assert.match(e.message, new RegExp(v));
+      }
+    }
+    const described = JSON.stringify(describeConfig(on));
+    assert.doesNotMatch(described, /"tok"|new|old/, "no secret or token in the described configuration");
+  });
 });

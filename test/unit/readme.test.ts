@@ -7,7 +7,7 @@ const configSource = fs.readFileSync(new URL("../../src/config.ts", import.meta.
 
 describe("README", () => {
   it("documents every environment variable the service reads, and no other", () => {
-    const read = new Set([...configSource.matchAll(/(?:get|int|list)\("([A-Z_]+)"|env\["([A-Z_]+)"\]/g)].map((m) => m[1] ?? m[2]));
+    const read = new Set([...configSource.matchAll(/(?:get|int|list|bool)\("([A-Z_]+)"|env\["([A-Z_]+)"\]/g)].map((m) => m[1] ?? m[2]));
     const configSection = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Endpoints"));
     const documented = new Set([...configSection.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]));
     assert.deepEqual([...read].filter((v) => !documented.has(v)), [], "read but not documented");

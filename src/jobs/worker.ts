@@ -81,7 +81,8 @@ export function createWorker(o: WorkerOptions): Worker {
   const controller = new AbortController();
   let started = false;
   let stopping = false;
-  let wake: (() => void) | undefined;
+  /** Loops sleeping until the next poll; a nudge wakes them all. */
+  const sleepers = new Set<() => void>();
   let wakeRequested = false;
   const active = new Set<Promise<void>>();
   const loops: Promise<void>[] = [];
@@ -90,27 +91,23 @@ export function createWorker(o: WorkerOptions): Worker {
 
   const nudge = (): void => {
     wakeRequested = true;
-    wake?.();
+    for (const wake of [...sleepers]) wake();
   };
 
   async function waitForWork(): Promise<void> {
+    // A nudge that came while every loop was busy: look again at once.
     if (wakeRequested) {
       wakeRequested = false;
       return;
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, o.pollMs);
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer);
-        if (wake === done) wake = undefined;
+        sleepers.delete(done);
         resolve();
-      }
-      // One sleeper is woken per nudge; the others still poll.
-      const previous = wake;
-      wake = () => {
-        previous?.();
-        done();
       };
+      const timer = setTimeout(done, o.pollMs);
+      sleepers.add(done);
     });
     wakeRequested = false;
   }
@@ -205,7 +202,7 @@ export function createWorker(o: WorkerOptions): Worker {
     async stop(deadlineMs = 10_000) {
       if (stopping) return;
       stopping = true;
-      wake?.();
+      nudge();
       const all = Promise.all(loops);
       const timedOut = await Promise.race([all.then(() => false), sleep(deadlineMs).then(() => true)]);
       if (timedOut) {
@@ -222,6 +219,7 @@ export function createWorker(o: WorkerOptions): Worker {
         .catch(() => undefined);
     },
     idle() {
+      if (!started || o.concurrency === 0) return Promise.resolve();
       return new Promise<void>((resolve) => {
         idleWaiters.push(resolve);
         nudge();

@@ -34,7 +34,8 @@ export interface RechargeDelivery {
 
 export interface RechargeAck {
   status: "accepted" | "duplicate" | "ignored";
-  eventId: string;
+  /** Null for an unsigned empty body, which is answered but not stored. */
+  eventId: string | null;
   topic: string | null;
   reason?: string;
 }
@@ -64,7 +65,7 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
     const signed = [d.headers.legacy, d.headers.signature].some((h) => h !== undefined && h.trim() !== "");
 
     // Recharge's test call (POST /webhooks/{id}/test) sends an empty body; whether it is signed is
-    // not documented, so an unsigned empty body is accepted (and changes nothing).
+    // not documented, so an unsigned empty body is answered 200 (and changes nothing).
     if (!(empty && !signed)) {
       const v = verifyRechargeWebhook(d.rawBody, d.headers, deps.secrets, {
         nowSeconds: Math.floor(now / 1000),
@@ -85,6 +86,11 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
       d.log.info("Recharge webhook ignored", { topic: d.topic, reason, eventId: r.id });
       return { status: "ignored", eventId: r.id, topic: d.topic ?? null, reason };
     };
+    if (empty && !signed) {
+      // Not stored: anyone can send it, and it asks for nothing.
+      d.log.info("Recharge webhook ignored: unsigned empty body (Recharge's test webhook)", { topic: d.topic });
+      return { status: "ignored", eventId: null, topic: d.topic ?? null, reason: "empty body (Recharge's test webhook)" };
+    }
     if (empty) return ignore("empty body (Recharge's test webhook)");
     if (d.topic === undefined) {
       throw new PayloadError(

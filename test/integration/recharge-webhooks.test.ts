@@ -116,8 +116,16 @@ for (const { kind, skip } of await storeKinds()) {
         assert.equal((await t.jobs()).filter((j) => j.resource_id === "9400").length, 2);
       });
 
-      it("the empty test webhook and unhandled topics get 200 and are recorded as ignored", async () => {
-        const empty = await t.webhook("order/created", "", { sign: "none" });
+      it("the empty test webhook and unhandled topics get 200 and are recorded as ignored (unsigned empty bodies are not stored)", async () => {
+        const count = (await t.jobs()).length;
+        const unsigned = await t.webhook("order/created", "", { sign: "none" });
+        assert.equal(unsigned.status, 200);
+        assert.equal(unsigned.body.status, "ignored");
+        assert.equal(unsigned.body.eventId, null);
+        assert.equal((await t.jobs()).length, count, "nothing stored for an unsigned request");
+        const wronglySigned = await t.webhook("order/created", "", { secret: "not-ours" });
+        assert.equal(wronglySigned.status, 401);
+        const empty = await t.webhook("order/created", "");
         assert.equal(empty.status, 200);
         assert.equal(empty.body.status, "ignored");
         assert.equal((await t.job(empty.body.eventId)).state, "ignored");

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import axios, { type AxiosInstance } from "axios";
 import type { RateLimiter } from "../jobs/rate-limiter.js";
 import type { RechargeApiVersion } from "./order.js";
@@ -55,13 +56,8 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
       if (wait > o.maxWaitMs) throw new RateLimitDeferral(wait);
       if (wait > 0) {
         o.onWait?.(wait);
-        await new Promise<void>((resolve, reject) => {
-          const t = setTimeout(resolve, wait);
-          signal?.addEventListener("abort", () => {
-            clearTimeout(t);
-            reject(new Error("aborted while waiting for a rate-limit slot"));
-          });
-        });
+        // timers/promises removes its abort listener when done: the worker's signal lives long.
+        await sleep(wait, undefined, signal === undefined ? {} : { signal });
       }
       const res = await http.put(path, body, { headers: { "X-Recharge-Version": version }, ...(signal === undefined ? {} : { signal }) });
       const headers: Record<string, string | undefined> = {};

@@ -26,9 +26,18 @@ export interface Config {
   readonly log: { readonly level: string; readonly format: "json" | "pretty" };
   readonly bodyLimitBytes: number;
   readonly platform: {
+    /** local, http, shopify, or the path of a module exporting createPlatform. */
     readonly name: string;
     /** Total time a synchronous callback may spend on the platform before answering 503. */
     readonly deadlineMs: number;
+    /** One request's timeout for remote platforms. */
+    readonly timeoutMs: number;
+    readonly http: { readonly url: string; readonly cartUrl: string | undefined; readonly secret: string } | undefined;
+    readonly shopify:
+      | { readonly shop: string; readonly accessToken: string; readonly apiVersion: string; readonly apiUrl: string | undefined }
+      | undefined;
+    /** Absolute path of a custom adapter module (PLATFORM=./my-adapter.js). */
+    readonly modulePath: string | undefined;
   };
   readonly orderNumbers: { readonly prefix: string; readonly start: number };
   readonly shutdownTimeoutMs: number;
@@ -144,7 +153,41 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
   }
 
   const platformName = get("PLATFORM") ?? "local";
-  if (platformName !== "local") problems.push(`PLATFORM "${platformName}" is not available; the built-in platform is "local"`);
+  const isModule = /^(\.{1,2}\/|\/)|\.(m?js|cjs)$/.test(platformName);
+  if (!["local", "http", "shopify"].includes(platformName) && !isModule) {
+    problems.push(`PLATFORM "${platformName}" is not available: use local, http, shopify, or the path of an adapter module (./my-adapter.js)`);
+  }
+  const urlOk = (name: string, v: string | undefined): boolean => {
+    if (v !== undefined && !/^https?:\/\/[^\s]+$/.test(v)) {
+      problems.push(`${name} must be an http(s) URL`);
+      return false;
+    }
+    return true;
+  };
+  let httpPlatform: Config["platform"]["http"];
+  if (platformName === "http") {
+    const url = get("PLATFORM_HTTP_URL");
+    const secret = get("PLATFORM_HTTP_SECRET");
+    const cartUrl = get("PLATFORM_HTTP_CART_URL");
+    if (url === undefined) problems.push("PLATFORM=http needs PLATFORM_HTTP_URL: where orders are POSTed");
+    if (secret === undefined || secret.length < 16) {
+      problems.push("PLATFORM=http needs PLATFORM_HTTP_SECRET (16+ characters, or a Standard Webhooks whsec_… key): requests are signed with it");
+    }
+    if (urlOk("PLATFORM_HTTP_URL", url) && urlOk("PLATFORM_HTTP_CART_URL", cartUrl) && url !== undefined && secret !== undefined) {
+      httpPlatform = { url, cartUrl, secret };
+    }
+  }
+  let shopify: Config["platform"]["shopify"];
+  if (platformName === "shopify") {
+    const shop = get("SHOPIFY_SHOP")?.replace(/^https?:\/\//, "").replace(/\.myshopify\.com\/?$/, "");
+    const accessToken = get("SHOPIFY_ACCESS_TOKEN");
+    const apiVersion = get("SHOPIFY_API_VERSION") ?? "2025-10";
+    const apiUrl = get("SHOPIFY_API_URL");
+    if (shop === undefined || !/^[a-z0-9][a-z0-9-]*$/i.test(shop)) problems.push("PLATFORM=shopify needs SHOPIFY_SHOP: the shop's handle (my-shop of my-shop.myshopify.com)");
+    if (accessToken === undefined) problems.push("PLATFORM=shopify needs SHOPIFY_ACCESS_TOKEN: an Admin API access token with write_orders and read_products");
+    if (!/^(\d{4}-\d{2}|unstable)$/.test(apiVersion)) problems.push("SHOPIFY_API_VERSION must look like 2025-10");
+    if (urlOk("SHOPIFY_API_URL", apiUrl) && shop !== undefined && accessToken !== undefined) shopify = { shop, accessToken, apiVersion, apiUrl };
+  }
 
   const prefix = env["ORDER_NUMBER_PREFIX"] ?? "OB-";
   if (!/^[A-Za-z0-9_\-#/.]{0,20}$/.test(prefix)) {
@@ -198,7 +241,14 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
     adminToken,
     log: { level, format },
     bodyLimitBytes: bodyLimitBytes ?? 1024 * 1024,
-    platform: { name: platformName, deadlineMs: platformDeadlineMs },
+    platform: {
+      name: platformName,
+      deadlineMs: platformDeadlineMs,
+      timeoutMs: int("PLATFORM_TIMEOUT_MS", 10_000, 100, 600_000),
+      http: httpPlatform,
+      shopify,
+      modulePath: isModule ? path.resolve(platformName) : undefined,
+    },
     orderNumbers: { prefix, start: int("ORDER_NUMBER_START", 100_000, 1, 2 ** 50) },
     shutdownTimeoutMs: int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
     recharge: {
@@ -278,7 +328,14 @@ export function describeConfig(c: Config): Record<string, unknown> {
     adminToken: mask(c.adminToken) ?? "(admin API disabled)",
     log: c.log,
     bodyLimitBytes: c.bodyLimitBytes,
-    platform: c.platform,
+    platform: {
+      name: c.platform.name,
+      deadlineMs: c.platform.deadlineMs,
+      timeoutMs: c.platform.timeoutMs,
+      ...(c.platform.http === undefined ? {} : { http: { url: c.platform.http.url, cartUrl: c.platform.http.cartUrl, secret: "****" } }),
+      ...(c.platform.shopify === undefined ? {} : { shopify: { ...c.platform.shopify, accessToken: "****" } }),
+      ...(c.platform.modulePath === undefined ? {} : { modulePath: c.platform.modulePath }),
+    },
     orderNumbers: c.orderNumbers,
     recharge: {
       webhooks: c.recharge.clientSecrets.length > 0 ? `on (${c.recharge.clientSecrets.length} client secret(s))` : "off (no RECHARGE_CLIENT_SECRETS)",

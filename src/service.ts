@@ -6,6 +6,7 @@ import { createApp } from "./http/app.js";
 import { getJob, listJobs, replayJob } from "./jobs/queue.js";
 import { createRateLimiter } from "./jobs/rate-limiter.js";
 import { createWorker, type Worker } from "./jobs/worker.js";
+import { createPlatform } from "./platforms/index.js";
 import { createLocalPlatform } from "./platforms/local/adapter.js";
 import { loadCatalog } from "./platforms/local/catalog.js";
 import { getOrder, listOrders } from "./platforms/local/orders-query.js";
@@ -54,7 +55,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       clock,
     });
     await local.init();
-    const platform = opts.platform ?? local;
+    const platform = opts.platform ?? (await createPlatform(config.platform, { local, schemas, log, clock, env: process.env }));
     const handleCallback = createSubscribeProCallback({
       db: store.db,
       platform,
@@ -111,6 +112,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
             onEnqueued: nudge,
           });
 
+    if (platform.name !== "local") log.info("platform", { platform: platform.name, clearsCarts: platform.clearCart !== undefined });
     const app = createApp({
       config,
       log,

@@ -109,6 +109,8 @@ export type LineResult =
 
 export interface PlacedOrder {
   platformOrderId: string;
+  /** The platform's global id, where it has one besides the numeric id (Shopify: gid://shopify/Order/…). */
+  globalId?: string;
   orderNumber: string;
   /** ISO-8601 UTC, seconds precision. */
   createdAt: string;

@@ -97,7 +97,8 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
         signal: ctx.signal,
       });
     } catch (e) {
-      if (e instanceof PlatformError && !e.retryable) throw new JobError(e.message, { retry: true, cause: e });
+      // A platform that refuses the request or answers against its contract will not change its mind.
+      if (e instanceof PlatformError && !e.retryable) throw new JobError(`${e.message}. Fix the cause, then replay this event.`, { retry: false, cause: e });
       throw e;
     }
     if (result.order === null) {

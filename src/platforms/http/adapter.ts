@@ -1,0 +1,238 @@
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import axios, { type AxiosInstance } from "axios";
+import { PlatformError } from "../../errors.js";
+import { backoffMs, parseRetryAfter } from "../../jobs/retry-policy.js";
+import { currencyExponent, formatMinor, parseDecimal } from "../../money.js";
+import {
+  ERROR_CLASS_PLATFORM,
+  type CartToClear,
+  type CreateOrderContext,
+  type LineResult,
+  type NormalizedOrder,
+  type PlatformAdapter,
+  type PlatformOrderResult,
+} from "../../orders/types.js";
+import { signStandardWebhook } from "../../security/standard-webhooks.js";
+import type { Validator } from "../../validation/schemas.js";
+
+/** The answer an HTTP platform gives (schemas/platform-http/order-response.schema.json). */
+export interface HttpOrderResponse {
+  order: null | {
+    platformOrderId: string;
+    orderNumber: string;
+    createdAt?: string;
+    status?: string;
+    state?: string;
+    subtotal?: string;
+    shippingTotal?: string;
+    taxTotal?: string;
+    discountTotal?: string;
+    total?: string;
+  };
+  lines: (
+    | {
+        ref: string;
+        ok: true;
+        platformItemId: string;
+        name?: string;
+        unitPrice?: string;
+        shippingTotal?: string;
+        taxTotal?: string;
+        discountTotal?: string;
+        lineTotal?: string;
+      }
+    | { ref: string; ok: false; message: string; errorClass?: string }
+  )[];
+  replayed?: boolean;
+}
+
+export interface HttpPlatformOptions {
+  url: string;
+  /** Where `cart.clear` goes; without it the platform has no carts. */
+  cartUrl?: string | undefined;
+  /** Standard Webhooks key: `whsec_<base64>` or plain text. */
+  secret: string;
+  /** One attempt's timeout; the caller's deadline bounds all attempts together. */
+  timeoutMs: number;
+  validateResponse: Validator<HttpOrderResponse>;
+  clock?: () => number;
+  /** Backoff between attempts (defaults: 200 ms doubling to 2 s). */
+  backoff?: { baseMs: number; maxMs: number };
+}
+
+/** The same delivery id on every attempt for one idempotency key, so the receiver can deduplicate. */
+export const deliveryId = (key: string): string => `msg_${createHash("sha256").update(key).digest("hex").slice(0, 32)}`;
+
+/**
+ * The generic HTTP platform: each order is POSTed as JSON to the merchant's own system, signed the
+ * Standard Webhooks way. Network errors, timeouts, 408, 429 and 5xx are retried with the same
+ * delivery id until the caller's deadline; other 4xx and answers that break the published schema
+ * are platform errors that are not retried. Nothing is kept between attempts.
+ */
+export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
+  const clock = o.clock ?? Date.now;
+  const backoff = o.backoff ?? { baseMs: 200, maxMs: 2000 };
+  const http: AxiosInstance = axios.create({
+    timeout: o.timeoutMs,
+    validateStatus: () => true,
+    maxRedirects: 0,
+    responseType: "text",
+    transformResponse: (d: unknown) => d,
+    maxContentLength: 10 * 1024 * 1024,
+    headers: { "Content-Type": "application/json", Accept: "application/json", "User-Agent": "orderbridge" },
+  });
+
+  /** POSTs a signed body, retrying what may succeed later; resolves with a 2xx answer's text. */
+  async function send(url: string, key: string, body: string, signal: AbortSignal, what: string): Promise<string> {
+    const id = deliveryId(key);
+    for (let attempt = 1; ; attempt++) {
+      if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline`, true);
+      const ts = Math.floor(clock() / 1000);
+      let wait: number | undefined;
+      let failure: string;
+      try {
+        const res = await http.post<string>(url, body, {
+          signal,
+          headers: { "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": signStandardWebhook(o.secret, id, ts, body) },
+        });
+        if (res.status >= 200 && res.status < 300) return typeof res.data === "string" ? res.data : "";
+        const excerpt = String(res.data ?? "").slice(0, 300);
+        failure = `${what} → HTTP ${res.status}${excerpt ? `: ${excerpt}` : ""}`;
+        const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
+        if (!retryable) throw new PlatformError(`the http platform refused ${failure}`, false);
+        wait = parseRetryAfter(res.headers["retry-after"] as string | undefined, clock());
+      } catch (e) {
+        if (e instanceof PlatformError) throw e;
+        if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline`, true, { cause: e });
+        failure = `${what} failed: ${(e as Error).message}`;
+      }
+      const delay = Math.min(wait ?? backoffMs(attempt, backoff), backoff.maxMs * 5);
+      try {
+        await sleep(delay, undefined, { signal });
+      } catch {
+        throw new PlatformError(`the http platform is unavailable (${failure}); gave up at the deadline after ${attempt} attempt(s)`, true);
+      }
+    }
+  }
+
+  async function createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
+    const body = JSON.stringify({ type: "order.create", idempotencyKey: ctx.idempotencyKey, order: toWire(order) });
+    const text = await send(o.url, ctx.idempotencyKey, body, ctx.signal, "POST order");
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new PlatformError(`the http platform answered with a body that is not JSON: ${text.slice(0, 200)}`, false);
+    }
+    let answer: HttpOrderResponse;
+    try {
+      answer = o.validateResponse(parsed);
+    } catch (e) {
+      throw new PlatformError(`the http platform's answer does not match schemas/platform-http/order-response.schema.json: ${(e as Error).message}`, false);
+    }
+    return fromWire(order, answer, clock);
+  }
+
+  async function clearCart(cart: CartToClear, ctx: { signal: AbortSignal }): Promise<void> {
+    const body = JSON.stringify({ type: "cart.clear", cartId: cart.cartId, source: cart.source, ...(cart.customerEmail === undefined ? {} : { customerEmail: cart.customerEmail }) });
+    await send(o.cartUrl as string, `cart:${cart.cartId}`, body, ctx.signal, "POST cart.clear");
+  }
+
+  return { name: "http", createOrder, ...(o.cartUrl === undefined ? {} : { clearCart }) };
+}
+
+/** The normalised order as the published request schema has it (amounts as decimal strings). */
+export function toWire(order: NormalizedOrder): Record<string, unknown> {
+  const exp = currencyExponent(order.currency);
+  const m = (n: number): string => formatMinor(n, exp);
+  return {
+    source: order.source,
+    sourceOrderId: order.sourceOrderId ?? null,
+    allowPartial: order.allowPartial,
+    currency: order.currency,
+    customer: order.customer,
+    ...(order.billingAddress === undefined ? {} : { billingAddress: order.billingAddress }),
+    ...(order.shippingAddress === undefined ? {} : { shippingAddress: order.shippingAddress }),
+    ...(order.shippingMethodCode === undefined ? {} : { shippingMethodCode: order.shippingMethodCode }),
+    couponCodes: order.couponCodes,
+    ...(order.payment === undefined ? {} : { payment: order.payment }),
+    lines: order.lines.map((l) => ({
+      ref: l.ref,
+      sku: l.sku,
+      quantity: l.quantity,
+      ...(l.description === undefined ? {} : { description: l.description }),
+      ...(l.requiresShipping === undefined ? {} : { requiresShipping: l.requiresShipping }),
+      ...(l.fixedUnitPrice === undefined ? {} : { unitPrice: m(l.fixedUnitPrice) }),
+      ...(l.fixedTaxTotal === undefined ? {} : { taxTotal: m(l.fixedTaxTotal) }),
+      ...(l.subscriptionId === undefined ? {} : { subscriptionId: l.subscriptionId }),
+      ...(l.properties === undefined ? {} : { properties: l.properties }),
+    })),
+    ...(order.shippingLines === undefined ? {} : { shippingLines: order.shippingLines.map((s) => ({ ...s, price: m(s.price) })) }),
+    ...(order.discounts === undefined ? {} : { discounts: order.discounts.map((d) => ({ ...d, amount: m(d.amount) })) }),
+    ...(order.note === undefined ? {} : { note: order.note }),
+    ...(order.tags === undefined ? {} : { tags: order.tags }),
+    ...(order.attributes === undefined ? {} : { attributes: order.attributes }),
+  };
+}
+
+/** The platform's answer → our result; amounts it leaves out default to what we sent. */
+function fromWire(order: NormalizedOrder, a: HttpOrderResponse, clock: () => number): PlatformOrderResult {
+  const exp = currencyExponent(order.currency);
+  const m = (s: string | undefined): number | undefined => (s === undefined ? undefined : parseDecimal(s, exp));
+  const byRef = new Map(a.lines.map((l) => [l.ref, l]));
+  const lines: LineResult[] = [];
+  for (const line of order.lines) {
+    const r = byRef.get(line.ref);
+    if (r === undefined) continue; // reported by the pipeline's completeness check
+    if (!r.ok) {
+      lines.push({ ok: false, ref: line.ref, sku: line.sku, message: r.message, errorClass: r.errorClass ?? ERROR_CLASS_PLATFORM });
+      continue;
+    }
+    if (a.order !== null && r.platformItemId === "") {
+      throw new PlatformError(`the http platform placed order ${a.order.orderNumber} but gave line ${line.ref} no platformItemId`, false);
+    }
+    const unitPrice = m(r.unitPrice) ?? line.fixedUnitPrice ?? 0;
+    const shippingTotal = m(r.shippingTotal) ?? 0;
+    const taxTotal = m(r.taxTotal) ?? line.fixedTaxTotal ?? 0;
+    const discountTotal = m(r.discountTotal) ?? 0;
+    lines.push({
+      ok: true,
+      ref: line.ref,
+      platformItemId: r.platformItemId,
+      sku: line.sku,
+      name: r.name ?? line.description ?? line.sku,
+      quantity: line.quantity,
+      requiresShipping: line.requiresShipping ?? true,
+      unitPrice,
+      shippingTotal,
+      taxTotal,
+      discountTotal,
+      lineTotal: m(r.lineTotal) ?? unitPrice * line.quantity + shippingTotal + taxTotal - discountTotal,
+    });
+  }
+  const placed = a.order;
+  const ok = lines.filter((l): l is Extract<LineResult, { ok: true }> => l.ok);
+  const sum = (f: (l: Extract<LineResult, { ok: true }>) => number): number => ok.reduce((s, l) => s + f(l), 0);
+  return {
+    order:
+      placed === null
+        ? null
+        : {
+            platformOrderId: placed.platformOrderId,
+            orderNumber: placed.orderNumber,
+            createdAt: placed.createdAt ?? new Date(Math.floor(clock() / 1000) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"),
+            currency: order.currency,
+            status: placed.status ?? "placed",
+            state: placed.state ?? "open",
+            subtotal: m(placed.subtotal) ?? sum((l) => l.unitPrice * l.quantity),
+            shippingTotal: m(placed.shippingTotal) ?? sum((l) => l.shippingTotal),
+            taxTotal: m(placed.taxTotal) ?? sum((l) => l.taxTotal),
+            discountTotal: m(placed.discountTotal) ?? sum((l) => l.discountTotal),
+            total: m(placed.total) ?? sum((l) => l.lineTotal),
+          },
+    lines,
+    replayed: a.replayed === true,
+    ranAtomically: false,
+  };
+}

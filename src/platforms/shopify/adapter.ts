@@ -1,0 +1,389 @@
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import axios, { type AxiosInstance } from "axios";
+import { PlatformError } from "../../errors.js";
+import { backoffMs, parseRetryAfter } from "../../jobs/retry-policy.js";
+import { currencyExponent, formatMinor, parseDecimal } from "../../money.js";
+import {
+  ERROR_CLASS_PLATFORM,
+  type Address,
+  type CreateOrderContext,
+  type LineResult,
+  type NormalizedLine,
+  type NormalizedOrder,
+  type PlatformAdapter,
+  type PlatformOrderResult,
+} from "../../orders/types.js";
+
+export interface ShopifyOptions {
+  /** The shop's handle: `my-shop` of my-shop.myshopify.com. */
+  shop: string;
+  accessToken: string;
+  /** Admin API version, always explicit (e.g. 2025-10). */
+  apiVersion: string;
+  /** Base URL; default https://<shop>.myshopify.com (tests point it at a stand-in). */
+  apiUrl?: string | undefined;
+  /** One request's timeout; the caller's deadline bounds all attempts. */
+  timeoutMs: number;
+  /** How long a SKU → variant answer is reused (misses are reused for a tenth of it). */
+  variantCacheMs?: number;
+  clock?: () => number;
+}
+
+type Obj = Record<string, unknown>;
+interface Variant {
+  id: string;
+  sku: string;
+  price: string;
+  title: string;
+}
+
+const ORDER_FIELDS = `id legacyResourceId name createdAt currencyCode displayFinancialStatus tags
+  subtotalPriceSet { shopMoney { amount currencyCode } }
+  totalShippingPriceSet { shopMoney { amount currencyCode } }
+  totalTaxSet { shopMoney { amount currencyCode } }
+  totalDiscountsSet { shopMoney { amount currencyCode } }
+  totalPriceSet { shopMoney { amount currencyCode } }
+  lineItems(first: 250) { nodes { id sku quantity customAttributes { key value } originalUnitPriceSet { shopMoney { amount currencyCode } } } }`;
+
+const FIND_ORDER = `query OrderbridgeFindOrder($query: String!) { orders(first: 1, query: $query) { nodes { ${ORDER_FIELDS} } } }`;
+const ORDER_CREATE = `mutation OrderbridgeOrderCreate($order: OrderCreateOrderInput!, $options: OrderCreateOptionsInput) {
+  orderCreate(order: $order, options: $options) { order { ${ORDER_FIELDS} } userErrors { field message code } } }`;
+
+/** The line property that ties a Shopify line item back to our line. */
+const REF_PROPERTY = "_orderbridge_ref";
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+const quote = (s: string): string => `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+
+/** The tag that marks the order of one idempotency key, searched before creating. */
+export const idempotencyTag = (key: string): string => `orderbridge-${createHash("sha256").update(key).digest("hex").slice(0, 24)}`;
+
+/**
+ * Shopify through the Admin GraphQL API (`orderCreate`). SKUs are resolved to variants (cached);
+ * each order carries a tag derived from the idempotency key, and an existing order with that tag is
+ * returned instead of creating a second one. Throttling (HTTP 429, GraphQL THROTTLED) waits as
+ * Shopify advises; 5xx and network errors are retried; all within the caller's deadline.
+ */
+export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
+  const clock = o.clock ?? Date.now;
+  const cacheMs = o.variantCacheMs ?? 10 * 60_000;
+  const base = (o.apiUrl ?? `https://${o.shop}.myshopify.com`).replace(/\/+$/, "");
+  const endpoint = `${base}/admin/api/${o.apiVersion}/graphql.json`;
+  const http: AxiosInstance = axios.create({
+    timeout: o.timeoutMs,
+    validateStatus: () => true,
+    maxRedirects: 0,
+    responseType: "text",
+    transformResponse: (d: unknown) => d,
+    headers: { "X-Shopify-Access-Token": o.accessToken, "Content-Type": "application/json", Accept: "application/json" },
+  });
+  const variants = new Map<string, { variant: Variant | null; at: number }>();
+
+  async function wait(ms: number, signal: AbortSignal, why: string): Promise<void> {
+    try {
+      await sleep(ms, undefined, { signal });
+    } catch {
+      throw new PlatformError(`Shopify ${why}; gave up at the deadline`, true);
+    }
+  }
+
+  /**
+   * One GraphQL operation, retried while Shopify throttles (never executed) or, for reads, is
+   * unavailable. For a mutation (`mutation: true`) a network error, timeout or 5xx is ambiguous (it
+   * may have been applied), so it is not resent here: an AmbiguousFailure goes back to the caller.
+   */
+  async function gql(operation: string, query: string, variables: Obj, signal: AbortSignal, mutation = false): Promise<Obj> {
+    for (let attempt = 1; ; attempt++) {
+      if (signal.aborted) throw new PlatformError(`Shopify did not answer ${operation} before the deadline`, true);
+      let status: number;
+      let text: string;
+      let headers: Record<string, unknown>;
+      try {
+        const res = await http.post<string>(endpoint, JSON.stringify({ query, variables, operationName: operation }), { signal });
+        status = res.status;
+        text = typeof res.data === "string" ? res.data : "";
+        headers = res.headers as Record<string, unknown>;
+      } catch (e) {
+        if (signal.aborted) throw new PlatformError(`Shopify did not answer ${operation} before the deadline`, true, { cause: e });
+        if (mutation) throw new AmbiguousFailure(`${operation} failed: ${(e as Error).message}`);
+        await wait(backoffMs(attempt, { baseMs: 200, maxMs: 2000 }), signal, `is unreachable (${(e as Error).message})`);
+        continue;
+      }
+      if (status === 429) {
+        const ms = parseRetryAfter(headers["retry-after"] as string | undefined, clock()) ?? 1000;
+        await wait(ms, signal, "kept answering 429 Too Many Requests");
+        continue;
+      }
+      if (status >= 500) {
+        if (mutation) throw new AmbiguousFailure(`${operation} answered HTTP ${status}`);
+        await wait(backoffMs(attempt, { baseMs: 200, maxMs: 2000 }), signal, `answered HTTP ${status}`);
+        continue;
+      }
+      if (status !== 200) {
+        const hint = status === 401 || status === 403 ? " (check SHOPIFY_ACCESS_TOKEN and its scopes)" : status === 404 ? " (check SHOPIFY_SHOP and SHOPIFY_API_VERSION)" : "";
+        throw new PlatformError(`Shopify refused ${operation}: HTTP ${status}${hint}: ${text.slice(0, 300)}`, false);
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        throw new PlatformError(`Shopify answered ${operation} with a body that is not JSON: ${text.slice(0, 200)}`, false);
+      }
+      if (!isObj(body)) throw new PlatformError(`Shopify answered ${operation} with an unexpected body`, false);
+      const errors = Array.isArray(body["errors"]) ? body["errors"].filter(isObj) : [];
+      if (errors.some((e) => isObj(e["extensions"]) && e["extensions"]["code"] === "THROTTLED")) {
+        await wait(throttleWaitMs(body), signal, "kept throttling (THROTTLED)");
+        continue;
+      }
+      if (errors.length > 0 || (body["errors"] !== undefined && body["errors"] !== null && !Array.isArray(body["errors"]))) {
+        const msg = errors.length > 0 ? errors.map((e) => String(e["message"])).join("; ") : JSON.stringify(body["errors"]);
+        throw new PlatformError(`Shopify refused ${operation}: ${msg}`, false);
+      }
+      if (!isObj(body["data"])) throw new PlatformError(`Shopify answered ${operation} without data`, false);
+      return body["data"];
+    }
+  }
+
+  /** SKU → variant for every SKU, from the cache or in one query for the rest. */
+  async function resolve(skus: string[], signal: AbortSignal): Promise<Map<string, Variant | null>> {
+    const now = clock();
+    const out = new Map<string, Variant | null>();
+    const missing: string[] = [];
+    for (const sku of new Set(skus)) {
+      const hit = variants.get(sku);
+      const fresh = hit !== undefined && now - hit.at < (hit.variant === null ? cacheMs / 10 : cacheMs);
+      if (fresh) out.set(sku, hit.variant);
+      else missing.push(sku);
+    }
+    for (let i = 0; i < missing.length; i += 25) {
+      const chunk = missing.slice(i, i + 25);
+      const decl = chunk.map((_, j) => `$q${j}: String!`).join(", ");
+      const fields = chunk
+        .map((_, j) => `v${j}: productVariants(first: 5, query: $q${j}) { nodes { id sku title price inventoryQuantity product { title } } }`)
+        .join("\n");
+      const vars: Obj = {};
+      chunk.forEach((sku, j) => (vars[`q${j}`] = `sku:${quote(sku)}`));
+      const data = await gql("OrderbridgeVariants", `query OrderbridgeVariants(${decl}) {\n${fields}\n}`, vars, signal);
+      chunk.forEach((sku, j) => {
+        const conn = data[`v${j}`];
+        const nodes = isObj(conn) && Array.isArray(conn["nodes"]) ? conn["nodes"].filter(isObj) : [];
+        // Shopify's search is fuzzy: only an exact SKU counts.
+        const node = nodes.find((n) => n["sku"] === sku);
+        const product = node !== undefined && isObj(node["product"]) ? String(node["product"]["title"] ?? "") : "";
+        const variant =
+          node === undefined
+            ? null
+            : { id: String(node["id"]), sku, price: String(node["price"] ?? "0"), title: [product, node["title"] === "Default Title" ? "" : String(node["title"] ?? "")].filter(Boolean).join(" - ") || sku };
+        variants.set(sku, { variant, at: now });
+        out.set(sku, variant);
+      });
+    }
+    return out;
+  }
+
+  async function findByTag(tag: string, signal: AbortSignal): Promise<Obj | undefined> {
+    const found = await gql("OrderbridgeFindOrder", FIND_ORDER, { query: `tag:${quote(tag)}` }, signal);
+    return isObj(found["orders"]) && Array.isArray(found["orders"]["nodes"]) ? found["orders"]["nodes"].find(isObj) : undefined;
+  }
+
+  async function createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
+    const tag = idempotencyTag(ctx.idempotencyKey);
+    let resolved: Map<string, Variant | null> | undefined;
+    const failures = new Map<string, string>();
+    for (let attempt = 1; ; attempt++) {
+      // Every attempt looks for the order first: an earlier attempt's answer may have been lost.
+      const existing = await findByTag(tag, ctx.signal);
+      if (existing !== undefined) return fromShopify(order, existing, failures, attempt === 1);
+      if (resolved === undefined) {
+        resolved = await resolve(order.lines.map((l) => l.sku), ctx.signal);
+        for (const l of order.lines) {
+          if (resolved.get(l.sku) === null) failures.set(l.ref, `Product ${l.sku} was not found in Shopify (no variant has this SKU)`);
+        }
+      }
+      const sendable = order.lines.filter((l) => !failures.has(l.ref));
+      if (sendable.length === 0 || (failures.size > 0 && !order.allowPartial)) return notPlaced(order, failures, resolved);
+      let data: Obj;
+      try {
+        data = await gql("OrderbridgeOrderCreate", ORDER_CREATE, orderVariables(order, sendable, resolved, ctx.idempotencyKey, tag), ctx.signal, true);
+      } catch (e) {
+        if (!(e instanceof AmbiguousFailure)) throw e;
+        await wait(backoffMs(attempt, { baseMs: 200, maxMs: 2000 }), ctx.signal, `left orderCreate unanswered (${e.message})`);
+        continue;
+      }
+      const payload = data["orderCreate"];
+      if (!isObj(payload)) throw new PlatformError("Shopify answered orderCreate without an orderCreate payload", false);
+      const userErrors = Array.isArray(payload["userErrors"]) ? payload["userErrors"].filter(isObj) : [];
+      if (userErrors.length === 0 && isObj(payload["order"])) return fromShopify(order, payload["order"], failures, false);
+      if (userErrors.length === 0) throw new PlatformError("Shopify answered orderCreate with neither an order nor userErrors", false);
+      // A refused line fails; with allowPartial the rest is tried again (the loop ends: each pass fails a line or all).
+      let lineErrors = 0;
+      for (const e of userErrors) {
+        const field = Array.isArray(e["field"]) ? e["field"].map(String) : [];
+        const i = field[1] === "lineItems" && field[2] !== undefined && /^\d+$/.test(field[2]) ? Number(field[2]) : -1;
+        const line = sendable[i];
+        if (line !== undefined) {
+          failures.set(line.ref, `${line.sku}: ${String(e["message"])}`);
+          lineErrors++;
+        }
+      }
+      if (lineErrors < userErrors.length || lineErrors === 0) {
+        // An error about the order as a whole (address, email, …): no line can be ordered.
+        const message = userErrors.map((e) => String(e["message"])).join("; ");
+        for (const l of sendable) if (!failures.has(l.ref)) failures.set(l.ref, `Shopify refused the order: ${message}`);
+      }
+    }
+  }
+
+  return { name: "shopify", createOrder };
+}
+
+/** A mutation failed in a way that leaves open whether Shopify applied it. */
+class AmbiguousFailure extends Error {}
+
+function throttleWaitMs(body: Obj): number {
+  const cost = isObj(body["extensions"]) && isObj(body["extensions"]["cost"]) ? body["extensions"]["cost"] : {};
+  const status = isObj(cost["throttleStatus"]) ? cost["throttleStatus"] : {};
+  const requested = Number(cost["requestedQueryCost"] ?? 0);
+  const available = Number(status["currentlyAvailable"] ?? 0);
+  const restore = Number(status["restoreRate"] ?? 50) || 50;
+  return Math.min(60_000, Math.max(100, Math.ceil(((requested - available) / restore) * 1000)));
+}
+
+function mailingAddress(a: Address | undefined): Obj | undefined {
+  if (a === undefined) return undefined;
+  const out: Obj = {};
+  const set = (k: string, v: string | undefined): void => {
+    if (v !== undefined) out[k] = v;
+  };
+  set("firstName", a.firstName);
+  set("lastName", a.lastName);
+  set("company", a.company);
+  set("address1", a.street1);
+  set("address2", [a.street2, a.street3].filter(Boolean).join(", ") || undefined);
+  set("city", a.city);
+  if (a.region !== undefined && /^[A-Za-z0-9]{1,3}$/.test(a.region)) set("provinceCode", a.region.toUpperCase());
+  set("zip", a.postcode);
+  if (a.country !== undefined && /^[A-Za-z]{2}$/.test(a.country)) set("countryCode", a.country.toUpperCase());
+  set("phone", a.phone);
+  return out;
+}
+
+function orderVariables(order: NormalizedOrder, lines: NormalizedLine[], resolved: Map<string, Variant | null>, key: string, tag: string): Obj {
+  const exp = currencyExponent(order.currency);
+  const money = (n: number): Obj => ({ shopMoney: { amount: formatMinor(n, exp), currencyCode: order.currency } });
+  const input: Obj = {
+    currency: order.currency,
+    lineItems: lines.map((l) => ({
+      variantId: (resolved.get(l.sku) as Variant).id,
+      quantity: l.quantity,
+      ...(l.fixedUnitPrice === undefined ? {} : { priceSet: money(l.fixedUnitPrice) }),
+      ...(l.fixedTaxTotal === undefined || l.fixedTaxTotal === 0 ? {} : { taxLines: [{ title: "Tax", priceSet: money(l.fixedTaxTotal) }] }),
+      properties: [
+        { name: REF_PROPERTY, value: l.ref },
+        ...(l.subscriptionId === undefined ? [] : [{ name: "_subscription_id", value: l.subscriptionId }]),
+        ...(l.properties ?? []),
+      ],
+    })),
+    tags: ["orderbridge", tag, `source:${order.source}`, ...(order.tags ?? "").split(",").map((t) => t.trim()).filter(Boolean)],
+    customAttributes: [
+      { key: "orderbridge_idempotency_key", value: key },
+      { key: "subscription_source", value: order.source },
+      ...(order.sourceOrderId === undefined ? [] : [{ key: "source_order_id", value: order.sourceOrderId }]),
+      ...(order.attributes ?? []).map((a) => ({ key: a.name, value: a.value })),
+    ],
+    sourceIdentifier: key.slice(0, 255),
+    sourceName: "orderbridge",
+    // Recharge has charged the customer; a Subscribe Pro order is paid through the platform.
+    financialStatus: order.source === "recharge" ? "PAID" : "PENDING",
+  };
+  if (order.customer.email !== "") input["email"] = order.customer.email;
+  const pc = order.customer.platformCustomerId;
+  if (pc !== undefined && /^(gid:\/\/shopify\/Customer\/)?\d+$/.test(pc)) {
+    input["customer"] = { toAssociate: { id: pc.startsWith("gid://") ? pc : `gid://shopify/Customer/${pc}` } };
+  }
+  const shipping = mailingAddress(order.shippingAddress);
+  if (shipping !== undefined) input["shippingAddress"] = shipping;
+  const billing = mailingAddress(order.billingAddress);
+  if (billing !== undefined) input["billingAddress"] = billing;
+  if (order.shippingLines !== undefined && order.shippingLines.length > 0) {
+    input["shippingLines"] = order.shippingLines.map((s) => ({ title: s.title ?? s.code, code: s.code, priceSet: money(s.price) }));
+  } else if (order.shippingMethodCode !== undefined) {
+    input["shippingLines"] = [{ title: order.shippingMethodCode, code: order.shippingMethodCode, priceSet: money(0) }];
+  }
+  // orderCreate takes one discount code.
+  const discount = order.discounts?.find((d) => d.amount > 0);
+  const code = discount?.code ?? order.couponCodes[0];
+  if (discount !== undefined) input["discountCode"] = { itemFixedDiscountCode: { code: code ?? "orderbridge", amountSet: money(discount.amount) } };
+  if (order.note !== undefined) input["note"] = order.note;
+  return { order: input, options: { sendReceipt: false, sendFulfillmentReceipt: false, inventoryBehaviour: "DECREMENT_OBEYING_POLICY" } };
+}
+
+/** Lines when nothing is placed: failures with their reason, the rest reported ok without an item id. */
+function notPlaced(order: NormalizedOrder, failures: Map<string, string>, resolved: Map<string, Variant | null>): PlatformOrderResult {
+  const exp = currencyExponent(order.currency);
+  return {
+    order: null,
+    lines: order.lines.map((l): LineResult => {
+      const why = failures.get(l.ref);
+      if (why !== undefined) return { ok: false, ref: l.ref, sku: l.sku, message: why, errorClass: ERROR_CLASS_PLATFORM };
+      const v = resolved.get(l.sku);
+      const unitPrice = l.fixedUnitPrice ?? parseDecimal(v?.price ?? "0", exp) ?? 0;
+      return {
+        ok: true, ref: l.ref, platformItemId: "", sku: l.sku, name: v?.title ?? l.sku, quantity: l.quantity,
+        requiresShipping: l.requiresShipping ?? true, unitPrice, shippingTotal: 0, taxTotal: 0, discountTotal: 0, lineTotal: 0,
+      };
+    }),
+    replayed: false,
+    ranAtomically: false,
+  };
+}
+
+/** A Shopify order node → our result, matching line items to our lines by their ref property. */
+function fromShopify(order: NormalizedOrder, node: Obj, failures: Map<string, string>, replayed: boolean): PlatformOrderResult {
+  const exp = currencyExponent(order.currency);
+  const amount = (set: unknown): number => {
+    const shop = isObj(set) && isObj(set["shopMoney"]) ? set["shopMoney"] : {};
+    return parseDecimal(String(shop["amount"] ?? "0"), exp) ?? 0;
+  };
+  const items = isObj(node["lineItems"]) && Array.isArray(node["lineItems"]["nodes"]) ? node["lineItems"]["nodes"].filter(isObj) : [];
+  const byRef = new Map<string, Obj>();
+  for (const it of items) {
+    const attrs = Array.isArray(it["customAttributes"]) ? it["customAttributes"].filter(isObj) : [];
+    const ref = attrs.find((a) => a["key"] === REF_PROPERTY)?.["value"];
+    if (typeof ref === "string") byRef.set(ref, it);
+  }
+  const lines = order.lines.map((l): LineResult => {
+    const it = byRef.get(l.ref);
+    if (it === undefined) {
+      const why = failures.get(l.ref) ?? `Product ${l.sku} is not in Shopify order ${String(node["name"])}`;
+      return { ok: false, ref: l.ref, sku: l.sku, message: why, errorClass: ERROR_CLASS_PLATFORM };
+    }
+    const unitPrice = amount(it["originalUnitPriceSet"]);
+    const taxTotal = l.fixedTaxTotal ?? 0;
+    return {
+      ok: true, ref: l.ref, platformItemId: String(it["id"]).replace(/^gid:\/\/shopify\/LineItem\//, ""), sku: l.sku,
+      name: l.description ?? l.sku, quantity: Number(it["quantity"] ?? l.quantity), requiresShipping: l.requiresShipping ?? true,
+      unitPrice, shippingTotal: 0, taxTotal, discountTotal: 0, lineTotal: unitPrice * l.quantity + taxTotal,
+    };
+  });
+  const created = String(node["createdAt"] ?? "");
+  return {
+    order: {
+      platformOrderId: String(node["legacyResourceId"] ?? String(node["id"]).replace(/^.*\//, "")),
+      globalId: String(node["id"]),
+      orderNumber: String(node["name"]),
+      createdAt: created === "" ? new Date().toISOString().replace(/\.\d{3}Z$/, "Z") : created.replace(/\.\d{3}Z$/, "Z"),
+      currency: String(node["currencyCode"] ?? order.currency),
+      status: String(node["displayFinancialStatus"] ?? "placed").toLowerCase(),
+      state: "open",
+      subtotal: amount(node["subtotalPriceSet"]),
+      shippingTotal: amount(node["totalShippingPriceSet"]),
+      taxTotal: amount(node["totalTaxSet"]),
+      discountTotal: amount(node["totalDiscountsSet"]),
+      total: amount(node["totalPriceSet"]),
+    },
+    lines,
+    replayed,
+    ranAtomically: false,
+  };
+}

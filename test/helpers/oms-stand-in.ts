@@ -1,0 +1,123 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { verifyStandardWebhook } from "../../src/security/standard-webhooks.js";
+import { createSchemaRegistry } from "../../src/validation/schemas.js";
+
+/**
+ * A merchant's order management system behind the generic HTTP platform, as an OMS team would build
+ * it from our published contract: it verifies the Standard Webhooks signature, validates the request
+ * against schemas/platform-http/order-request.schema.json, deduplicates by webhook-id, and answers
+ * per line. Faults can be scripted: hang, 500, 400, non-JSON, wrong shape, answer-after-creating-then-hang.
+ */
+export type OmsFault = "hang" | "500" | "400" | "not-json" | "wrong-shape" | "create-then-hang";
+
+export interface OmsCall {
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: Record<string, unknown>;
+  verified: boolean;
+  status: number;
+}
+
+export interface OmsStandIn {
+  url: string;
+  calls: OmsCall[];
+  /** Placed orders by webhook-id. */
+  orders: Map<string, { orderNumber: string; request: Record<string, unknown> }>;
+  clearedCarts: string[];
+  skus: Set<string>;
+  queue(...faults: OmsFault[]): void;
+  close(): Promise<void>;
+}
+
+const requestSchema = createSchemaRegistry().validator<Record<string, unknown>>("platform-http/order-request");
+
+export async function startOmsStandIn(opts: { secret: string; skus: string[] }): Promise<OmsStandIn> {
+  const calls: OmsCall[] = [];
+  const orders: OmsStandIn["orders"] = new Map();
+  const clearedCarts: string[] = [];
+  const skus = new Set(opts.skus);
+  const faults: OmsFault[] = [];
+  const held = new Set<ServerResponse>();
+  let nextId = 9001;
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const raw = Buffer.concat(chunks).toString("utf8");
+      const h = (n: string): string | undefined => (typeof req.headers[n] === "string" ? (req.headers[n] as string) : undefined);
+      const verified = verifyStandardWebhook(
+        opts.secret,
+        { id: h("webhook-id"), timestamp: h("webhook-timestamp"), signature: h("webhook-signature") },
+        raw,
+        { nowSeconds: Math.floor(Date.now() / 1000) },
+      ).ok;
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        /* recorded as {} */
+      }
+      const call: OmsCall = { path: req.url ?? "", headers: req.headers, body, verified, status: 0 };
+      calls.push(call);
+      const answer = (status: number, payload: unknown): void => {
+        call.status = status;
+        res.writeHead(status, { "Content-Type": "application/json" }).end(typeof payload === "string" ? payload : JSON.stringify(payload));
+      };
+      if (!verified) return answer(401, { error: "bad signature" });
+      const fault = faults.shift();
+      if (fault === "hang") return void held.add(res);
+      if (fault === "500") return answer(500, { error: "database is down" });
+      if (fault === "400") return answer(400, { error: "we do not accept this" });
+      if (fault === "not-json") return answer(200, "<html>oops</html>");
+      if (fault === "wrong-shape") return answer(200, { ok: "sure" });
+
+      if (req.url === "/carts") {
+        clearedCarts.push(String(body["cartId"]));
+        return answer(204, "");
+      }
+      try {
+        requestSchema(body);
+      } catch (e) {
+        return answer(422, { error: (e as Error).message });
+      }
+      const id = h("webhook-id") as string;
+      const order = body["order"] as { allowPartial: boolean; lines: { ref: string; sku: string }[] };
+      const earlier = orders.get(id);
+      const lines = order.lines.map((l, i) =>
+        skus.has(l.sku)
+          ? { ref: l.ref, ok: true, platformItemId: earlier === undefined ? `${nextId}-${i}` : `${earlier.orderNumber.slice(4)}-${i}` }
+          : { ref: l.ref, ok: false, message: `SKU ${l.sku} is unknown to the OMS` },
+      );
+      const failed = lines.some((l) => !l.ok);
+      const placeable = lines.some((l) => l.ok) && (!failed || order.allowPartial);
+      if (earlier !== undefined) {
+        return answer(200, { replayed: true, order: { platformOrderId: earlier.orderNumber.slice(4), orderNumber: earlier.orderNumber }, lines });
+      }
+      if (!placeable) return answer(200, { order: null, lines: lines.map((l) => (l.ok ? { ...l, platformItemId: "" } : l)) });
+      const n = nextId++;
+      orders.set(id, { orderNumber: `OMS-${n}`, request: body });
+      if (fault === "create-then-hang") return void held.add(res);
+      return answer(201, { order: { platformOrderId: String(n), orderNumber: `OMS-${n}`, createdAt: "2024-05-01T14:05:09Z", status: "placed" }, lines });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  let closed = false;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    orders,
+    clearedCarts,
+    skus,
+    queue: (...f) => void faults.push(...f),
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const r of held) r.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -91,6 +91,28 @@ describe("the orderbridge process", () => {
     assert.match(output, /is not a valid catalog: \/products\/0\/price/);
   });
 
+  it("refuses an adapter module that is missing or does not return an adapter (exit 78), and runs one that does", async () => {
+    const dataDir = tempDir();
+    const missing = await runToExit({ DATA_DIR: dataDir, SP_HMAC_SECRETS: "s", PLATFORM: path.join(dataDir, "nope.mjs") });
+    assert.equal(missing.code, 78);
+    assert.match(missing.output, /cannot load the adapter module/);
+    const bad = path.join(dataDir, "bad.mjs");
+    fs.writeFileSync(bad, "export function createPlatform() { return { name: 'bad' }; }\n");
+    const refused = await runToExit({ DATA_DIR: dataDir, SP_HMAC_SECRETS: "s", PLATFORM: bad });
+    assert.equal(refused.code, 78);
+    assert.match(refused.output, /must return an object with a string name and a createOrder/);
+
+    const good = path.join(path.dirname(new URL(import.meta.url).pathname), "../fixtures/adapters/in-memory-adapter.mjs");
+    const server = await spawnServer({ DATA_DIR: dataDir, SP_HMAC_SECRETS: "s", PLATFORM: good });
+    try {
+      const res = await post(`http://127.0.0.1:${server.port}/callbacks/subscribe-pro/order`, signSpHmac("s", body));
+      assert.equal(res.status, 201);
+      assert.match(((await res.json()) as { orderNumber: string }).orderNumber, /^MEM-1$/);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("writes readable lines in pretty mode", async () => {
     const server = await spawnServer({ DATA_DIR: tempDir(), SP_HMAC_SECRETS: "s", LOG_FORMAT: "pretty" });
     await server.stop();

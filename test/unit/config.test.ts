@@ -126,3 +126,23 @@ describe("loadConfig", () => {
     assert.doesNotMatch(described, /"tok"|new|old/, "no secret or token in the described configuration");
   });
 });
+
+describe("loadConfig: platforms", () => {
+  it("http needs a URL and a secret; shopify a shop and a token; a module path is resolved", () => {
+    assert.throws(() => loadConfig({ PLATFORM: "http" }), /PLATFORM_HTTP_URL[\s\S]*PLATFORM_HTTP_SECRET/);
+    const http = loadConfig({ PLATFORM: "http", PLATFORM_HTTP_URL: "https://oms.example.com/orders", PLATFORM_HTTP_SECRET: "0123456789abcdef", PLATFORM_TIMEOUT_MS: "2500" });
+    assert.deepEqual(http.platform.http, { url: "https://oms.example.com/orders", cartUrl: undefined, secret: "0123456789abcdef" });
+    assert.equal(http.platform.timeoutMs, 2500);
+    assert.doesNotMatch(JSON.stringify(describeConfig(http)), /0123456789abcdef/);
+
+    assert.throws(() => loadConfig({ PLATFORM: "shopify" }), /SHOPIFY_SHOP[\s\S]*SHOPIFY_ACCESS_TOKEN/);
+    const shop = loadConfig({ PLATFORM: "shopify", SHOPIFY_SHOP: "https://tea-shop.myshopify.com", SHOPIFY_ACCESS_TOKEN: "shpat_x" });
+    assert.deepEqual(shop.platform.shopify, { shop: "tea-shop", accessToken: "shpat_x", apiVersion: "2025-10", apiUrl: undefined });
+    assert.doesNotMatch(JSON.stringify(describeConfig(shop)), /shpat_x/);
+    assert.throws(() => loadConfig({ PLATFORM: "shopify", SHOPIFY_SHOP: "s", SHOPIFY_ACCESS_TOKEN: "t", SHOPIFY_API_VERSION: "latest" }), /SHOPIFY_API_VERSION/);
+
+    const mod = loadConfig({ PLATFORM: "./adapters/my-oms.js" });
+    assert.ok(mod.platform.modulePath?.endsWith("/adapters/my-oms.js"));
+    assert.throws(() => loadConfig({ PLATFORM: "magento" }), /PLATFORM "magento" is not available/);
+  });
+});

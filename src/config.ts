@@ -41,6 +41,8 @@ export interface Config {
   };
   readonly orderNumbers: { readonly prefix: string; readonly start: number };
   readonly shutdownTimeoutMs: number;
+  /** Processes serving on this machine (node cluster); 1 runs in this process. */
+  readonly workers: number;
   readonly recharge: {
     /** Empty: Recharge webhooks are off (the endpoint answers 404). */
     readonly clientSecrets: readonly string[];
@@ -251,6 +253,7 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
     },
     orderNumbers: { prefix, start: int("ORDER_NUMBER_START", 100_000, 1, 2 ** 50) },
     shutdownTimeoutMs: int("SHUTDOWN_TIMEOUT_MS", 10_000, 0, 600_000),
+    workers: int("WORKERS", 1, 1, 64),
     recharge: {
       clientSecrets: rechargeSecrets,
       apiToken: writeBack === "off" ? undefined : rechargeToken,
@@ -337,6 +340,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
       ...(c.platform.modulePath === undefined ? {} : { modulePath: c.platform.modulePath }),
     },
     orderNumbers: c.orderNumbers,
+    workers: c.workers,
     recharge: {
       webhooks: c.recharge.clientSecrets.length > 0 ? `on (${c.recharge.clientSecrets.length} client secret(s))` : "off (no RECHARGE_CLIENT_SECRETS)",
       writeBack: c.recharge.apiToken === undefined ? "off" : "on (token ****)",

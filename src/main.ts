@@ -1,13 +1,18 @@
+import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { ensureCallbackSecret } from "./bootstrap.js";
-import { describeConfig, loadConfig } from "./config.js";
+import { describeConfig, loadConfig, type Config } from "./config.js";
 import { ConfigError } from "./errors.js";
-import { createLogger } from "./logger.js";
+import { createLogger, type Logger } from "./logger.js";
 import { createService } from "./service.js";
 
-/** Process entry: read config, start the service, stop gracefully on SIGTERM/SIGINT. */
+/**
+ * Process entry: read config, then either serve here (WORKERS=1, and in each cluster worker) or, as
+ * the cluster primary (WORKERS>1), fork the workers, replace any that dies, and stop them all
+ * gracefully on SIGTERM/SIGINT.
+ */
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig(process.env, { isTty: process.stdout.isTTY === true });
   } catch (e) {
@@ -17,14 +22,54 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const log = createLogger(config.log);
+  const log = createLogger(config.log).child({ pid: process.pid });
   try {
+    // In the primary first, so cluster workers find the secret instead of racing to create it.
     config = ensureCallbackSecret(config, log);
   } catch (e) {
     log.error("cannot prepare the callback secret", { error: (e as Error).message });
     process.exit(78);
   }
+  if (config.workers > 1 && cluster.isPrimary) return runPrimary(config, log);
+  return serve(config, log);
+}
+
+function runPrimary(config: Config, log: Logger): void {
   log.info("starting orderbridge", { config: describeConfig(config) });
+  let stopping = false;
+  const fork = (): void => {
+    cluster.fork();
+  };
+  for (let i = 0; i < config.workers; i++) fork();
+  cluster.on("exit", (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        log.info("stopped");
+        process.exit(0);
+      }
+      return;
+    }
+    log.error("worker died; starting another", { workerPid: worker.process.pid, code, signal });
+    setTimeout(fork, 1000).unref();
+  });
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal, workers: Object.keys(cluster.workers ?? {}).length });
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill(signal);
+    // Past the workers' own deadline, make sure nothing is left behind.
+    setTimeout(() => {
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGKILL");
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 5_000).unref();
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+async function serve(config: Config, log: Logger): Promise<void> {
+  if (cluster.isPrimary) log.info("starting orderbridge", { config: describeConfig(config) });
   const service = await createService(config, log);
   // Without HOST, Node listens on every interface (IPv6 and IPv4 when the host has both).
   const server: Server = config.host === undefined ? service.app.listen(config.port) : service.app.listen(config.port, config.host);
@@ -35,29 +80,38 @@ async function main(): Promise<void> {
   server.keepAliveTimeout = 65_000;
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  log.info(`orderbridge listening on port ${port}`, { port, database: service.store.kind });
+  log.info(`orderbridge listening on port ${port}`, { port, database: service.store.kind, worker: cluster.isWorker });
 
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    log.info("shutting down", { signal });
+    const deadline = config.shutdownTimeoutMs;
+    log.info("shutting down: no new connections; finishing requests and jobs", { signal, deadlineMs: deadline });
+    // Jobs and requests finish side by side, each within the deadline; jobs still running then go
+    // back to the queue, connections still open are closed.
+    const jobsStopped = service.worker.stop(deadline);
     const force = setTimeout(() => {
       log.warn("shutdown deadline passed: closing remaining connections");
       server.closeAllConnections();
-    }, config.shutdownTimeoutMs);
+    }, deadline);
     force.unref();
+    // A keep-alive connection becomes idle once its last response is sent: close it then.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
     server.close(() => {
-      void service.close().then(
-        () => {
-          log.info("stopped");
-          process.exit(0);
-        },
-        (e: unknown) => {
-          log.error("error while closing the database", { error: String(e) });
-          process.exit(1);
-        },
-      );
+      clearInterval(sweep);
+      void jobsStopped
+        .then(() => service.close())
+        .then(
+          () => {
+            log.info("stopped");
+            process.exit(0);
+          },
+          (e: unknown) => {
+            log.error("error while closing the database", { error: String(e) });
+            process.exit(1);
+          },
+        );
     });
     server.closeIdleConnections();
   };

@@ -154,8 +154,8 @@ export function createWorker(o: WorkerOptions): Worker {
   async function recordFailure(job: JobRow, attempt: number, e: unknown, log: Logger): Promise<void> {
     const err = coerceError(e);
     const now = clock();
-    if (stopping && controller.signal.aborted && !(err instanceof JobError)) {
-      // Interrupted by shutdown: give it back without spending an attempt.
+    if (controller.signal.aborted) {
+      // Interrupted by shutdown (whatever the error says): give it back without spending an attempt.
       await releaseJob(o.db, job.id, id, now, now).catch(() => undefined);
       return;
     }
@@ -188,6 +188,26 @@ export function createWorker(o: WorkerOptions): Worker {
     for (const w of waiters) w();
   }
 
+  let stopped: Promise<void> | undefined;
+  async function stopNow(deadlineMs: number): Promise<void> {
+    stopping = true;
+    nudge();
+    const all = Promise.all(loops);
+    const timedOut = await Promise.race([all.then(() => false), sleep(deadlineMs).then(() => true)]);
+    if (timedOut) {
+      controller.abort();
+      await Promise.race([all, sleep(2000)]);
+    }
+    // Whatever is still held goes back to the queue for the next worker.
+    await o.db
+      .updateTable("jobs")
+      .set({ state: "pending", locked_by: null, lease_until: null, updated_at: clock() })
+      .where("locked_by", "=", id)
+      .where("state", "=", "running")
+      .execute()
+      .catch(() => undefined);
+  }
+
   return {
     id,
     get running() {
@@ -199,24 +219,10 @@ export function createWorker(o: WorkerOptions): Worker {
       for (let i = 0; i < o.concurrency; i++) loops.push(loop());
     },
     nudge,
-    async stop(deadlineMs = 10_000) {
-      if (stopping) return;
-      stopping = true;
-      nudge();
-      const all = Promise.all(loops);
-      const timedOut = await Promise.race([all.then(() => false), sleep(deadlineMs).then(() => true)]);
-      if (timedOut) {
-        controller.abort();
-        await Promise.race([all, sleep(2000)]);
-      }
-      // Whatever is still held goes back to the queue for the next worker.
-      await o.db
-        .updateTable("jobs")
-        .set({ state: "pending", locked_by: null, lease_until: null, updated_at: clock() })
-        .where("locked_by", "=", id)
-        .where("state", "=", "running")
-        .execute()
-        .catch(() => undefined);
+    stop(deadlineMs = 10_000) {
+      // Every caller waits for the same stop.
+      stopped ??= stopNow(deadlineMs);
+      return stopped;
     },
     idle() {
       if (!started || o.concurrency === 0) return Promise.resolve();

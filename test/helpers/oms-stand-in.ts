@@ -9,7 +9,7 @@ import { createSchemaRegistry } from "../../src/validation/schemas.js";
  * against schemas/platform-http/order-request.schema.json, deduplicates by webhook-id, and answers
  * per line. Faults can be scripted: hang, 500, 400, non-JSON, wrong shape, answer-after-creating-then-hang.
  */
-export type OmsFault = "hang" | "500" | "400" | "not-json" | "wrong-shape" | "create-then-hang";
+export type OmsFault = "hang" | "500" | "400" | "not-json" | "wrong-shape" | "create-then-hang" | "slow";
 
 export interface OmsCall {
   path: string;
@@ -99,7 +99,9 @@ export async function startOmsStandIn(opts: { secret: string; skus: string[] }):
       const n = nextId++;
       orders.set(id, { orderNumber: `OMS-${n}`, request: body });
       if (fault === "create-then-hang") return void held.add(res);
-      return answer(201, { order: { platformOrderId: String(n), orderNumber: `OMS-${n}`, createdAt: "2024-05-01T14:05:09Z", status: "placed" }, lines });
+      const placed = { order: { platformOrderId: String(n), orderNumber: `OMS-${n}`, createdAt: "2024-05-01T14:05:09Z", status: "placed" }, lines };
+      if (fault === "slow") return void setTimeout(() => answer(201, placed), 800);
+      return answer(201, placed);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -25,7 +25,9 @@ export interface RecordedCall {
 
 export type Reply =
   | { status: number; body?: unknown; retryAfter?: string | number; headers?: Record<string, string> }
-  | "hang";
+  | "hang"
+  /** Applies the update (recorded as a 200) but never answers: the caller cannot know it landed. */
+  | "apply-then-hang";
 
 export interface RechargeStandInOptions {
   /** Expected X-Recharge-Access-Token; a wrong/missing one → 401 {"errors":"..."}. */
@@ -227,7 +229,8 @@ class RechargeApiStandIn implements RechargeStandIn {
       this.answerOk(res, call);
       return;
     }
-    if (reply === "hang") {
+    if (reply === "hang" || reply === "apply-then-hang") {
+      if (reply === "apply-then-hang") call.status = 200;
       this.hanging.add(res);
       res.on("close", () => this.hanging.delete(res));
       return;

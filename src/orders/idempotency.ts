@@ -45,11 +45,11 @@ export async function claimKey(db: Kysely<Database>, o: ClaimOptions): Promise<C
       continue;
     }
     if (row.state === "done") {
-      if (row.body_hash !== o.bodyHash) throw reused(o.key, "was already placed");
+      if (row.body_hash !== o.bodyHash) throw reusedKey(o.key, "was already placed");
       return stored(row);
     }
     if (row.state === "processing" && row.lease_until > now) {
-      if (row.body_hash !== o.bodyHash) throw reused(o.key, "is being processed");
+      if (row.body_hash !== o.bodyHash) throw reusedKey(o.key, "is being processed");
       waitedOn = row.attempt_id;
       if (now >= waitUntil) {
         throw new ServiceUnavailableError("in_progress", "An order with this idempotency key is still being processed; retry shortly.", {
@@ -132,7 +132,7 @@ function stored(row: SpCallbackRow): Claim {
   return { kind: "stored", status: row.status ?? 500, body: row.response_body ?? "{}", orderNumber: row.order_number };
 }
 
-function reused(key: string, what: string): IdempotencyConflictError {
+export function reusedKey(key: string, what: string): IdempotencyConflictError {
   const shown = key.replace(/^sp:/, "");
   return new IdempotencyConflictError(
     `salesOrderToken ${shown} ${what} with a different order body; a new order needs a new salesOrderToken.`,

@@ -165,6 +165,12 @@ export interface CreateOrderContext {
  */
 export interface PlatformAdapter {
   readonly name: string;
+  /**
+   * True when orders live in orderbridge's own database and createOrder runs `ctx.atomically` in
+   * its transaction whenever it places or finds an order: the pipeline then needs no separate
+   * claim before calling it (one commit per order).
+   */
+  readonly atomicWithStore?: boolean;
   createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult>;
   /**
    * Optional: empties the storefront cart a checkout came from (Recharge `checkout/processed`).

@@ -28,6 +28,7 @@ export async function openStore(config: Config["database"], log: Logger): Promis
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma(`synchronous = ${config.synchronous}`);
     sqlite.pragma("foreign_keys = ON");
+    cacheStatements(sqlite);
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   } else {
     const pool = new pg.Pool({
@@ -42,8 +43,11 @@ export async function openStore(config: Config["database"], log: Logger): Promis
           oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     });
-    // An idle client losing its connection (database restart) must not crash the process.
+    // A client losing its connection (database restart) must not crash the process: idle clients
+    // report through the pool, checked-out ones (mid-transaction) through their own listener. The
+    // query in progress fails (→ 503) and pg-pool discards the broken client when it is released.
     pool.on("error", (err) => log.warn("postgres connection lost", { error: err.message }));
+    pool.on("connect", (client) => client.on("error", (err) => log.warn("postgres connection lost", { error: err.message })));
     if (config.schema !== undefined) {
       const client = await pool.connect();
       try {
@@ -71,6 +75,26 @@ export async function openStore(config: Config["database"], log: Logger): Promis
       await db.destroy();
     },
   };
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement anew; preparing costs more than running one of
+ * ours. Queries are built from a fixed set of shapes, so prepared statements are kept by their SQL
+ * text (bounded, in case a caller builds many shapes). Safe: better-sqlite3 runs each statement to
+ * completion synchronously, so one prepared statement is never in use twice at once.
+ */
+function cacheStatements(sqlite: BetterSqlite3.Database, max = 500): void {
+  const prepare = sqlite.prepare.bind(sqlite);
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  sqlite.prepare = ((source: string) => {
+    let stmt = cache.get(source);
+    if (stmt === undefined) {
+      stmt = prepare(source);
+      if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+      cache.set(source, stmt);
+    }
+    return stmt;
+  }) as typeof sqlite.prepare;
 }
 
 /** True for errors that mean "the database is unreachable or overloaded right now" (→ 503). */

@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
-import { toErrorResponse } from "../errors.js";
+import { IdempotencyConflictError, toErrorResponse } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { canonicalJson } from "../orders/canonical-json.js";
-import { claimKey, finishAttempt } from "../orders/idempotency.js";
+import { claimKey, finishAttempt, reusedKey } from "../orders/idempotency.js";
 import { placeWithDeadline } from "../orders/place.js";
 import type { LineResult, PlatformAdapter, PlatformOrderResult } from "../orders/types.js";
 import { isStoreUnavailable } from "../store/db.js";
@@ -41,6 +41,12 @@ export interface CallbackOutput {
 
 const sha256 = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex");
 
+/** Stores an outcome (in the transaction given) and says what to answer. */
+type Persist = (
+  tx: Kysely<Database>,
+  outcome: { status: number; body: string; orderNumber: string | null; replayed: boolean },
+) => Promise<CallbackOutput>;
+
 /**
  * The Subscribe Pro order callback use case: parse → validate → claim the idempotency key → place
  * the order through the platform → store and return the answer. Transport-free; the HTTP route
@@ -57,29 +63,32 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
     const token = typeof req.salesOrderToken === "string" ? req.salesOrderToken : undefined;
     const key = token !== undefined ? `sp:${token}` : `sp:sha256:${sha256(input.rawBody)}`;
     const log = input.log.child({ salesOrderToken: token ?? null });
+    const bodyHash = sha256(canonicalJson(parsed));
+
+    if (deps.platform.atomicWithStore === true) {
+      const done = await handleInOneTransaction(req, key, bodyHash, input, log);
+      if (done !== undefined) return done;
+      // Another request holds a live claim on this key: wait for it the usual way.
+    }
 
     const claim = await claimKey(deps.db, {
       key,
-      bodyHash: sha256(canonicalJson(parsed)),
+      bodyHash,
       requestId: input.requestId,
       leaseMs,
       waitMs: leaseMs + 500,
       clock,
     });
-    if (claim.kind === "stored") {
-      log.info("order callback answered from the stored result", { status: claim.status, orderNumber: claim.orderNumber });
-      return {
-        status: claim.status,
-        body: claim.body,
-        headers: claim.status === 503 ? { "Retry-After": "5" } : {},
-        replayed: true,
-        orderNumber: claim.orderNumber,
-      };
-    }
+    if (claim.kind === "stored") return fromStore(claim, log);
 
     const attemptId = claim.attemptId;
+    const persist: Persist = async (tx, o) => {
+      const kept = await finishAttempt(tx, key, attemptId, { ...o, now: clock() });
+      if (!kept) log.warn("another request took this order over while it was processed; answering with this attempt's result");
+      return { status: o.status, body: o.body, headers: {}, replayed: o.replayed, orderNumber: o.orderNumber };
+    };
     try {
-      const out = await place(req, key, attemptId, log);
+      const out = await place(req, key, persist, log);
       log.info("order callback processed", { status: out.status, orderNumber: out.orderNumber, items: req.items.length });
       return out;
     } catch (e) {
@@ -95,7 +104,76 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
     }
   };
 
-  async function place(req: SpCallbackRequest, key: string, attemptId: string, log: Logger): Promise<CallbackOutput> {
+  /**
+   * The fast path for platforms whose orders live in our own database: no separate claim. The
+   * platform's transaction writes the order and the stored answer together (one commit); a
+   * concurrent duplicate meets the order's unique key and answers the stored result.
+   * Undefined: another request holds a live claim on the key (the claim path waits for it).
+   */
+  async function handleInOneTransaction(
+    req: SpCallbackRequest,
+    key: string,
+    bodyHash: string,
+    input: CallbackInput,
+    log: Logger,
+  ): Promise<CallbackOutput | undefined> {
+    const row = await deps.db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", key).executeTakeFirst();
+    if (row?.state === "done") {
+      if (row.body_hash !== bodyHash) throw reusedKey(key, "was already placed");
+      return fromStore({ status: row.status ?? 500, body: row.response_body ?? "{}", orderNumber: row.order_number }, log);
+    }
+    if (row?.state === "processing" && row.lease_until > clock()) return undefined;
+
+    const attemptId = randomUUID();
+    const persist: Persist = async (tx, o) => {
+      const now = clock();
+      const final = o.status === 201 || o.status === 202;
+      const res = await tx
+        .insertInto("sp_callbacks")
+        .values({
+          idempotency_key: key, body_hash: bodyHash, state: final ? "done" : "retryable", attempt_id: attemptId, lease_until: now,
+          status: o.status, response_body: o.body, order_number: o.orderNumber, request_id: input.requestId, created_at: now, updated_at: now,
+        })
+        .onConflict((oc) =>
+          oc
+            .column("idempotency_key")
+            .doUpdateSet({
+              body_hash: bodyHash, state: final ? "done" : "retryable", attempt_id: attemptId, status: o.status,
+              response_body: o.body, order_number: o.orderNumber, request_id: input.requestId, updated_at: now,
+            })
+            // A stored order is final: never overwritten, by a duplicate or by a late failure.
+            .where("sp_callbacks.state", "!=", "done"),
+        )
+        .executeTakeFirst();
+      if (Number(res.numInsertedOrUpdatedRows ?? 0n) === 1) {
+        return { status: o.status, body: o.body, headers: {}, replayed: o.replayed, orderNumber: o.orderNumber };
+      }
+      // A concurrent duplicate finished first: its answer is the answer.
+      const stored = await tx.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", key).executeTakeFirstOrThrow();
+      if (stored.body_hash !== bodyHash) throw reusedKey(key, "was already placed");
+      return { status: stored.status ?? 500, body: stored.response_body ?? "{}", headers: {}, replayed: true, orderNumber: stored.order_number };
+    };
+    try {
+      const out = await place(req, key, persist, log);
+      log.info("order callback processed", { status: out.status, orderNumber: out.orderNumber, items: req.items.length });
+      return out;
+    } catch (e) {
+      if (!(e instanceof IdempotencyConflictError)) {
+        const answer = toErrorResponse(e, input.requestId, isStoreUnavailable);
+        await persist(deps.db, { status: answer.status, body: JSON.stringify(answer.body), orderNumber: null, replayed: false }).catch(
+          (err: unknown) => log.warn("could not record a failed attempt", { error: String(err) }),
+        );
+      }
+      throw e;
+    }
+  }
+
+  function fromStore(c: { status: number; body: string; orderNumber: string | null }, log: Logger): CallbackOutput {
+    log.info("order callback answered from the stored result", { status: c.status, orderNumber: c.orderNumber });
+    return { status: c.status, body: c.body, headers: c.status === 503 ? { "Retry-After": "5" } : {}, replayed: true, orderNumber: c.orderNumber };
+  }
+
+  async function place(req: SpCallbackRequest, key: string, persist: Persist, log: Logger): Promise<CallbackOutput> {
     const mapped = mapSpRequest(req);
     const lines = new Map<string, LineResult>(mapped.invalid);
     let output: CallbackOutput | undefined;
@@ -105,9 +183,7 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
       const response = buildSpResponse(req, lines, result);
       const body = JSON.stringify(response.body);
       const orderNumber = response.status === 409 ? null : (result?.order?.orderNumber ?? null);
-      const kept = await finishAttempt(tx, key, attemptId, { status: response.status, body, orderNumber, now: clock() });
-      if (!kept) log.warn("another request took this order over while it was processed; answering with this attempt's result");
-      output = { status: response.status, body, headers: {}, replayed: result?.replayed ?? false, orderNumber };
+      output = await persist(tx, { status: response.status, body, orderNumber, replayed: result?.replayed ?? false });
     };
 
     const order = mapped.order;

@@ -284,6 +284,22 @@ for (const { kind, skip } of await storeKinds()) {
         assert.equal((await t.admin("/admin/orders?salesOrderToken=tok-concurrent")).body.orders.length, 1);
       });
 
+      it("concurrent requests with one token but different bodies: one order, the others refused with 409", async () => {
+        const bodies = Array.from({ length: 10 }, (_, i) =>
+          JSON.stringify(order("race", [{ productSku: i % 2 === 0 ? "RUBY-RED" : "EARL-GREY", qty: i + 1, subscription: { id: `r${i}` } }])),
+        );
+        const results = await Promise.all(bodies.map((b) => t.callback(b)));
+        const placed = results.filter((r) => r.status === 201);
+        const refused = results.filter((r) => r.status === 409);
+        assert.equal(placed.length + refused.length, 10, results.map((r) => r.status).join());
+        assert.ok(placed.length >= 1);
+        assert.equal(new Set(placed.map((r) => r.text)).size, 1, "every 201 is the one order's answer");
+        for (const r of refused) assert.equal(r.body.errorCode, "idempotency_key_reused");
+        const orders = (await t.admin("/admin/orders?salesOrderToken=tok-race")).body.orders;
+        assert.equal(orders.length, 1);
+        assert.equal(orders[0].orderNumber, placed[0]?.body.orderNumber);
+      });
+
       it("without a salesOrderToken the raw body is the key", async () => {
         const body = order("x");
         delete body["salesOrderToken"];

@@ -186,7 +186,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       .execute();
   }
 
-  return { name: "local", init, createOrder, clearCart };
+  return { name: "local", atomicWithStore: true, init, createOrder, clearCart };
 }
 
 /** What the source sent beyond lines and prices, kept as JSON (null when there is nothing). */

@@ -14,24 +14,48 @@ export interface Validator<T> {
 }
 
 const MAX_REPORTED_ERRORS = 50;
+/** Inputs with more values than this are answered with their first error only. */
+const MAX_NODES_FOR_ALL_ERRORS = 5_000;
+
+/** Counts the values in a parsed JSON value without recursion, stopping past `limit`. */
+function countNodes(value: unknown, limit: number): number {
+  let n = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && n <= limit) {
+    const v = stack.pop();
+    n++;
+    if (v !== null && typeof v === "object") for (const child of Array.isArray(v) ? v : Object.values(v as Record<string, unknown>)) stack.push(child);
+  }
+  return n;
+}
 
 /** One ajv instance; every schema in schemas/ is compiled once, at start-up. */
 export function createSchemaRegistry(dir = SCHEMA_DIR) {
-  const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true, strictTypes: false });
-  // The CJS plugin is its own default export at run time; the types describe the ESM shape.
-  (addFormats as unknown as (a: Ajv2020) => void)(ajv);
+  // Two compilations of every schema: one stops at the first error (cheap on any input), one lists
+  // every invalid field (for the answer). ajv's error collection grows quadratically with the number
+  // of failing items, so the full list is only made for inputs of bounded size.
+  const makeAjv = (allErrors: boolean): Ajv2020 => {
+    const ajv = new Ajv2020({ allErrors, strict: true, allowUnionTypes: true, strictTypes: false });
+    // The CJS plugin is its own default export at run time; the types describe the ESM shape.
+    (addFormats as unknown as (a: Ajv2020) => void)(ajv);
+    for (const file of files) ajv.addSchema(JSON.parse(fs.readFileSync(file, "utf8")) as object);
+    return ajv;
+  };
   const files = listSchemaFiles(dir);
-  for (const file of files) ajv.addSchema(JSON.parse(fs.readFileSync(file, "utf8")) as object);
+  const ajv = makeAjv(true);
+  const firstErrorAjv = makeAjv(false);
 
   return {
     /** Compiles (once) the schema with this path below schemas/, e.g. "subscribe-pro/order-callback-request". */
     validator<T>(name: string): Validator<T> {
       const id = `https://orderbridge.dev/schemas/${name}.schema.json`;
       const fn: ValidateFunction | undefined = ajv.getSchema(id);
-      if (fn === undefined) throw new Error(`schema ${id} is not in ${dir}`);
+      const fast: ValidateFunction | undefined = firstErrorAjv.getSchema(id);
+      if (fn === undefined || fast === undefined) throw new Error(`schema ${id} is not in ${dir}`);
       const validate = ((value: unknown): T => {
-        if (fn(value)) return value as T;
-        const fields = formatAjvErrors(fn.errors ?? []);
+        if (fast(value)) return value as T;
+        const errors = countNodes(value, MAX_NODES_FOR_ALL_ERRORS) <= MAX_NODES_FOR_ALL_ERRORS && !fn(value) ? fn.errors : fast.errors;
+        const fields = formatAjvErrors(errors ?? []);
         throw new PayloadError(
           "schema_violation",
           `The request body does not match the schema: ${fields

@@ -14,7 +14,11 @@ export interface RateLimiter {
   penalize(retryAfterMs: number | undefined): Promise<void>;
 }
 
-export function createRateLimiter(db: Kysely<Database>, name: string, spec: RateSpec, clock: () => number = Date.now): RateLimiter {
+export function createRateLimiter(db: Kysely<Database>, name: string, remote: RateSpec, clock: () => number = Date.now): RateLimiter {
+  // One slot of the remote bucket stays free: requests sent at exactly the limit arrive with some
+  // network jitter, and one that overtakes another would find the bucket full (429). The sustained
+  // rate is unchanged.
+  const spec: RateSpec = { burst: Math.max(1, remote.burst - 1), perSecond: remote.perSecond };
   async function update(next: (tat: number, now: number) => { tat: number; waitMs: number }): Promise<number> {
     for (;;) {
       const now = clock();

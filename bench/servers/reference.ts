@@ -1,0 +1,84 @@
+// The reference: the order callback handler as Subscribe Pro's own Node example writes it
+// (docs.subscribepro.com, "Order Callback - NodeJS Example"): express.json() parses the body, an
+// authValidate middleware computes the HMAC-SHA256 of JSON.stringify(req.body) with the shared secret
+// and compares it with `===` to the `Sp-Hmac` header (403 on a mismatch), and the handler answers a
+// fixed order as JSON, here with 201. Nothing is persisted. The example's two console.log lines per
+// request (placeholders for placing the order) are left out, which only makes the yardstick faster.
+// Its flaws are the example's and kept on purpose: the signature is checked over re-serialised JSON,
+// not over the bytes received, and `===` is not a constant-time comparison.
+import { createHmac } from "node:crypto";
+import express, { type NextFunction, type Request, type Response } from "express";
+
+const SHARED_SECRET = process.env["SP_HMAC_SECRET"] ?? "";
+if (SHARED_SECRET === "") {
+  console.error("reference: SP_HMAC_SECRET is required");
+  process.exit(78);
+}
+
+const authValidate = (req: Request, res: Response, next: NextFunction): void => {
+  const spHmac = req.get("Sp-Hmac");
+  if (!spHmac) {
+    res.status(403).json({ Error: "Unauthorized request" });
+    return;
+  }
+  const hmac = createHmac("sha256", SHARED_SECRET);
+  const data = hmac.update(JSON.stringify(req.body));
+  if (spHmac === data.digest("hex")) {
+    next();
+  } else {
+    res.status(403).json({ Error: "Unauthorized request" });
+  }
+};
+
+const router = express.Router();
+router.post("/", authValidate, (_req, res) => {
+  // A fixed order the size and shape of a real answer (orderbridge's 201 for the benchmark's order).
+  const order = {
+    orderNumber: "OB-100000",
+    orderDetails: {
+      customerId: "1",
+      customerEmail: "a@example.com",
+      platformCustomerId: "P1",
+      platformOrderId: "100000",
+      orderNumber: "OB-100000",
+      salesOrderToken: "bench",
+      orderStatus: "placed",
+      orderState: "open",
+      orderDateTime: "2026-01-01T00:00:00Z",
+      currency: "USD",
+      shippingTotal: "3.0000",
+      taxTotal: "1.8000",
+      total: "24.8000",
+      shippingAddress: { city: "X", country: "US" },
+      items: [
+        {
+          platformOrderItemId: "1",
+          productSku: "RUBY-RED",
+          productName: "Ruby Red Black Tea",
+          qty: "2",
+          requiresShipping: true,
+          unitPrice: "10.0000",
+          shippingTotal: "3.0000",
+          taxTotal: "1.8000",
+          lineTotal: "24.8000",
+          subscriptionId: "s1",
+        },
+      ],
+    },
+    errorItems: [],
+  };
+  res.status(201).json(order);
+});
+
+const app = express();
+app.use(express.json());
+app.use("/callbacks/subscribe-pro/order", router);
+
+const port = Number(process.env["PORT"] ?? "0");
+const server = app.listen(port, "127.0.0.1", () => {
+  const address = server.address();
+  const actual = typeof address === "object" && address !== null ? address.port : port;
+  console.log(`listening on port ${actual}`);
+});
+server.keepAliveTimeout = 65_000;
+process.on("SIGTERM", () => server.close(() => process.exit(0)));

@@ -23,6 +23,8 @@ export interface Config {
   readonly trustProxy: TrustProxy;
   readonly catalogFile: string | undefined;
   readonly adminToken: string | undefined;
+  /** When set, GET /metrics needs it as a bearer token. */
+  readonly metricsToken: string | undefined;
   readonly log: { readonly level: string; readonly format: "json" | "pretty" };
   readonly bodyLimitBytes: number;
   readonly platform: {
@@ -196,6 +198,8 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
     problems.push("ORDER_NUMBER_PREFIX may hold up to 20 letters, digits or _-#/. characters");
   }
 
+  const metricsToken = get("METRICS_TOKEN");
+  if (metricsToken !== undefined && metricsToken.length < 16) problems.push("METRICS_TOKEN must be at least 16 characters long");
   const adminToken = get("ADMIN_TOKEN");
   if (adminToken !== undefined && adminToken.length < 16) {
     problems.push("ADMIN_TOKEN must be at least 16 characters long (use a random value, e.g. `openssl rand -hex 24`)");
@@ -241,6 +245,7 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
     trustProxy,
     catalogFile: get("CATALOG_FILE") === undefined ? undefined : path.resolve(get("CATALOG_FILE") as string),
     adminToken,
+    metricsToken,
     log: { level, format },
     bodyLimitBytes: bodyLimitBytes ?? 1024 * 1024,
     platform: {
@@ -329,6 +334,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
     trustProxy: c.trustProxy,
     catalogFile: c.catalogFile ?? "(built-in demo catalog)",
     adminToken: mask(c.adminToken) ?? "(admin API disabled)",
+    metricsToken: mask(c.metricsToken) ?? "(GET /metrics open)",
     log: c.log,
     bodyLimitBytes: c.bodyLimitBytes,
     platform: {

@@ -3,6 +3,7 @@ import type express from "express";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { createApp } from "./http/app.js";
+import { createMetrics, instrumentPlatform } from "./metrics.js";
 import { getJob, listJobs, replayJob } from "./jobs/queue.js";
 import { createRateLimiter } from "./jobs/rate-limiter.js";
 import { createWorker, type Worker } from "./jobs/worker.js";
@@ -55,7 +56,8 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       clock,
     });
     await local.init();
-    const platform = opts.platform ?? (await createPlatform(config.platform, { local, schemas, log, clock, env: process.env }));
+    const metrics = createMetrics(store.db);
+    const platform = instrumentPlatform(opts.platform ?? (await createPlatform(config.platform, { local, schemas, log, clock, env: process.env })), metrics);
     const handleCallback = createSubscribeProCallback({
       db: store.db,
       platform,
@@ -73,6 +75,11 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
             token: rc.apiToken,
             timeoutMs: rc.timeoutMs,
             maxWaitMs: Math.max(1000, config.jobs.leaseMs / 2 - rc.timeoutMs),
+            onResponse: (status) => metrics.rechargeCalls.inc({ status: String(status) }),
+            onWait: (ms) => {
+              metrics.rateLimitWaits.inc();
+              metrics.rateLimitWaitSeconds.inc(ms / 1000);
+            },
             // One bucket per token, shared by every instance using this database.
             limiter: createRateLimiter(store.db, `recharge:${createHash("sha256").update(rc.apiToken).digest("hex").slice(0, 16)}`, rc.rateLimit, clock),
           });
@@ -96,6 +103,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       leaseMs: config.jobs.leaseMs,
       backoff: { baseMs: config.jobs.backoffBaseMs, maxMs: config.jobs.backoffMaxMs },
       clock,
+      onAttempt: (kind, result) => metrics.jobAttempts.inc({ kind, result }),
     });
     const receiveRecharge =
       rc.clientSecrets.length === 0
@@ -115,6 +123,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
     if (platform.name !== "local") log.info("platform", { platform: platform.name, clearsCarts: platform.clearCart !== undefined });
     const app = createApp({
       config,
+      metrics,
       log,
       spAuth: {
         mode: config.subscribePro.auth,

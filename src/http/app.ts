@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
 import helmet from "helmet";
 import type { Config } from "../config.js";
@@ -7,10 +8,12 @@ import {
   NotFoundError,
   PayloadError,
   PayloadTooLargeError,
+  UnauthorizedError,
   UnsupportedMediaTypeError,
   toErrorResponse,
 } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { renderMetrics, type Metrics } from "../metrics.js";
 import type { RechargeAck, RechargeDelivery } from "../recharge/receive.js";
 import { normalizeTopic } from "../recharge/receive.js";
 import { adminRouter, type AdminDeps } from "./admin.js";
@@ -20,7 +23,8 @@ import { ctx, requestContext } from "./context.js";
 import { spPreBody, spVerifySignature, type SpAuthPolicy } from "./subscribe-pro-auth.js";
 
 export interface AppDeps {
-  config: Pick<Config, "trustProxy" | "bodyLimitBytes" | "adminToken">;
+  config: Pick<Config, "trustProxy" | "bodyLimitBytes" | "adminToken" | "metricsToken">;
+  metrics: Metrics;
   log: Logger;
   spAuth: SpAuthPolicy;
   handleCallback: (input: CallbackInput) => Promise<CallbackOutput>;
@@ -36,10 +40,21 @@ export function createApp(deps: AppDeps): express.Express {
   app.set("trust proxy", deps.config.trustProxy);
   app.set("etag", false);
   app.use(helmet());
-  app.use(requestContext(deps.log));
+  app.use(requestContext(deps.log, observer(deps.metrics)));
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
+  });
+  const metricsToken = deps.config.metricsToken === undefined ? undefined : createHash("sha256").update(deps.config.metricsToken).digest();
+  app.get("/metrics", async (req, res) => {
+    if (metricsToken !== undefined) {
+      const m = /^Bearer (.+)$/i.exec(req.get("authorization") ?? "");
+      const given = createHash("sha256").update(m?.[1]?.trim() ?? "").digest();
+      if (m === null || !timingSafeEqual(given, metricsToken)) {
+        throw new UnauthorizedError("GET /metrics needs the header Authorization: Bearer <METRICS_TOKEN>.");
+      }
+    }
+    res.type(deps.metrics.registry.contentType).send(await renderMetrics(deps.metrics));
   });
   app.get("/readyz", async (_req, res) => {
     try {
@@ -60,6 +75,9 @@ export function createApp(deps: AppDeps): express.Express {
     async (req: Request, res: Response) => {
       const c = ctx(res);
       const out = await deps.handleCallback({ rawBody: req.body as Buffer, requestId: c.requestId, log: c.log });
+      // An answer of the order pipeline: a 409 here means nothing was ordered (a refused request,
+      // such as a reused token, is thrown and answered by the error handler instead).
+      res.locals["callbackAnswered"] = true;
       res.status(out.status).set(out.headers).type("application/json").send(Buffer.from(out.body, "utf8"));
     },
   );
@@ -91,6 +109,7 @@ export function createApp(deps: AppDeps): express.Express {
       requestId: c.requestId,
       log: c.log,
     });
+    res.locals["webhook"] = { topic: ack.topic ?? "(none)", result: ack.status };
     res.status(200).json(ack);
   };
   for (const route of ["/webhooks/recharge", "/webhooks/recharge/*topic"]) {
@@ -125,6 +144,23 @@ function rawBody(limit: number) {
       if (type === "request.aborted") return next(new PayloadError("json_malformed", "The request body was not received completely."));
       return next(new PayloadError("json_malformed", `The request body could not be read: ${(err as Error).message}`));
     });
+  };
+}
+
+const SP_ROUTE = "/callbacks/subscribe-pro/order";
+
+/** Counts every answer into the metrics once it is sent (route, callback outcome, webhook result). */
+function observer(m: Metrics) {
+  return (req: Request, res: Response, route: string, seconds: number): void => {
+    const status = res.statusCode;
+    m.httpRequests.inc({ method: req.method, route, status: String(status) });
+    m.httpDuration.observe({ method: req.method, route }, seconds);
+    if (route === SP_ROUTE) {
+      m.callbackOutcomes.inc({ outcome: [201, 202, 409].includes(status) && res.locals["callbackAnswered"] === true ? String(status) : `${Math.floor(status / 100)}xx` });
+    } else if (route.startsWith("/webhooks/recharge")) {
+      const w = res.locals["webhook"] as { topic: string; result: string } | undefined;
+      m.webhooks.inc(w ?? { topic: "(unknown)", result: "refused" });
+    }
   };
 }
 

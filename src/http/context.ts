@@ -19,16 +19,18 @@ export function ctx(res: Response): RequestContext {
  * Gives every request an id (the caller's X-Request-Id when it is a sane token), echoes it, and
  * writes one access-log line when the response is finished: method, route, status, latency.
  */
-export function requestContext(log: Logger) {
+export function requestContext(log: Logger, observe?: (req: Request, res: Response, route: string, seconds: number) => void) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const given = req.get("x-request-id");
     const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
-    const context: RequestContext = { requestId, log: log.child({ requestId }), startedAt: process.hrtime.bigint() };
+        // correlationId follows an order from receipt to write-back (the worker's job lines carry it too).
+    const context: RequestContext = { requestId, log: log.child({ requestId, correlationId: requestId }), startedAt: process.hrtime.bigint() };
     res.locals["ctx"] = context;
     res.setHeader("X-Request-Id", requestId);
     res.on("finish", () => {
       const latencyMs = Number(process.hrtime.bigint() - context.startedAt) / 1e6;
       const route = req.route === undefined ? "(unmatched)" : `${req.baseUrl}${String((req.route as { path: unknown }).path)}`;
+      observe?.(req, res, route, latencyMs / 1000);
       context.log.log(res.statusCode >= 500 ? "warn" : "info", "request", {
         method: req.method,
         route,

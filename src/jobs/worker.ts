@@ -56,6 +56,8 @@ export interface WorkerOptions {
   leaseMs: number;
   backoff: BackoffOptions;
   clock?: () => number;
+  /** Told the result of every attempt (metrics). */
+  onAttempt?: (kind: string, result: "done" | "skipped" | "retry" | "dead" | "released") => void;
 }
 
 export interface Worker {
@@ -144,6 +146,7 @@ export function createWorker(o: WorkerOptions): Worker {
       if (handler === undefined) throw new JobError(`no handler for jobs of kind ${job.kind}`, { retry: false });
       const result = await handler(job, { log, signal: controller.signal, attempt });
       const kept = await completeJob(o.db, job.id, id, { state: result.state, outcome: result.outcome, attempts: attempt, now: clock() });
+      if (kept) o.onAttempt?.(job.kind, result.state);
       if (kept) log.info("job finished", { state: result.state, outcome: result.outcome, attempt });
       else log.warn("job finished after its lease was taken over; the other worker's result stands", { outcome: result.outcome });
     } catch (e) {
@@ -157,6 +160,7 @@ export function createWorker(o: WorkerOptions): Worker {
     if (controller.signal.aborted) {
       // Interrupted by shutdown (whatever the error says): give it back without spending an attempt.
       await releaseJob(o.db, job.id, id, now, now).catch(() => undefined);
+      o.onAttempt?.(job.kind, "released");
       return;
     }
     const je = err instanceof JobError ? err : undefined;
@@ -172,6 +176,7 @@ export function createWorker(o: WorkerOptions): Worker {
       log.warn("could not record a job failure; its lease will expire and it runs again", { error: coerceError(dbErr).message });
       return;
     }
+    o.onAttempt?.(job.kind, retryAt === undefined ? "dead" : counts ? "retry" : "released");
     if (retryAt === undefined) {
       log.error("job is dead: kept for inspection and replay", { error: message, attempts, exhausted });
     } else if (counts) {

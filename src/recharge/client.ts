@@ -27,6 +27,8 @@ export interface RechargeClientOptions {
   limiter: RateLimiter;
   /** Called with the wait before a request, when there is one (logs, metrics). */
   onWait?: (ms: number) => void;
+  /** Told each call's HTTP status, or "error" when there was none (metrics). */
+  onResponse?: (status: number | "error") => void;
   /** A wait longer than this is not slept through: the call rejects with RateLimitDeferral. */
   maxWaitMs: number;
 }
@@ -59,7 +61,11 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
         // timers/promises removes its abort listener when done: the worker's signal lives long.
         await sleep(wait, undefined, signal === undefined ? {} : { signal });
       }
-      const res = await http.put(path, body, { headers: { "X-Recharge-Version": version }, ...(signal === undefined ? {} : { signal }) });
+      const res = await http.put(path, body, { headers: { "X-Recharge-Version": version }, ...(signal === undefined ? {} : { signal }) }).catch((e: unknown) => {
+        o.onResponse?.("error");
+        throw e;
+      });
+      o.onResponse?.(res.status);
       const headers: Record<string, string | undefined> = {};
       for (const [k, v] of Object.entries(res.headers)) headers[k.toLowerCase()] = v === undefined || v === null ? undefined : String(v);
       return { status: res.status, data: res.data as unknown, headers };

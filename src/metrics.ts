@@ -1,0 +1,150 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Kysely } from "kysely";
+import { sql } from "kysely";
+import type { CartToClear, CreateOrderContext, NormalizedOrder, PlatformAdapter, PlatformOrderResult } from "./orders/types.js";
+import type { Database } from "./store/schema.js";
+
+/**
+ * What orderbridge exposes at GET /metrics (Prometheus text format). One registry per service, so
+ * several services in one process (tests) do not mix their figures. Queue figures are read from the
+ * database when scraped, so they describe the whole service, whichever instance answers.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  httpRequests: Counter<"method" | "route" | "status">;
+  httpDuration: Histogram<"method" | "route">;
+  callbackOutcomes: Counter<"outcome">;
+  webhooks: Counter<"topic" | "result">;
+  jobAttempts: Counter<"kind" | "result">;
+  rechargeCalls: Counter<"status">;
+  rateLimitWaits: Counter;
+  rateLimitWaitSeconds: Counter;
+  platformDuration: Histogram<"platform" | "outcome">;
+  /** Reads the queue figures from the database (called when scraped). */
+  refreshQueue(): Promise<void>;
+}
+
+export function createMetrics(db: Kysely<Database>): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const metrics: Omit<Metrics, "refreshQueue"> = {
+    registry,
+    httpRequests: new Counter({
+      name: "orderbridge_http_requests_total",
+      help: "HTTP requests answered, by method, route and status",
+      labelNames: ["method", "route", "status"],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: "orderbridge_http_request_duration_seconds",
+      help: "Time to answer an HTTP request",
+      labelNames: ["method", "route"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    callbackOutcomes: new Counter({
+      name: "orderbridge_callback_outcomes_total",
+      help: "Subscribe Pro order callbacks by outcome: 201, 202, 409 (nothing ordered), 4xx (refused request), 5xx",
+      labelNames: ["outcome"],
+      registers: [registry],
+    }),
+    webhooks: new Counter({
+      name: "orderbridge_webhooks_total",
+      help: "Recharge webhooks received, by topic and result (accepted, duplicate, ignored, refused)",
+      labelNames: ["topic", "result"],
+      registers: [registry],
+    }),
+    jobAttempts: new Counter({
+      name: "orderbridge_job_attempts_total",
+      help: "Attempts at inbox events and write-back jobs, by kind and result (done, skipped, retry, dead, released)",
+      labelNames: ["kind", "result"],
+      registers: [registry],
+    }),
+    rechargeCalls: new Counter({
+      name: "orderbridge_recharge_api_requests_total",
+      help: "Calls to the Recharge API, by HTTP status (network errors as 'error')",
+      labelNames: ["status"],
+      registers: [registry],
+    }),
+    rateLimitWaits: new Counter({
+      name: "orderbridge_recharge_rate_limit_waits_total",
+      help: "Recharge calls that waited for a slot of the shared rate limit",
+      registers: [registry],
+    }),
+    rateLimitWaitSeconds: new Counter({
+      name: "orderbridge_recharge_rate_limit_wait_seconds_total",
+      help: "Time Recharge calls spent waiting for a rate-limit slot",
+      registers: [registry],
+    }),
+    platformDuration: new Histogram({
+      name: "orderbridge_platform_duration_seconds",
+      help: "Time the platform took to place an order, by platform and outcome (placed, not_placed, error)",
+      labelNames: ["platform", "outcome"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+  };
+
+  const depth = new Gauge({
+    name: "orderbridge_queue_jobs",
+    help: "Inbox events and write-back jobs in the database, by kind and state (dead = dead letters)",
+    labelNames: ["kind", "state"],
+    registers: [registry],
+  });
+  const oldest = new Gauge({
+    name: "orderbridge_queue_oldest_due_age_seconds",
+    help: "Age of the oldest pending job that is due, by kind (0 when none)",
+    labelNames: ["kind"],
+    registers: [registry],
+  });
+  // Read when scraped: one grouped query.
+  const refreshQueue = async (): Promise<void> => {
+    const now = Date.now();
+    const rows = await db
+      .selectFrom("jobs")
+      .select(["kind", "state", sql<number>`count(*)`.as("n"), sql<number | null>`min(case when state = 'pending' and run_at <= ${now} then created_at end)`.as("oldest")])
+      .groupBy(["kind", "state"])
+      .execute();
+    depth.reset();
+    oldest.reset();
+    const oldestByKind = new Map<string, number>();
+    for (const r of rows) {
+      depth.set({ kind: r.kind, state: r.state }, Number(r.n));
+      if (r.oldest !== null && r.oldest !== undefined) oldestByKind.set(r.kind, Math.min(oldestByKind.get(r.kind) ?? Infinity, Number(r.oldest)));
+      if (!oldestByKind.has(r.kind)) oldestByKind.set(r.kind, Infinity);
+    }
+    for (const [kind, at] of oldestByKind) oldest.set({ kind }, at === Infinity ? 0 : (now - at) / 1000);
+  };
+  return { ...metrics, refreshQueue };
+}
+
+/** The Prometheus text, with the queue figures read fresh from the database. */
+export async function renderMetrics(m: Metrics): Promise<string> {
+  await m.refreshQueue();
+  return m.registry.metrics();
+}
+
+/** A platform adapter that times each order into the platform latency histogram. */
+export function instrumentPlatform(platform: PlatformAdapter, m: Metrics): PlatformAdapter {
+  const instrumented: PlatformAdapter = {
+    name: platform.name,
+    ...(platform.atomicWithStore === undefined ? {} : { atomicWithStore: platform.atomicWithStore }),
+    async createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
+      const end = m.platformDuration.startTimer({ platform: platform.name });
+      try {
+        const r = await platform.createOrder(order, ctx);
+        end({ outcome: r.order === null ? "not_placed" : "placed" });
+        return r;
+      } catch (e) {
+        end({ outcome: "error" });
+        throw e;
+      }
+    },
+  };
+  if (platform.clearCart !== undefined) {
+    const clear = platform.clearCart.bind(platform);
+    instrumented.clearCart = (cart: CartToClear, ctx) => clear(cart, ctx);
+  }
+  if (platform.close !== undefined) instrumented.close = platform.close.bind(platform);
+  return instrumented;
+}

@@ -36,6 +36,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app/dist ./dist
 COPY schemas ./schemas
+COPY openapi.yaml ./
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

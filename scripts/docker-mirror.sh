@@ -24,6 +24,7 @@ cp "$root/package.json" "$root/package-lock.json" "$work/app/"
 (cd "$work/app" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
 cp -r "$work/build/dist" "$work/app/dist"
 cp -r "$root/schemas" "$work/app/schemas"
+cp "$root/openapi.yaml" "$work/app/openapi.yaml"
 for dev in typescript tsx supertest; do
   if [ -d "$work/app/node_modules/$dev" ]; then echo "docker-mirror: dev dependency $dev in the runtime image" >&2; exit 1; fi
 done
@@ -58,4 +59,6 @@ if [ "$status" != "201" ]; then echo "docker-mirror: callback answered $status" 
 if [ "$(id -u)" = "0" ] && [ "$(stat -c %u "$work/data/orderbridge.sqlite")" != "65534" ]; then
   echo "docker-mirror: the database was not written by the unprivileged user" >&2; exit 1
 fi
-echo "docker-mirror: ok (healthy, signed callback placed as an unprivileged user)"
+openapi=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/openapi.json")
+if [ "$openapi" != "200" ]; then echo "docker-mirror: /openapi.json answered $openapi (openapi.yaml missing from the image?)" >&2; exit 1; fi
+echo "docker-mirror: ok (healthy, signed callback placed as an unprivileged user, OpenAPI served)"

@@ -17,6 +17,7 @@ import { renderMetrics, type Metrics } from "../metrics.js";
 import type { RechargeAck, RechargeDelivery } from "../recharge/receive.js";
 import { normalizeTopic } from "../recharge/receive.js";
 import { adminRouter, type AdminDeps } from "./admin.js";
+import { loadOpenApi } from "./openapi.js";
 import { isStoreUnavailable } from "../store/db.js";
 import type { CallbackInput, CallbackOutput } from "../subscribe-pro/callback.js";
 import { ctx, requestContext } from "./context.js";
@@ -55,6 +56,11 @@ export function createApp(deps: AppDeps): express.Express {
       }
     }
     res.type(deps.metrics.registry.contentType).send(await renderMetrics(deps.metrics));
+  });
+  let openapi: Record<string, unknown> | undefined;
+  app.get("/openapi.json", (_req, res) => {
+    openapi ??= loadOpenApi();
+    res.json(openapi);
   });
   app.get("/readyz", async (_req, res) => {
     try {

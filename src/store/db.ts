@@ -2,15 +2,48 @@ import fs from "node:fs";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
-import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import {
+  CompiledQuery,
+  Kysely,
+  PostgresDialect,
+  SqliteDialect,
+  SqliteDriver,
+  sql,
+  type DatabaseConnection,
+  type Driver,
+  type SqliteDialectConfig,
+} from "kysely";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Database } from "./schema.js";
 import { migrateToLatest } from "./migrations.js";
 
+/**
+ * SQLite transactions take the write lock when they begin (BEGIN IMMEDIATE), waiting busy_timeout
+ * for it. Kysely begins DEFERRED: a transaction that reads first and writes later then fails at
+ * once (SQLITE_BUSY_SNAPSHOT) when another process wrote in between, instead of waiting its turn.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+  }
+}
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
 /** The open database: one Kysely instance over SQLite or PostgreSQL, migrated. */
 export interface Store {
   readonly kind: "sqlite" | "postgres";
+  /** The migrations this open applied (empty when the database was up to date). */
+  readonly migrated: readonly string[];
   readonly db: Kysely<Database>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
@@ -29,7 +62,7 @@ export async function openStore(config: Config["database"], log: Logger): Promis
     sqlite.pragma(`synchronous = ${config.synchronous}`);
     sqlite.pragma("foreign_keys = ON");
     cacheStatements(sqlite);
-    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
   } else {
     const pool = new pg.Pool({
       connectionString: config.url,
@@ -58,8 +91,9 @@ export async function openStore(config: Config["database"], log: Logger): Promis
     }
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
+  let applied: string[];
   try {
-    const applied = await migrateToLatest(db as unknown as Kysely<unknown>, config.kind);
+    applied = await migrateToLatest(db as unknown as Kysely<unknown>, config.kind);
     if (applied.length > 0) log.info("database migrated", { applied });
   } catch (e) {
     await db.destroy();
@@ -67,6 +101,7 @@ export async function openStore(config: Config["database"], log: Logger): Promis
   }
   return {
     kind: config.kind,
+    migrated: applied,
     db,
     async ping() {
       await sql`select 1`.execute(db);
@@ -104,7 +139,7 @@ export function isStoreUnavailable(e: unknown): boolean {
   if (typeof code === "string") {
     if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN"].includes(code)) return true;
     if (/^(08|53|57P)/.test(code)) return true; // connection exception, insufficient resources, operator intervention
-    if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || code.startsWith("SQLITE_IOERR") || code === "SQLITE_FULL") return true;
+    if (/^SQLITE_(BUSY|LOCKED|IOERR)/.test(code) || code === "SQLITE_FULL") return true;
   }
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|driver has already been destroyed/i.test(
     e.message,

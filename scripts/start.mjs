@@ -1,34 +1,9 @@
 #!/usr/bin/env node
 // `npm start`: compile src/ to dist/ when dist/ is missing or older than any source, then run it.
-import { spawnSync } from "node:child_process";
-import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
+import { buildIfStale, root } from "./build-if-stale.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const entry = path.join(root, "dist", "main.js");
-
-function newestMtime(dir) {
-  let newest = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : fs.statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-const srcDir = path.join(root, "src");
-const stale =
-  !fs.existsSync(entry) ||
-  (fs.existsSync(srcDir) && newestMtime(srcDir) > newestMtime(path.join(root, "dist")));
-if (stale) {
-  const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
-  if (!fs.existsSync(tsc)) {
-    console.error("orderbridge: dist/ is missing or stale and TypeScript is not installed: run `npm ci` (with dev dependencies) first.");
-    process.exit(1);
-  }
-  console.error("orderbridge: compiling src/ → dist/ …");
-  const r = spawnSync(process.execPath, [tsc, "-p", path.join(root, "tsconfig.build.json")], { stdio: "inherit" });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-}
+buildIfStale(entry);
 await import(pathToFileURL(entry).href);

@@ -198,10 +198,11 @@ export function createWorker(o: WorkerOptions): Worker {
     stopping = true;
     nudge();
     const all = Promise.all(loops);
-    const timedOut = await Promise.race([all.then(() => false), sleep(deadlineMs).then(() => true)]);
+    // Unreferenced: a timer left over after the race must not keep the process alive.
+    const timedOut = await Promise.race([all.then(() => false), sleep(deadlineMs, undefined, { ref: false }).then(() => true)]);
     if (timedOut) {
       controller.abort();
-      await Promise.race([all, sleep(2000)]);
+      await Promise.race([all, sleep(2000, undefined, { ref: false })]);
     }
     // Whatever is still held goes back to the queue for the next worker.
     await o.db

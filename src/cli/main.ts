@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from "commander";
+import { describeConfig, loadConfig } from "../config.js";
+import { ConfigError } from "../errors.js";
+import { createLogger } from "../logger.js";
+import { openStore } from "../store/db.js";
+import { adminClient, CliError } from "./admin-client.js";
+import { runCheck } from "./check.js";
+import { BUILTIN_FIXTURES, runSend, type SendSource } from "./send.js";
+import { table } from "./table.js";
+
+/**
+ * The `orderbridge` command. Exit codes: 0 success; 1 a check failed or the server refused;
+ * 2 wrong usage; 69 the server could not be reached; 78 the configuration is invalid.
+ */
+type Obj = Record<string, unknown>;
+const out = process.stdout;
+const print = (s: string): void => void out.write(s.endsWith("\n") ? s : `${s}\n`);
+const int = (name: string) => (v: string): number => {
+  if (!/^\d+$/.test(v)) throw new CliError(`${name} must be a whole number (got "${v}")`, 2);
+  return Number(v);
+};
+
+const program = new Command("orderbridge")
+  .description("Subscription orders (Subscribe Pro, Recharge) into a commerce platform, exactly once.")
+  .showHelpAfterError("(run with --help for usage)")
+  .exitOverride();
+
+program
+  .command("serve")
+  .description("Run the service (what npm start runs); configured by the environment, see README")
+  .action(async () => {
+    await import("../main.js");
+  });
+
+program
+  .command("migrate")
+  .description("Apply pending database migrations (DATABASE_URL, or the SQLite file in DATA_DIR) and exit")
+  .action(async () => {
+    const config = loadConfig(process.env);
+    const store = await openStore(config.database, createLogger({ level: "error", format: "json", silent: true }));
+    await store.close();
+    print(store.migrated.length === 0 ? `${store.kind}: up to date` : `${store.kind}: applied ${store.migrated.join(", ")}`);
+  });
+
+const config = program.command("config").description("Inspect the configuration");
+config
+  .command("check")
+  .description("Validate the environment and print the effective configuration, secrets masked")
+  .action(() => {
+    const c = loadConfig(process.env, { isTty: false });
+    print(JSON.stringify(describeConfig(c), null, 2));
+    print("configuration ok");
+  });
+
+program
+  .command("send")
+  .description("Send a correctly signed sample order (a built-in fixture or a JSON file) and print the answer")
+  .addArgument(new Command().createArgument("<source>", "subscribe-pro or recharge").choices(["subscribe-pro", "recharge"]))
+  .argument("<fixture-or-file>", `a built-in sample (subscribe-pro: ${BUILTIN_FIXTURES["subscribe-pro"].join(", ")}; recharge: ${BUILTIN_FIXTURES.recharge.join(", ")}) or a JSON file sent byte for byte`)
+  .requiredOption("--to <url>", "the URL to POST to (a callback URL, or https://…/webhooks/recharge)")
+  .option("--secret <secret>", "signing secret (default: SP_HMAC_SECRETS or RECHARGE_CLIENT_SECRETS)")
+  .option("--topic <topic>", "Recharge topic (default from the sample)")
+  .addOption(new Option("--version <version>", "Recharge payload version of the built-in samples").choices(["2021-01", "2021-11"]))
+  .option("--tamper", "change one byte after signing (the receiver must refuse it)", false)
+  .option("--duplicate <n>", "send the same bytes n times", int("--duplicate"), 1)
+  .option("--concurrency <n>", "how many copies at once", int("--concurrency"), 1)
+  .option("--out-of-order", "Recharge: order/updated first, then order/created", false)
+  .option("--json", "one JSON line per request", false)
+  .action(async (source: string, what: string, opts: Obj) => {
+    const r = await runSend({
+      source: source as SendSource,
+      what,
+      to: String(opts["to"]),
+      ...(typeof opts["secret"] === "string" ? { secret: opts["secret"] } : {}),
+      ...(typeof opts["topic"] === "string" ? { topic: opts["topic"] } : {}),
+      ...(opts["version"] === "2021-01" || opts["version"] === "2021-11" ? { version: opts["version"] } : {}),
+      tamper: opts["tamper"] === true,
+      duplicate: Number(opts["duplicate"]),
+      concurrency: Number(opts["concurrency"]),
+      outOfOrder: opts["outOfOrder"] === true,
+      json: opts["json"] === true,
+      out,
+    });
+    if (r.statuses.every((s) => s === 0)) process.exitCode = 69;
+  });
+
+program
+  .command("check")
+  .description("Conformance run against any Subscribe Pro order-callback handler (exit 1 on any failure)")
+  .argument("<url>", "the handler's callback URL")
+  .requiredOption("--secret <secret>", "the shared secret it verifies Sp-Hmac with")
+  .option("--junit <file>", "also write JUnit XML to this file")
+  .option("--timeout <ms>", "per request", int("--timeout"), 30_000)
+  .option("--skus <known>", "two SKUs the handler's platform sells, comma-separated", "RUBY-RED,EARL-GREY")
+  .option("--no-progress", "no progress bar")
+  .action(async (url: string, opts: Obj) => {
+    const [a, b] = String(opts["skus"]).split(",").map((s) => s.trim());
+    if (a === undefined || b === undefined || a === "" || b === "") throw new CliError("--skus needs two SKUs, comma-separated", 2);
+    const r = await runCheck({
+      url,
+      secret: String(opts["secret"]),
+      timeoutMs: Number(opts["timeout"]),
+      ...(typeof opts["junit"] === "string" ? { junit: opts["junit"] } : {}),
+      out,
+      progress: opts["progress"] !== false && process.stderr.isTTY === true,
+      skus: { known: [a, b] },
+    });
+    if (r.failed > 0) process.exitCode = 1;
+  });
+
+/** --url and --token for the admin API commands. */
+function withServer(cmd: Command): Command {
+  return cmd
+    .option("--url <url>", "orderbridge's base URL (default: ORDERBRIDGE_URL or http://localhost:3000)")
+    .option("--token <token>", "admin token (default: ADMIN_TOKEN)")
+    .option("--json", "print JSON instead of a table", false);
+}
+const server = (opts: Obj) =>
+  adminClient(
+    typeof opts["url"] === "string" ? opts["url"] : (process.env["ORDERBRIDGE_URL"] ?? "http://localhost:3000"),
+    typeof opts["token"] === "string" ? opts["token"] : process.env["ADMIN_TOKEN"],
+  );
+const query = (params: Record<string, unknown>): string => {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== false) q.set(k, String(v));
+  const s = q.toString();
+  return s === "" ? "" : `?${s}`;
+};
+
+const events = program.command("events").description("The event log: Recharge inbox events and write-back jobs");
+withServer(events.command("list").description("Newest first"))
+  .addOption(new Option("--state <state>").choices(["pending", "running", "done", "skipped", "ignored", "dead"]))
+  .option("--kind <kind>", "e.g. recharge.webhook, recharge.order_writeback")
+  .option("--resource <id>", "a Recharge order id")
+  .option("--limit <n>", "1–200", int("--limit"), 50)
+  .action(async (opts: Obj) => {
+    const page = (await server(opts).get(`/admin/events${query({ state: opts["state"], kind: opts["kind"], resourceId: opts["resource"], limit: opts["limit"] })}`)) as { events: Obj[] };
+    if (opts["json"] === true) return print(JSON.stringify(page));
+    print(table(["id", "kind", "topic", "state", "attempts", "resource", "created", "outcome / last error"], page.events.map((e) => [e["id"], e["kind"], e["topic"], e["state"], `${String(e["attempts"])}/${String(e["maxAttempts"])}`, e["resourceId"], e["createdAt"], e["lastError"] ?? e["outcome"]])));
+  });
+withServer(events.command("show").description("One event or job, with its body and payload").argument("<id>")).action(async (id: string, opts: Obj) => {
+  print(JSON.stringify(await server(opts).get(`/admin/events/${encodeURIComponent(id)}`), null, opts["json"] === true ? 0 : 2));
+});
+withServer(events.command("replay").description("Run an event or job again from the start").argument("<id>")).action(async (id: string, opts: Obj) => {
+  const e = (await server(opts).post(`/admin/events/${encodeURIComponent(id)}/replay`)) as Obj;
+  print(opts["json"] === true ? JSON.stringify(e) : `${String(e["id"])} is ${String(e["state"])} again`);
+});
+
+const orders = program.command("orders").description("The local platform's orders");
+withServer(orders.command("list").description("Newest first"))
+  .option("--sales-order-token <token>")
+  .addOption(new Option("--source <source>").choices(["subscribe-pro", "recharge"]))
+  .option("--source-order-id <id>", "e.g. a Recharge order id")
+  .option("--limit <n>", "1–200", int("--limit"), 50)
+  .action(async (opts: Obj) => {
+    const page = (await server(opts).get(`/admin/orders${query({ salesOrderToken: opts["salesOrderToken"], source: opts["source"], sourceOrderId: opts["sourceOrderId"], limit: opts["limit"] })}`)) as { orders: Obj[] };
+    if (opts["json"] === true) return print(JSON.stringify(page));
+    print(table(["order", "source", "source order", "created", "items", "total"], page.orders.map((o) => [o["orderNumber"], o["source"], o["sourceOrderId"], o["createdAt"], (o["items"] as unknown[]).length, `${String(o["total"])} ${String(o["currency"])}`])));
+  });
+withServer(orders.command("show").description("One order with its items").argument("<orderNumber>")).action(async (n: string, opts: Obj) => {
+  print(JSON.stringify(await server(opts).get(`/admin/orders/${encodeURIComponent(n)}`), null, opts["json"] === true ? 0 : 2));
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // Help and version are not errors; everything else commander refuses is a usage error.
+    process.exitCode = e.code === "commander.helpDisplayed" || e.code === "commander.help" || e.code === "commander.version" ? 0 : 2;
+  } else if (e instanceof ConfigError) {
+    process.stderr.write(`orderbridge: ${e.message}\n`);
+    process.exitCode = 78;
+  } else if (e instanceof CliError) {
+    process.stderr.write(`orderbridge: ${e.message}\n`);
+    process.exitCode = e.exitCode;
+  } else {
+    process.stderr.write(`orderbridge: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { Server } from "node:http";
+import { rcFixture, startRechargeService, type RechargeTestService } from "../helpers/recharge.js";
+import { ADMIN_TOKEN, minimalOrder } from "../helpers/service.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** Runs `orderbridge …` (src/cli/main.ts through tsx) and collects its exit code and output. */
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/cli/main.ts"), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env["PATH"] ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  return new Promise((resolve) =>
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
+
+describe("the orderbridge command", () => {
+  let t: RechargeTestService;
+  let server: Server;
+  let url: string;
+  before(async () => {
+    t = await startRechargeService("sqlite");
+    server = t.app.listen(0, "127.0.0.1");
+    await new Promise<void>((r) => server.once("listening", () => r()));
+    const addr = server.address();
+    url = `http://127.0.0.1:${typeof addr === "object" && addr !== null ? addr.port : 0}`;
+    assert.equal((await t.callback(minimalOrder("cli-1"))).status, 201);
+    const body = rcFixture("2021-11", "order-created");
+    body["order"]["id"] = 990001;
+    t.recharge.queue({ status: 422 });
+    await t.webhook("order/created", body);
+    await t.settle();
+  });
+  after(async () => {
+    server.close();
+    await t.stop();
+  });
+
+  it("orders list prints a table, --json prints the page; orders show prints one order", async () => {
+    const list = await cli(["orders", "list", "--url", url, "--token", ADMIN_TOKEN]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^order\s+source\s+source order/m);
+    assert.match(list.stdout, /ABC-\d+\s+subscribe-pro\s+cli-1/);
+    const json = await cli(["orders", "list", "--source", "recharge", "--json", "--url", url], { ADMIN_TOKEN });
+    assert.equal(json.code, 0, json.stderr);
+    const page = JSON.parse(json.stdout) as { orders: { sourceOrderId: string; orderNumber: string }[] };
+    assert.deepEqual(page.orders.map((o) => o.sourceOrderId), ["990001"]);
+    const show = await cli(["orders", "show", page.orders[0]?.orderNumber ?? "", "--url", url], { ADMIN_TOKEN });
+    assert.equal(JSON.parse(show.stdout).sourceOrderId, "990001");
+  });
+
+  it("events list --state dead finds the dead write-back; events replay runs it again", async () => {
+    const dead = await cli(["events", "list", "--state", "dead", "--json", "--url", url], { ADMIN_TOKEN });
+    assert.equal(dead.code, 0, dead.stderr);
+    const events = (JSON.parse(dead.stdout) as { events: { id: string; kind: string }[] }).events;
+    assert.equal(events.length, 1);
+    assert.equal(events[0]?.kind, "recharge.order_writeback");
+    const tableOut = await cli(["events", "list", "--state", "dead", "--url", url], { ADMIN_TOKEN });
+    assert.match(tableOut.stdout, /recharge\.order_writeback\s+dead\s+1\/6\s+990001/);
+    const replay = await cli(["events", "replay", events[0]?.id ?? "", "--url", url], { ADMIN_TOKEN });
+    assert.equal(replay.code, 0, replay.stderr);
+    assert.match(replay.stdout, /is pending again/);
+    await t.settle();
+    assert.equal(t.recharge.succeeded().filter((c) => c.path === "/orders/990001").length, 1);
+  });
+
+  it("exit codes: 1 for a refused request, 2 for wrong usage, 69 when the server is unreachable", async () => {
+    const missing = await cli(["events", "show", "evt_nope", "--url", url], { ADMIN_TOKEN });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /404: No event evt_nope/);
+    const wrongToken = await cli(["orders", "list", "--url", url, "--token", "not-the-token-at-all"]);
+    assert.equal(wrongToken.code, 1);
+    assert.match(wrongToken.stderr, /401/);
+    const usage = await cli(["events", "list", "--state", "bogus", "--url", url], { ADMIN_TOKEN });
+    assert.equal(usage.code, 2);
+    const unknown = await cli(["frobnicate"]);
+    assert.equal(unknown.code, 2);
+    const down = await cli(["orders", "list", "--url", "http://127.0.0.1:9", "--token", ADMIN_TOKEN]);
+    assert.equal(down.code, 69);
+    assert.match(down.stderr, /Cannot reach orderbridge/);
+  });
+
+  it("--help works for every command and exits 0", async () => {
+    for (const args of [[], ["serve"], ["migrate"], ["config", "check"], ["send"], ["check"], ["events", "list"], ["events", "show"], ["events", "replay"], ["orders", "list"], ["orders", "show"]]) {
+      const r = await cli([...args, "--help"]);
+      assert.equal(r.code, 0, `${args.join(" ")} --help: ${r.stderr}`);
+      assert.match(r.stdout, /Usage: orderbridge/);
+    }
+  });
+});
+
+describe("orderbridge config check and migrate", () => {
+  it("config check prints the effective configuration with secrets masked; an invalid one exits 78", async () => {
+    const ok = await cli(["config", "check"], { SP_HMAC_SECRETS: "super-secret-value", ADMIN_TOKEN, DATA_DIR: os.tmpdir() });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /configuration ok/);
+    assert.match(ok.stdout, /"hmacSecrets": "1 configured"/);
+    assert.doesNotMatch(ok.stdout, /super-secret-value|admin-token-0123456789abcdef/);
+    const bad = await cli(["config", "check"], { PORT: "99999", SP_AUTH: "magic" });
+    assert.equal(bad.code, 78);
+    assert.match(bad.stderr, /PORT must be/);
+    assert.match(bad.stderr, /SP_AUTH must be/);
+  });
+
+  it("migrate applies the migrations once, then reports the database up to date", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ob-migrate-"));
+    try {
+      const first = await cli(["migrate"], { DATA_DIR: dir });
+      assert.equal(first.code, 0, first.stderr);
+      assert.match(first.stdout, /sqlite: applied 0001_initial, 0002_jobs_and_recharge/);
+      const second = await cli(["migrate"], { DATA_DIR: dir });
+      assert.match(second.stdout, /sqlite: up to date/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

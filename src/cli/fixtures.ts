@@ -288,146 +288,76 @@ const RC_2021_11_ORDER_CREATED: JsonObject = {
 };
 
 /** test/fixtures/recharge/2021-11/order-created-prepaid-1.json */
-const RC_2021_11_PREPAID_FIRST: JsonObject = {
-  order: {
-    id: 512350001,
-    address_id: 42171447,
-    billing_address: {
-      address1: "100 Main St",
-      address2: "Apt 4",
-      city: "Springfield",
-      company: null,
-      country_code: "US",
-      first_name: "Jane",
-      last_name: "Doe",
-      phone: "5555550100",
-      province: "Illinois",
-      zip: "62701"
-    },
-    charge: {
-      id: 377750000,
-      external_transaction_id: {
-        payment_processor: "ch_3PExample0002"
-      }
-    },
-    client_details: {
-      browser_ip: null,
-      user_agent: null
-    },
-    created_at: "2024-05-01T14:00:03+00:00",
-    currency: "USD",
-    customer: {
-      id: 37657002,
-      email: "jane.doe@example.com",
-      external_customer_id: {
-        ecommerce: "C-000042"
+const RC_2021_11_PREPAID_FIRST: JsonObject = orderWith(RC_2021_11_ORDER_CREATED, {
+  "id": 512350001,
+  "charge": {
+    "id": 377750000,
+    "external_transaction_id": {
+      "payment_processor": "ch_3PExample0002"
+    }
+  },
+  "hash": "a1f3c5e7b9d24680ace1357",
+  "is_prepaid": true,
+  "line_items": [
+    {
+      "purchase_item_id": 63898949,
+      "purchase_item_type": "subscription",
+      "external_inventory_policy": "decrement_obeying_policy",
+      "external_product_id": {
+        "ecommerce": "P-RUBY-RED"
       },
-      hash: "7e706455cbd13e40"
-    },
-    discounts: [],
-    error: null,
-    external_cart_token: null,
-    external_order_id: {
-      ecommerce: null
-    },
-    external_order_number: {
-      ecommerce: null
-    },
-    hash: "a1f3c5e7b9d24680ace1357",
-    is_prepaid: true,
-    line_items: [
-      {
-        purchase_item_id: 63898949,
-        purchase_item_type: "subscription",
-        external_inventory_policy: "decrement_obeying_policy",
-        external_product_id: {
-          ecommerce: "P-RUBY-RED"
-        },
-        external_variant_id: {
-          ecommerce: "V-RUBY-RED-2OZ"
-        },
-        grams: 454,
-        images: {
-          large: "",
-          medium: "",
-          original: "",
-          small: ""
-        },
-        original_price: "10.00",
-        properties: [
-          {
-            name: "grind",
-            value: "loose"
-          }
-        ],
-        quantity: 2,
-        sku: "RUBY-RED",
-        tax_due: "1.90",
-        tax_lines: [
-          {
-            price: "1.90",
-            rate: "0.0950",
-            title: "IL State Tax",
-            unit_price: "0.95"
-          }
-        ],
-        taxable: true,
-        taxable_amount: "20.00",
-        title: "Ruby Red Black Tea",
-        total_price: "21.90",
-        unit_price: "10.00",
-        unit_price_includes_tax: false,
-        variant_title: "2 oz."
-      }
-    ],
-    note: null,
-    order_attributes: [],
-    processed_at: "2024-05-01T14:00:02+00:00",
-    scheduled_at: "2024-05-01T00:00:00+00:00",
-    shipping_address: {
-      address1: "100 Main St",
-      address2: "Apt 4",
-      city: "Springfield",
-      company: null,
-      country_code: "US",
-      first_name: "Jane",
-      last_name: "Doe",
-      phone: "5555550100",
-      province: "Illinois",
-      zip: "62701"
-    },
-    shipping_lines: [
-      {
-        code: "Standard",
-        price: "4.90",
-        taxable: false,
-        tax_lines: [],
-        title: "Standard"
-      }
-    ],
-    status: "success",
-    subtotal_price: "20.00",
-    tags: "Prepaid, Subscription",
-    tax_lines: [
-      {
-        price: "1.90",
-        rate: "0.0950",
-        title: "IL State Tax"
-      }
-    ],
-    taxable: true,
-    total_discounts: "0.00",
-    total_duties: "0.0",
-    total_line_items_price: "20.00",
-    total_price: "26.80",
-    total_refunds: "0.00",
-    total_tax: "1.90",
-    total_weight_grams: 908,
-    type: "checkout",
-    updated_at: "2024-05-01T14:00:03+00:00"
-  }
-};
-
+      "external_variant_id": {
+        "ecommerce": "V-RUBY-RED-2OZ"
+      },
+      "grams": 454,
+      "images": {
+        "large": "",
+        "medium": "",
+        "original": "",
+        "small": ""
+      },
+      "original_price": "10.00",
+      "properties": [
+        {
+          "name": "grind",
+          "value": "loose"
+        }
+      ],
+      "quantity": 2,
+      "sku": "RUBY-RED",
+      "tax_due": "1.90",
+      "tax_lines": [
+        {
+          "price": "1.90",
+          "rate": "0.0950",
+          "title": "IL State Tax",
+          "unit_price": "0.95"
+        }
+      ],
+      "taxable": true,
+      "taxable_amount": "20.00",
+      "title": "Ruby Red Black Tea",
+      "total_price": "21.90",
+      "unit_price": "10.00",
+      "unit_price_includes_tax": false,
+      "variant_title": "2 oz."
+    }
+  ],
+  "subtotal_price": "20.00",
+  "tags": "Prepaid, Subscription",
+  "tax_lines": [
+    {
+      "price": "1.90",
+      "rate": "0.0950",
+      "title": "IL State Tax"
+    }
+  ],
+  "total_line_items_price": "20.00",
+  "total_price": "26.80",
+  "total_tax": "1.90",
+  "total_weight_grams": 908,
+  "type": "checkout"
+});
 /** test/fixtures/recharge/2021-11/checkout-processed.json */
 const RC_2021_11_CHECKOUT_PROCESSED: JsonObject = {
   checkout: {
@@ -599,107 +529,49 @@ const RC_2021_01_ORDER_CREATED: JsonObject = {
 };
 
 /** test/fixtures/recharge/2021-01/order-created-prepaid-1.json */
-const RC_2021_01_PREPAID_FIRST: JsonObject = {
-  order: {
-    id: 512350001,
-    address_id: 42171447,
-    address_is_active: 1,
-    billing_address: {
-      address1: "100 Main St",
-      address2: "Apt 4",
-      city: "Springfield",
-      company: null,
-      country: "United States",
-      first_name: "Jane",
-      last_name: "Doe",
-      phone: "5555550100",
-      province: "Illinois",
-      zip: "62701"
-    },
-    charge_id: 377750000,
-    charge_status: "SUCCESS",
-    created_at: "2024-05-01T10:00:03",
-    currency: "USD",
-    customer_id: 37657002,
-    email: "jane.doe@example.com",
-    first_name: "Jane",
-    last_name: "Doe",
-    hash: "a1f3c5e7b9d24680ace1357",
-    is_prepaid: 1,
-    line_items: [
-      {
-        grams: 454,
-        price: "10.00",
-        product_title: "Ruby Red Black Tea",
-        properties: [],
-        quantity: 2,
-        shopify_product_id: "P-RUBY-RED",
-        shopify_variant_id: "V-RUBY-RED-2OZ",
-        sku: "RUBY-RED",
-        subscription_id: 63898949,
-        tax_lines: [
-          {
-            price: "1.90",
-            rate: "0.0950",
-            title: "IL State Tax"
-          }
-        ],
-        title: "Ruby Red Black Tea",
-        variant_title: "2 oz."
-      }
-    ],
-    note: null,
-    note_attributes: [],
-    payment_processor: "stripe",
-    processed_at: "2024-05-01T10:00:02",
-    scheduled_at: "2024-05-01T00:00:00",
-    shipping_address: {
-      address1: "100 Main St",
-      address2: "Apt 4",
-      city: "Springfield",
-      company: null,
-      country: "United States",
-      first_name: "Jane",
-      last_name: "Doe",
-      phone: "5555550100",
-      province: "Illinois",
-      zip: "62701"
-    },
-    shipping_date: "2024-05-01T00:00:00",
-    shipping_lines: [
-      {
-        code: "Standard",
-        price: "4.90",
-        title: "Standard"
-      }
-    ],
-    shopify_cart_token: null,
-    shopify_customer_id: null,
-    shopify_id: null,
-    shopify_order_id: null,
-    shopify_order_number: null,
-    status: "SUCCESS",
-    subtotal_price: "20.00",
-    tags: "Prepaid, Subscription",
-    tax_lines: [
-      {
-        price: "1.90",
-        rate: "0.0950",
-        title: "IL State Tax"
-      }
-    ],
-    total_discounts: "0.00",
-    total_line_items_price: "20.00",
-    total_price: "26.80",
-    total_refunds: null,
-    total_tax: "1.90",
-    total_weight: 908,
-    transaction_id: "ch_3PExample0002",
-    type: "CHECKOUT",
-    updated_at: "2024-05-01T10:00:03"
-  }
-};
-
+const RC_2021_01_PREPAID_FIRST: JsonObject = orderWith(RC_2021_01_ORDER_CREATED, {
+  "id": 512350001,
+  "charge_id": 377750000,
+  "hash": "a1f3c5e7b9d24680ace1357",
+  "is_prepaid": 1,
+  "line_items": [
+    {
+      "grams": 454,
+      "price": "10.00",
+      "product_title": "Ruby Red Black Tea",
+      "properties": [],
+      "quantity": 2,
+      "shopify_product_id": "P-RUBY-RED",
+      "shopify_variant_id": "V-RUBY-RED-2OZ",
+      "sku": "RUBY-RED",
+      "subscription_id": 63898949,
+      "tax_lines": [
+        {
+          "price": "1.90",
+          "rate": "0.0950",
+          "title": "IL State Tax"
+        }
+      ],
+      "title": "Ruby Red Black Tea",
+      "variant_title": "2 oz."
+    }
+  ],
+  "subtotal_price": "20.00",
+  "tags": "Prepaid, Subscription",
+  "tax_lines": [
+    {
+      "price": "1.90",
+      "rate": "0.0950",
+      "title": "IL State Tax"
+    }
+  ],
+  "total_line_items_price": "20.00",
+  "total_price": "26.80",
+  "total_tax": "1.90",
+  "total_weight": 908,
+  "transaction_id": "ch_3PExample0002",
+  "type": "CHECKOUT"
+});
 /** test/fixtures/recharge/2021-01/checkout-processed.json */
 const RC_2021_01_CHECKOUT_PROCESSED: JsonObject = {
   checkout: {

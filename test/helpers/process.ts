@@ -69,3 +69,8 @@ export function runToExit(env: Record<string, string>): Promise<{ code: number |
     }),
   );
 }
+
+/** SIGKILLs every server of the list that is still running (test cleanup). */
+export async function killAll(servers: readonly RunningServer[]): Promise<void> {
+  for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) await s.stop("SIGKILL");
+}

@@ -131,3 +131,29 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** The environment of a spawned orderbridge process that receives Recharge webhooks and writes back to `recharge`. */
+export function rechargeProcessEnv(dbEnv: Record<string, string>, recharge: RechargeStandIn, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...dbEnv,
+    SP_HMAC_SECRETS: "sp-secret-for-process-tests",
+    ADMIN_TOKEN,
+    RECHARGE_CLIENT_SECRETS: RC_SECRET,
+    RECHARGE_API_TOKEN: RC_TOKEN,
+    RECHARGE_API_URL: recharge.url,
+    RECHARGE_TIMEOUT_MS: "60000",
+    JOB_LEASE_MS: "1500",
+    WORKER_POLL_MS: "100",
+    ...extra,
+  };
+}
+
+/** POSTs a legacy-signed Recharge webhook to a spawned server on 127.0.0.1. */
+export async function postWebhook(port: number, topic: string, raw: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`http://127.0.0.1:${port}/webhooks/recharge/${topic}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Recharge-Hmac-Sha256": signRechargeLegacy(RC_SECRET, raw) },
+    body: raw,
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}

@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { deliveryId } from "../../src/platforms/http/adapter.js";
-import { signRechargeLegacy } from "../../src/security/recharge-signature.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
 import { startOmsStandIn } from "../helpers/oms-stand-in.js";
-import { spawnServer, type RunningServer } from "../helpers/process.js";
+import { killAll, spawnServer, type RunningServer } from "../helpers/process.js";
 import { startRechargeStandIn } from "../helpers/recharge-api-stand-in.js";
-import { RC_SECRET, RC_TOKEN, rcFixtureText, waitFor } from "../helpers/recharge.js";
+import { RC_TOKEN, postWebhook, rcFixtureText, rechargeProcessEnv, waitFor } from "../helpers/recharge.js";
 import { ADMIN_TOKEN, minimalOrder } from "../helpers/service.js";
 import { freshDatabase, storeKinds } from "../helpers/stores.js";
 
@@ -79,7 +78,7 @@ for (const { kind, skip } of await storeKinds()) {
         const again = await callback(b, second);
         assert.equal(again.text, r2.text, "and from now on the stored answer");
       } finally {
-        for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) await s.stop("SIGKILL");
+        await killAll(servers);
         await oms.close();
         await db.cleanup();
       }
@@ -88,28 +87,14 @@ for (const { kind, skip } of await storeKinds()) {
     it("Recharge: killed after Recharge applied the write-back but before we recorded it: done once after restart", async () => {
       const recharge = await startRechargeStandIn({ token: RC_TOKEN });
       const db = freshDatabase(kind);
-      const env = {
-        ...db.env,
-        SP_HMAC_SECRETS: SP_SECRET,
-        ADMIN_TOKEN,
-        RECHARGE_CLIENT_SECRETS: RC_SECRET,
-        RECHARGE_API_TOKEN: RC_TOKEN,
-        RECHARGE_API_URL: recharge.url,
-        RECHARGE_TIMEOUT_MS: "60000",
-        JOB_LEASE_MS: "1500",
-        WORKER_POLL_MS: "100",
-      };
+      const env = rechargeProcessEnv(db.env, recharge);
       const servers: RunningServer[] = [];
       try {
         recharge.queue("apply-then-hang");
         const a = await spawnServer(env);
         servers.push(a);
         const raw = rcFixtureText("2021-11", "order-created");
-        const res = await fetch(`http://127.0.0.1:${a.port}/webhooks/recharge/order/created`, {
-          method: "POST",
-          headers: { "Content-Type": "application/json", "X-Recharge-Hmac-Sha256": signRechargeLegacy(RC_SECRET, raw) },
-          body: raw,
-        });
+        const res = await postWebhook(a.port, "order/created", raw);
         assert.equal(res.status, 200);
         await recharge.waitForCalls(1);
         await a.stop("SIGKILL");
@@ -125,7 +110,7 @@ for (const { kind, skip } of await storeKinds()) {
         });
         assert.equal(((await orders.json()) as { orders: unknown[] }).orders.length, 1, "a failed write-back never re-creates the order");
       } finally {
-        for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) await s.stop("SIGKILL");
+        await killAll(servers);
         await recharge.close();
         await db.cleanup();
       }

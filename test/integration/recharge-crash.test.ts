@@ -1,20 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { signRechargeLegacy } from "../../src/security/recharge-signature.js";
-import { spawnServer, type RunningServer } from "../helpers/process.js";
+import { killAll, spawnServer, type RunningServer } from "../helpers/process.js";
 import { startRechargeStandIn } from "../helpers/recharge-api-stand-in.js";
-import { RC_SECRET, RC_TOKEN, rcFixtureText, waitFor } from "../helpers/recharge.js";
+import { RC_TOKEN, postWebhook, rcFixtureText, rechargeProcessEnv, waitFor } from "../helpers/recharge.js";
 import { ADMIN_TOKEN } from "../helpers/service.js";
 import { freshDatabase, storeKinds } from "../helpers/stores.js";
 
-async function deliver(server: RunningServer, topic: string, raw: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`http://127.0.0.1:${server.port}/webhooks/recharge/${topic}`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", "X-Recharge-Hmac-Sha256": signRechargeLegacy(RC_SECRET, raw) },
-    body: raw,
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const deliver = (server: RunningServer, topic: string, raw: string) => postWebhook(server.port, topic, raw);
 
 async function admin(server: RunningServer, path: string): Promise<Record<string, unknown>> {
   const res = await fetch(`http://127.0.0.1:${server.port}${path}`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
@@ -27,17 +19,7 @@ for (const { kind, skip } of await storeKinds()) {
     it("SIGKILL before processing, then SIGKILL during the write-back: one order, one write-back, after restarts", async () => {
       const recharge = await startRechargeStandIn({ token: RC_TOKEN });
       const db = freshDatabase(kind);
-      const env = {
-        ...db.env,
-        SP_HMAC_SECRETS: "sp-secret-for-crash-tests",
-        ADMIN_TOKEN,
-        RECHARGE_CLIENT_SECRETS: RC_SECRET,
-        RECHARGE_API_TOKEN: RC_TOKEN,
-        RECHARGE_API_URL: recharge.url,
-        RECHARGE_TIMEOUT_MS: "60000",
-        JOB_LEASE_MS: "1500",
-        WORKER_POLL_MS: "100",
-      };
+      const env = rechargeProcessEnv(db.env, recharge);
       const servers: RunningServer[] = [];
       try {
         // 1. Acknowledged, then killed before any worker touched it (this instance runs none).
@@ -79,7 +61,7 @@ for (const { kind, skip } of await storeKinds()) {
           ["/orders/512340001", 200],
         ]);
       } finally {
-        for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) await s.stop("SIGKILL");
+        await killAll(servers);
         await recharge.close();
         await db.cleanup();
       }

@@ -7,7 +7,7 @@ import { signRechargeLegacy } from "../../src/security/recharge-signature.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
 import { openStore } from "../../src/store/db.js";
 import { startOmsStandIn } from "../helpers/oms-stand-in.js";
-import { spawnServer, type RunningServer } from "../helpers/process.js";
+import { killAll, spawnServer, type RunningServer } from "../helpers/process.js";
 import { startRechargeStandIn, type RechargeStandIn } from "../helpers/recharge-api-stand-in.js";
 import { RC_SECRET, RC_TOKEN, rcFixture, waitFor } from "../helpers/recharge.js";
 import { ADMIN_TOKEN, minimalOrder } from "../helpers/service.js";
@@ -189,7 +189,7 @@ for (const { kind, skip } of await storeKinds()) {
         }
         assert.equal(new Set(recharge.succeeded().map((c) => c.path)).size, 15, "every Recharge order written back");
       } finally {
-        for (const s of all) if (s.child.exitCode === null && s.child.signalCode === null) await s.stop("SIGKILL");
+        await killAll(all);
         await recharge.close();
         await db.cleanup();
       }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { close, listen } from "../helpers/loopback.js";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -30,15 +30,6 @@ class Sink extends Writable {
   }
 }
 
-async function listen(server: http.Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-async function close(server: http.Server): Promise<void> {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "orderbridge-check-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -52,9 +43,8 @@ describe("orderbridge check against orderbridge itself", () => {
   let base: string;
   before(async () => {
     t = await startService("sqlite");
-    server = t.app.listen(0, "127.0.0.1");
-    await new Promise<void>((resolve) => server.once("listening", () => resolve()));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = http.createServer(t.app);
+    base = await listen(server);
   });
   after(async () => {
     await close(server);

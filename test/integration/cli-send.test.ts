@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { close, listen } from "../helpers/loopback.js";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -33,14 +33,6 @@ async function send(o: Opts): Promise<{ sent: number; statuses: number[]; text: 
   return { ...r, text: s.text(), lines: s.lines };
 }
 
-async function listen(server: http.Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-async function close(server: http.Server): Promise<void> {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-}
 
 /** A server that records every request's method, URL, headers and exact bytes, and answers 200 {}. */
 async function capture(): Promise<{ url: string; seen: { url: string; headers: http.IncomingHttpHeaders; body: Buffer }[]; close(): Promise<void> }> {
@@ -256,9 +248,8 @@ describe("orderbridge send against a running orderbridge", () => {
   let base: string;
   before(async () => {
     t = await startRechargeService("sqlite");
-    server = t.app.listen(0, "127.0.0.1");
-    await new Promise<void>((resolve) => server.once("listening", () => resolve()));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = http.createServer(t.app);
+    base = await listen(server);
   });
   after(async () => {
     await close(server);

@@ -5,7 +5,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import type { Server } from "node:http";
+import http, { type Server } from "node:http";
+import { close, listen } from "../helpers/loopback.js";
 import { rcFixture, startRechargeService, type RechargeTestService } from "../helpers/recharge.js";
 import { ADMIN_TOKEN, minimalOrder } from "../helpers/service.js";
 
@@ -37,10 +38,8 @@ describe("the orderbridge command", () => {
   let url: string;
   before(async () => {
     t = await startRechargeService("sqlite");
-    server = t.app.listen(0, "127.0.0.1");
-    await new Promise<void>((r) => server.once("listening", () => r()));
-    const addr = server.address();
-    url = `http://127.0.0.1:${typeof addr === "object" && addr !== null ? addr.port : 0}`;
+    server = http.createServer(t.app);
+    url = await listen(server);
     assert.equal((await t.callback(minimalOrder("cli-1"))).status, 201);
     const body = rcFixture("2021-11", "order-created");
     body["order"]["id"] = 990001;
@@ -49,7 +48,7 @@ describe("the orderbridge command", () => {
     await t.settle();
   });
   after(async () => {
-    server.close();
+    await close(server);
     await t.stop();
   });
 

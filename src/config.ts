@@ -12,7 +12,7 @@ export interface Config {
   readonly host: string | undefined;
   readonly dataDir: string;
   readonly database:
-    | { readonly kind: "sqlite"; readonly file: string; readonly synchronous: "FULL" | "NORMAL" }
+    | { readonly kind: "sqlite"; readonly file: string; readonly synchronous: "FULL" | "NORMAL"; readonly groupCommit: boolean }
     | { readonly kind: "postgres"; readonly url: string; readonly schema: string | undefined; readonly poolSize: number };
   readonly subscribePro: {
     /** Empty when none was configured: main.ts then generates one (outside production). */
@@ -90,6 +90,14 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
     }
     return Number(raw);
   };
+  const bool = (name: string, def: boolean): boolean => {
+    const raw = get(name)?.toLowerCase();
+    if (raw === undefined) return def;
+    if (["true", "1", "on", "yes"].includes(raw)) return true;
+    if (["false", "0", "off", "no"].includes(raw)) return false;
+    problems.push(`${name} must be true or false`);
+    return def;
+  };
   const list = (name: string): string[] =>
     (get(name) ?? "")
       .split(",")
@@ -117,6 +125,7 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
       kind: "sqlite",
       file: path.join(dataDir, "orderbridge.sqlite"),
       synchronous: sync === "NORMAL" ? "NORMAL" : "FULL",
+      groupCommit: bool("SQLITE_GROUP_COMMIT", true),
     };
   }
 
@@ -219,14 +228,6 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
   if (!/^https?:\/\/[^\s]+$/.test(rechargeUrl)) problems.push("RECHARGE_API_URL must be an http(s) URL");
   const rechargeVersion = get("RECHARGE_API_VERSION") ?? "2021-11";
   if (rechargeVersion !== "2021-01" && rechargeVersion !== "2021-11") problems.push("RECHARGE_API_VERSION must be 2021-01 or 2021-11");
-  const bool = (name: string, def: boolean): boolean => {
-    const raw = get(name)?.toLowerCase();
-    if (raw === undefined) return def;
-    if (["true", "1", "on", "yes"].includes(raw)) return true;
-    if (["false", "0", "off", "no"].includes(raw)) return false;
-    problems.push(`${name} must be true or false`);
-    return def;
-  };
   const perSecondRaw = get("RECHARGE_RATE_LIMIT_PER_SECOND") ?? "2";
   const perSecond = Number(perSecondRaw);
   if (!/^\d+(\.\d+)?$/.test(perSecondRaw) || perSecond <= 0 || perSecond > 1000) {
@@ -324,7 +325,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
     dataDir: c.dataDir,
     database:
       c.database.kind === "sqlite"
-        ? { kind: "sqlite", file: c.database.file, synchronous: c.database.synchronous }
+        ? { kind: "sqlite", file: c.database.file, synchronous: c.database.synchronous, groupCommit: c.database.groupCommit }
         : { kind: "postgres", url: c.database.url.replace(/\/\/([^@/]*)@/, "//****@"), schema: c.database.schema, poolSize: c.database.poolSize },
     subscribePro: {
       auth: c.subscribePro.auth,

@@ -53,6 +53,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       catalog,
       orderNumberPrefix: config.orderNumbers.prefix,
       orderNumberStart: config.orderNumbers.start,
+      ids: store.kind === "postgres" ? "sequences" : "counters",
       clock,
     });
     await local.init();

@@ -2,42 +2,12 @@ import fs from "node:fs";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
-import {
-  CompiledQuery,
-  Kysely,
-  PostgresDialect,
-  SqliteDialect,
-  SqliteDriver,
-  sql,
-  type DatabaseConnection,
-  type Driver,
-  type SqliteDialectConfig,
-} from "kysely";
+import { Kysely, PostgresDialect, sql } from "kysely";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Database } from "./schema.js";
 import { migrateToLatest } from "./migrations.js";
-
-/**
- * SQLite transactions take the write lock when they begin (BEGIN IMMEDIATE), waiting busy_timeout
- * for it. Kysely begins DEFERRED: a transaction that reads first and writes later then fails at
- * once (SQLITE_BUSY_SNAPSHOT) when another process wrote in between, instead of waiting its turn.
- */
-class ImmediateSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
-  }
-}
-class ImmediateSqliteDialect extends SqliteDialect {
-  readonly #config: SqliteDialectConfig;
-  constructor(config: SqliteDialectConfig) {
-    super(config);
-    this.#config = config;
-  }
-  override createDriver(): Driver {
-    return new ImmediateSqliteDriver(this.#config);
-  }
-}
+import { GroupCommitSqliteDialect } from "./sqlite-group-commit.js";
 
 /** The open database: one Kysely instance over SQLite or PostgreSQL, migrated. */
 export interface Store {
@@ -62,7 +32,7 @@ export async function openStore(config: Config["database"], log: Logger): Promis
     sqlite.pragma(`synchronous = ${config.synchronous}`);
     sqlite.pragma("foreign_keys = ON");
     cacheStatements(sqlite);
-    db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+    db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect({ database: sqlite, groupCommit: config.groupCommit }) });
   } else {
     const pool = new pg.Pool({
       connectionString: config.url,

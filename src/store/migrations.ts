@@ -1,7 +1,7 @@
 import { sql, type Kysely } from "kysely";
 
 interface Migration {
-  up(db: Kysely<unknown>): Promise<void>;
+  up(db: Kysely<unknown>, dialect: "sqlite" | "postgres"): Promise<void>;
 }
 
 /**
@@ -149,6 +149,17 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0003_order_id_sequences": {
+    async up(db: Kysely<unknown>, dialect: "sqlite" | "postgres") {
+      // PostgreSQL: local order and item ids come from sequences, which take no row lock (a
+      // counter row serialised every order transaction from its bump to its commit). They start
+      // where the counters are, on the first start after this migration (the local platform's init).
+      // SQLite has one writer at a time anyway and keeps the counters.
+      if (dialect !== "postgres") return;
+      await sql`create sequence local_order_ids as bigint`.execute(db);
+      await sql`create sequence local_order_item_ids as bigint`.execute(db);
+    },
+  },
 };
 
 /**
@@ -170,7 +181,7 @@ export async function migrateToLatest(db: Kysely<unknown>, dialect: "sqlite" | "
     for (const name of Object.keys(migrations).sort()) {
       if (done.has(name)) continue;
       try {
-        await (migrations[name] as Migration).up(tx);
+        await (migrations[name] as Migration).up(tx, dialect);
       } catch (e) {
         throw new Error(`database migration ${name} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       }
@@ -179,15 +190,6 @@ export async function migrateToLatest(db: Kysely<unknown>, dialect: "sqlite" | "
     }
     return applied;
   };
-  if (dialect === "postgres") return db.transaction().execute(run);
-  // Kysely begins SQLite transactions DEFERRED; the lock must be taken up front.
-  await sql`begin immediate`.execute(db);
-  try {
-    const applied = await run(db);
-    await sql`commit`.execute(db);
-    return applied;
-  } catch (e) {
-    await sql`rollback`.execute(db).catch(() => undefined);
-    throw e;
-  }
+  // SQLite transactions begin IMMEDIATE (src/store/sqlite-group-commit.ts): the lock is taken up front.
+  return db.transaction().execute(run);
 }

@@ -7,6 +7,7 @@ import { claimKey, finishAttempt, reusedKey } from "../orders/idempotency.js";
 import { placeWithDeadline } from "../orders/place.js";
 import type { LineResult, PlatformAdapter, PlatformOrderResult } from "../orders/types.js";
 import { isStoreUnavailable } from "../store/db.js";
+import { param, prepare } from "../store/prepared.js";
 import type { Database } from "../store/schema.js";
 import { parseJsonBody } from "../validation/json.js";
 import type { Validator } from "../validation/schemas.js";
@@ -39,6 +40,9 @@ export interface CallbackOutput {
   orderNumber: string | null;
 }
 
+/** The key is claimed by a live request of the claim path (thrown to roll the fast path back). */
+class HeldByClaim extends Error {}
+
 const sha256 = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex");
 
 /** Stores an outcome (in the transaction given) and says what to answer. */
@@ -56,6 +60,35 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
   const clock = deps.clock ?? Date.now;
   // A request owns its key this long; after that (its process died) a retry may take over.
   const leaseMs = deps.platformDeadlineMs + Math.max(1_000, deps.platformDeadlineMs / 2);
+  const q = {
+    byKey: prepare(deps.db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", param<string>("key"))),
+    // An outcome stored unless the key is done (a stored order is final, never overwritten by a
+    // duplicate or a late failure) or held by a live claim.
+    store: prepare(
+      deps.db
+        .insertInto("sp_callbacks")
+        .values({
+          idempotency_key: param("key"), body_hash: param("bodyHash"), state: param("state"), attempt_id: param("attemptId"),
+          lease_until: param("now"), status: param("status"), response_body: param("body"), order_number: param("orderNumber"),
+          request_id: param("requestId"), created_at: param("now"), updated_at: param("now"),
+        })
+        .onConflict((oc) =>
+          oc
+            .column("idempotency_key")
+            .doUpdateSet({
+              body_hash: param("bodyHash"), state: param("state"), attempt_id: param("attemptId"), status: param("status"),
+              response_body: param("body"), order_number: param("orderNumber"), request_id: param("requestId"), updated_at: param("now"),
+            })
+            // Never over a stored order (final), nor over a live claim of the claim path.
+            .where((eb) =>
+              eb.or([
+                eb("sp_callbacks.state", "=", "retryable"),
+                eb.and([eb("sp_callbacks.state", "=", "processing"), eb("sp_callbacks.lease_until", "<=", param<number>("now"))]),
+              ]),
+            ),
+        ),
+    ),
+  };
 
   return async function handleCallback(input: CallbackInput): Promise<CallbackOutput> {
     const parsed = parseJsonBody(input.rawBody);
@@ -105,9 +138,10 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
   };
 
   /**
-   * The fast path for platforms whose orders live in our own database: no separate claim. The
-   * platform's transaction writes the order and the stored answer together (one commit); a
-   * concurrent duplicate meets the order's unique key and answers the stored result.
+   * The fast path for platforms whose orders live in our own database: no separate claim and no
+   * lookup first. The platform's transaction writes the order and the stored answer together (one
+   * commit); a retry or a concurrent duplicate finds the order by its key and answers the stored
+   * result (or the reused-key error), writing nothing.
    * Undefined: another request holds a live claim on the key (the claim path waits for it).
    */
   async function handleInOneTransaction(
@@ -117,47 +151,33 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
     input: CallbackInput,
     log: Logger,
   ): Promise<CallbackOutput | undefined> {
-    const row = await deps.db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", key).executeTakeFirst();
-    if (row?.state === "done") {
-      if (row.body_hash !== bodyHash) throw reusedKey(key, "was already placed");
-      return fromStore({ status: row.status ?? 500, body: row.response_body ?? "{}", orderNumber: row.order_number }, log);
-    }
-    if (row?.state === "processing" && row.lease_until > clock()) return undefined;
-
     const attemptId = randomUUID();
+    let answeredFromStore = false;
     const persist: Persist = async (tx, o) => {
       const now = clock();
       const final = o.status === 201 || o.status === 202;
-      const res = await tx
-        .insertInto("sp_callbacks")
-        .values({
-          idempotency_key: key, body_hash: bodyHash, state: final ? "done" : "retryable", attempt_id: attemptId, lease_until: now,
-          status: o.status, response_body: o.body, order_number: o.orderNumber, request_id: input.requestId, created_at: now, updated_at: now,
-        })
-        .onConflict((oc) =>
-          oc
-            .column("idempotency_key")
-            .doUpdateSet({
-              body_hash: bodyHash, state: final ? "done" : "retryable", attempt_id: attemptId, status: o.status,
-              response_body: o.body, order_number: o.orderNumber, request_id: input.requestId, updated_at: now,
-            })
-            // A stored order is final: never overwritten, by a duplicate or by a late failure.
-            .where("sp_callbacks.state", "!=", "done"),
-        )
-        .executeTakeFirst();
-      if (Number(res.numInsertedOrUpdatedRows ?? 0n) === 1) {
+      const res = await q.store.run(tx, {
+        key, bodyHash, state: final ? "done" : "retryable", attemptId, now, status: o.status, body: o.body,
+        orderNumber: o.orderNumber, requestId: input.requestId,
+      });
+      if (Number(res.numAffectedRows ?? 0n) === 1) {
         return { status: o.status, body: o.body, headers: {}, replayed: o.replayed, orderNumber: o.orderNumber };
       }
-      // A concurrent duplicate finished first: its answer is the answer.
-      const stored = await tx.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", key).executeTakeFirstOrThrow();
+      // Placed before (a retry) or by a concurrent duplicate: the stored answer is the answer.
+      const stored = (await q.byKey.run(tx, { key })).rows[0];
+      if (stored === undefined) throw new Error(`the stored outcome of ${key} vanished`);
+      if (stored.state !== "done") throw new HeldByClaim(); // rolls this transaction back
       if (stored.body_hash !== bodyHash) throw reusedKey(key, "was already placed");
-      return { status: stored.status ?? 500, body: stored.response_body ?? "{}", headers: {}, replayed: true, orderNumber: stored.order_number };
+      const out = fromStore({ status: stored.status ?? 500, body: stored.response_body ?? "{}", orderNumber: stored.order_number }, log);
+      answeredFromStore = true;
+      return out;
     };
     try {
       const out = await place(req, key, persist, log);
-      log.info("order callback processed", { status: out.status, orderNumber: out.orderNumber, items: req.items.length });
+      if (!answeredFromStore) log.info("order callback processed", { status: out.status, orderNumber: out.orderNumber, items: req.items.length });
       return out;
     } catch (e) {
+      if (e instanceof HeldByClaim) return undefined;
       if (!(e instanceof IdempotencyConflictError)) {
         const answer = toErrorResponse(e, input.requestId, isStoreUnavailable);
         await persist(deps.db, { status: answer.status, body: JSON.stringify(answer.body), orderNumber: null, replayed: false }).catch(

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { DEMO_CATALOG, type CatalogFile } from "../../src/platforms/local/catalog.js";
 import { ERROR_CLASS_PLATFORM } from "../../src/orders/types.js";
+import { canonicalJson } from "../../src/orders/canonical-json.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
 import { SECRET, fixture, startService, type TestService } from "../helpers/service.js";
 import { storeKinds } from "../helpers/stores.js";
@@ -328,6 +330,33 @@ for (const { kind, skip } of await storeKinds()) {
         const row = await t.store.db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", "sp:tok-orphan").executeTakeFirstOrThrow();
         assert.equal(row.state, "done");
         assert.notEqual(row.attempt_id, "dead-process");
+      });
+
+      it("waits for a live claim held by another request and answers its result, placing nothing itself", async () => {
+        // Another instance (say, one still configured with a remote platform) holds the key.
+        const body = JSON.stringify(order("held"));
+        const now = Date.now();
+        const bodyHash = createHash("sha256").update(canonicalJson(JSON.parse(body))).digest("hex");
+        await t.store.db
+          .insertInto("sp_callbacks")
+          .values({
+            idempotency_key: "sp:tok-held", body_hash: bodyHash, state: "processing", attempt_id: "other-instance",
+            lease_until: now + 60_000, status: null, response_body: null, order_number: null, request_id: null, created_at: now, updated_at: now,
+          })
+          .execute();
+        const pending = t.callback(body);
+        await new Promise((r) => setTimeout(r, 300));
+        // Their answer (any valid 201 will do: here one of ours for another token).
+        const theirs = (await t.callback(order("held-elsewhere"))).text;
+        await t.store.db
+          .updateTable("sp_callbacks")
+          .set({ state: "done", status: 201, response_body: theirs, order_number: JSON.parse(theirs).orderNumber, updated_at: Date.now() })
+          .where("idempotency_key", "=", "sp:tok-held")
+          .execute();
+        const res = await pending;
+        assert.equal(res.status, 201);
+        assert.equal(res.text, theirs);
+        assert.equal((await t.admin("/admin/orders?salesOrderToken=tok-held")).body.orders.length, 0);
       });
     });
 

@@ -6,7 +6,10 @@ import { describe, it } from "node:test";
 import { sql } from "kysely";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
-import { openStore } from "../../src/store/db.js";
+import { openStore, type Store } from "../../src/store/db.js";
+import { loadCatalog } from "../../src/platforms/local/catalog.js";
+import { createLocalPlatform } from "../../src/platforms/local/adapter.js";
+import { createSchemaRegistry } from "../../src/validation/schemas.js";
 import { freshDatabase, storeKinds } from "../helpers/stores.js";
 
 const silent = createLogger({ level: "error", format: "json", silent: true });
@@ -30,7 +33,7 @@ for (const { kind, skip } of await storeKinds()) {
         assert.deepEqual(outputs, ["opened", "opened", "opened"]);
         const reopened = await openStore(config, silent);
         const rows = await sql<{ name: string }>`select name from orderbridge_migrations order by name`.execute(reopened.db);
-        assert.deepEqual(rows.rows.map((r) => r.name), ["0001_initial", "0002_jobs_and_recharge"]);
+        assert.deepEqual(rows.rows.map((r) => r.name), ["0001_initial", "0002_jobs_and_recharge", "0003_order_id_sequences"]);
         await reopened.ping();
         await reopened.close();
       } finally {
@@ -56,6 +59,37 @@ describe("store [postgres] beside other schemas", { skip: (await storeKinds())[1
     } finally {
       await a.cleanup();
       await b.cleanup();
+    }
+  });
+});
+
+describe("store [postgres] order ids", { skip: (await storeKinds())[1]!.skip }, () => {
+  it("order and item ids come from sequences that continue where the counters were (upgrade from 0002), once", async () => {
+    const d = freshDatabase("postgres");
+    const catalog = loadCatalog(undefined, createSchemaRegistry());
+    const local = (store: Store) =>
+      createLocalPlatform({ db: store.db, catalog, orderNumberPrefix: "OB-", orderNumberStart: 100_000, ids: "sequences" });
+    try {
+      // A database that placed orders before 0003: counters advanced, no sequences yet.
+      let store = await openStore(loadConfig(d.env).database, silent);
+      await local(store).init();
+      await sql`drop sequence local_order_ids`.execute(store.db);
+      await sql`drop sequence local_order_item_ids`.execute(store.db);
+      await sql`delete from orderbridge_migrations where name = '0003_order_id_sequences'`.execute(store.db);
+      await sql`update counters set value = case name when 'local_order' then 100041 else 77 end`.execute(store.db);
+      await store.close();
+
+      store = await openStore(loadConfig(d.env).database, silent);
+      assert.deepEqual(store.migrated, ["0003_order_id_sequences"]);
+      await local(store).init();
+      const next = async () =>
+        (await sql<{ o: number; i: number }>`select nextval('local_order_ids')::int as o, nextval('local_order_item_ids')::int as i`.execute(store.db)).rows[0];
+      assert.deepEqual(await next(), { o: 100042, i: 78 });
+      await local(store).init(); // a restart does not move the sequences back
+      assert.deepEqual(await next(), { o: 100043, i: 79 });
+      await store.close();
+    } finally {
+      await d.cleanup();
     }
   });
 });

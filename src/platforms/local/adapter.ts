@@ -1,5 +1,6 @@
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import { isUniqueViolation } from "../../store/db.js";
+import { param, prepare, preparedInsert, type Executor } from "../../store/prepared.js";
 import type { Database, LocalOrderItemRow, LocalOrderRow } from "../../store/schema.js";
 import {
   ERROR_CLASS_PLATFORM,
@@ -19,6 +20,8 @@ export interface LocalPlatformOptions {
   catalog: Catalog;
   orderNumberPrefix: string;
   orderNumberStart: number;
+  /** Where order and item ids come from: counter rows (SQLite) or sequences (PostgreSQL, no row lock). */
+  ids: "counters" | "sequences";
   clock?: () => number;
 }
 
@@ -43,6 +46,54 @@ export interface LocalPlatform extends PlatformAdapter {
 export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
   const { db, catalog } = opts;
   const clock = opts.clock ?? Date.now;
+  // The statements of placing an order, compiled once (src/store/prepared.ts).
+  const q = {
+    orderByKey: prepare(db.selectFrom("local_orders").selectAll().where("idempotency_key", "=", param<string>("key"))),
+    takeStock: prepare(
+      db
+        .updateTable("local_stock")
+        .set((eb) => ({ available: eb("available", "-", param<number>("quantity")) }))
+        .where("sku", "=", param<string>("sku"))
+        .where("available", ">=", param<number>("quantity")),
+    ),
+    bump: prepare(
+      db
+        .updateTable("counters")
+        .set((eb) => ({ value: eb("value", "+", param<number>("by")) }))
+        .where("name", "=", param<string>("name"))
+        .returning("value"),
+    ),
+    insertOrder: preparedInsert(db, "local_orders"),
+    insertItems: preparedInsert(db, "local_order_items"),
+    nextIds: prepare(
+      sql<{ order_id: number | string; item_ids: (number | string)[] }>`select nextval('local_order_ids') as order_id,
+        array(select nextval('local_order_item_ids') from generate_series(1, ${param<number>("items")})) as item_ids`.compile(db),
+    ),
+    itemsOf: prepare(db.selectFrom("local_order_items").selectAll().where("order_id", "=", param<number>("orderId")).orderBy("line_no")),
+  };
+
+  async function bump(tx: Executor, name: string, by: number): Promise<number> {
+    const row = (await q.bump.run(tx, { name, by })).rows[0];
+    if (row === undefined) throw new Error(`counter ${name} is missing`);
+    return Number(row.value);
+  }
+
+  /** The result of an order placed earlier under the same key; lines not in it are reported failed. */
+  async function loadResult(tx: Executor, row: LocalOrderRow, order: NormalizedOrder): Promise<PlatformOrderResult> {
+    const items = (await q.itemsOf.run(tx, { orderId: row.id })).rows;
+    const byRef = new Map(items.map((it) => [it.line_ref, it]));
+    return {
+      order: toPlacedOrder(row),
+      lines: order.lines.map((l): LineResult => {
+        const it = byRef.get(l.ref);
+        return it === undefined
+          ? { ok: false, ref: l.ref, sku: l.sku, message: `Product ${l.sku} was not ordered`, errorClass: ERROR_CLASS_PLATFORM }
+          : itemResult(it);
+      }),
+      replayed: true,
+      ranAtomically: false,
+    };
+  }
 
   async function init(): Promise<void> {
     const stockRows = [...catalog.products.values()]
@@ -59,6 +110,31 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       ])
       .onConflict((oc) => oc.column("name").doNothing())
       .execute();
+    if (opts.ids === "sequences") {
+      // A new sequence starts where its counter is (the first start, or the first after an
+      // upgrade); setval marks it called, so this happens once. Instances starting together set
+      // the same value before any of them takes an id.
+      for (const [seq, counter] of [
+        ["local_order_ids", ORDER_COUNTER],
+        ["local_order_item_ids", ITEM_COUNTER],
+      ] as const) {
+        await sql`select setval(${seq}::regclass, greatest(c.value, 1), c.value >= 1)
+                  from counters c where c.name = ${counter} and not (select is_called from ${sql.table(seq)})`.execute(db);
+      }
+    }
+  }
+
+  /** A new order's id and one id for each of its items. */
+  async function takeIds(tx: Executor, items: number): Promise<{ orderId: number; itemIds: number[] }> {
+    if (opts.ids === "sequences") {
+      const row = (await q.nextIds.run(tx, { items })).rows[0];
+      if (row === undefined) throw new Error("the id sequences answered nothing");
+      return { orderId: Number(row.order_id), itemIds: row.item_ids.map(Number) };
+    }
+    const orderId = await bump(tx, ORDER_COUNTER, 1);
+    const last = await bump(tx, ITEM_COUNTER, items);
+    const itemIds = Array.from({ length: items }, (_, i) => last - items + 1 + i);
+    return { orderId, itemIds };
   }
 
   async function createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
@@ -76,7 +152,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
   }
 
   async function placeInTransaction(tx: Kysely<Database>, order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
-    const existing = await tx.selectFrom("local_orders").selectAll().where("idempotency_key", "=", ctx.idempotencyKey).executeTakeFirst();
+    const existing = (await q.orderByKey.run(tx, { key: ctx.idempotencyKey })).rows[0];
     if (existing !== undefined) {
       const result = await loadResult(tx, existing, order);
       if (ctx.atomically !== undefined) await ctx.atomically(tx, result);
@@ -101,13 +177,8 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     for (const line of order.lines) {
       const o = outcomes.get(line.ref);
       if (o === undefined || "ok" in o || o.product.stock === undefined) continue;
-      const taken = await tx
-        .updateTable("local_stock")
-        .set((eb) => ({ available: eb("available", "-", line.quantity) }))
-        .where("sku", "=", line.sku)
-        .where("available", ">=", line.quantity)
-        .executeTakeFirst();
-      if (Number(taken.numUpdatedRows) !== 1) {
+      const taken = await q.takeStock.run(tx, { sku: line.sku, quantity: line.quantity });
+      if (Number(taken.numAffectedRows) !== 1) {
         outcomes.set(line.ref, { ok: false, ref: line.ref, sku: line.sku, message: `Product ${line.sku} is out of stock`, errorClass: ERROR_CLASS_PLATFORM });
       }
     }
@@ -115,8 +186,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     if (accepted.length === 0 || (failedSoFar() && !order.allowPartial)) throw new Rollback(notPlaced());
 
     const priced = priceOrder(order, accepted, catalog);
-    const orderId = await bump(tx, ORDER_COUNTER, 1);
-    const lastItemId = await bump(tx, ITEM_COUNTER, priced.lines.length);
+    const { orderId, itemIds } = await takeIds(tx, priced.lines.length);
     const createdAt = Math.floor(clock() / 1000) * 1000;
     const row: LocalOrderRow = {
       id: orderId,
@@ -142,10 +212,9 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       created_at: createdAt,
       details: orderDetails(order),
     };
-    await tx.insertInto("local_orders").values(row).execute();
-    const firstItemId = lastItemId - priced.lines.length + 1;
+    await q.insertOrder(tx, [row]);
     const items: LocalOrderItemRow[] = priced.lines.map((l, i) => ({
-      id: firstItemId + i,
+      id: itemIds[i] as number,
       order_id: orderId,
       line_no: order.lines.indexOf(l.line),
       line_ref: l.line.ref,
@@ -162,7 +231,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       subscription_id: l.line.subscriptionId ?? null,
       properties: l.line.properties === undefined || l.line.properties.length === 0 ? null : JSON.stringify(l.line.properties),
     }));
-    await tx.insertInto("local_order_items").values(items).execute();
+    await q.insertItems(tx, items);
     const itemByRef = new Map(items.map((it) => [it.line_ref, it]));
     const result: PlatformOrderResult = {
       order: toPlacedOrder(row),
@@ -198,16 +267,6 @@ function orderDetails(order: NormalizedOrder): string | null {
   if (order.tags !== undefined) d["tags"] = order.tags;
   if (order.attributes !== undefined && order.attributes.length > 0) d["attributes"] = order.attributes;
   return Object.keys(d).length === 0 ? null : JSON.stringify(d);
-}
-
-async function bump(tx: Kysely<Database>, name: string, by: number): Promise<number> {
-  const row = await tx
-    .updateTable("counters")
-    .set((eb) => ({ value: eb("value", "+", by) }))
-    .where("name", "=", name)
-    .returning("value")
-    .executeTakeFirstOrThrow();
-  return Number(row.value);
 }
 
 function toLineResult(o: LineResult | AcceptedLine): LineResult {
@@ -259,22 +318,5 @@ export function toPlacedOrder(row: LocalOrderRow): PlacedOrder {
     taxTotal: row.tax_total,
     discountTotal: row.discount_total,
     total: row.total,
-  };
-}
-
-/** The result of an order placed earlier under the same key; lines not in it are reported failed. */
-async function loadResult(tx: Kysely<Database>, row: LocalOrderRow, order: NormalizedOrder): Promise<PlatformOrderResult> {
-  const items = await tx.selectFrom("local_order_items").selectAll().where("order_id", "=", row.id).orderBy("line_no").execute();
-  const byRef = new Map(items.map((it) => [it.line_ref, it]));
-  return {
-    order: toPlacedOrder(row),
-    lines: order.lines.map((l): LineResult => {
-      const it = byRef.get(l.ref);
-      return it === undefined
-        ? { ok: false, ref: l.ref, sku: l.sku, message: `Product ${l.sku} was not ordered`, errorClass: ERROR_CLASS_PLATFORM }
-        : itemResult(it);
-    }),
-    replayed: true,
-    ranAtomically: false,
   };
 }

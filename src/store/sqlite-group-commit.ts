@@ -1,0 +1,307 @@
+import type BetterSqlite3 from "better-sqlite3";
+import {
+  CompiledQuery,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type DatabaseConnection,
+  type DatabaseIntrospector,
+  type Dialect,
+  type DialectAdapter,
+  type Driver,
+  type Kysely,
+  type QueryCompiler,
+  type QueryResult,
+} from "kysely";
+
+/**
+ * SQLite with group commit.
+ *
+ * A durable SQLite commit costs an fsync, which blocks the event loop (better-sqlite3 is
+ * synchronous) far longer than the statements before it. Here the transactions (and single
+ * statements) that run within one turn of the event loop share one real transaction: each
+ * `db.transaction()` is a SAVEPOINT inside it, and the real COMMIT runs once per turn (a
+ * setImmediate after the first member began), so one fsync makes a whole group durable.
+ *
+ * The promise: nothing is reported before it is durable. A member's commit resolves only after
+ * the group's COMMIT returned, and a statement outside a transaction that runs while a group is
+ * open (it may read a member's writes) resolves only then too; so no answer, write-back or log of
+ * success can leave the process for data that could still be lost. When the group's COMMIT fails,
+ * or an error makes SQLite roll the whole transaction back, every member of the group fails with
+ * that error (none of them was reported). A member that fails on its own is rolled back to its
+ * savepoint and leaves the others untouched, exactly as a separate transaction would.
+ *
+ * Transactions begin IMMEDIATE (the write lock is taken when the group opens, waiting
+ * busy_timeout for another process that holds it): a transaction that reads first and writes
+ * later cannot fail with SQLITE_BUSY_SNAPSHOT as a DEFERRED one would when another process wrote
+ * in between. One group holds the write lock for at most one turn of the event loop.
+ */
+export class GroupCommitSqliteDialect implements Dialect {
+  constructor(private readonly options: GroupCommitOptions) {}
+  createDriver(): Driver {
+    return new GroupCommitSqliteDriver(this.options);
+  }
+  createQueryCompiler(): QueryCompiler {
+    return new SqliteQueryCompiler();
+  }
+  createAdapter(): DialectAdapter {
+    return new SqliteAdapter();
+  }
+  // Kysely's own signature; the introspector is not used by orderbridge.
+  createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return new SqliteIntrospector(db);
+  }
+}
+
+export interface GroupCommitOptions {
+  database: BetterSqlite3.Database;
+  /** False: every transaction commits on its own (one fsync each), still BEGIN IMMEDIATE. */
+  groupCommit: boolean;
+  /** A group commits at the latest after this many members, even within one turn. */
+  maxGroupSize?: number;
+}
+
+/** One real SQLite transaction shared by the members that ran within it. */
+class Group {
+  members = 0;
+  #resolve!: () => void;
+  #reject!: (e: unknown) => void;
+  /** Resolves once the group's COMMIT returned; rejects when the group was lost. */
+  readonly durable: Promise<void>;
+  constructor() {
+    this.durable = new Promise<void>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.durable.catch(() => undefined); // reported to each member that waits on it
+  }
+  commit(): void {
+    this.#resolve();
+  }
+  fail(e: unknown): void {
+    this.#reject(e);
+  }
+}
+
+const SAVEPOINT = "ob_member";
+
+class GroupCommitSqliteDriver implements Driver {
+  readonly #db: BetterSqlite3.Database;
+  readonly #grouped: boolean;
+  readonly #maxGroupSize: number;
+  #locked = false;
+  readonly #waiting: Array<() => void> = [];
+  #group: Group | undefined;
+  #commitDue = false;
+
+  constructor(options: GroupCommitOptions) {
+    this.#db = options.database;
+    this.#grouped = options.groupCommit;
+    this.#maxGroupSize = options.maxGroupSize ?? 256;
+  }
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    await this.lock();
+    return new GroupConnection(this);
+  }
+
+  async releaseConnection(connection: DatabaseConnection): Promise<void> {
+    (connection as GroupConnection).release();
+  }
+
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    const c = connection as GroupConnection;
+    await c.ensureLock();
+    c.group = this.openGroup();
+    try {
+      this.#db.exec(`SAVEPOINT ${SAVEPOINT}`);
+    } catch (e) {
+      this.afterError(e);
+      throw e;
+    }
+    c.inTransaction = true;
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    const c = connection as GroupConnection;
+    const group = c.group;
+    if (!c.inTransaction || group === undefined) throw new Error("commit without a transaction");
+    try {
+      this.#db.exec(`RELEASE ${SAVEPOINT}`);
+    } catch (e) {
+      this.afterError(e);
+      throw e;
+    }
+    c.inTransaction = false;
+    group.members++;
+    if (!this.#grouped) this.commitNow();
+    // Let the next transaction join the group while this one waits for the group's COMMIT.
+    c.release();
+    await group.durable;
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    const c = connection as GroupConnection;
+    if (!c.inTransaction) return; // its commit failed with the group: nothing left to undo
+    c.inTransaction = false;
+    if (this.#db.inTransaction && c.group === this.#group) {
+      this.#db.exec(`ROLLBACK TO ${SAVEPOINT}; RELEASE ${SAVEPOINT}`);
+    }
+    if (!this.#grouped) this.commitNow(); // nothing of this member is left; earlier statements may be
+  }
+
+  async savepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler["compileQuery"]): Promise<void> {
+    void compile;
+    await connection.executeQuery(CompiledQuery.raw(`SAVEPOINT "${name}"`));
+  }
+  async rollbackToSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw(`ROLLBACK TO "${name}"`));
+  }
+  async releaseSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw(`RELEASE "${name}"`));
+  }
+
+  async destroy(): Promise<void> {
+    await this.lock();
+    this.commitNow();
+    this.#db.close();
+  }
+
+  // --- the lock: one statement or member transaction at a time (SQLite has one connection) ---
+
+  async lock(): Promise<void> {
+    if (this.#locked) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      return; // handed over locked
+    }
+    this.#locked = true;
+  }
+
+  unlock(): void {
+    if (this.#commitDue || (this.#group !== undefined && this.#group.members >= this.#maxGroupSize)) this.commitNow();
+    const next = this.#waiting.shift();
+    if (next !== undefined) next();
+    else this.#locked = false;
+  }
+
+  // --- groups ---
+
+  get grouped(): boolean {
+    return this.#grouped;
+  }
+
+  get db(): BetterSqlite3.Database {
+    return this.#db;
+  }
+
+  get openGroupOrUndefined(): Group | undefined {
+    return this.#group;
+  }
+
+  /** The open group, beginning one (BEGIN IMMEDIATE) when there is none. Call with the lock held. */
+  openGroup(): Group {
+    if (this.#group !== undefined) return this.#group;
+    this.#db.exec("BEGIN IMMEDIATE");
+    const group = new Group();
+    this.#group = group;
+    if (this.#grouped) {
+      setImmediate(() => {
+        if (this.#group !== group) return;
+        if (this.#locked) this.#commitDue = true; // a member is running: commit when it lets go
+        else this.commitNow();
+      });
+    }
+    return group;
+  }
+
+  /** Commits the open group now (call with the lock held or free, never mid-member). */
+  commitNow(): void {
+    const group = this.#group;
+    this.#commitDue = false;
+    if (group === undefined) return;
+    this.#group = undefined;
+    try {
+      this.#db.exec("COMMIT");
+      group.commit();
+    } catch (e) {
+      if (this.#db.inTransaction) {
+        try {
+          this.#db.exec("ROLLBACK");
+        } catch {
+          /* the rollback's own failure changes nothing: the group is lost either way */
+        }
+      }
+      group.fail(e);
+    }
+  }
+
+  /** After a failed statement: when SQLite rolled the whole transaction back, the group is lost. */
+  afterError(e: unknown): void {
+    const group = this.#group;
+    if (group !== undefined && !this.#db.inTransaction) {
+      this.#group = undefined;
+      this.#commitDue = false;
+      group.fail(e);
+    }
+  }
+}
+
+class GroupConnection implements DatabaseConnection {
+  inTransaction = false;
+  group: Group | undefined;
+  #holdsLock = true;
+
+  constructor(private readonly driver: GroupCommitSqliteDriver) {}
+
+  release(): void {
+    if (!this.#holdsLock) return;
+    this.#holdsLock = false;
+    this.driver.unlock();
+  }
+
+  /** A connection kept for several statements takes the lock again after a statement gave it up. */
+  async ensureLock(): Promise<void> {
+    if (this.#holdsLock) return;
+    await this.driver.lock();
+    this.#holdsLock = true;
+  }
+
+  async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    await this.ensureLock();
+    const d = this.driver;
+    const stmt = d.db.prepare(compiled.sql);
+    const params = compiled.parameters as unknown[];
+    if (this.inTransaction) {
+      if (this.group !== d.openGroupOrUndefined) throw new Error("The transaction was rolled back by an earlier error.");
+      return run<R>(d, stmt, params);
+    }
+
+    // Outside a transaction: alone when nothing is pending and it only reads, else in the group.
+    // Without group commit, or when nothing is pending and it only reads: on its own.
+    if (!d.grouped || (d.openGroupOrUndefined === undefined && stmt.readonly)) return run<R>(d, stmt, params);
+    const group = d.openGroup();
+    const result = run<R>(d, stmt, params);
+    group.members++;
+    this.release();
+    await group.durable;
+    return result;
+  }
+
+  async *streamQuery<R>(compiled: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+    const result = await this.executeQuery<R>(compiled);
+    for (const row of result.rows) yield { rows: [row] };
+  }
+}
+
+function run<R>(d: GroupCommitSqliteDriver, stmt: BetterSqlite3.Statement, params: unknown[]): QueryResult<R> {
+  try {
+    if (stmt.reader) return { rows: stmt.all(params) as R[] };
+    const { changes, lastInsertRowid } = stmt.run(params);
+    return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+  } catch (e) {
+    d.afterError(e);
+    throw e;
+  }
+}

@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import BetterSqlite3 from "better-sqlite3";
+import { sql, type Kysely } from "kysely";
+import { loadConfig } from "../../src/config.js";
+import { createLogger } from "../../src/logger.js";
+import { openStore, type Store } from "../../src/store/db.js";
+import { freshDatabase } from "../helpers/stores.js";
+
+// The SQLite driver's promise: a transaction (or a statement) resolves only once it is durable,
+// whether it shared its COMMIT with others (group commit, the default) or not. "Durable" is
+// checked the way another process would see it: through a second connection to the same file.
+
+const silent = createLogger({ level: "error", format: "json", silent: true });
+
+interface Ctx {
+  store: Store;
+  db: Kysely<Record<string, Record<string, unknown>>>;
+  /** A second connection: sees committed data only. */
+  other: BetterSqlite3.Database;
+  cleanup: () => Promise<void>;
+}
+
+async function open(groupCommit: boolean): Promise<Ctx> {
+  const fresh = freshDatabase("sqlite");
+  const store = await openStore(loadConfig({ ...fresh.env, SQLITE_GROUP_COMMIT: String(groupCommit) }).database, silent);
+  const db = store.db as unknown as Ctx["db"];
+  await sql`create table gc_rows (id integer primary key, v text not null)`.execute(db);
+  await sql`create table gc_parent (id integer primary key)`.execute(db);
+  await sql`create table gc_child (id integer primary key, parent integer not null references gc_parent (id) deferrable initially deferred)`.execute(db);
+  const other = new BetterSqlite3(path.join(fresh.dataDir, "orderbridge.sqlite"), { readonly: true });
+  return {
+    store,
+    db,
+    other,
+    cleanup: async () => {
+      other.close();
+      await store.close();
+      await fresh.cleanup();
+    },
+  };
+}
+
+const visible = (c: Ctx, id: number): boolean => c.other.prepare("select 1 from gc_rows where id = ?").get(id) !== undefined;
+const insert = (db: Ctx["db"], id: number) => db.insertInto("gc_rows").values({ id, v: `row ${id}` }).execute();
+
+for (const groupCommit of [true, false]) {
+  describe(`SQLite transactions, group commit ${groupCommit ? "on" : "off"}`, () => {
+    let c: Ctx;
+    before(async () => {
+      c = await open(groupCommit);
+    });
+    after(async () => {
+      await c.cleanup();
+    });
+
+    it("a transaction resolves only once another connection sees it, and not before", async () => {
+      let seenInside: boolean | undefined;
+      await c.db.transaction().execute(async (tx) => {
+        await insert(tx, 1);
+        seenInside = visible(c, 1);
+      });
+      assert.equal(seenInside, false);
+      assert.equal(visible(c, 1), true);
+    });
+
+    it("concurrent transactions all commit, each durable when it resolves; with group commit they share a COMMIT", async () => {
+      const ids = Array.from({ length: 20 }, (_, i) => 100 + i);
+      const earlierVisibleInside: boolean[] = [];
+      const visibleWhenResolved = await Promise.all(
+        ids.map((id) =>
+          c.db
+            .transaction()
+            .execute(async (tx) => {
+              await insert(tx, id);
+              if (id > 100) earlierVisibleInside.push(visible(c, id - 1));
+            })
+            .then(() => visible(c, id)),
+        ),
+      );
+      assert.deepEqual(visibleWhenResolved, ids.map(() => true));
+      // Grouped: the earlier members are not committed yet while later ones run (one COMMIT for all).
+      // Alone: each one committed before the next began.
+      assert.deepEqual(earlierVisibleInside, ids.slice(1).map(() => !groupCommit));
+    });
+
+    it("a failing transaction rolls back alone; the others of its group commit", async () => {
+      const results = await Promise.allSettled([
+        c.db.transaction().execute((tx) => insert(tx, 201)),
+        c.db.transaction().execute(async (tx) => {
+          await insert(tx, 202);
+          throw new Error("this one fails");
+        }),
+        c.db.transaction().execute(async (tx) => {
+          await insert(tx, 203);
+          await insert(tx, 201); // a unique violation after a successful insert
+        }),
+        c.db.transaction().execute((tx) => insert(tx, 204)),
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "rejected", "fulfilled"]);
+      assert.deepEqual([201, 202, 203, 204].map((id) => visible(c, id)), [true, false, false, true]);
+    });
+
+    it("a statement outside a transaction resolves only once durable, also a read of a pending write", async () => {
+      let readDone: Promise<boolean> | undefined;
+      await c.db.transaction().execute(async (tx) => {
+        await insert(tx, 301);
+        // Queued behind the transaction; it reads the row once the transaction has let go.
+        readDone = c.db
+          .selectFrom("gc_rows")
+          .select("id")
+          .where("id", "=", 301)
+          .executeTakeFirst()
+          .then((row) => row !== undefined && visible(c, 301));
+      });
+      assert.equal(await readDone, true);
+      await Promise.all([insert(c.db, 302), insert(c.db, 303)]);
+      assert.equal(visible(c, 302) && visible(c, 303), true);
+      await assert.rejects(insert(c.db, 302), /UNIQUE/);
+      assert.equal(visible(c, 302), true);
+    });
+
+    it("when the COMMIT fails, every member of the group fails and nothing of it is kept", async () => {
+      // A deferred foreign key is checked at COMMIT only: the member that breaks it takes its whole
+      // group down (orderbridge's own schema has no deferred constraints).
+      const results = await Promise.allSettled([
+        c.db.transaction().execute((tx) => insert(tx, 401)),
+        c.db.transaction().execute(async (tx) => {
+          await tx.insertInto("gc_child").values({ id: 1, parent: 999 }).execute();
+        }),
+        c.db.transaction().execute((tx) => insert(tx, 402)),
+      ]);
+      if (groupCommit) {
+        assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected", "rejected"]);
+        for (const r of results) assert.match(String((r as PromiseRejectedResult).reason), /FOREIGN KEY/);
+        assert.deepEqual([visible(c, 401), visible(c, 402)], [false, false]);
+      } else {
+        assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+        assert.deepEqual([visible(c, 401), visible(c, 402)], [true, true]);
+      }
+      assert.deepEqual(c.other.prepare("select count(*) as n from gc_child").get(), { n: 0 });
+      // The driver is usable afterwards.
+      await c.db.transaction().execute((tx) => insert(tx, 403));
+      assert.equal(visible(c, 403), true);
+    });
+  });
+}

@@ -32,7 +32,7 @@ export async function openStore(config: Config["database"], log: Logger): Promis
     sqlite.pragma(`synchronous = ${config.synchronous}`);
     sqlite.pragma("foreign_keys = ON");
     cacheStatements(sqlite);
-    db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect({ database: sqlite, groupCommit: config.groupCommit }) });
+    db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect({ database: sqlite, groupCommit: config.groupCommit, busyTimeoutMs: 5_000 }) });
   } else {
     const pool = new pg.Pool({
       connectionString: config.url,

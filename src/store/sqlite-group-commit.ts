@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type BetterSqlite3 from "better-sqlite3";
 import {
   CompiledQuery,
@@ -31,10 +32,11 @@ import {
  * that error (none of them was reported). A member that fails on its own is rolled back to its
  * savepoint and leaves the others untouched, exactly as a separate transaction would.
  *
- * Transactions begin IMMEDIATE (the write lock is taken when the group opens, waiting
- * busy_timeout for another process that holds it): a transaction that reads first and writes
- * later cannot fail with SQLITE_BUSY_SNAPSHOT as a DEFERRED one would when another process wrote
- * in between. One group holds the write lock for at most one turn of the event loop.
+ * Transactions begin IMMEDIATE (the write lock is taken when the group opens): a transaction that
+ * reads first and writes later cannot fail with SQLITE_BUSY_SNAPSHOT as a DEFERRED one would when
+ * another process wrote in between. While another process (instance, cluster worker) holds the
+ * lock, the group waits for it without blocking the event loop; one group holds it for at most
+ * one turn of the event loop.
  */
 export class GroupCommitSqliteDialect implements Dialect {
   constructor(private readonly options: GroupCommitOptions) {}
@@ -59,6 +61,8 @@ export interface GroupCommitOptions {
   groupCommit: boolean;
   /** A group commits at the latest after this many members, even within one turn. */
   maxGroupSize?: number;
+  /** How long to wait for the write lock while another process holds it (then SQLITE_BUSY, a 503). */
+  busyTimeoutMs: number;
 }
 
 /** One real SQLite transaction shared by the members that ran within it. */
@@ -89,6 +93,7 @@ class GroupCommitSqliteDriver implements Driver {
   readonly #db: BetterSqlite3.Database;
   readonly #grouped: boolean;
   readonly #maxGroupSize: number;
+  readonly #busyTimeoutMs: number;
   #locked = false;
   readonly #waiting: Array<() => void> = [];
   #group: Group | undefined;
@@ -98,6 +103,10 @@ class GroupCommitSqliteDriver implements Driver {
     this.#db = options.database;
     this.#grouped = options.groupCommit;
     this.#maxGroupSize = options.maxGroupSize ?? 256;
+    this.#busyTimeoutMs = options.busyTimeoutMs;
+    // SQLite's own busy handler would put the whole process to sleep; locks are waited for in
+    // whenNotBusy instead, with the event loop free.
+    this.#db.pragma("busy_timeout = 0");
   }
 
   async init(): Promise<void> {}
@@ -114,7 +123,7 @@ class GroupCommitSqliteDriver implements Driver {
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
     const c = connection as GroupConnection;
     await c.ensureLock();
-    c.group = this.openGroup();
+    c.group = await this.openGroup();
     try {
       this.#db.exec(`SAVEPOINT ${SAVEPOINT}`);
     } catch (e) {
@@ -200,10 +209,14 @@ class GroupCommitSqliteDriver implements Driver {
     return this.#group;
   }
 
-  /** The open group, beginning one (BEGIN IMMEDIATE) when there is none. Call with the lock held. */
-  openGroup(): Group {
+  /**
+   * The open group, beginning one (BEGIN IMMEDIATE) when there is none. Call with the lock held.
+   * While another process holds SQLite's write lock, tries again after a short pause (the event
+   * loop keeps serving meanwhile) until busyTimeoutMs has passed.
+   */
+  async openGroup(): Promise<Group> {
     if (this.#group !== undefined) return this.#group;
-    this.#db.exec("BEGIN IMMEDIATE");
+    await this.whenNotBusy(() => this.#db.exec("BEGIN IMMEDIATE"));
     const group = new Group();
     this.#group = group;
     if (this.#grouped) {
@@ -214,6 +227,22 @@ class GroupCommitSqliteDriver implements Driver {
       });
     }
     return group;
+  }
+
+  /** Runs `fn`, again after a growing pause while another process holds a lock, up to busyTimeoutMs. */
+  async whenNotBusy<T>(fn: () => T): Promise<T> {
+    let pause = 1;
+    const giveUpAt = Date.now() + this.#busyTimeoutMs;
+    for (;;) {
+      try {
+        return fn();
+      } catch (e) {
+        const code = (e as { code?: unknown }).code;
+        if (typeof code !== "string" || !code.startsWith("SQLITE_BUSY") || Date.now() >= giveUpAt) throw e;
+      }
+      await sleep(pause);
+      pause = Math.min(pause * 2, 16);
+    }
   }
 
   /** Commits the open group now (call with the lock held or free, never mid-member). */
@@ -279,11 +308,16 @@ class GroupConnection implements DatabaseConnection {
     }
 
     // Outside a transaction: alone when nothing is pending and it only reads, else in the group.
-    // Without group commit, or when nothing is pending and it only reads: on its own.
-    if (!d.grouped || (d.openGroupOrUndefined === undefined && stmt.readonly)) return run<R>(d, stmt, params);
-    const group = d.openGroup();
-    const result = run<R>(d, stmt, params);
-    group.members++;
+    // A read while nothing is pending runs on its own; anything else joins (or opens) a group.
+    if (d.openGroupOrUndefined === undefined && stmt.readonly) return d.whenNotBusy(() => run<R>(d, stmt, params));
+    const group = await d.openGroup();
+    let result: QueryResult<R>;
+    try {
+      result = run<R>(d, stmt, params);
+    } finally {
+      group.members++;
+      if (!d.grouped) d.commitNow(); // a failed statement was undone by SQLite itself
+    }
     this.release();
     await group.durable;
     return result;

@@ -121,6 +121,26 @@ for (const groupCommit of [true, false]) {
       assert.equal(visible(c, 302), true);
     });
 
+    it("waits for a write lock another process holds without blocking the event loop, then commits", async () => {
+      const writer = new BetterSqlite3(path.join(path.dirname(c.other.name), "orderbridge.sqlite"));
+      try {
+        await new Promise((r) => setTimeout(r, 10)); // the previous test's last group commits
+        writer.exec("BEGIN IMMEDIATE"); // another instance, mid-transaction
+        let ticks = 0;
+        const ticker = setInterval(() => ticks++, 5);
+        const waiting = c.db.transaction().execute((tx) => insert(tx, 501));
+        // SQLite's own busy handler would have put this process to sleep: the lock could never be let go.
+        await new Promise((r) => setTimeout(r, 150));
+        writer.exec("COMMIT");
+        await waiting;
+        clearInterval(ticker);
+        assert.ok(ticks >= 5, `the event loop ran meanwhile (${ticks} ticks)`);
+        assert.equal(visible(c, 501), true);
+      } finally {
+        writer.close();
+      }
+    });
+
     it("when the COMMIT fails, every member of the group fails and nothing of it is kept", async () => {
       // A deferred foreign key is checked at COMMIT only: the member that breaks it takes its whole
       // group down (orderbridge's own schema has no deferred constraints).

@@ -7,7 +7,8 @@
 // to BENCHMARKS.md and a compact summary to stdout.
 //
 // Knobs: BENCH_SECONDS (measured seconds per run, default 8), BENCH_ROUNDS (default 3), BENCH_ONLY
-// (comma list of parts: ceiling, reference, ob-sqlite-full, ob-sqlite-normal, ob-postgres,
+// (comma list of parts: ceiling, reference, ob-sqlite-full, ob-sqlite-normal, ob-sqlite-nogroup,
+// ob-sqlite-2workers, ob-postgres,
 // recharge-ack, pg-scale, backlog), BENCH_SKIP_BACKLOG=1, BENCH_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/test).
 
@@ -27,6 +28,7 @@ import { startRechargeStandIn, type RechargeStandIn } from "../test/helpers/rech
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const REPORT = path.join(ROOT, "BENCHMARKS.md");
+const ANALYSIS = path.join(ROOT, "bench", "analysis.md");
 
 function intEnv(name: string, def: number, min: number, max: number): number {
   const raw = process.env[name]?.trim();
@@ -48,7 +50,15 @@ const BACKLOG_BURST = 40;
 const BACKLOG_PER_SECOND = 2;
 const BACKLOG_TIMEOUT_MS = 5 * 60_000;
 
-const CALLBACK_TARGETS = ["ceiling", "reference", "ob-sqlite-full", "ob-sqlite-normal", "ob-postgres"] as const;
+const CALLBACK_TARGETS = [
+  "ceiling",
+  "reference",
+  "ob-sqlite-full",
+  "ob-sqlite-normal",
+  "ob-sqlite-nogroup",
+  "ob-sqlite-2workers",
+  "ob-postgres",
+] as const;
 type CallbackTarget = (typeof CALLBACK_TARGETS)[number];
 const EXTRA_PARTS = ["recharge-ack", "pg-scale", "backlog"] as const;
 type Part = CallbackTarget | (typeof EXTRA_PARTS)[number];
@@ -515,6 +525,10 @@ function startTarget(t: CallbackTarget): Promise<Server> {
       return startServer(t, ["dist/main.js"], orderbridgeEnv({ DATA_DIR: dataDir(t), SQLITE_SYNCHRONOUS: "FULL" }));
     case "ob-sqlite-normal":
       return startServer(t, ["dist/main.js"], orderbridgeEnv({ DATA_DIR: dataDir(t), SQLITE_SYNCHRONOUS: "NORMAL" }));
+    case "ob-sqlite-nogroup":
+      return startServer(t, ["dist/main.js"], orderbridgeEnv({ DATA_DIR: dataDir(t), SQLITE_SYNCHRONOUS: "FULL", SQLITE_GROUP_COMMIT: "false" }));
+    case "ob-sqlite-2workers":
+      return startServer(t, ["dist/main.js"], orderbridgeEnv({ DATA_DIR: dataDir(t), SQLITE_SYNCHRONOUS: "FULL", WORKERS: "2" }));
     case "ob-postgres":
       return startServer(
         t,
@@ -755,6 +769,8 @@ const LABELS: Record<CallbackTarget, string> = {
   reference: "reference (Subscribe Pro's Node example)",
   "ob-sqlite-full": "orderbridge, SQLite synchronous=FULL",
   "ob-sqlite-normal": "orderbridge, SQLite synchronous=NORMAL",
+  "ob-sqlite-nogroup": "orderbridge, SQLite FULL, SQLITE_GROUP_COMMIT=false",
+  "ob-sqlite-2workers": "orderbridge, SQLite FULL, WORKERS=2",
   "ob-postgres": "orderbridge, PostgreSQL",
 };
 const isOrderbridge = (t: CallbackTarget): boolean => t.startsWith("ob-");
@@ -877,7 +893,7 @@ function buildReport(results: Results, started: Date, elapsedMs: number): Report
   const ref = sum.get("reference");
   const ceil = sum.get("ceiling");
   const rows: { name: string; value: string; target: string; ok: boolean | undefined }[] = [];
-  for (const t of ["ob-sqlite-full", "ob-sqlite-normal", "ob-postgres"] as const) {
+  for (const t of ["ob-sqlite-full", "ob-sqlite-normal", "ob-sqlite-nogroup", "ob-sqlite-2workers", "ob-postgres"] as const) {
     const s = sum.get(t);
     if (s === undefined) continue;
     const isFull = t === "ob-sqlite-full";
@@ -1003,7 +1019,8 @@ function buildReport(results: Results, started: Date, elapsedMs: number): Report
     );
   }
 
-  md.push("## Where the time goes", "", "(filled in by the maintainers)", "");
+  // The analysis (profiles, what was tried) is kept beside the runner, so that a new run keeps it.
+  md.push(fs.readFileSync(ANALYSIS, "utf8").trim(), "");
   return { markdown: md.join("\n"), summary: out.join("\n") };
 }
 

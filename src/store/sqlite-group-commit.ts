@@ -123,7 +123,7 @@ class GroupCommitSqliteDriver implements Driver {
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
     const c = connection as GroupConnection;
     await c.ensureLock();
-    c.group = await this.openGroup();
+    c.group = this.openGroupOrUndefined ?? (await this.openGroup());
     try {
       this.#db.exec(`SAVEPOINT ${SAVEPOINT}`);
     } catch (e) {
@@ -158,11 +158,11 @@ class GroupCommitSqliteDriver implements Driver {
     if (this.#db.inTransaction && c.group === this.#group) {
       this.#db.exec(`ROLLBACK TO ${SAVEPOINT}; RELEASE ${SAVEPOINT}`);
     }
-    if (!this.#grouped) this.commitNow(); // nothing of this member is left; earlier statements may be
+    // Without group commit the group held this member only: end it, letting go of the write lock.
+    if (!this.#grouped) this.commitNow();
   }
 
-  async savepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler["compileQuery"]): Promise<void> {
-    void compile;
+  async savepoint(connection: DatabaseConnection, name: string): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw(`SAVEPOINT "${name}"`));
   }
   async rollbackToSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
@@ -216,6 +216,8 @@ class GroupCommitSqliteDriver implements Driver {
    */
   async openGroup(): Promise<Group> {
     if (this.#group !== undefined) return this.#group;
+    // A transaction left open by a failed ROLLBACK would make every BEGIN fail from now on.
+    if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
     await this.whenNotBusy(() => this.#db.exec("BEGIN IMMEDIATE"));
     const group = new Group();
     this.#group = group;
@@ -298,7 +300,7 @@ class GroupConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    await this.ensureLock();
+    if (!this.#holdsLock) await this.ensureLock();
     const d = this.driver;
     const stmt = d.db.prepare(compiled.sql);
     const params = compiled.parameters as unknown[];
@@ -307,8 +309,8 @@ class GroupConnection implements DatabaseConnection {
       return run<R>(d, stmt, params);
     }
 
-    // Outside a transaction: alone when nothing is pending and it only reads, else in the group.
-    // A read while nothing is pending runs on its own; anything else joins (or opens) a group.
+    // Outside a transaction: a read while nothing is pending runs on its own; anything else joins
+    // (or opens) a group and is reported once the group is durable.
     if (d.openGroupOrUndefined === undefined && stmt.readonly) return d.whenNotBusy(() => run<R>(d, stmt, params));
     const group = await d.openGroup();
     let result: QueryResult<R>;

@@ -21,31 +21,34 @@ export interface Prepared<R> {
   readonly sql: string;
   /** Runs the query on `db` (or a transaction) with `values` for its parameters, by name. */
   run(db: Executor, values: Readonly<Record<string, unknown>>): Promise<QueryResult<R>>;
+  /** The parameter names in the order of the SQL's placeholders (undefined: a constant). */
+  readonly names: readonly (string | undefined)[];
+  /** Runs the query with every parameter given in placeholder order (constants included). */
+  runInOrder(db: Executor, parameters: readonly unknown[]): Promise<QueryResult<R>>;
 }
 
 /** A database or a transaction, of any schema. */
 export type Executor = Pick<Kysely<unknown>, "executeQuery">;
 
-type Slot = { readonly name: string } | { readonly constant: unknown };
-
 export function prepare<R>(query: Compilable<R> | CompiledQuery<R>): Prepared<R> {
   // A raw sql`` template is compiled by the caller (it needs the database to know the dialect).
   const compiled = "compile" in query ? query.compile() : query;
   if (compiled.sql.includes(MARK)) throw new Error(`prepare: a parameter was written into the SQL text: ${compiled.sql}`);
-  const slots: Slot[] = compiled.parameters.map((p) =>
-    typeof p === "string" && p.startsWith(MARK) ? { name: p.slice(MARK.length) } : { constant: p },
-  );
+  const names = compiled.parameters.map((p) => (typeof p === "string" && p.startsWith(MARK) ? p.slice(MARK.length) : undefined));
+  const runInOrder = (db: Executor, parameters: readonly unknown[]): Promise<QueryResult<R>> =>
+    db.executeQuery<R>({ ...compiled, parameters });
   return {
     sql: compiled.sql,
+    names,
+    runInOrder,
     run(db, values) {
-      const parameters = slots.map((s) => {
-        if ("constant" in s) return s.constant;
-        const v = values[s.name];
-        if (v === undefined) throw new Error(`prepare: no value for parameter "${s.name}" of ${compiled.sql}`);
+      const parameters = names.map((name, i) => {
+        if (name === undefined) return compiled.parameters[i];
+        const v = values[name];
+        if (v === undefined) throw new Error(`prepare: no value for parameter "${name}" of ${compiled.sql}`);
         return v;
       });
-      const q: CompiledQuery<R> = { ...compiled, parameters };
-      return db.executeQuery<R>(q);
+      return runInOrder(db, parameters);
     },
   };
 }
@@ -58,24 +61,30 @@ export function preparedInsert<DB, T extends keyof DB & string>(
   db: Kysely<DB>,
   table: T,
 ): (tx: Executor, rows: readonly DB[T][]) => Promise<QueryResult<unknown>> {
-  const shapes = new Map<string, Prepared<unknown>>();
+  // Per shape: the query, and for each placeholder the row and the column its value comes from.
+  const shapes = new Map<string, { p: Prepared<unknown>; from: { row: number; column: string }[] }>();
   return (tx, rows) => {
     const first = rows[0];
     if (first === undefined) throw new Error(`preparedInsert(${table}): no rows`);
     const columns = Object.keys(first as object);
     const shape = `${rows.length}:${columns.join(",")}`;
-    let p = shapes.get(shape);
-    if (p === undefined) {
+    let entry = shapes.get(shape);
+    if (entry === undefined) {
       const markers = rows.map((_, i) => Object.fromEntries(columns.map((c) => [c, param(`${i}.${c}`)])));
       // The rows are the table's own row type; Kysely cannot see that through the generic table name.
-      p = prepare((db as Kysely<Record<string, Record<string, unknown>>>).insertInto(table).values(markers));
+      const p = prepare((db as Kysely<Record<string, Record<string, unknown>>>).insertInto(table).values(markers));
+      const from = p.names.map((name) => {
+        const m = name === undefined ? null : /^(\d+)\.(.+)$/.exec(name);
+        if (m === null || m[1] === undefined || m[2] === undefined) throw new Error(`preparedInsert(${table}): unexpected parameter in ${p.sql}`);
+        return { row: Number(m[1]), column: m[2] };
+      });
+      entry = { p, from };
       if (shapes.size >= 64) shapes.clear();
-      shapes.set(shape, p);
+      shapes.set(shape, entry);
     }
-    const values: Record<string, unknown> = {};
-    rows.forEach((row, i) => {
-      for (const c of columns) values[`${i}.${c}`] = (row as Record<string, unknown>)[c];
-    });
-    return p.run(tx, values);
+    return entry.p.runInOrder(
+      tx,
+      entry.from.map((f) => (rows[f.row] as Record<string, unknown>)[f.column]),
+    );
   };
 }

@@ -109,7 +109,7 @@ export class ServiceUnavailableError extends AppError {
   readonly httpStatus = 503;
   override readonly retryAfterSeconds: number;
   constructor(
-    code: "platform_unavailable" | "store_unavailable" | "in_progress" | "shutting_down",
+    code: "platform_unavailable" | "store_unavailable" | "in_progress" | "shutting_down" | "metrics_unavailable",
     message: string,
     options: { retryAfterSeconds?: number; cause?: unknown } = {},
   ) {

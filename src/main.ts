@@ -4,6 +4,7 @@ import { ensureCallbackSecret } from "./bootstrap.js";
 import { describeConfig, loadConfig, type Config } from "./config.js";
 import { ConfigError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
+import { serveClusterMetrics } from "./metrics.js";
 import { createService } from "./service.js";
 
 /**
@@ -40,6 +41,7 @@ function runPrimary(config: Config, log: Logger): void {
   const fork = (): void => {
     cluster.fork();
   };
+  serveClusterMetrics();
   for (let i = 0; i < config.workers; i++) fork();
   cluster.on("exit", (worker, code, signal) => {
     if (stopping) {

@@ -1,4 +1,7 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import cluster from "node:cluster";
+import { randomUUID } from "node:crypto";
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { ServiceUnavailableError } from "./errors.js";
 import type { Kysely } from "kysely";
 import { sql } from "kysely";
 import type { CartToClear, CreateOrderContext, NormalizedOrder, PlatformAdapter, PlatformOrderResult } from "./orders/types.js";
@@ -7,7 +10,8 @@ import type { Database } from "./store/schema.js";
 /**
  * What orderbridge exposes at GET /metrics (Prometheus text format). One registry per service, so
  * several services in one process (tests) do not mix their figures. Queue figures are read from the
- * database when scraped, so they describe the whole service, whichever instance answers.
+ * database when scraped, so they describe the whole service, whichever instance answers. With
+ * WORKERS>1 a scrape answers for every worker of the machine (summed through the cluster primary).
  */
 export interface Metrics {
   readonly registry: Registry;
@@ -20,14 +24,12 @@ export interface Metrics {
   rateLimitWaits: Counter;
   rateLimitWaitSeconds: Counter;
   platformDuration: Histogram<"platform" | "outcome">;
-  /** Reads the queue figures from the database (called when scraped). */
-  refreshQueue(): Promise<void>;
 }
 
 export function createMetrics(db: Kysely<Database>): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const metrics: Omit<Metrics, "refreshQueue"> = {
+  const metrics: Metrics = {
     registry,
     httpRequests: new Counter({
       name: "orderbridge_http_requests_total",
@@ -85,20 +87,27 @@ export function createMetrics(db: Kysely<Database>): Metrics {
     }),
   };
 
+  // Read from the database when scraped: one grouped query serves both gauges. Every worker reads
+  // the same rows, so a cluster-wide scrape takes the largest, not the sum.
+  let reading: Promise<void> | undefined;
+  const refreshQueue = (): Promise<void> => (reading ??= readQueue().finally(() => (reading = undefined)));
   const depth = new Gauge({
     name: "orderbridge_queue_jobs",
     help: "Inbox events and write-back jobs in the database, by kind and state (dead = dead letters)",
     labelNames: ["kind", "state"],
     registers: [registry],
+    aggregator: "max",
+    collect: refreshQueue,
   });
   const oldest = new Gauge({
     name: "orderbridge_queue_oldest_due_age_seconds",
     help: "Age of the oldest pending job that is due, by kind (0 when none)",
     labelNames: ["kind"],
     registers: [registry],
+    aggregator: "max",
+    collect: refreshQueue,
   });
-  // Read when scraped: one grouped query.
-  const refreshQueue = async (): Promise<void> => {
+  async function readQueue(): Promise<void> {
     const now = Date.now();
     const rows = await db
       .selectFrom("jobs")
@@ -114,14 +123,72 @@ export function createMetrics(db: Kysely<Database>): Metrics {
       if (!oldestByKind.has(r.kind)) oldestByKind.set(r.kind, Infinity);
     }
     for (const [kind, at] of oldestByKind) oldest.set({ kind }, at === Infinity ? 0 : (now - at) / 1000);
-  };
-  return { ...metrics, refreshQueue };
+  }
+  if (cluster.isWorker) {
+    // Answer the primary's requests for this worker's figures (prom-client's cluster protocol).
+    AggregatorRegistry.setRegistries([registry]);
+    new AggregatorRegistry();
+  }
+  return metrics;
 }
 
-/** The Prometheus text, with the queue figures read fresh from the database. */
-export async function renderMetrics(m: Metrics): Promise<string> {
-  await m.refreshQueue();
-  return m.registry.metrics();
+const METRICS_REQUEST = "orderbridge:cluster-metrics-request";
+const METRICS_RESPONSE = "orderbridge:cluster-metrics-response";
+const CLUSTER_METRICS_TIMEOUT_MS = 6_000;
+
+interface MetricsMessage {
+  type: string;
+  id: string;
+  text?: string;
+  error?: string;
+}
+const isMetricsMessage = (m: unknown, type: string): m is MetricsMessage =>
+  typeof m === "object" && m !== null && (m as { type?: unknown }).type === type && typeof (m as { id?: unknown }).id === "string";
+
+/**
+ * In the cluster primary (WORKERS>1): a worker asked for /metrics gets every worker's figures,
+ * counters and histograms summed, the queue figures as read (see createMetrics).
+ */
+export function serveClusterMetrics(): void {
+  const aggregator = new AggregatorRegistry();
+  cluster.on("message", (worker, message: unknown) => {
+    if (!isMetricsMessage(message, METRICS_REQUEST)) return;
+    const reply = (answer: Omit<MetricsMessage, "type" | "id">): void => {
+      if (worker.isConnected()) worker.send({ type: METRICS_RESPONSE, id: message.id, ...answer });
+    };
+    aggregator.clusterMetrics().then(
+      (text) => reply({ text }),
+      (e: unknown) => reply({ error: e instanceof Error ? e.message : String(e) }),
+    );
+  });
+}
+
+/** The whole cluster's Prometheus text, asked of the primary (in a cluster worker). */
+function clusterMetrics(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const id = randomUUID();
+    const done = (): void => {
+      clearTimeout(timer);
+      process.off("message", onMessage);
+    };
+    const onMessage = (message: unknown): void => {
+      if (!isMetricsMessage(message, METRICS_RESPONSE) || message.id !== id) return;
+      done();
+      if (message.text !== undefined) resolve(message.text);
+      else reject(new ServiceUnavailableError("metrics_unavailable", `The workers' metrics could not be gathered: ${message.error ?? "no answer"}.`));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new ServiceUnavailableError("metrics_unavailable", "The workers' metrics could not be gathered in time."));
+    }, CLUSTER_METRICS_TIMEOUT_MS);
+    process.on("message", onMessage);
+    process.send?.({ type: METRICS_REQUEST, id });
+  });
+}
+
+/** The Prometheus text (the queue figures read fresh from the database); every worker's in a cluster. */
+export function renderMetrics(m: Metrics): Promise<string> {
+  return cluster.isWorker && process.send !== undefined ? clusterMetrics() : m.registry.metrics();
 }
 
 /** A platform adapter that times each order into the platform latency histogram. */

@@ -1,9 +1,18 @@
 import assert from "node:assert/strict";
+import http from "node:http";
 import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import request from "supertest";
+import { loadConfig } from "../../src/config.js";
+import { createLogger } from "../../src/logger.js";
+import { signSpHmac } from "../../src/security/sp-hmac.js";
+import { openStore } from "../../src/store/db.js";
+import { killAll, spawnServer, type RunningServer } from "../helpers/process.js";
 import { rcFixture, startRechargeService, type RechargeTestService } from "../helpers/recharge.js";
-import { minimalOrder, startService } from "../helpers/service.js";
-import { storeKinds } from "../helpers/stores.js";
+import { CALLBACK, SECRET, minimalOrder, startService } from "../helpers/service.js";
+import { freshDatabase, storeKinds } from "../helpers/stores.js";
+
+const silent = createLogger({ level: "error", format: "json", silent: true });
 
 /** The value of one sample line of the Prometheus text, or 0 when absent. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -109,3 +118,70 @@ describe("METRICS_TOKEN", () => {
     }
   });
 });
+
+describe("GET /metrics with WORKERS=2", () => {
+  it("answers for every worker: requests counted wherever they landed, queue figures once", async () => {
+    const db = freshDatabase("sqlite");
+    let server: RunningServer | undefined;
+    try {
+      server = await spawnServer({ ...db.env, WORKERS: "2", SP_HMAC_SECRETS: SECRET });
+      const s = server;
+      for (let i = 0; i < 100 && (s.output().match(/listening on port/g) ?? []).length < 2; i++) await sleep(100);
+      // A dead letter in the shared database: every worker reads it, the scrape must show it once.
+      const store = await openStore(loadConfig(db.env).database, silent);
+      const now = Date.now();
+      await store.db
+        .insertInto("jobs")
+        .values({
+          id: "dead-1", kind: "recharge.order_writeback", topic: null, dedupe_key: null, body_hash: null, resource_id: null, api_version: null,
+          body: null, payload: "{}", state: "dead", attempts: 1, max_attempts: 1, run_at: now, locked_by: null, lease_until: null,
+          last_error: "test", outcome: null, correlation_id: null, created_at: now, updated_at: now,
+        })
+        .execute();
+      await store.close();
+
+      // One connection per request: the primary hands connections to the workers in turn.
+      for (let i = 0; i < 12; i++) {
+        const body = JSON.stringify(minimalOrder(`cluster-${i}`));
+        const res = await post(s.port, CALLBACK, body, { "content-type": "application/json", "sp-hmac": signSpHmac(SECRET, body) });
+        assert.equal(res.status, 201);
+      }
+      const servedBy = new Set(
+        s
+          .output()
+          .split("\n")
+          .filter((l) => l.includes('"message":"request"') && l.includes(CALLBACK))
+          .map((l) => (JSON.parse(l) as { pid: number }).pid),
+      );
+      assert.equal(servedBy.size, 2, "both workers answered callbacks");
+      for (let scrape = 0; scrape < 2; scrape++) {
+        const res = await get(s.port, "/metrics");
+        assert.equal(res.status, 200);
+        assert.equal(sample(res.text, "orderbridge_callback_outcomes_total", { outcome: "201" }), 12);
+        assert.equal(sample(res.text, "orderbridge_queue_jobs", { kind: "recharge.order_writeback", state: "dead" }), 1);
+      }
+    } finally {
+      if (server !== undefined) await killAll([server]);
+      await db.cleanup();
+    }
+  });
+});
+
+function get(port: number, path: string): Promise<{ status: number; text: string }> {
+  return roundTrip(port, "GET", path, undefined, {});
+}
+function post(port: number, path: string, body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
+  return roundTrip(port, "POST", path, body, headers);
+}
+function roundTrip(port: number, method: string, path: string, body: string | undefined, headers: Record<string, string>) {
+  return new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = http.request({ host: "127.0.0.1", port, path, method, headers, agent: false }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { close, listen } from "./loopback.js";
 import { verifyStandardWebhook } from "../../src/security/standard-webhooks.js";
 import { createSchemaRegistry } from "../../src/validation/schemas.js";
 
@@ -104,11 +104,10 @@ export async function startOmsStandIn(opts: { secret: string; skus: string[] }):
       return answer(201, placed);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
+  const url = await listen(server);
   let closed = false;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     calls,
     orders,
     clearedCarts,
@@ -118,8 +117,7 @@ export async function startOmsStandIn(opts: { secret: string; skus: string[] }):
       if (closed) return;
       closed = true;
       for (const r of held) r.destroy();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close(server);
     },
   };
 }

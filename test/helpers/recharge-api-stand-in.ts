@@ -1,6 +1,6 @@
 import { createServer, STATUS_CODES } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { close, firstHeader, isPlainObject, listen, readBody } from "./loopback.js";
 
 /**
  * A real local HTTP server standing in for the Recharge REST API (spec: recharge-webhooks.md §1, §8, §9).
@@ -61,23 +61,8 @@ export interface RechargeStandIn {
 const VALID_VERSIONS: ReadonlySet<string> = new Set(["2021-01", "2021-11"]);
 const RESOURCE_PATH = /^\/(orders|charges)\/(\d+)\/?$/;
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
-function firstHeader(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
-}
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    // A client that goes away mid-body: answer with what arrived (the response will go nowhere).
-    req.on("error", () => resolve(Buffer.concat(chunks).toString("utf8")));
-  });
-}
 
 function parseBody(raw: string): { body: unknown; json: boolean } {
   if (raw.length === 0) return { body: null, json: false };
@@ -117,15 +102,7 @@ class RechargeApiStandIn implements RechargeStandIn {
   }
 
   async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(0, "127.0.0.1", () => {
-        this.server.off("error", reject);
-        resolve();
-      });
-    });
-    const addr = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${addr.port}`;
+    this.url = await listen(this.server);
   }
 
   queue(...replies: Reply[]): void {
@@ -157,12 +134,11 @@ class RechargeApiStandIn implements RechargeStandIn {
   }
 
   close(): Promise<void> {
-    this.closing ??= new Promise<void>((resolve) => {
+    if (this.closing === undefined) {
       for (const res of this.hanging) res.socket?.destroy();
       this.hanging.clear();
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+      this.closing = close(this.server);
+    }
     return this.closing;
   }
 

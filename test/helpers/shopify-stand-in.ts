@@ -1,6 +1,6 @@
 import { createServer, STATUS_CODES } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { close, firstHeader, isPlainObject, listen, readBody } from "./loopback.js";
 
 /**
  * A real local HTTP server standing in for Shopify's Admin GraphQL API
@@ -111,23 +111,8 @@ function normalCost(): Json {
   };
 }
 
-function isPlainObject(v: unknown): v is Json {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
-function firstHeader(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
-}
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    // A client that goes away mid-body: go on with what arrived (the answer will go nowhere).
-    req.on("error", () => resolve(Buffer.concat(chunks).toString("utf8")));
-  });
-}
 
 /** Parses a search value `key:"…"` (with \" and \\ escapes) or `key:bare`; undefined when it does not match. */
 function parseSearchTerm(search: unknown, key: string): string | undefined {
@@ -234,15 +219,7 @@ class ShopifyAdminStandIn implements ShopifyStandIn {
   }
 
   async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen(0, "127.0.0.1", () => {
-        this.server.off("error", reject);
-        resolve();
-      });
-    });
-    const addr = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${addr.port}`;
+    this.url = await listen(this.server);
   }
 
   queue(...replies: ShopifyReply[]): void {
@@ -260,12 +237,11 @@ class ShopifyAdminStandIn implements ShopifyStandIn {
   }
 
   close(): Promise<void> {
-    this.closing ??= new Promise<void>((resolve) => {
+    if (this.closing === undefined) {
       for (const res of this.held) res.socket?.destroy();
       this.held.clear();
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+      this.closing = close(this.server);
+    }
     return this.closing;
   }
 

@@ -85,6 +85,24 @@ for (const groupCommit of [true, false]) {
       assert.deepEqual(earlierVisibleInside, ids.slice(1).map(() => !groupCommit));
     });
 
+    if (groupCommit) {
+      it("a group commits after 256 members even within one turn; the next ones start a new group", async () => {
+        const ids = Array.from({ length: 300 }, (_, i) => 1000 + i);
+        const firstVisibleInside = new Map<number, boolean>();
+        await Promise.all(
+          ids.map((id) =>
+            c.db.transaction().execute(async (tx) => {
+              await insert(tx, id);
+              firstVisibleInside.set(id, visible(c, 1000));
+            }),
+          ),
+        );
+        assert.equal(firstVisibleInside.get(1000 + 255), false, "the 256th still shares the first's group");
+        assert.equal(firstVisibleInside.get(1000 + 256), true, "the 257th runs after the first group committed");
+        assert.equal(ids.every((id) => visible(c, id)), true);
+      });
+    }
+
     it("a failing transaction rolls back alone; the others of its group commit", async () => {
       const results = await Promise.allSettled([
         c.db.transaction().execute((tx) => insert(tx, 201)),

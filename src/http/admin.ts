@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { bearerTokenCheck } from "../security/bearer-token.js";
 import express from "express";
 import { ConflictError, NotFoundError, PayloadError, UnauthorizedError, type InvalidField } from "../errors.js";
 import type { JobListQuery, ReplayResult } from "../jobs/queue.js";
@@ -98,11 +98,9 @@ function decodeCursor(c: string): { createdAt: number; id: string } | undefined 
 /** `/admin/*`: local orders and the event log, behind `Authorization: Bearer <ADMIN_TOKEN>`. */
 export function adminRouter(token: string, deps: AdminDeps): express.Router {
   const router = express.Router();
-  const expected = createHash("sha256").update(token).digest();
+  const authorized = bearerTokenCheck(token);
   router.use((req, _res, next) => {
-    const m = /^Bearer (.+)$/i.exec(req.get("authorization") ?? "");
-    const given = createHash("sha256").update(m?.[1]?.trim() ?? "").digest();
-    if (m === null || !timingSafeEqual(given, expected)) {
+    if (!authorized(req.get("authorization"))) {
       throw new UnauthorizedError("The admin API needs the header Authorization: Bearer <ADMIN_TOKEN>.");
     }
     next();

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { bearerTokenCheck } from "../security/bearer-token.js";
 import express, { type NextFunction, type Request, type Response } from "express";
 import helmet from "helmet";
 import type { Config } from "../config.js";
@@ -46,14 +46,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
   });
-  const metricsToken = deps.config.metricsToken === undefined ? undefined : createHash("sha256").update(deps.config.metricsToken).digest();
+  const metricsAuthorized = deps.config.metricsToken === undefined ? undefined : bearerTokenCheck(deps.config.metricsToken);
   app.get("/metrics", async (req, res) => {
-    if (metricsToken !== undefined) {
-      const m = /^Bearer (.+)$/i.exec(req.get("authorization") ?? "");
-      const given = createHash("sha256").update(m?.[1]?.trim() ?? "").digest();
-      if (m === null || !timingSafeEqual(given, metricsToken)) {
-        throw new UnauthorizedError("GET /metrics needs the header Authorization: Bearer <METRICS_TOKEN>.");
-      }
+    if (metricsAuthorized !== undefined && !metricsAuthorized(req.get("authorization"))) {
+      throw new UnauthorizedError("GET /metrics needs the header Authorization: Bearer <METRICS_TOKEN>.");
     }
     res.type(deps.metrics.registry.contentType).send(await renderMetrics(deps.metrics));
   });

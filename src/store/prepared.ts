@@ -70,15 +70,16 @@ export function preparedInsert<DB, T extends keyof DB & string>(
     const shape = `${rows.length}:${columns.join(",")}`;
     let entry = shapes.get(shape);
     if (entry === undefined) {
-      const markers = rows.map((_, i) => Object.fromEntries(columns.map((c) => [c, param(`${i}.${c}`)])));
+      // Each placeholder is named by its index in `from`, which says where its value comes from.
+      const from: { row: number; column: string }[] = [];
+      const markers = rows.map((_, row) =>
+        Object.fromEntries(columns.map((column) => [column, param(String(from.push({ row, column }) - 1))])),
+      );
       // The rows are the table's own row type; Kysely cannot see that through the generic table name.
       const p = prepare((db as Kysely<Record<string, Record<string, unknown>>>).insertInto(table).values(markers));
-      const from = p.names.map((name) => {
-        const m = name === undefined ? null : /^(\d+)\.(.+)$/.exec(name);
-        if (m === null || m[1] === undefined || m[2] === undefined) throw new Error(`preparedInsert(${table}): unexpected parameter in ${p.sql}`);
-        return { row: Number(m[1]), column: m[2] };
-      });
-      entry = { p, from };
+      const inOrder = p.names.map((name) => from[Number(name)]);
+      if (inOrder.some((f) => f === undefined)) throw new Error(`preparedInsert(${table}): unexpected parameter in ${p.sql}`);
+      entry = { p, from: inOrder as { row: number; column: string }[] };
       if (shapes.size >= 64) shapes.clear();
       shapes.set(shape, entry);
     }

@@ -123,7 +123,7 @@ class GroupCommitSqliteDriver implements Driver {
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
     const c = connection as GroupConnection;
     await c.ensureLock();
-    c.group = this.openGroupOrUndefined ?? (await this.openGroup());
+    c.group = await this.openGroup();
     try {
       this.#db.exec(`SAVEPOINT ${SAVEPOINT}`);
     } catch (e) {

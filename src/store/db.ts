@@ -7,7 +7,7 @@ import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Database } from "./schema.js";
 import { migrateToLatest } from "./migrations.js";
-import { GroupCommitSqliteDialect } from "./sqlite-group-commit.js";
+import { GroupCommitSqliteDialect, retryWhileBusy } from "./sqlite-group-commit.js";
 
 /** The open database: one Kysely instance over SQLite or PostgreSQL, migrated. */
 export interface Store {
@@ -21,18 +21,28 @@ export interface Store {
 }
 
 const INT8_OID = 20;
+/** How long SQLite waits for a lock another process holds before the operation fails (→ 503). */
+const SQLITE_BUSY_TIMEOUT_MS = 5_000;
 
 export async function openStore(config: Config["database"], log: Logger): Promise<Store> {
   let db: Kysely<Database>;
   if (config.kind === "sqlite") {
     fs.mkdirSync(path.dirname(config.file), { recursive: true });
     const sqlite = new BetterSqlite3(config.file);
-    sqlite.pragma("busy_timeout = 5000"); // first: switching to WAL takes a lock too
-    sqlite.pragma("journal_mode = WAL");
+    // Locks other processes hold are waited for by retryWhileBusy, with the event loop free. Switching
+    // a new file to WAL needs the write lock; when several instances start together, SQLite answers
+    // BUSY at once to all but one (it will not wait while holding a read lock), so it is retried too.
+    sqlite.pragma("busy_timeout = 0");
+    try {
+      await retryWhileBusy(() => sqlite.pragma("journal_mode = WAL"), SQLITE_BUSY_TIMEOUT_MS);
+    } catch (e) {
+      sqlite.close();
+      throw e;
+    }
     sqlite.pragma(`synchronous = ${config.synchronous}`);
     sqlite.pragma("foreign_keys = ON");
     cacheStatements(sqlite);
-    db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect({ database: sqlite, groupCommit: config.groupCommit, busyTimeoutMs: 5_000 }) });
+    db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect({ database: sqlite, groupCommit: config.groupCommit, busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS }) });
   } else {
     const pool = new pg.Pool({
       connectionString: config.url,

@@ -38,6 +38,29 @@ import {
  * lock, the group waits for it without blocking the event loop; one group holds it for at most
  * one turn of the event loop.
  */
+/**
+ * Runs `fn` (a synchronous better-sqlite3 call), and while it fails with SQLITE_BUSY (another
+ * process holds a lock) again after a growing pause of at most 16 ms, up to `timeoutMs`; then the
+ * last error is thrown. The event loop stays free between tries, unlike with SQLite's busy_timeout,
+ * and unlike busy_timeout this also covers the cases where SQLite refuses to wait (a connection that
+ * holds a read lock and wants the write lock while another process holds it: SQLite answers BUSY at
+ * once rather than risk a deadlock, e.g. when several processes switch a new file to WAL together).
+ */
+export async function retryWhileBusy<T>(fn: () => T, timeoutMs: number): Promise<T> {
+  let pause = 1;
+  const giveUpAt = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return fn();
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (typeof code !== "string" || !code.startsWith("SQLITE_BUSY") || Date.now() >= giveUpAt) throw e;
+    }
+    await sleep(pause);
+    pause = Math.min(pause * 2, 16);
+  }
+}
+
 export class GroupCommitSqliteDialect implements Dialect {
   constructor(private readonly options: GroupCommitOptions) {}
   createDriver(): Driver {
@@ -232,19 +255,8 @@ class GroupCommitSqliteDriver implements Driver {
   }
 
   /** Runs `fn`, again after a growing pause while another process holds a lock, up to busyTimeoutMs. */
-  async whenNotBusy<T>(fn: () => T): Promise<T> {
-    let pause = 1;
-    const giveUpAt = Date.now() + this.#busyTimeoutMs;
-    for (;;) {
-      try {
-        return fn();
-      } catch (e) {
-        const code = (e as { code?: unknown }).code;
-        if (typeof code !== "string" || !code.startsWith("SQLITE_BUSY") || Date.now() >= giveUpAt) throw e;
-      }
-      await sleep(pause);
-      pause = Math.min(pause * 2, 16);
-    }
+  whenNotBusy<T>(fn: () => T): Promise<T> {
+    return retryWhileBusy(fn, this.#busyTimeoutMs);
   }
 
   /** Commits the open group now (call with the lock held or free, never mid-member). */

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, it } from "node:test";
+import BetterSqlite3 from "better-sqlite3";
 import { sql } from "kysely";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
@@ -89,6 +93,36 @@ describe("store [postgres] order ids", { skip: (await storeKinds())[1]!.skip }, 
       assert.deepEqual(await next(), { o: 100043, i: 79 });
       await store.close();
     } finally {
+      await d.cleanup();
+    }
+  });
+});
+
+describe("store [sqlite] several processes", () => {
+  it("switches a new file to WAL while another process holds its write lock, waiting without blocking", async () => {
+    // Regression (seen in CI): instances starting together on a new file. All but one got
+    // SQLITE_BUSY at once from "journal_mode = WAL": SQLite does not wait for the write lock while
+    // it holds a read lock. Here a second connection holds the write lock of the new file.
+    const d = freshDatabase("sqlite");
+    const config = loadConfig(d.env).database;
+    assert.equal(config.kind, "sqlite");
+    fs.mkdirSync(path.dirname(config.file), { recursive: true });
+    const other = new BetterSqlite3(config.file);
+    try {
+      other.exec("BEGIN IMMEDIATE");
+      let ticks = 0;
+      const ticker = setInterval(() => ticks++, 10);
+      const released = sleep(300).then(() => other.exec("COMMIT"));
+      const store = await openStore(config, silent);
+      clearInterval(ticker);
+      await released;
+      assert.ok(ticks >= 10, `the event loop ran while waiting (${ticks} ticks)`);
+      const mode = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(store.db);
+      assert.equal(mode.rows[0]?.journal_mode, "wal");
+      await store.ping();
+      await store.close();
+    } finally {
+      other.close();
       await d.cleanup();
     }
   });

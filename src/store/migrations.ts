@@ -166,7 +166,7 @@ const migrations: Record<string, Migration> = {
  * Applies the pending migrations in one transaction, recording each in `orderbridge_migrations`,
  * and returns the names applied. Several instances starting together apply each migration once:
  * PostgreSQL serialises them with an advisory lock per schema, SQLite with BEGIN IMMEDIATE (which
- * waits busy_timeout for the other process). A failed migration rolls back whole.
+ * waits, with the event loop free, for the other process). A failed migration rolls back whole.
  * (Kysely's own Migrator was replaced: it introspects every schema of the database, took another
  * schema's tables for its own, and failed when any schema was dropped meanwhile.)
  */

@@ -2,7 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
-import { Kysely, PostgresDialect, sql } from "kysely";
+import { createHash } from "node:crypto";
+import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from "kysely";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Database } from "./schema.js";
@@ -69,7 +70,7 @@ export async function openStore(config: Config["database"], log: Logger): Promis
         client.release();
       }
     }
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
   }
   let applied: string[];
   try {
@@ -112,6 +113,54 @@ function cacheStatements(sqlite: BetterSqlite3.Database, max = 500): void {
   }) as typeof sqlite.prepare;
 }
 
+/**
+ * PostgreSQL parses and plans every unnamed statement anew; for our short statements that is much of
+ * the server's work. Statements with parameters (every query the service builds; not BEGIN/COMMIT
+ * or migrations, which may hold several commands) run as named prepared statements instead, named
+ * by a hash of their text: node-postgres parses each once per connection, PostgreSQL keeps its plan.
+ * Bounded: texts beyond the first `max` distinct ones run unnamed.
+ *
+ * A prepared statement whose tables another instance altered meanwhile (a rolling upgrade's
+ * migration) fails with "cached plan must not change result type"; that text then runs unnamed from
+ * then on, and the error counts as "unavailable right now" (503), so the sender retries.
+ */
+function preparingPool(pool: pg.Pool, max = 1_000): PostgresPool {
+  const names = new Map<string, string>();
+  const unnamed = new Set<string>();
+  const nameFor = (text: string): string | undefined => {
+    let name = names.get(text);
+    if (name === undefined && names.size < max && !unnamed.has(text)) {
+      name = `ob_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`;
+      names.set(text, name);
+    }
+    return name;
+  };
+  return {
+    async connect(): Promise<PostgresPoolClient> {
+      const client = await pool.connect();
+      const query = async (text: string, values: readonly unknown[]): Promise<pg.QueryResult> => {
+        const name = values.length > 0 ? nameFor(text) : undefined;
+        if (name === undefined) return client.query(text, values as unknown[]);
+        try {
+          return await client.query({ name, text, values: values as unknown[] });
+        } catch (e) {
+          if ((e as { code?: unknown }).code === "0A000" && /cached plan/i.test((e as Error).message)) {
+            names.delete(text);
+            unnamed.add(text);
+          }
+          throw e;
+        }
+      };
+      return {
+        // Kysely passes a cursor only for streamed queries, which need a cursor class we do not give it.
+        query: query as unknown as PostgresPoolClient["query"],
+        release: () => client.release(),
+      };
+    },
+    end: () => pool.end(),
+  };
+}
+
 /** True for errors that mean "the database is unreachable or overloaded right now" (→ 503). */
 export function isStoreUnavailable(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
@@ -119,6 +168,7 @@ export function isStoreUnavailable(e: unknown): boolean {
   if (typeof code === "string") {
     if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN"].includes(code)) return true;
     if (/^(08|53|57P)/.test(code)) return true; // connection exception, insufficient resources, operator intervention
+    if (code === "0A000" && /cached plan/i.test(e.message)) return true; // a table changed under a prepared statement (see preparingPool)
     if (/^SQLITE_(BUSY|LOCKED|IOERR)/.test(code) || code === "SQLITE_FULL") return true;
   }
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|driver has already been destroyed/i.test(

@@ -8,9 +8,10 @@ import { promisify } from "node:util";
 import { describe, it } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
 import { sql } from "kysely";
+import pg from "pg";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
-import { openStore, type Store } from "../../src/store/db.js";
+import { isStoreUnavailable, openStore, type Store } from "../../src/store/db.js";
 import { loadCatalog } from "../../src/platforms/local/catalog.js";
 import { createLocalPlatform } from "../../src/platforms/local/adapter.js";
 import { createSchemaRegistry } from "../../src/validation/schemas.js";
@@ -91,6 +92,37 @@ describe("store [postgres] order ids", { skip: (await storeKinds())[1]!.skip }, 
       assert.deepEqual(await next(), { o: 100042, i: 78 });
       await local(store).init(); // a restart does not move the sequences back
       assert.deepEqual(await next(), { o: 100043, i: 79 });
+      await store.close();
+    } finally {
+      await d.cleanup();
+    }
+  });
+});
+
+describe("store [postgres] prepared statements", { skip: (await storeKinds())[1]!.skip }, () => {
+  it("runs statements with parameters as named prepared statements; a table altered under one makes a 503, then it runs unnamed", async () => {
+    const d = freshDatabase("postgres");
+    try {
+      // One connection, so every statement below meets the statements it prepared before.
+      const store = await openStore(loadConfig({ ...d.env, DATABASE_POOL_SIZE: "1" }).database, silent);
+      const pick = (key: string) => sql<Record<string, unknown>>`select * from sp_callbacks where idempotency_key = ${key}`.execute(store.db);
+      const prepared = async () =>
+        (await sql<{ statement: string }>`select statement from pg_prepared_statements where name like 'ob\_%'`.execute(store.db)).rows.map((r) => r.statement).filter((t) => t.includes("sp_callbacks"));
+      assert.deepEqual(await prepared(), []);
+      await pick("a");
+      await pick("b");
+      assert.deepEqual(await prepared(), ["select * from sp_callbacks where idempotency_key = $1"]);
+
+      // Another instance's migration adds a column: PostgreSQL refuses the prepared statement.
+      const other = new pg.Client({ connectionString: d.env["DATABASE_URL"], options: `-c search_path=${d.env["DATABASE_SCHEMA"]}` });
+      await other.connect();
+      await other.query("alter table sp_callbacks add column extra text");
+      await other.end();
+      const failure = await pick("c").then(() => undefined, (e: unknown) => e);
+      assert.ok(failure instanceof Error, "the prepared statement fails once");
+      assert.equal(isStoreUnavailable(failure), true, `answered as unavailable (503): ${failure.message}`);
+      const again = await pick("c");
+      assert.deepEqual(again.rows, []);
       await store.close();
     } finally {
       await d.cleanup();

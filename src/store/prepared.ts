@@ -55,11 +55,14 @@ export function prepare<R>(query: Compilable<R> | CompiledQuery<R>): Prepared<R>
 
 /**
  * An insert of whole rows into `table`, prepared once per shape (its columns and number of rows):
- * `insert(tx, rows)`. Every row must have the same columns (use null, not undefined).
+ * `insert(tx, rows)`. Every row must have the same columns (use null, not undefined). With
+ * `ifNoConflictOn`, a row whose value in that (unique) column exists already is skipped, not an
+ * error: `numAffectedRows` tells how many were inserted.
  */
 export function preparedInsert<DB, T extends keyof DB & string>(
   db: Kysely<DB>,
   table: T,
+  options: { ifNoConflictOn?: string } = {},
 ): (tx: Executor, rows: readonly DB[T][]) => Promise<QueryResult<unknown>> {
   // Per shape: the query, and for each placeholder the row and the column its value comes from.
   const shapes = new Map<string, { p: Prepared<unknown>; from: { row: number; column: string }[] }>();
@@ -76,7 +79,9 @@ export function preparedInsert<DB, T extends keyof DB & string>(
         Object.fromEntries(columns.map((column) => [column, param(String(from.push({ row, column }) - 1))])),
       );
       // The rows are the table's own row type; Kysely cannot see that through the generic table name.
-      const p = prepare((db as Kysely<Record<string, Record<string, unknown>>>).insertInto(table).values(markers));
+      const insert = (db as Kysely<Record<string, Record<string, unknown>>>).insertInto(table).values(markers);
+      const conflictColumn = options.ifNoConflictOn;
+      const p = prepare(conflictColumn === undefined ? insert : insert.onConflict((oc) => oc.column(conflictColumn).doNothing()));
       const inOrder = p.names.map((name) => from[Number(name)]);
       if (inOrder.some((f) => f === undefined)) throw new Error(`preparedInsert(${table}): unexpected parameter in ${p.sql}`);
       entry = { p, from: inOrder as { row: number; column: string }[] };

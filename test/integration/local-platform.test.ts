@@ -1,0 +1,151 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { loadConfig } from "../../src/config.js";
+import { createLogger } from "../../src/logger.js";
+import type { CreateOrderContext, NormalizedOrder } from "../../src/orders/types.js";
+import { createLocalPlatform, type LocalPlatform } from "../../src/platforms/local/adapter.js";
+import { compileCatalog } from "../../src/platforms/local/catalog.js";
+import { openStore, type Store } from "../../src/store/db.js";
+import { createSchemaRegistry } from "../../src/validation/schemas.js";
+import { freshDatabase, storeKinds } from "../helpers/stores.js";
+
+// The local platform's promise for a key (src/platforms/local/adapter.ts): a new key is placed
+// without looking it up first; a key that is taken is answered with its order, whatever the stock
+// says now, and the stock a refused pass took goes back.
+
+const log = createLogger({ level: "error", format: "json", silent: true });
+const schemas = createSchemaRegistry();
+const catalogDoc = {
+  currency: "USD",
+  products: [
+    { sku: "SCARCE", name: "Scarce Tea", price: "5.00", stock: 3 },
+    { sku: "RARE", name: "Rare Tea", price: "9.00", stock: 2 },
+    { sku: "PLENTY", name: "Plenty Tea", price: "4.00" },
+  ],
+  shippingMethods: { ups_ground: { perOrder: "3.00" } },
+};
+
+function order(lines: [string, number][], allowPartial = false): NormalizedOrder {
+  return {
+    source: "subscribe-pro",
+    sourceOrderId: "t",
+    allowPartial,
+    currency: "USD",
+    customer: { email: "jane.doe@example.com" },
+    shippingAddress: { firstName: "Jane", lastName: "Doe", city: "Springfield", country: "US" },
+    shippingMethodCode: "ups_ground",
+    couponCodes: [],
+    lines: lines.map(([sku, quantity], i) => ({ ref: String(i), sku, quantity })),
+  };
+}
+
+const ctx = (key: string, extra: Partial<CreateOrderContext> = {}): CreateOrderContext => ({
+  idempotencyKey: key,
+  signal: new AbortController().signal,
+  log,
+  ...extra,
+});
+
+async function open(kind: "sqlite" | "postgres"): Promise<{ store: Store; local: LocalPlatform; close(): Promise<void> }> {
+  const d = freshDatabase(kind);
+  const store = await openStore(loadConfig(d.env).database, log);
+  const local = createLocalPlatform({
+    db: store.db,
+    catalog: compileCatalog(catalogDoc, schemas, "test"),
+    orderNumberPrefix: "OB-",
+    orderNumberStart: 1000,
+    ids: kind === "postgres" ? "sequences" : "counters",
+  });
+  await local.init();
+  return {
+    store,
+    local,
+    async close() {
+      await store.close();
+      await d.cleanup();
+    },
+  };
+}
+
+async function stock(store: Store, sku: string): Promise<number> {
+  const row = await store.db.selectFrom("local_stock").select("available").where("sku", "=", sku).executeTakeFirstOrThrow();
+  return Number(row.available);
+}
+const count = async (store: Store, key: string): Promise<number> =>
+  (await store.db.selectFrom("local_orders").select("id").where("idempotency_key", "=", key).execute()).length;
+
+for (const { kind, skip } of await storeKinds()) {
+  describe(`local platform: one order per key [${kind}]`, { skip }, () => {
+    it("a retry after the stock ran out is answered with the order placed, and takes nothing", async () => {
+      const t = await open(kind);
+      try {
+        const first = await t.local.createOrder(order([["SCARCE", 3]]), ctx("k-sold-out"));
+        assert.ok(first.order !== null);
+        assert.equal(first.replayed, false);
+        assert.equal(await stock(t.store, "SCARCE"), 0);
+        const again = await t.local.createOrder(order([["SCARCE", 3]]), ctx("k-sold-out"));
+        assert.equal(again.replayed, true);
+        assert.equal(again.order?.orderNumber, first.order.orderNumber);
+        assert.deepEqual(again.lines, first.lines);
+        assert.equal(await stock(t.store, "SCARCE"), 0);
+        assert.equal(await count(t.store, "k-sold-out"), 1);
+      } finally {
+        await t.close();
+      }
+    });
+
+    it("a retry that could take its first line's stock but not its second's gives the first back", async () => {
+      const t = await open(kind);
+      try {
+        const first = await t.local.createOrder(order([["SCARCE", 1], ["RARE", 2]]), ctx("k-mixed"));
+        assert.ok(first.order !== null);
+        assert.deepEqual([await stock(t.store, "SCARCE"), await stock(t.store, "RARE")], [2, 0]);
+        // The retry takes one SCARCE, finds no RARE, finds the key taken: answered with the order, nothing taken.
+        const again = await t.local.createOrder(order([["SCARCE", 1], ["RARE", 2]]), ctx("k-mixed"));
+        assert.equal(again.replayed, true);
+        assert.equal(again.order?.orderNumber, first.order.orderNumber);
+        assert.deepEqual([await stock(t.store, "SCARCE"), await stock(t.store, "RARE")], [2, 0]);
+        // A new key in the same position is refused and takes nothing either.
+        const refused = await t.local.createOrder(order([["SCARCE", 1], ["RARE", 1]]), ctx("k-refused"));
+        assert.equal(refused.order, null);
+        assert.equal(refused.replayed, false);
+        assert.deepEqual([await stock(t.store, "SCARCE"), await stock(t.store, "RARE")], [2, 0]);
+        assert.equal(await count(t.store, "k-refused"), 0);
+      } finally {
+        await t.close();
+      }
+    });
+
+    it("the writes of the caller commit with a replay, once per call", async () => {
+      const t = await open(kind);
+      try {
+        const seen: boolean[] = [];
+        const atomically: CreateOrderContext["atomically"] = async (_tx, result) => {
+          seen.push(result.replayed);
+        };
+        const first = await t.local.createOrder(order([["PLENTY", 1]]), ctx("k-atomic", { atomically }));
+        const again = await t.local.createOrder(order([["PLENTY", 1]]), ctx("k-atomic", { atomically }));
+        assert.equal(first.ranAtomically, true);
+        assert.equal(again.ranAtomically, true);
+        assert.deepEqual(seen, [false, true]);
+      } finally {
+        await t.close();
+      }
+    });
+
+    it("the same new key placed many times at once makes one order; every call gets it", async () => {
+      const t = await open(kind);
+      try {
+        const results = await Promise.all(Array.from({ length: 10 }, () => t.local.createOrder(order([["SCARCE", 1]]), ctx("k-race"))));
+        const numbers = new Set(results.map((r) => r.order?.orderNumber));
+        assert.equal(numbers.size, 1);
+        assert.ok(!numbers.has(undefined));
+        assert.equal(results.filter((r) => !r.replayed).length, 1);
+        assert.equal(await count(t.store, "k-race"), 1);
+        assert.equal(await stock(t.store, "SCARCE"), 2);
+      } finally {
+        await t.close();
+      }
+    });
+  });
+}

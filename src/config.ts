@@ -13,7 +13,14 @@ export interface Config {
   readonly dataDir: string;
   readonly database:
     | { readonly kind: "sqlite"; readonly file: string; readonly synchronous: "FULL" | "NORMAL"; readonly groupCommit: boolean }
-    | { readonly kind: "postgres"; readonly url: string; readonly schema: string | undefined; readonly poolSize: number };
+    | {
+        readonly kind: "postgres";
+        readonly url: string;
+        readonly schema: string | undefined;
+        readonly poolSize: number;
+        /** Statements with parameters run as named prepared statements (off behind a transaction-pooling proxy). */
+        readonly preparedStatements: boolean;
+      };
   readonly subscribePro: {
     /** Empty when none was configured: main.ts then generates one (outside production). */
     readonly hmacSecrets: readonly string[];
@@ -117,7 +124,13 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
       problems.push("DATABASE_SCHEMA must be a lower-case SQL identifier (letters, digits, _)");
     }
-    database = { kind: "postgres", url, schema, poolSize: int("DATABASE_POOL_SIZE", 10, 1, 200) };
+    database = {
+      kind: "postgres",
+      url,
+      schema,
+      poolSize: int("DATABASE_POOL_SIZE", 10, 1, 200),
+      preparedStatements: bool("DATABASE_PREPARED_STATEMENTS", true),
+    };
   } else {
     const sync = (get("SQLITE_SYNCHRONOUS") ?? "FULL").toUpperCase();
     if (sync !== "FULL" && sync !== "NORMAL") problems.push("SQLITE_SYNCHRONOUS must be FULL or NORMAL");
@@ -326,7 +339,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
     database:
       c.database.kind === "sqlite"
         ? { kind: "sqlite", file: c.database.file, synchronous: c.database.synchronous, groupCommit: c.database.groupCommit }
-        : { kind: "postgres", url: c.database.url.replace(/\/\/([^@/]*)@/, "//****@"), schema: c.database.schema, poolSize: c.database.poolSize },
+        : { kind: "postgres", url: c.database.url.replace(/\/\/([^@/]*)@/, "//****@"), schema: c.database.schema, poolSize: c.database.poolSize, preparedStatements: c.database.preparedStatements },
     subscribePro: {
       auth: c.subscribePro.auth,
       hmacSecrets: `${c.subscribePro.hmacSecrets.length} configured`,

@@ -70,7 +70,7 @@ export async function openStore(config: Config["database"], log: Logger): Promis
         client.release();
       }
     }
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: config.preparedStatements ? preparingPool(pool) : pool }) });
   }
   let applied: string[];
   try {

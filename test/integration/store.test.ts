@@ -130,6 +130,22 @@ describe("store [postgres] prepared statements", { skip: (await storeKinds())[1]
   });
 });
 
+describe("store [postgres] without prepared statements", { skip: (await storeKinds())[1]!.skip }, () => {
+  it("DATABASE_PREPARED_STATEMENTS=false runs every statement unnamed (for a transaction-pooling proxy)", async () => {
+    const d = freshDatabase("postgres");
+    try {
+      const store = await openStore(loadConfig({ ...d.env, DATABASE_POOL_SIZE: "1", DATABASE_PREPARED_STATEMENTS: "false" }).database, silent);
+      await sql`select * from sp_callbacks where idempotency_key = ${"a"}`.execute(store.db);
+      await sql`select * from sp_callbacks where idempotency_key = ${"b"}`.execute(store.db);
+      const rows = await sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`.execute(store.db);
+      assert.equal(rows.rows[0]?.n, 0);
+      await store.close();
+    } finally {
+      await d.cleanup();
+    }
+  });
+});
+
 describe("store [sqlite] several processes", () => {
   it("switches a new file to WAL while another process holds its write lock, waiting without blocking", async () => {
     // Regression (seen in CI): instances starting together on a new file. All but one got

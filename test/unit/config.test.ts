@@ -23,6 +23,7 @@ describe("loadConfig", () => {
       HOST: "127.0.0.1",
       DATABASE_URL: "postgres://u:pw@db:5432/orders",
       DATABASE_SCHEMA: "ob",
+      DATABASE_PREPARED_STATEMENTS: "false",
       SP_HMAC_SECRETS: "new, old ,",
       SP_ALLOWED_IPS: "10.0.0.0/8, 2001:db8::/32",
       SP_AUTH: "both",
@@ -35,7 +36,7 @@ describe("loadConfig", () => {
     });
     assert.equal(c.port, 8080);
     assert.equal(c.host, "127.0.0.1");
-    assert.deepEqual(c.database, { kind: "postgres", url: "postgres://u:pw@db:5432/orders", schema: "ob", poolSize: 10 });
+    assert.deepEqual(c.database, { kind: "postgres", url: "postgres://u:pw@db:5432/orders", schema: "ob", poolSize: 10, preparedStatements: false });
     assert.deepEqual(c.subscribePro.hmacSecrets, ["new", "old"]);
     assert.equal(c.subscribePro.allowlist.size, 2);
     assert.deepEqual(c.trustProxy, ["loopback", "10.0.0.1"]);

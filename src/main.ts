@@ -5,6 +5,7 @@ import { describeConfig, loadConfig, type Config } from "./config.js";
 import { ConfigError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
 import { serveClusterMetrics } from "./metrics.js";
+import { tuneRuntime } from "./runtime.js";
 import { createService } from "./service.js";
 
 /**
@@ -13,6 +14,7 @@ import { createService } from "./service.js";
  * gracefully on SIGTERM/SIGINT.
  */
 async function main(): Promise<void> {
+  tuneRuntime();
   let config: Config;
   try {
     config = loadConfig(process.env, { isTty: process.stdout.isTTY === true });

@@ -6,6 +6,7 @@ import { sql, type Kysely } from "kysely";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { openStore, type Store } from "../../src/store/db.js";
+import { retryWhileBusy } from "../../src/store/sqlite-group-commit.js";
 import { freshDatabase } from "../helpers/stores.js";
 
 // The SQLite driver's promise: a transaction (or a statement) resolves only once it is durable,
@@ -140,10 +141,11 @@ for (const groupCommit of [true, false]) {
     });
 
     it("waits for a write lock another process holds without blocking the event loop, then commits", async () => {
-      const writer = new BetterSqlite3(path.join(path.dirname(c.other.name), "orderbridge.sqlite"));
+      // timeout 0: waiting in SQLite's busy handler here would stop this process, and with it a
+      // group of the previous test that still holds the lock.
+      const writer = new BetterSqlite3(path.join(path.dirname(c.other.name), "orderbridge.sqlite"), { timeout: 0 });
       try {
-        await new Promise((r) => setTimeout(r, 10)); // the previous test's last group commits
-        writer.exec("BEGIN IMMEDIATE"); // another instance, mid-transaction
+        await retryWhileBusy(() => writer.exec("BEGIN IMMEDIATE"), 5_000); // another instance, mid-transaction
         let ticks = 0;
         const ticker = setInterval(() => ticks++, 5);
         const waiting = c.db.transaction().execute((tx) => insert(tx, 501));

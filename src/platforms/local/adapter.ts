@@ -1,6 +1,6 @@
 import { sql, type Kysely } from "kysely";
 import { isUniqueViolation } from "../../store/db.js";
-import { param, prepare, preparedInsert, type Executor } from "../../store/prepared.js";
+import { param, prepare, preparedInsert, type Executor, type Prepared } from "../../store/prepared.js";
 import type { Database, LocalOrderItemRow, LocalOrderRow } from "../../store/schema.js";
 import {
   ERROR_CLASS_PLATFORM,
@@ -68,10 +68,6 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     ),
     insertOrderIfNew: preparedInsert(db, "local_orders", { ifNoConflictOn: "idempotency_key" }),
     insertItems: preparedInsert(db, "local_order_items"),
-    nextIds: prepare(
-      sql<{ order_id: number | string; item_ids: (number | string)[] }>`select nextval('local_order_ids') as order_id,
-        array(select nextval('local_order_item_ids') from generate_series(1, ${param<number>("items")})) as item_ids`.compile(db),
-    ),
     itemsOf: prepare(db.selectFrom("local_order_items").selectAll().where("order_id", "=", param<number>("orderId")).orderBy("line_no")),
   };
 
@@ -127,17 +123,62 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     }
   }
 
-  /** A new order's id and one id for each of its items. */
+  /** SQLite: a new order's id and one id for each of its items, from the counter rows. */
   async function takeIds(tx: Executor, items: number): Promise<{ orderId: number; itemIds: number[] }> {
-    if (opts.ids === "sequences") {
-      const row = (await q.nextIds.run(tx, { items })).rows[0];
-      if (row === undefined) throw new Error("the id sequences answered nothing");
-      return { orderId: Number(row.order_id), itemIds: row.item_ids.map(Number) };
-    }
     const orderId = await bump(tx, ORDER_COUNTER, 1);
     const last = await bump(tx, ITEM_COUNTER, items);
     const itemIds = Array.from({ length: items }, (_, i) => last - items + 1 + i);
     return { orderId, itemIds };
+  }
+
+  /**
+   * PostgreSQL: the order and its items in one statement (one round trip instead of three): ids
+   * from the sequences, the order inserted unless its key is taken, the items only with it. The row
+   * values travel as JSON and are typed by the tables' own row types. Built once, on first use (the
+   * rows always have the same columns).
+   */
+  let insertWithIds: Prepared<{ id: number | string; order_number: string; items: { id: number | string; ref: string }[] }> | undefined;
+  async function insertSequenced(
+    tx: Executor,
+    order: Omit<LocalOrderRow, "id" | "order_number">,
+    items: Omit<LocalOrderItemRow, "id" | "order_id">[],
+  ): Promise<{ orderId: number; orderNumber: string; itemIds: Map<string, number> } | undefined> {
+    if (insertWithIds === undefined) {
+      const names = (row: object): string[] => Object.keys(row);
+      const cols = (cs: string[]) => sql.join(cs.map((c) => sql.ref(c)));
+      const fromR = (cs: string[]) => sql.join(cs.map((c) => sql.ref(`r.${c}`)));
+      const orderCols = names(order);
+      const itemCols = names(items[0] ?? {});
+      insertWithIds = prepare(
+        sql<{ id: number | string; order_number: string; items: { id: number | string; ref: string }[] }>`
+          with ids as (select nextval('local_order_ids') as id),
+          o as (
+            insert into local_orders (id, order_number, ${cols(orderCols)})
+            select ids.id, ${param<string>("prefix")}::text || ids.id, ${fromR(orderCols)}
+            from ids, jsonb_populate_record(null::local_orders, ${param<string>("order")}::jsonb) r
+            on conflict (idempotency_key) do nothing
+            returning id, order_number
+          ),
+          i as (
+            insert into local_order_items (id, order_id, ${cols(itemCols)})
+            select nextval('local_order_item_ids'), o.id, ${fromR(itemCols)}
+            from o, jsonb_populate_recordset(null::local_order_items, ${param<string>("items")}::jsonb) r
+            returning id, line_ref
+          )
+          select o.id, o.order_number,
+                 coalesce((select json_agg(json_build_object('id', i.id, 'ref', i.line_ref)) from i), '[]'::json) as items
+          from o`.compile(db),
+      );
+    }
+    const row = (
+      await insertWithIds.run(tx, { prefix: opts.orderNumberPrefix, order: JSON.stringify(order), items: JSON.stringify(items) })
+    ).rows[0];
+    if (row === undefined) return undefined; // the key is taken: nothing was inserted
+    return {
+      orderId: Number(row.id),
+      orderNumber: row.order_number,
+      itemIds: new Map(row.items.map((it) => [it.ref, Number(it.id)])),
+    };
   }
 
   async function createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
@@ -207,11 +248,8 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     }
 
     const priced = priceOrder(order, accepted, catalog);
-    const { orderId, itemIds } = await takeIds(tx, priced.lines.length);
     const createdAt = Math.floor(clock() / 1000) * 1000;
-    const row: LocalOrderRow = {
-      id: orderId,
-      order_number: `${opts.orderNumberPrefix}${orderId}`,
+    const orderRow: Omit<LocalOrderRow, "id" | "order_number"> = {
       idempotency_key: ctx.idempotencyKey,
       source: order.source,
       source_order_id: order.sourceOrderId ?? null,
@@ -233,11 +271,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       created_at: createdAt,
       details: orderDetails(order),
     };
-    const inserted = await q.insertOrderIfNew(tx, [row]);
-    if (Number(inserted.numAffectedRows) !== 1) throw new KeyTaken();
-    const items: LocalOrderItemRow[] = priced.lines.map((l, i) => ({
-      id: itemIds[i] as number,
-      order_id: orderId,
+    const itemRows: Omit<LocalOrderItemRow, "id" | "order_id">[] = priced.lines.map((l) => ({
       line_no: order.lines.indexOf(l.line),
       line_ref: l.line.ref,
       sku: l.line.sku,
@@ -253,7 +287,26 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       subscription_id: l.line.subscriptionId ?? null,
       properties: l.line.properties === undefined || l.line.properties.length === 0 ? null : JSON.stringify(l.line.properties),
     }));
-    await q.insertItems(tx, items);
+
+    let row: LocalOrderRow;
+    let items: LocalOrderItemRow[];
+    if (opts.ids === "sequences") {
+      const ids = await insertSequenced(tx, orderRow, itemRows);
+      if (ids === undefined) throw new KeyTaken();
+      row = { id: ids.orderId, order_number: ids.orderNumber, ...orderRow };
+      items = itemRows.map((it) => {
+        const id = ids.itemIds.get(it.line_ref);
+        if (id === undefined) throw new Error(`the database returned no id for line ${it.line_ref}`);
+        return { id, order_id: ids.orderId, ...it };
+      });
+    } else {
+      const { orderId, itemIds } = await takeIds(tx, itemRows.length);
+      row = { id: orderId, order_number: `${opts.orderNumberPrefix}${orderId}`, ...orderRow };
+      const inserted = await q.insertOrderIfNew(tx, [row]);
+      if (Number(inserted.numAffectedRows) !== 1) throw new KeyTaken();
+      items = itemRows.map((it, i) => ({ id: itemIds[i] as number, order_id: orderId, ...it }));
+      await q.insertItems(tx, items);
+    }
     const itemByRef = new Map(items.map((it) => [it.line_ref, it]));
     const result: PlatformOrderResult = {
       order: toPlacedOrder(row),

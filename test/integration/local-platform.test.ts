@@ -133,6 +133,49 @@ for (const { kind, skip } of await storeKinds()) {
       }
     });
 
+    it("stores every field of the order and its lines, with the ids it answered", async () => {
+      const t = await open(kind);
+      try {
+        const o: NormalizedOrder = {
+          ...order([["PLENTY", 2], ["NOT-SOLD", 1], ["SCARCE", 1]], true),
+          sourceOrderId: "src-9",
+          customer: { email: "jane.doe@example.com", sourceCustomerId: "c-1", platformCustomerId: "p-1" },
+          billingAddress: { firstName: "Jane", city: "Springfield", country: "US" },
+          couponCodes: ["TEN", "ÉTÉ"],
+          note: "ring twice — thanks",
+          tags: "subscription",
+          attributes: [{ name: "gift", value: "yes" }],
+        };
+        o.lines[0] = { ...o.lines[0]!, description: "fine \"leaf\"", properties: [{ name: "grind", value: "coarse" }], subscriptionId: "s-1" };
+        const r = await t.local.createOrder(o, ctx("k-fields"));
+        assert.ok(r.order !== null);
+        const row = await t.store.db.selectFrom("local_orders").selectAll().where("idempotency_key", "=", "k-fields").executeTakeFirstOrThrow();
+        assert.equal(String(row.id), r.order.platformOrderId);
+        assert.equal(row.order_number, r.order.orderNumber);
+        assert.equal(row.order_number, `OB-${row.id}`);
+        assert.equal(row.source_order_id, "src-9");
+        assert.deepEqual([row.source_customer_id, row.platform_customer_id], ["c-1", "p-1"]);
+        assert.deepEqual(JSON.parse(row.coupon_codes), ["TEN", "ÉTÉ"]);
+        assert.deepEqual(JSON.parse(row.billing_address ?? "null"), { firstName: "Jane", city: "Springfield", country: "US" });
+        assert.deepEqual(JSON.parse(row.details ?? "null"), { note: "ring twice — thanks", tags: "subscription", attributes: [{ name: "gift", value: "yes" }] });
+        assert.equal(Number(row.total), r.order.total);
+        const items = await t.store.db.selectFrom("local_order_items").selectAll().where("order_id", "=", row.id).orderBy("line_no").execute();
+        assert.deepEqual(
+          items.map((it) => [it.line_no, it.line_ref, it.sku, it.description, it.properties, it.subscription_id, Number(it.quantity), Number(it.requires_shipping)]),
+          [
+            [0, "0", "PLENTY", 'fine "leaf"', JSON.stringify([{ name: "grind", value: "coarse" }]), "s-1", 2, 1],
+            [2, "2", "SCARCE", null, null, null, 1, 1],
+          ],
+        );
+        // Every line placed answers the id of its own stored item; the unknown SKU failed.
+        const answered = new Map(r.lines.filter((l) => l.ok).map((l) => [l.ref, (l as { platformItemId: string }).platformItemId]));
+        assert.deepEqual(answered, new Map(items.map((it) => [it.line_ref, String(it.id)])));
+        assert.equal(r.lines[1]?.ok, false);
+      } finally {
+        await t.close();
+      }
+    });
+
     it("the same new key placed many times at once makes one order; every call gets it", async () => {
       const t = await open(kind);
       try {

@@ -147,12 +147,7 @@ class GroupCommitSqliteDriver implements Driver {
     const c = connection as GroupConnection;
     await c.ensureLock();
     c.group = await this.openGroup();
-    try {
-      this.#db.exec(`SAVEPOINT ${SAVEPOINT}`);
-    } catch (e) {
-      this.afterError(e);
-      throw e;
-    }
+    this.execInGroup(`SAVEPOINT ${SAVEPOINT}`);
     c.inTransaction = true;
   }
 
@@ -160,12 +155,7 @@ class GroupCommitSqliteDriver implements Driver {
     const c = connection as GroupConnection;
     const group = c.group;
     if (!c.inTransaction || group === undefined) throw new Error("commit without a transaction");
-    try {
-      this.#db.exec(`RELEASE ${SAVEPOINT}`);
-    } catch (e) {
-      this.afterError(e);
-      throw e;
-    }
+    this.execInGroup(`RELEASE ${SAVEPOINT}`);
     c.inTransaction = false;
     group.members++;
     if (!this.#grouped) this.commitNow();
@@ -277,6 +267,16 @@ class GroupCommitSqliteDriver implements Driver {
         }
       }
       group.fail(e);
+    }
+  }
+
+  /** Runs `sql` in the open group; when it fails, the group is dealt with (afterError) first. */
+  private execInGroup(sql: string): void {
+    try {
+      this.#db.exec(sql);
+    } catch (e) {
+      this.afterError(e);
+      throw e;
     }
   }
 

@@ -46,25 +46,24 @@ const ctx = (key: string, extra: Partial<CreateOrderContext> = {}): CreateOrderC
   ...extra,
 });
 
-async function open(kind: "sqlite" | "postgres"): Promise<{ store: Store; local: LocalPlatform; close(): Promise<void> }> {
+/** Runs `fn` with a fresh store and local platform, closed and removed afterwards. */
+async function withLocal(kind: "sqlite" | "postgres", fn: (t: { store: Store; local: LocalPlatform }) => Promise<void>): Promise<void> {
   const d = freshDatabase(kind);
   const store = await openStore(loadConfig(d.env).database, log);
-  const local = createLocalPlatform({
-    db: store.db,
-    catalog: compileCatalog(catalogDoc, schemas, "test"),
-    orderNumberPrefix: "OB-",
-    orderNumberStart: 1000,
-    ids: kind === "postgres" ? "sequences" : "counters",
-  });
-  await local.init();
-  return {
-    store,
-    local,
-    async close() {
-      await store.close();
-      await d.cleanup();
-    },
-  };
+  try {
+    const local = createLocalPlatform({
+      db: store.db,
+      catalog: compileCatalog(catalogDoc, schemas, "test"),
+      orderNumberPrefix: "OB-",
+      orderNumberStart: 1000,
+      ids: kind === "postgres" ? "sequences" : "counters",
+    });
+    await local.init();
+    await fn({ store, local });
+  } finally {
+    await store.close();
+    await d.cleanup();
+  }
 }
 
 async function stock(store: Store, sku: string): Promise<number> {
@@ -76,9 +75,8 @@ const count = async (store: Store, key: string): Promise<number> =>
 
 for (const { kind, skip } of await storeKinds()) {
   describe(`local platform: one order per key [${kind}]`, { skip }, () => {
-    it("a retry after the stock ran out is answered with the order placed, and takes nothing", async () => {
-      const t = await open(kind);
-      try {
+    it("a retry after the stock ran out is answered with the order placed, and takes nothing", () =>
+      withLocal(kind, async (t) => {
         const first = await t.local.createOrder(order([["SCARCE", 3]]), ctx("k-sold-out"));
         assert.ok(first.order !== null);
         assert.equal(first.replayed, false);
@@ -89,14 +87,10 @@ for (const { kind, skip } of await storeKinds()) {
         assert.deepEqual(again.lines, first.lines);
         assert.equal(await stock(t.store, "SCARCE"), 0);
         assert.equal(await count(t.store, "k-sold-out"), 1);
-      } finally {
-        await t.close();
-      }
-    });
+      }));
 
-    it("a retry that could take its first line's stock but not its second's gives the first back", async () => {
-      const t = await open(kind);
-      try {
+    it("a retry that could take its first line's stock but not its second's gives the first back", () =>
+      withLocal(kind, async (t) => {
         const first = await t.local.createOrder(order([["SCARCE", 1], ["RARE", 2]]), ctx("k-mixed"));
         assert.ok(first.order !== null);
         assert.deepEqual([await stock(t.store, "SCARCE"), await stock(t.store, "RARE")], [2, 0]);
@@ -111,14 +105,10 @@ for (const { kind, skip } of await storeKinds()) {
         assert.equal(refused.replayed, false);
         assert.deepEqual([await stock(t.store, "SCARCE"), await stock(t.store, "RARE")], [2, 0]);
         assert.equal(await count(t.store, "k-refused"), 0);
-      } finally {
-        await t.close();
-      }
-    });
+      }));
 
-    it("the writes of the caller commit with a replay, once per call", async () => {
-      const t = await open(kind);
-      try {
+    it("the writes of the caller commit with a replay, once per call", () =>
+      withLocal(kind, async (t) => {
         const seen: boolean[] = [];
         const atomically: CreateOrderContext["atomically"] = async (_tx, result) => {
           seen.push(result.replayed);
@@ -128,14 +118,10 @@ for (const { kind, skip } of await storeKinds()) {
         assert.equal(first.ranAtomically, true);
         assert.equal(again.ranAtomically, true);
         assert.deepEqual(seen, [false, true]);
-      } finally {
-        await t.close();
-      }
-    });
+      }));
 
-    it("stores every field of the order and its lines, with the ids it answered", async () => {
-      const t = await open(kind);
-      try {
+    it("stores every field of the order and its lines, with the ids it answered", () =>
+      withLocal(kind, async (t) => {
         const o: NormalizedOrder = {
           ...order([["PLENTY", 2], ["NOT-SOLD", 1], ["SCARCE", 1]], true),
           sourceOrderId: "src-9",
@@ -171,14 +157,10 @@ for (const { kind, skip } of await storeKinds()) {
         const answered = new Map(r.lines.filter((l) => l.ok).map((l) => [l.ref, (l as { platformItemId: string }).platformItemId]));
         assert.deepEqual(answered, new Map(items.map((it) => [it.line_ref, String(it.id)])));
         assert.equal(r.lines[1]?.ok, false);
-      } finally {
-        await t.close();
-      }
-    });
+      }));
 
-    it("the same new key placed many times at once makes one order; every call gets it", async () => {
-      const t = await open(kind);
-      try {
+    it("the same new key placed many times at once makes one order; every call gets it", () =>
+      withLocal(kind, async (t) => {
         const results = await Promise.all(Array.from({ length: 10 }, () => t.local.createOrder(order([["SCARCE", 1]]), ctx("k-race"))));
         const numbers = new Set(results.map((r) => r.order?.orderNumber));
         assert.equal(numbers.size, 1);
@@ -186,9 +168,6 @@ for (const { kind, skip } of await storeKinds()) {
         assert.equal(results.filter((r) => !r.replayed).length, 1);
         assert.equal(await count(t.store, "k-race"), 1);
         assert.equal(await stock(t.store, "SCARCE"), 2);
-      } finally {
-        await t.close();
-      }
-    });
+      }));
   });
 }

@@ -100,11 +100,23 @@ describe("store [postgres] order ids", { skip: (await storeKinds())[1]!.skip }, 
 });
 
 describe("store [postgres] prepared statements", { skip: (await storeKinds())[1]!.skip }, () => {
-  it("runs statements with parameters as named prepared statements; a table altered under one makes a 503, then it runs unnamed", async () => {
+  /** A store on one connection, so every statement meets the statements it prepared before. */
+  async function withOneConnection(env: Record<string, string>, fn: (store: Store, d: ReturnType<typeof freshDatabase>) => Promise<void>): Promise<void> {
     const d = freshDatabase("postgres");
     try {
-      // One connection, so every statement below meets the statements it prepared before.
-      const store = await openStore(loadConfig({ ...d.env, DATABASE_POOL_SIZE: "1" }).database, silent);
+      const store = await openStore(loadConfig({ ...d.env, DATABASE_POOL_SIZE: "1", ...env }).database, silent);
+      try {
+        await fn(store, d);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await d.cleanup();
+    }
+  }
+
+  it("runs statements with parameters as named prepared statements; a table altered under one makes a 503, then it runs unnamed", () =>
+    withOneConnection({}, async (store, d) => {
       const pick = (key: string) => sql<Record<string, unknown>>`select * from sp_callbacks where idempotency_key = ${key}`.execute(store.db);
       const prepared = async () =>
         (await sql<{ statement: string }>`select statement from pg_prepared_statements where name like 'ob\_%'`.execute(store.db)).rows.map((r) => r.statement).filter((t) => t.includes("sp_callbacks"));
@@ -123,27 +135,15 @@ describe("store [postgres] prepared statements", { skip: (await storeKinds())[1]
       assert.equal(isStoreUnavailable(failure), true, `answered as unavailable (503): ${failure.message}`);
       const again = await pick("c");
       assert.deepEqual(again.rows, []);
-      await store.close();
-    } finally {
-      await d.cleanup();
-    }
-  });
-});
+    }));
 
-describe("store [postgres] without prepared statements", { skip: (await storeKinds())[1]!.skip }, () => {
-  it("DATABASE_PREPARED_STATEMENTS=false runs every statement unnamed (for a transaction-pooling proxy)", async () => {
-    const d = freshDatabase("postgres");
-    try {
-      const store = await openStore(loadConfig({ ...d.env, DATABASE_POOL_SIZE: "1", DATABASE_PREPARED_STATEMENTS: "false" }).database, silent);
+  it("DATABASE_PREPARED_STATEMENTS=false runs every statement unnamed (for a transaction-pooling proxy)", () =>
+    withOneConnection({ DATABASE_PREPARED_STATEMENTS: "false" }, async (store) => {
       await sql`select * from sp_callbacks where idempotency_key = ${"a"}`.execute(store.db);
       await sql`select * from sp_callbacks where idempotency_key = ${"b"}`.execute(store.db);
       const rows = await sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`.execute(store.db);
       assert.equal(rows.rows[0]?.n, 0);
-      await store.close();
-    } finally {
-      await d.cleanup();
-    }
-  });
+    }));
 });
 
 describe("store [sqlite] several processes", () => {

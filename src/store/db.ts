@@ -40,10 +40,20 @@ export async function openStore(config: Config["database"], log: Logger): Promis
       sqlite.close();
       throw e;
     }
-    sqlite.pragma(`synchronous = ${config.synchronous}`);
+    // FULL: no answer before its data is on disk. SQLite's own FULL would fsync inside every COMMIT,
+    // blocking the event loop; instead SQLite runs at NORMAL and the driver syncs the write-ahead
+    // log after each COMMIT on libuv's thread pool (see sqlite-group-commit.ts).
+    sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("foreign_keys = ON");
     cacheStatements(sqlite);
-    db = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect({ database: sqlite, groupCommit: config.groupCommit, busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS }) });
+    db = new Kysely<Database>({
+      dialect: new GroupCommitSqliteDialect({
+        database: sqlite,
+        groupCommit: config.groupCommit,
+        busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS,
+        ...(config.synchronous === "FULL" ? { syncWal: `${config.file}-wal` } : {}),
+      }),
+    });
   } else {
     const pool = new pg.Pool({
       connectionString: config.url,

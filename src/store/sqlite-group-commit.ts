@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import type BetterSqlite3 from "better-sqlite3";
 import {
@@ -31,6 +32,16 @@ import {
  * or an error makes SQLite roll the whole transaction back, every member of the group fails with
  * that error (none of them was reported). A member that fails on its own is rolled back to its
  * savepoint and leaves the others untouched, exactly as a separate transaction would.
+ *
+ * Durability without blocking: with `syncWal`, SQLite runs at synchronous=NORMAL (a COMMIT only
+ * writes the group's pages to the write-ahead log, and checkpoints sync the log and the database
+ * file themselves) and the driver makes each COMMIT durable with an fdatasync of the log on libuv's
+ * thread pool: the event loop goes on serving, and the next group fills, while the disk flushes.
+ * A group is reported durable only after an fdatasync that began after its COMMIT; fdatasyncs run
+ * one at a time, and every COMMIT made while one runs shares the next (see WalSync). Anything that
+ * ran outside a group and may have read committed pages waits for the same horizon. A log frame
+ * that was checkpointed into the database file before the fdatasync is durable too: SQLite syncs the
+ * database file after a complete checkpoint, before it starts the log over.
  *
  * Transactions begin IMMEDIATE (the write lock is taken when the group opens): a transaction that
  * reads first and writes later cannot fail with SQLITE_BUSY_SNAPSHOT as a DEFERRED one would when
@@ -86,6 +97,77 @@ export interface GroupCommitOptions {
   maxGroupSize?: number;
   /** How long to wait for the write lock while another process holds it (then SQLITE_BUSY, a 503). */
   busyTimeoutMs: number;
+  /**
+   * The database's write-ahead log file: each COMMIT is made durable by an fdatasync of it off the
+   * event loop (run SQLite at synchronous=NORMAL then). Undefined: SQLite's own setting decides.
+   */
+  syncWal?: string;
+}
+
+/**
+ * fdatasyncs of one file, one at a time on libuv's thread pool. `sync()` resolves after an
+ * fdatasync that began after the call: when one is running, the callers share the next one.
+ * After a failed fdatasync every later call fails too (the kernel may have dropped the pages it
+ * could not write; a later fdatasync could succeed without them), until the process restarts.
+ */
+export class WalSync {
+  #fd: number | undefined;
+  #running: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
+  #broken: unknown;
+
+  constructor(private readonly file: string) {}
+
+  sync(): Promise<void> {
+    if (this.#running === undefined) return this.#start();
+    this.#next ??= this.#running.then(
+      () => this.#startNext(),
+      () => this.#startNext(),
+    );
+    return this.#next;
+  }
+
+  /** Resolves once everything committed before this call is durable. */
+  horizon(): Promise<void> {
+    return this.#next ?? this.#running ?? Promise.resolve();
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) fs.closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+
+  #startNext(): Promise<void> {
+    this.#next = undefined;
+    return this.#start();
+  }
+
+  #start(): Promise<void> {
+    const run = new Promise<void>((resolve, reject) => {
+      if (this.#broken !== undefined) return reject(this.#broken);
+      const fail = (err: Error): void => {
+        // The code SQLite itself gives a failed sync: a store error (503), the sender retries.
+        this.#broken = Object.assign(new Error(`syncing the SQLite write-ahead log failed: ${err.message}`), {
+          code: "SQLITE_IOERR_FSYNC",
+          cause: err,
+        });
+        reject(this.#broken);
+      };
+      try {
+        // Opened on first use: SQLite creates the log with the first write. Read-write, as some
+        // systems refuse to sync a descriptor opened for reading only.
+        this.#fd ??= fs.openSync(this.file, "r+");
+      } catch (e) {
+        return fail(e as Error);
+      }
+      fs.fdatasync(this.#fd, (err) => (err === null ? resolve() : fail(err)));
+    }).finally(() => {
+      if (this.#running === run) this.#running = undefined;
+    });
+    run.catch(() => undefined); // reported to every caller that waits on it
+    this.#running = run;
+    return run;
+  }
 }
 
 /** One real SQLite transaction shared by the members that ran within it. */
@@ -121,9 +203,11 @@ class GroupCommitSqliteDriver implements Driver {
   readonly #waiting: Array<() => void> = [];
   #group: Group | undefined;
   #commitDue = false;
+  readonly #walSync: WalSync | undefined;
 
   constructor(options: GroupCommitOptions) {
     this.#db = options.database;
+    this.#walSync = options.syncWal === undefined ? undefined : new WalSync(options.syncWal);
     this.#grouped = options.groupCommit;
     this.#maxGroupSize = options.maxGroupSize ?? 256;
     this.#busyTimeoutMs = options.busyTimeoutMs;
@@ -173,6 +257,8 @@ class GroupCommitSqliteDriver implements Driver {
     }
     // Without group commit the group held this member only: end it, letting go of the write lock.
     if (!this.#grouped) this.commitNow();
+    // Its error may tell what it read (an order, the stock): only once that is durable.
+    await this.durableHorizon();
   }
 
   async savepoint(connection: DatabaseConnection, name: string): Promise<void> {
@@ -188,7 +274,18 @@ class GroupCommitSqliteDriver implements Driver {
   async destroy(): Promise<void> {
     await this.lock();
     this.commitNow();
+    await this.durableHorizon().catch(() => undefined); // its members were told
+    this.#walSync?.close();
     this.#db.close();
+  }
+
+  /**
+   * Resolves once everything committed so far is durable (with syncWal; at once without), by an
+   * fdatasync that begins after the call: what a statement outside a group read may be pages
+   * another process committed and has not synced yet, which this process's own syncs may predate.
+   */
+  durableHorizon(): Promise<void> {
+    return this.#walSync === undefined ? Promise.resolve() : this.#walSync.sync();
   }
 
   // --- the lock: one statement or member transaction at a time (SQLite has one connection) ---
@@ -231,7 +328,7 @@ class GroupCommitSqliteDriver implements Driver {
     if (this.#group !== undefined) return this.#group;
     // A transaction left open by a failed ROLLBACK would make every BEGIN fail from now on.
     if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
-    await this.whenNotBusy(() => this.#db.exec("BEGIN IMMEDIATE"));
+    await this.whenNotBusy(() => this.#db.prepare("BEGIN IMMEDIATE").run());
     const group = new Group();
     this.#group = group;
     if (this.#grouped) {
@@ -256,8 +353,9 @@ class GroupCommitSqliteDriver implements Driver {
     if (group === undefined) return;
     this.#group = undefined;
     try {
-      this.#db.exec("COMMIT");
-      group.commit();
+      this.#db.prepare("COMMIT").run();
+      if (this.#walSync === undefined) group.commit();
+      else this.#walSync.sync().then(() => group.commit(), (e: unknown) => group.fail(e));
     } catch (e) {
       if (this.#db.inTransaction) {
         try {
@@ -273,7 +371,7 @@ class GroupCommitSqliteDriver implements Driver {
   /** Runs `sql` in the open group; when it fails, the group is dealt with (afterError) first. */
   private execInGroup(sql: string): void {
     try {
-      this.#db.exec(sql);
+      this.#db.prepare(sql).run();
     } catch (e) {
       this.afterError(e);
       throw e;
@@ -323,7 +421,11 @@ class GroupConnection implements DatabaseConnection {
 
     // Outside a transaction: a read while nothing is pending runs on its own; anything else joins
     // (or opens) a group and is reported once the group is durable.
-    if (d.openGroupOrUndefined === undefined && stmt.readonly) return d.whenNotBusy(() => run<R>(d, stmt, params));
+    if (d.openGroupOrUndefined === undefined && stmt.readonly) {
+      const result = await d.whenNotBusy(() => run<R>(d, stmt, params));
+      await d.durableHorizon();
+      return result;
+    }
     const group = await d.openGroup();
     let result: QueryResult<R>;
     try {

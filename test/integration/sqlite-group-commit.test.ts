@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
+import { pbkdf2 } from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import BetterSqlite3 from "better-sqlite3";
 import { sql, type Kysely } from "kysely";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
-import { openStore, type Store } from "../../src/store/db.js";
-import { retryWhileBusy } from "../../src/store/sqlite-group-commit.js";
+import { isStoreUnavailable, openStore, type Store } from "../../src/store/db.js";
+import { WalSync, retryWhileBusy } from "../../src/store/sqlite-group-commit.js";
 import { freshDatabase } from "../helpers/stores.js";
 
 // The SQLite driver's promise: a transaction (or a statement) resolves only once it is durable,
@@ -23,9 +26,10 @@ interface Ctx {
   cleanup: () => Promise<void>;
 }
 
-async function open(groupCommit: boolean): Promise<Ctx> {
+async function open(groupCommit: boolean, synchronous = "FULL"): Promise<Ctx> {
   const fresh = freshDatabase("sqlite");
-  const store = await openStore(loadConfig({ ...fresh.env, SQLITE_GROUP_COMMIT: String(groupCommit) }).database, silent);
+  const env = { ...fresh.env, SQLITE_GROUP_COMMIT: String(groupCommit), SQLITE_SYNCHRONOUS: synchronous };
+  const store = await openStore(loadConfig(env).database, silent);
   const db = store.db as unknown as Ctx["db"];
   await sql`create table gc_rows (id integer primary key, v text not null)`.execute(db);
   await sql`create table gc_parent (id integer primary key)`.execute(db);
@@ -186,3 +190,90 @@ for (const groupCommit of [true, false]) {
     });
   });
 }
+
+/**
+ * Occupies every thread of libuv's pool for a while (PBKDF2 runs there). Returns how many of the
+ * occupying tasks have finished so far, as a function.
+ */
+function occupyThreadPool(): () => number {
+  const threads = Number(process.env["UV_THREADPOOL_SIZE"] ?? "4");
+  let finished = 0;
+  for (let i = 0; i < threads; i++) {
+    pbkdf2("occupied", "salt", 300_000, 64, "sha512", () => {
+      finished++;
+    });
+  }
+  return () => finished;
+}
+
+describe("SQLITE_SYNCHRONOUS: the write-ahead log is synced off the event loop", () => {
+  for (const synchronous of ["FULL", "NORMAL"] as const) {
+    for (const groupCommit of [true, false]) {
+      it(`${synchronous}${groupCommit ? "" : ", group commit off"}: SQLite runs at NORMAL; ${synchronous === "FULL" ? "a commit and a read resolve only after an fdatasync on the thread pool" : "nothing waits for the thread pool"}`, async () => {
+        const c = await open(groupCommit, synchronous);
+        try {
+          // SQLite itself never syncs in COMMIT (1 = NORMAL); FULL is kept by the driver.
+          const level = await sql<{ synchronous: number }>`pragma synchronous`.execute(c.db);
+          assert.deepEqual(level.rows, [{ synchronous: 1 }]);
+          await insert(c.db, 1); // the log exists from here on
+
+          // With the pool busy, an fdatasync waits its turn there: FULL's commit resolves only
+          // after a task ahead of it finished, NORMAL's at once. The event loop runs meanwhile.
+          let ticks = 0;
+          const ticker = setInterval(() => ticks++, 5);
+          let finished = occupyThreadPool();
+          await c.db.transaction().execute((tx) => insert(tx, 2));
+          const atCommit = finished();
+          assert.equal(visible(c, 2), true);
+          // A read outside a transaction may see what another process committed and did not sync.
+          while (finished() < Number(process.env["UV_THREADPOOL_SIZE"] ?? "4")) await new Promise((r) => setTimeout(r, 10));
+          finished = occupyThreadPool();
+          await c.db.selectFrom("gc_rows").select("id").execute();
+          const atRead = finished();
+          clearInterval(ticker);
+          const threads = Number(process.env["UV_THREADPOOL_SIZE"] ?? "4");
+          if (synchronous === "FULL") {
+            // The fdatasync ran on the first thread the pool freed.
+            assert.ok(atCommit >= 1 && atRead >= 1, `resolved after a pool thread was free (${atCommit}, ${atRead})`);
+            assert.ok(ticks >= 3, `the event loop ran while the commit waited (${ticks} ticks)`);
+          } else {
+            assert.deepEqual([atCommit, atRead], [0, 0]);
+          }
+          while (finished() < threads) await new Promise((r) => setTimeout(r, 10));
+        } finally {
+          await c.cleanup();
+        }
+      });
+    }
+  }
+
+  it("WalSync: the calls made while an fdatasync runs share the next one; one that cannot run rejects, and so do the later ones", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orderbridge-walsync-"));
+    try {
+      const file = path.join(dir, "log");
+      fs.writeFileSync(file, "frames");
+      const w = new WalSync(file);
+      const first = w.sync();
+      const second = w.sync();
+      const third = w.sync();
+      assert.notEqual(first, second, "the second began after the first was asked for");
+      assert.equal(second, third);
+      assert.equal(w.horizon(), third);
+      await Promise.all([first, second, third]);
+      await w.horizon();
+      w.close();
+
+      const broken = new WalSync(dir); // a directory cannot be opened for writing
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(broken.sync(), (e: Error & { code?: string }) => {
+          assert.match(e.message, /syncing the SQLite write-ahead log failed: .*EISDIR/);
+          assert.equal(e.code, "SQLITE_IOERR_FSYNC");
+          assert.equal(isStoreUnavailable(e), true, "answered 503");
+          return true;
+        });
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

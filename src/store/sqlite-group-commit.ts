@@ -51,7 +51,7 @@ import {
  */
 /**
  * Runs `fn` (a synchronous better-sqlite3 call), and while it fails with SQLITE_BUSY (another
- * process holds a lock) again after a growing pause of at most 16 ms, up to `timeoutMs`; then the
+ * process holds a lock) again after a pause of 1, then 2 ms, up to `timeoutMs`; then the
  * last error is thrown. The event loop stays free between tries, unlike with SQLite's busy_timeout,
  * and unlike busy_timeout this also covers the cases where SQLite refuses to wait (a connection that
  * holds a read lock and wants the write lock while another process holds it: SQLite answers BUSY at
@@ -68,7 +68,10 @@ export async function retryWhileBusy<T>(fn: () => T, timeoutMs: number): Promise
       if (typeof code !== "string" || !code.startsWith("SQLITE_BUSY") || Date.now() >= giveUpAt) throw e;
     }
     await sleep(pause);
-    pause = Math.min(pause * 2, 16);
+    // Short: another process holds the write lock for one turn of its event loop, often a few ms,
+    // and a longer pause lets it take the lock again and again (with 16 ms, WORKERS=2's p99 was
+    // ≈ 130–180 ms; with 2 ms ≈ 75–105). A failed try costs some µs.
+    pause = Math.min(pause * 2, 2);
   }
 }
 

@@ -59,23 +59,10 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
         .where("sku", "=", param<string>("sku"))
         .where("available", ">=", param<number>("quantity")),
     ),
-    bump: prepare(
-      db
-        .updateTable("counters")
-        .set((eb) => ({ value: eb("value", "+", param<number>("by")) }))
-        .where("name", "=", param<string>("name"))
-        .returning("value"),
-    ),
     insertOrderIfNew: preparedInsert(db, "local_orders", { ifNoConflictOn: "idempotency_key" }),
     insertItems: preparedInsert(db, "local_order_items"),
     itemsOf: prepare(db.selectFrom("local_order_items").selectAll().where("order_id", "=", param<number>("orderId")).orderBy("line_no")),
   };
-
-  async function bump(tx: Executor, name: string, by: number): Promise<number> {
-    const row = (await q.bump.run(tx, { name, by })).rows[0];
-    if (row === undefined) throw new Error(`counter ${name} is missing`);
-    return Number(row.value);
-  }
 
   /** The result of an order placed earlier under the same key; lines not in it are reported failed. */
   async function loadResult(tx: Executor, row: LocalOrderRow, order: NormalizedOrder): Promise<PlatformOrderResult> {
@@ -123,10 +110,25 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     }
   }
 
-  /** SQLite: a new order's id and one id for each of its items, from the counter rows. */
+  /**
+   * SQLite: a new order's id and one id for each of its items, from the two counter rows, moved on
+   * by one statement (the order's counter by 1, the items' by their number).
+   */
+  const bumpBoth = prepare(
+    sql<{ name: string; value: number }>`update counters
+      set value = value + (case name when ${ORDER_COUNTER} then 1 else ${param<number>("items")} end)
+      where name in (${ORDER_COUNTER}, ${ITEM_COUNTER})
+      returning name, value`.compile(db),
+  );
   async function takeIds(tx: Executor, items: number): Promise<{ orderId: number; itemIds: number[] }> {
-    const orderId = await bump(tx, ORDER_COUNTER, 1);
-    const last = await bump(tx, ITEM_COUNTER, items);
+    const rows = (await bumpBoth.run(tx, { items })).rows;
+    const value = (name: string): number => {
+      const row = rows.find((r) => r.name === name);
+      if (row === undefined) throw new Error(`counter ${name} is missing`);
+      return Number(row.value);
+    };
+    const orderId = value(ORDER_COUNTER);
+    const last = value(ITEM_COUNTER);
     const itemIds = Array.from({ length: items }, (_, i) => last - items + 1 + i);
     return { orderId, itemIds };
   }

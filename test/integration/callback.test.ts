@@ -69,6 +69,12 @@ for (const { kind, skip } of await storeKinds()) {
         try {
           const res = await t.callback(exampleRequest());
           assert.equal(res.status, 201);
+          // The answer's headers: JSON with its exact length, the request id, helmet's headers.
+          assert.equal(res.headers["content-type"], "application/json; charset=utf-8");
+          assert.equal(Number(res.headers["content-length"]), Buffer.byteLength(res.text, "utf8"));
+          assert.match(String(res.headers["x-request-id"]), /^[0-9a-f-]{36}$/);
+          assert.equal(res.headers["x-content-type-options"], "nosniff");
+          assert.ok(res.headers["content-security-policy"] !== undefined);
           const spec = fixture("subscribe-pro/example-response-201.json");
           assert.deepEqual(comparable(res.body as Json), comparable(spec));
           assertAddressesEcho(res.body as Json, spec);

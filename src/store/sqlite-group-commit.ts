@@ -26,7 +26,7 @@ import {
  * setImmediate after the first member began), so one fsync makes a whole group durable.
  *
  * The promise: nothing is reported before it is durable. A member's commit resolves only after
- * the group's COMMIT returned, and a statement outside a transaction that runs while a group is
+ * the group's COMMIT returned (and, with syncWal, its flush finished: below), and a statement outside a transaction that runs while a group is
  * open (it may read a member's writes) resolves only then too; so no answer, write-back or log of
  * success can leave the process for data that could still be lost. When the group's COMMIT fails,
  * or an error makes SQLite roll the whole transaction back, every member of the group fails with
@@ -38,8 +38,9 @@ import {
  * file themselves) and the driver makes each COMMIT durable with an fdatasync of the log on libuv's
  * thread pool: the event loop goes on serving, and the next group fills, while the disk flushes.
  * A group is reported durable only after an fdatasync that began after its COMMIT; fdatasyncs run
- * one at a time, and every COMMIT made while one runs shares the next (see WalSync). Anything that
- * ran outside a group and may have read committed pages waits for the same horizon. A log frame
+ * one at a time, and every COMMIT made while one runs shares the next (see WalSync). A read outside
+ * a group and a rolled-back transaction (whose error may tell what it read) also wait for an
+ * fdatasync that began after them: what they read may not be durable yet. A log frame
  * that was checkpointed into the database file before the fdatasync is durable too: SQLite syncs the
  * database file after a complete checkpoint, before it starts the log over.
  *
@@ -130,11 +131,6 @@ export class WalSync {
     return this.#next;
   }
 
-  /** Resolves once everything committed before this call is durable. */
-  horizon(): Promise<void> {
-    return this.#next ?? this.#running ?? Promise.resolve();
-  }
-
   close(): void {
     if (this.#fd !== undefined) fs.closeSync(this.#fd);
     this.#fd = undefined;
@@ -178,7 +174,7 @@ class Group {
   members = 0;
   #resolve!: () => void;
   #reject!: (e: unknown) => void;
-  /** Resolves once the group's COMMIT returned; rejects when the group was lost. */
+  /** Resolves once the group's COMMIT returned (with syncWal: and its flush finished); rejects when the group was lost. */
   readonly durable: Promise<void>;
   constructor() {
     this.durable = new Promise<void>((resolve, reject) => {

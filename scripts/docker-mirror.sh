@@ -7,7 +7,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 pid=""
 cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  # The service's own process (exec'd below): SIGTERM, then wait for its graceful shutdown.
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -38,8 +42,9 @@ if [ "$(id -u)" = "0" ]; then
 fi
 port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
 secret=docker-mirror-secret
+# exec: $! is then node itself (through setpriv), not a shell that would outlive the kill.
 (cd "$work/app" && NODE_ENV=production PORT=$port DATA_DIR="$work/data" SP_HMAC_SECRETS=$secret LOG_LEVEL=warn \
-  "${run_as[@]}" node dist/main.js > "$work/server.log" 2>&1) &
+  exec "${run_as[@]}" node dist/main.js > "$work/server.log" 2>&1) &
 pid=$!
 
 echo "docker-mirror: HEALTHCHECK"

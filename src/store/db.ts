@@ -45,7 +45,6 @@ export async function openStore(config: Config["database"], log: Logger): Promis
     // log after each COMMIT on libuv's thread pool (see sqlite-group-commit.ts).
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("foreign_keys = ON");
-    cacheStatements(sqlite);
     db = new Kysely<Database>({
       dialect: new GroupCommitSqliteDialect({
         database: sqlite,
@@ -104,26 +103,6 @@ export async function openStore(config: Config["database"], log: Logger): Promis
 }
 
 /**
- * Kysely's SQLite driver prepares every statement anew; preparing costs more than running one of
- * ours. Queries are built from a fixed set of shapes, so prepared statements are kept by their SQL
- * text (bounded, in case a caller builds many shapes). Safe: better-sqlite3 runs each statement to
- * completion synchronously, so one prepared statement is never in use twice at once.
- */
-function cacheStatements(sqlite: BetterSqlite3.Database, max = 500): void {
-  const prepare = sqlite.prepare.bind(sqlite);
-  const cache = new Map<string, BetterSqlite3.Statement>();
-  sqlite.prepare = ((source: string) => {
-    let stmt = cache.get(source);
-    if (stmt === undefined) {
-      stmt = prepare(source);
-      if (cache.size >= max) cache.delete(cache.keys().next().value as string);
-      cache.set(source, stmt);
-    }
-    return stmt;
-  }) as typeof sqlite.prepare;
-}
-
-/**
  * PostgreSQL parses and plans every unnamed statement anew; for our short statements that is much of
  * the server's work. Statements with parameters (every query the service builds; not BEGIN/COMMIT
  * or migrations, which may hold several commands) run as named prepared statements instead, named
@@ -154,7 +133,7 @@ function preparingPool(pool: pg.Pool, max = 1_000): PostgresPool {
         try {
           return await client.query({ name, text, values: values as unknown[] });
         } catch (e) {
-          if ((e as { code?: unknown }).code === "0A000" && /cached plan/i.test((e as Error).message)) {
+          if (isCachedPlanError(e)) {
             names.delete(text);
             unnamed.add(text);
           }
@@ -171,6 +150,11 @@ function preparingPool(pool: pg.Pool, max = 1_000): PostgresPool {
   };
 }
 
+/** PostgreSQL refused a prepared statement whose tables changed since it was prepared. */
+function isCachedPlanError(e: unknown): boolean {
+  return e instanceof Error && (e as { code?: unknown }).code === "0A000" && /cached plan/i.test(e.message);
+}
+
 /** True for errors that mean "the database is unreachable or overloaded right now" (→ 503). */
 export function isStoreUnavailable(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
@@ -178,7 +162,7 @@ export function isStoreUnavailable(e: unknown): boolean {
   if (typeof code === "string") {
     if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN"].includes(code)) return true;
     if (/^(08|53|57P)/.test(code)) return true; // connection exception, insufficient resources, operator intervention
-    if (code === "0A000" && /cached plan/i.test(e.message)) return true; // a table changed under a prepared statement (see preparingPool)
+    if (isCachedPlanError(e)) return true; // a table changed under a prepared statement (see preparingPool)
     if (/^SQLITE_(BUSY|LOCKED|IOERR)/.test(code) || code === "SQLITE_FULL") return true;
   }
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|driver has already been destroyed/i.test(

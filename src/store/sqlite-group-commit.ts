@@ -192,6 +192,7 @@ class Group {
 }
 
 const SAVEPOINT = "ob_member";
+const STATEMENT_CACHE_SIZE = 500;
 
 class GroupCommitSqliteDriver implements Driver {
   readonly #db: BetterSqlite3.Database;
@@ -203,6 +204,7 @@ class GroupCommitSqliteDriver implements Driver {
   #group: Group | undefined;
   #commitDue = false;
   readonly #walSync: WalSync | undefined;
+  readonly #statements = new Map<string, BetterSqlite3.Statement>();
 
   constructor(options: GroupCommitOptions) {
     this.#db = options.database;
@@ -310,12 +312,25 @@ class GroupCommitSqliteDriver implements Driver {
     return this.#grouped;
   }
 
-  get db(): BetterSqlite3.Database {
-    return this.#db;
-  }
-
   get openGroupOrUndefined(): Group | undefined {
     return this.#group;
+  }
+
+  /**
+   * The prepared statement for `sql`. Kysely's own SQLite driver prepares every statement anew, and
+   * preparing costs more than running one of ours; queries come from a fixed set of shapes, so
+   * statements are kept by their text (at most STATEMENT_CACHE_SIZE, the oldest dropped first).
+   * Safe: better-sqlite3 runs each statement to completion synchronously, so one is never in use
+   * twice at once; SQLite re-prepares it by itself when another connection changed the schema.
+   */
+  statement(sql: string): BetterSqlite3.Statement {
+    let stmt = this.#statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare(sql);
+      if (this.#statements.size >= STATEMENT_CACHE_SIZE) this.#statements.delete(this.#statements.keys().next().value as string);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
   }
 
   /**
@@ -327,7 +342,7 @@ class GroupCommitSqliteDriver implements Driver {
     if (this.#group !== undefined) return this.#group;
     // A transaction left open by a failed ROLLBACK would make every BEGIN fail from now on.
     if (this.#db.inTransaction) this.#db.exec("ROLLBACK");
-    await this.whenNotBusy(() => this.#db.prepare("BEGIN IMMEDIATE").run());
+    await this.whenNotBusy(() => this.statement("BEGIN IMMEDIATE").run());
     const group = new Group();
     this.#group = group;
     if (this.#grouped) {
@@ -352,7 +367,7 @@ class GroupCommitSqliteDriver implements Driver {
     if (group === undefined) return;
     this.#group = undefined;
     try {
-      this.#db.prepare("COMMIT").run();
+      this.statement("COMMIT").run();
       if (this.#walSync === undefined) group.commit();
       else this.#walSync.sync().then(() => group.commit(), (e: unknown) => group.fail(e));
     } catch (e) {
@@ -370,7 +385,7 @@ class GroupCommitSqliteDriver implements Driver {
   /** Runs `sql` in the open group; when it fails, the group is dealt with (afterError) first. */
   private execInGroup(sql: string): void {
     try {
-      this.#db.prepare(sql).run();
+      this.statement(sql).run();
     } catch (e) {
       this.afterError(e);
       throw e;
@@ -411,7 +426,7 @@ class GroupConnection implements DatabaseConnection {
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     if (!this.#holdsLock) await this.ensureLock();
     const d = this.driver;
-    const stmt = d.db.prepare(compiled.sql);
+    const stmt = d.statement(compiled.sql);
     const params = compiled.parameters as unknown[];
     if (this.inTransaction) {
       if (this.group !== d.openGroupOrUndefined) throw new Error("The transaction was rolled back by an earlier error.");

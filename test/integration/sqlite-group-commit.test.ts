@@ -191,14 +191,16 @@ for (const groupCommit of [true, false]) {
   });
 }
 
+/** The threads of libuv's pool. */
+const POOL_THREADS = Number(process.env["UV_THREADPOOL_SIZE"] ?? "4");
+
 /**
  * Occupies every thread of libuv's pool for a while (PBKDF2 runs there). Returns how many of the
  * occupying tasks have finished so far, as a function.
  */
 function occupyThreadPool(): () => number {
-  const threads = Number(process.env["UV_THREADPOOL_SIZE"] ?? "4");
   let finished = 0;
-  for (let i = 0; i < threads; i++) {
+  for (let i = 0; i < POOL_THREADS; i++) {
     pbkdf2("occupied", "salt", 300_000, 64, "sha512", () => {
       finished++;
     });
@@ -226,12 +228,11 @@ describe("SQLITE_SYNCHRONOUS: the write-ahead log is synced off the event loop",
           const atCommit = finished();
           assert.equal(visible(c, 2), true);
           // A read outside a transaction may see what another process committed and did not sync.
-          while (finished() < Number(process.env["UV_THREADPOOL_SIZE"] ?? "4")) await new Promise((r) => setTimeout(r, 10));
+          while (finished() < POOL_THREADS) await new Promise((r) => setTimeout(r, 10));
           finished = occupyThreadPool();
           await c.db.selectFrom("gc_rows").select("id").execute();
           const atRead = finished();
           clearInterval(ticker);
-          const threads = Number(process.env["UV_THREADPOOL_SIZE"] ?? "4");
           if (synchronous === "FULL") {
             // The fdatasync ran on the first thread the pool freed.
             assert.ok(atCommit >= 1 && atRead >= 1, `resolved after a pool thread was free (${atCommit}, ${atRead})`);
@@ -239,7 +240,7 @@ describe("SQLITE_SYNCHRONOUS: the write-ahead log is synced off the event loop",
           } else {
             assert.deepEqual([atCommit, atRead], [0, 0]);
           }
-          while (finished() < threads) await new Promise((r) => setTimeout(r, 10));
+          while (finished() < POOL_THREADS) await new Promise((r) => setTimeout(r, 10));
         } finally {
           await c.cleanup();
         }

@@ -36,6 +36,10 @@ class Rollback {
 /** Thrown inside the transaction when an order exists under the key already: roll back, then read it. */
 class KeyTaken {}
 
+/** An order and its items before the database gave them ids (and the order its number). */
+type NewOrderRow = Omit<LocalOrderRow, "id" | "order_number">;
+type NewItemRow = Omit<LocalOrderItemRow, "id" | "order_id">;
+
 export interface LocalPlatform extends PlatformAdapter {
   clearCart(cart: CartToClear): Promise<void>;
   /** Creates stock rows for tracked products and the order-number counters, once. */
@@ -110,9 +114,12 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     }
   }
 
+  /** A new order and its items as stored, with their ids; undefined when the key was taken. */
+  type Inserted = { row: LocalOrderRow; items: LocalOrderItemRow[] } | undefined;
+
   /**
-   * SQLite: a new order's id and one id for each of its items, from the two counter rows, moved on
-   * by one statement (the order's counter by 1, the items' by their number).
+   * SQLite: the ids from the two counter rows, moved on by one statement (the order's counter by 1,
+   * the items' by their number); the order inserted unless its key is taken, then its items.
    */
   const bumpBoth = prepare(
     sql<{ name: string; value: number }>`update counters
@@ -120,17 +127,21 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       where name in (${ORDER_COUNTER}, ${ITEM_COUNTER})
       returning name, value`.compile(db),
   );
-  async function takeIds(tx: Executor, items: number): Promise<{ orderId: number; itemIds: number[] }> {
-    const rows = (await bumpBoth.run(tx, { items })).rows;
+  async function insertCounted(tx: Executor, order: NewOrderRow, items: NewItemRow[]): Promise<Inserted> {
+    const counters = (await bumpBoth.run(tx, { items: items.length })).rows;
     const value = (name: string): number => {
-      const row = rows.find((r) => r.name === name);
-      if (row === undefined) throw new Error(`counter ${name} is missing`);
-      return Number(row.value);
+      const counter = counters.find((r) => r.name === name);
+      if (counter === undefined) throw new Error(`counter ${name} is missing`);
+      return Number(counter.value);
     };
     const orderId = value(ORDER_COUNTER);
-    const last = value(ITEM_COUNTER);
-    const itemIds = Array.from({ length: items }, (_, i) => last - items + 1 + i);
-    return { orderId, itemIds };
+    const firstItemId = value(ITEM_COUNTER) - items.length + 1;
+    const row: LocalOrderRow = { id: orderId, order_number: `${opts.orderNumberPrefix}${orderId}`, ...order };
+    const inserted = await q.insertOrderIfNew(tx, [row]);
+    if (Number(inserted.numAffectedRows) !== 1) return undefined;
+    const itemRows = items.map((it, i) => ({ id: firstItemId + i, order_id: orderId, ...it }));
+    await q.insertItems(tx, itemRows);
+    return { row, items: itemRows };
   }
 
   /**
@@ -140,11 +151,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
    * rows always have the same columns).
    */
   let insertWithIds: Prepared<{ id: number | string; order_number: string; items: { id: number | string; ref: string }[] }> | undefined;
-  async function insertSequenced(
-    tx: Executor,
-    order: Omit<LocalOrderRow, "id" | "order_number">,
-    items: Omit<LocalOrderItemRow, "id" | "order_id">[],
-  ): Promise<{ orderId: number; orderNumber: string; itemIds: Map<string, number> } | undefined> {
+  async function insertSequenced(tx: Executor, order: NewOrderRow, items: NewItemRow[]): Promise<Inserted> {
     if (insertWithIds === undefined) {
       const names = (row: object): string[] => Object.keys(row);
       const cols = (cs: string[]) => sql.join(cs.map((c) => sql.ref(c)));
@@ -176,10 +183,15 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       await insertWithIds.run(tx, { prefix: opts.orderNumberPrefix, order: JSON.stringify(order), items: JSON.stringify(items) })
     ).rows[0];
     if (row === undefined) return undefined; // the key is taken: nothing was inserted
+    const orderId = Number(row.id);
+    const itemIds = new Map(row.items.map((it) => [it.ref, Number(it.id)]));
     return {
-      orderId: Number(row.id),
-      orderNumber: row.order_number,
-      itemIds: new Map(row.items.map((it) => [it.ref, Number(it.id)])),
+      row: { id: orderId, order_number: row.order_number, ...order },
+      items: items.map((it) => {
+        const id = itemIds.get(it.line_ref);
+        if (id === undefined) throw new Error(`the database returned no id for line ${it.line_ref}`);
+        return { id, order_id: orderId, ...it };
+      }),
     };
   }
 
@@ -251,7 +263,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
 
     const priced = priceOrder(order, accepted, catalog);
     const createdAt = Math.floor(clock() / 1000) * 1000;
-    const orderRow: Omit<LocalOrderRow, "id" | "order_number"> = {
+    const orderRow: NewOrderRow = {
       idempotency_key: ctx.idempotencyKey,
       source: order.source,
       source_order_id: order.sourceOrderId ?? null,
@@ -273,7 +285,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       created_at: createdAt,
       details: orderDetails(order),
     };
-    const itemRows: Omit<LocalOrderItemRow, "id" | "order_id">[] = priced.lines.map((l) => ({
+    const itemRows: NewItemRow[] = priced.lines.map((l) => ({
       line_no: order.lines.indexOf(l.line),
       line_ref: l.line.ref,
       sku: l.line.sku,
@@ -290,25 +302,9 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       properties: l.line.properties === undefined || l.line.properties.length === 0 ? null : JSON.stringify(l.line.properties),
     }));
 
-    let row: LocalOrderRow;
-    let items: LocalOrderItemRow[];
-    if (opts.ids === "sequences") {
-      const ids = await insertSequenced(tx, orderRow, itemRows);
-      if (ids === undefined) throw new KeyTaken();
-      row = { id: ids.orderId, order_number: ids.orderNumber, ...orderRow };
-      items = itemRows.map((it) => {
-        const id = ids.itemIds.get(it.line_ref);
-        if (id === undefined) throw new Error(`the database returned no id for line ${it.line_ref}`);
-        return { id, order_id: ids.orderId, ...it };
-      });
-    } else {
-      const { orderId, itemIds } = await takeIds(tx, itemRows.length);
-      row = { id: orderId, order_number: `${opts.orderNumberPrefix}${orderId}`, ...orderRow };
-      const inserted = await q.insertOrderIfNew(tx, [row]);
-      if (Number(inserted.numAffectedRows) !== 1) throw new KeyTaken();
-      items = itemRows.map((it, i) => ({ id: itemIds[i] as number, order_id: orderId, ...it }));
-      await q.insertItems(tx, items);
-    }
+    const inserted = opts.ids === "sequences" ? await insertSequenced(tx, orderRow, itemRows) : await insertCounted(tx, orderRow, itemRows);
+    if (inserted === undefined) throw new KeyTaken();
+    const { row, items } = inserted;
     const itemByRef = new Map(items.map((it) => [it.line_ref, it]));
     const result: PlatformOrderResult = {
       order: toPlacedOrder(row),

@@ -7,7 +7,7 @@
 // to BENCHMARKS.md and a compact summary to stdout.
 //
 // Knobs: BENCH_SECONDS (measured seconds per run, default 8), BENCH_ROUNDS (default 3), BENCH_ONLY
-// (comma list of parts: ceiling, reference, ob-sqlite-full, ob-sqlite-normal, ob-sqlite-nogroup,
+// (comma list of parts: ceiling, reference, front-door, ob-sqlite-full, ob-sqlite-normal, ob-sqlite-nogroup,
 // ob-sqlite-2workers, ob-postgres,
 // recharge-ack, pg-scale, backlog), BENCH_SKIP_BACKLOG=1, BENCH_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/test).
@@ -53,6 +53,7 @@ const BACKLOG_TIMEOUT_MS = 5 * 60_000;
 const CALLBACK_TARGETS = [
   "ceiling",
   "reference",
+  "front-door",
   "ob-sqlite-full",
   "ob-sqlite-normal",
   "ob-sqlite-nogroup",
@@ -484,19 +485,27 @@ let serversDir = "";
 function compileServers(): void {
   serversDir = path.join(tmpDir, "servers");
   const tsc = path.join(ROOT, "node_modules", "typescript", "bin", "tsc");
+  // rootDir is the project: the front door imports orderbridge's src/, compiled here alongside it
+  // by the same compiler to the same target as dist/.
   const r = spawnSync(
     process.execPath,
     [
       tsc, "--ignoreConfig", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022",
-      "--types", "node", "--skipLibCheck", "--strict", "--esModuleInterop", "--rootDir", path.join(ROOT, "bench/servers"),
-      "--outDir", serversDir, path.join(ROOT, "bench/servers/ceiling.ts"), path.join(ROOT, "bench/servers/reference.ts"),
+      "--types", "node", "--skipLibCheck", "--strict", "--esModuleInterop", "--resolveJsonModule", "--rootDir", ROOT,
+      "--outDir", serversDir,
+      ...["ceiling", "reference", "front-door"].map((n) => path.join(ROOT, `bench/servers/${n}.ts`)),
     ],
     { cwd: ROOT, encoding: "utf8" },
   );
   if (r.status !== 0) throw new Error(`compiling bench/servers failed:\n${r.stdout}${r.stderr}`);
   fs.writeFileSync(path.join(serversDir, "package.json"), '{"type":"module"}\n');
-  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(serversDir, "node_modules"), "dir");
+  // What the compiled src/ finds beside itself in the project: its packages, schemas and OpenAPI document.
+  for (const name of ["node_modules", "schemas", "openapi.yaml"]) {
+    fs.symlinkSync(path.join(ROOT, name), path.join(serversDir, name));
+  }
 }
+
+const serverScript = (name: string): string => path.join(serversDir, "bench", "servers", `${name}.js`);
 
 function orderbridgeEnv(extra: Record<string, string>): Record<string, string> {
   return {
@@ -518,9 +527,11 @@ function dataDir(name: string): string {
 function startTarget(t: CallbackTarget): Promise<Server> {
   switch (t) {
     case "ceiling":
-      return startServer(t, [path.join(serversDir, "ceiling.js")], { PORT: "0", NODE_ENV: "production" });
+      return startServer(t, [serverScript("ceiling")], { PORT: "0", NODE_ENV: "production" });
     case "reference":
-      return startServer(t, [path.join(serversDir, "reference.js")], { PORT: "0", NODE_ENV: "production", SP_HMAC_SECRET: SP_SECRET });
+      return startServer(t, [serverScript("reference")], { PORT: "0", NODE_ENV: "production", SP_HMAC_SECRET: SP_SECRET });
+    case "front-door":
+      return startServer(t, [serverScript("front-door")], orderbridgeEnv({ DATA_DIR: dataDir(t) }));
     case "ob-sqlite-full":
       return startServer(t, ["dist/main.js"], orderbridgeEnv({ DATA_DIR: dataDir(t), SQLITE_SYNCHRONOUS: "FULL" }));
     case "ob-sqlite-normal":
@@ -767,6 +778,7 @@ const check = (x: number, ok: (v: number) => boolean): boolean | undefined => (N
 const LABELS: Record<CallbackTarget, string> = {
   ceiling: "ceiling (bare Express, raw body, fixed 201)",
   reference: "reference (Subscribe Pro's Node example)",
+  "front-door": "orderbridge's front door only (its Express app, auth, access log, metrics; fixed 201, no order)",
   "ob-sqlite-full": "orderbridge, SQLite synchronous=FULL",
   "ob-sqlite-normal": "orderbridge, SQLite synchronous=NORMAL",
   "ob-sqlite-nogroup": "orderbridge, SQLite FULL, SQLITE_GROUP_COMMIT=false",
@@ -905,6 +917,13 @@ function buildReport(results: Results, started: Date, elapsedMs: number): Report
       const x = ratio(s.reqPerSec, ceil.reqPerSec);
       rows.push({ name: `${t} / ceiling (req/s)`, value: ratioText(x), target: isFull ? "≥ 0.6×" : "", ok: isFull ? check(x, (v) => v >= 0.6) : undefined });
     }
+  }
+  // How much of the gap is the front door (HTTP, auth, log, metrics) and how much the order itself.
+  const door = sum.get("front-door");
+  if (door !== undefined) {
+    if (ref !== undefined) rows.push({ name: "front-door / reference (req/s)", value: ratioText(ratio(door.reqPerSec, ref.reqPerSec)), target: "", ok: undefined });
+    if (ceil !== undefined) rows.push({ name: "front-door / ceiling (req/s)", value: ratioText(ratio(door.reqPerSec, ceil.reqPerSec)), target: "", ok: undefined });
+    if (full !== undefined) rows.push({ name: "ob-sqlite-full / front-door (req/s)", value: ratioText(ratio(full.reqPerSec, door.reqPerSec)), target: "", ok: undefined });
   }
   const pgSum = sum.get("ob-postgres");
   if (pgSum !== undefined && full !== undefined) {
@@ -1087,7 +1106,7 @@ async function main(): Promise<void> {
     if (SKIP_BACKLOG && ONLY.has("backlog")) results.skipped.push("the write-back backlog (BENCH_SKIP_BACKLOG=1)");
 
     const targets = CALLBACK_TARGETS.filter((t) => wants(t) && !(t === "ob-postgres" && results.pgSkip !== undefined));
-    if (targets.includes("ceiling") || targets.includes("reference")) compileServers();
+    if (targets.includes("ceiling") || targets.includes("reference") || targets.includes("front-door")) compileServers();
     await runCallbackRounds(targets, results);
     if (wants("recharge-ack")) await runRechargeAck(results);
     if (wants("pg-scale") && results.pgSkip === undefined) await runPgScale(results);

@@ -12,30 +12,13 @@ import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/metrics.js";
 import { tuneRuntime } from "../../src/runtime.js";
 import { openStore } from "../../src/store/db.js";
+import { FIXED_ANSWER as ANSWER } from "./fixed-answer.js";
 
 tuneRuntime();
 const config = loadConfig(process.env);
 const log = createLogger(config.log).child({ pid: process.pid });
 // A real store for the metrics' queue figures and /readyz; the order path never touches it.
 const store = await openStore(config.database, log);
-
-// orderbridge's 201 for the benchmark's order, the size and shape of the real one.
-const ANSWER = JSON.stringify({
-  orderNumber: "OB-100000",
-  orderDetails: {
-    customerId: "1", customerEmail: "a@example.com", platformCustomerId: "P1", platformOrderId: "100000",
-    orderNumber: "OB-100000", salesOrderToken: "bench", orderStatus: "placed", orderState: "open",
-    orderDateTime: "2026-01-01T00:00:00Z", currency: "USD", shippingTotal: "3.0000", taxTotal: "1.8000", total: "24.8000",
-    shippingAddress: { city: "X", country: "US" },
-    items: [
-      {
-        platformOrderItemId: "1", productSku: "RUBY-RED", productName: "Ruby Red Black Tea", qty: "2", requiresShipping: true,
-        unitPrice: "10.0000", shippingTotal: "3.0000", taxTotal: "1.8000", lineTotal: "24.8000", subscriptionId: "s1",
-      },
-    ],
-  },
-  errorItems: [],
-});
 
 const notHere = (): Promise<never> => Promise.reject(new Error("the front-door yardstick has no admin API"));
 const app = createApp({

@@ -30,3 +30,16 @@ export function ensureCallbackSecret(config: Config, log: Logger): Config {
   );
   return Object.freeze({ ...config, subscribePro: Object.freeze({ ...sp, hmacSecrets: [secret] }) });
 }
+
+/**
+ * What `config check` says of the callback secret when none is configured: where the service will
+ * take it from (the generated file, read or created at start), without creating anything.
+ * Undefined when secrets are configured or not needed (SP_AUTH=ip).
+ */
+export function describeGeneratedSecret(config: Config): string | undefined {
+  const sp = config.subscribePro;
+  if (sp.hmacSecrets.length > 0 || sp.auth === "ip") return undefined;
+  if (config.env === "production") return "none (production needs SP_HMAC_SECRETS unless the allowlist alone suffices)";
+  const file = path.join(config.dataDir, GENERATED_SECRET_FILE);
+  return fs.existsSync(file) ? `the generated secret in ${file}` : `none yet: one will be generated in ${file} at start`;
+}

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import path from "node:path";
 import { ConfigError } from "./errors.js";
 import { parseAllowlist, type Allowlist } from "./security/ip-allowlist.js";
@@ -82,7 +83,14 @@ const LOG_LEVELS = ["error", "warn", "info", "http", "verbose", "debug", "silly"
  * Reads and validates the configuration. Pure: no file or network access, so it can be tested
  * with a plain object. Throws a ConfigError naming every problem at once.
  */
-export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {}): Config {
+export function loadConfig(
+  env: Env = process.env,
+  opts: {
+    isTty?: boolean;
+    /** false for commands that never serve callbacks (migrate): the callback secret is not required then. */
+    forServing?: boolean;
+  } = {},
+): Config {
   const problems: string[] = [];
   const get = (name: string): string | undefined => {
     const v = env[name];
@@ -157,7 +165,13 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
   if (needsIps && allowlist.size === 0) {
     problems.push(`SP_AUTH=${auth} needs SP_ALLOWED_IPS (comma-separated addresses or CIDR ranges)`);
   }
-  if (appEnv === "production" && auth !== "ip" && hmacSecrets.length === 0 && !(auth === "either" && allowlist.size > 0)) {
+  if (
+    opts.forServing !== false &&
+    appEnv === "production" &&
+    auth !== "ip" &&
+    hmacSecrets.length === 0 &&
+    !(auth === "either" && allowlist.size > 0)
+  ) {
     problems.push(
       "SP_HMAC_SECRETS is required in production: set it to the order callback shared secret shown in the Subscribe Pro merchant app " +
         "(orderbridge never accepts unauthenticated callbacks, and only generates a secret outside production)",
@@ -167,9 +181,9 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
   const trustProxy = parseTrustProxy(get("TRUST_PROXY"), problems);
 
   const level = (get("LOG_LEVEL") ?? "info").toLowerCase();
-  if (!LOG_LEVELS.includes(level)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}`);
+  if (!LOG_LEVELS.includes(level)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")} (got "${get("LOG_LEVEL") ?? ""}")`);
   const fmt = get("LOG_FORMAT")?.toLowerCase();
-  if (fmt !== undefined && fmt !== "json" && fmt !== "pretty") problems.push("LOG_FORMAT must be json or pretty");
+  if (fmt !== undefined && fmt !== "json" && fmt !== "pretty") problems.push(`LOG_FORMAT must be json or pretty (got "${get("LOG_FORMAT") ?? ""}")`);
   const format: "json" | "pretty" =
     fmt === "json" || fmt === "pretty" ? fmt : appEnv !== "production" && opts.isTty === true ? "pretty" : "json";
 
@@ -252,7 +266,7 @@ export function loadConfig(env: Env = process.env, opts: { isTty?: boolean } = {
   const config: Config = {
     env: appEnv,
     port: int("PORT", 3000, 0, 65535),
-    host: get("HOST"),
+    host: parseHost(get("HOST"), problems),
     dataDir,
     database,
     subscribePro: { hmacSecrets, allowlist, auth: auth as SpAuthMode },
@@ -326,6 +340,16 @@ export function parseBytes(text: string): number | undefined {
   const unit = (m[2] ?? "b").toLowerCase();
   const mult = unit === "gb" ? 1024 ** 3 : unit === "mb" ? 1024 ** 2 : unit === "kb" ? 1024 : 1;
   return Math.floor(Number(m[1]) * mult);
+}
+
+/** HOST: an IPv4 or IPv6 address, or a host name (letters, digits, hyphens, dots). */
+function parseHost(raw: string | undefined, problems: string[]): string | undefined {
+  if (raw === undefined) return undefined;
+  const hostname = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+  if (isIP(raw) === 0 && !hostname.test(raw)) {
+    problems.push(`HOST must be an IP address or a host name to listen on, such as 127.0.0.1, :: or localhost (got "${raw}")`);
+  }
+  return raw;
 }
 
 /** The configuration with secrets masked, for logs and `config check`. */

@@ -9,8 +9,25 @@ const REDACTED = "[redacted]";
 const NOT_SENSITIVE = new Set(["salesOrderToken", "idempotencyKey"]);
 const isSensitive = (key: string): boolean => !NOT_SENSITIVE.has(key) && SENSITIVE_KEY.test(key);
 
+/**
+ * A value whose secrets were masked where it was made (describeConfig): logged as it is. Redacting
+ * by key name would otherwise hide the descriptions themselves ("metricsToken": "(GET /metrics
+ * open)" became "[redacted]", telling an operator the opposite of the truth).
+ */
+class AlreadyMasked {
+  constructor(private readonly value: unknown) {}
+  toJSON(): unknown {
+    return this.value;
+  }
+}
+
+/** Marks a value as masked already (its producer replaced every secret), so the logger keeps it. */
+export function alreadyMasked(value: unknown): unknown {
+  return new AlreadyMasked(value);
+}
+
 function redact(value: unknown, depth = 0): unknown {
-  if (depth > 6 || value === null || typeof value !== "object") return value;
+  if (depth > 6 || value === null || typeof value !== "object" || value instanceof AlreadyMasked) return value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
   const out: Record<string, unknown> = {};

@@ -3,7 +3,7 @@ import type { Server } from "node:http";
 import { ensureCallbackSecret } from "./bootstrap.js";
 import { describeConfig, loadConfig, type Config } from "./config.js";
 import { ConfigError } from "./errors.js";
-import { createLogger, type Logger } from "./logger.js";
+import { alreadyMasked, createLogger, type Logger } from "./logger.js";
 import { serveClusterMetrics } from "./metrics.js";
 import { tuneRuntime } from "./runtime.js";
 import { createService } from "./service.js";
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
 }
 
 function runPrimary(config: Config, log: Logger): void {
-  log.info("starting orderbridge", { config: describeConfig(config) });
+  log.info("starting orderbridge", { config: alreadyMasked(describeConfig(config)) });
   let stopping = false;
   const fork = (): void => {
     cluster.fork();
@@ -73,13 +73,13 @@ function runPrimary(config: Config, log: Logger): void {
 }
 
 async function serve(config: Config, log: Logger): Promise<void> {
-  if (cluster.isPrimary) log.info("starting orderbridge", { config: describeConfig(config) });
+  if (cluster.isPrimary) log.info("starting orderbridge", { config: alreadyMasked(describeConfig(config)) });
   const service = await createService(config, log);
   // Without HOST, Node listens on every interface (IPv6 and IPv4 when the host has both).
   const server: Server = config.host === undefined ? service.app.listen(config.port) : service.app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
-    server.once("error", reject);
+    server.once("error", (e: NodeJS.ErrnoException) => reject(listenError(e, config)));
   });
   server.keepAliveTimeout = 65_000;
   const address = server.address();
@@ -121,6 +121,20 @@ async function serve(config: Config, log: Logger): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/** A listen failure the configuration causes (HOST, PORT) as a ConfigError that says what to change. */
+function listenError(e: NodeJS.ErrnoException, config: Config): Error {
+  const reasons: Record<string, string> = {
+    EADDRINUSE: "the port is already in use (set PORT to a free one)",
+    EACCES: "permission denied (ports below 1024 need privileges; set PORT)",
+    EADDRNOTAVAIL: "this machine has no such address (set HOST to one of its addresses, or leave it unset)",
+    ENOTFOUND: "the host name does not resolve (set HOST to an address or a resolvable name)",
+    EAI_AGAIN: "the host name could not be resolved now (set HOST to an address)",
+  };
+  const reason = e.code === undefined ? undefined : reasons[e.code];
+  if (reason === undefined) return e;
+  return new ConfigError(`cannot listen on ${config.host ?? "all interfaces"}, port ${config.port}: ${reason}`, { cause: e });
 }
 
 main().catch((e: unknown) => {

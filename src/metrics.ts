@@ -1,7 +1,7 @@
 import cluster from "node:cluster";
 import { randomUUID } from "node:crypto";
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { ServiceUnavailableError } from "./errors.js";
+import { AppError, ServiceUnavailableError } from "./errors.js";
 import type { Kysely } from "kysely";
 import { sql } from "kysely";
 import type { CartToClear, CreateOrderContext, NormalizedOrder, PlatformAdapter, PlatformOrderResult } from "./orders/types.js";
@@ -80,7 +80,7 @@ export function createMetrics(db: Kysely<Database>): Metrics {
     }),
     platformDuration: new Histogram({
       name: "orderbridge_platform_duration_seconds",
-      help: "Time the platform took to place an order, by platform and outcome (placed, not_placed, error)",
+      help: "Time the platform took to place an order, by platform and outcome (placed, replayed, not_placed, refused, error)",
       labelNames: ["platform", "outcome"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
@@ -192,6 +192,12 @@ export function renderMetrics(m: Metrics): Promise<string> {
 }
 
 /** A platform adapter that times each order into the platform latency histogram. */
+/** placed: a new order; replayed: the order placed earlier under the same key; not_placed: nothing ordered. */
+function platformOutcome(r: PlatformOrderResult): "placed" | "replayed" | "not_placed" {
+  if (r.order === null) return "not_placed";
+  return r.replayed ? "replayed" : "placed";
+}
+
 export function instrumentPlatform(platform: PlatformAdapter, m: Metrics): PlatformAdapter {
   const instrumented: PlatformAdapter = {
     name: platform.name,
@@ -200,10 +206,11 @@ export function instrumentPlatform(platform: PlatformAdapter, m: Metrics): Platf
       const end = m.platformDuration.startTimer({ platform: platform.name });
       try {
         const r = await platform.createOrder(order, ctx);
-        end({ outcome: r.order === null ? "not_placed" : "placed" });
+        end({ outcome: platformOutcome(r) });
         return r;
       } catch (e) {
-        end({ outcome: "error" });
+        // A sender's mistake found on the way (a reused key, answered 4xx) is not a platform error.
+        end({ outcome: e instanceof AppError && e.httpStatus < 500 ? "refused" : "error" });
         throw e;
       }
     },

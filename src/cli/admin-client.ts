@@ -29,11 +29,15 @@ export function adminClient(url: string, token: string | undefined): { get(path:
     } catch (e) {
       throw new CliError(`Cannot reach orderbridge at ${url}: ${(e as Error).message}`, 69);
     }
-    const body = res.data as { errorMessage?: string } | undefined;
+    const body = res.data as { errorMessage?: string; errors?: { pointer?: string; message?: string }[] } | undefined;
     if (res.status === 404 && typeof body === "object" && body !== null && /No such endpoint/.test(String(body.errorMessage))) {
       throw new CliError(`${url} has no admin API: start orderbridge with ADMIN_TOKEN set.`, 1);
     }
-    if (res.status >= 400) throw new CliError(`${method.toUpperCase()} ${path} → ${res.status}: ${body?.errorMessage ?? JSON.stringify(body)}`, 1);
+    if (res.status >= 400) {
+      // Each invalid field with its pointer, as the API names them (e.g. /query/limit).
+      const fields = Array.isArray(body?.errors) ? body.errors.map((f) => `\n  ${f.pointer ?? "(request)"}: ${f.message ?? ""}`).join("") : "";
+      throw new CliError(`${method.toUpperCase()} ${path} → ${res.status}: ${body?.errorMessage ?? JSON.stringify(body)}${fields}`, 1);
+    }
     return body;
   };
   return { get: (p) => call("get", p), post: (p) => call("post", p) };

@@ -536,7 +536,7 @@ function progressBar(out: NodeJS.WritableStream) {
  * Throws only for options that cannot work (not an http(s) URL, a timeout that is not positive) or
  * when the JUnit file cannot be written.
  */
-export async function runCheck(o: CheckOptions): Promise<{ results: CheckResult[]; passed: number; failed: number }> {
+export async function runCheck(o: CheckOptions): Promise<{ results: CheckResult[]; passed: number; failed: number; unreachable: boolean }> {
   let url: URL;
   try {
     url = new URL(o.url);
@@ -557,6 +557,7 @@ export async function runCheck(o: CheckOptions): Promise<{ results: CheckResult[
 
   const bar = o.progress ? progressBar(o.progressOut ?? process.stderr) : undefined;
   const results: CheckResult[] = [];
+  let unanswered = 0; // checks that got no HTTP answer at all (refused, unresolvable, timed out)
   const started = performance.now();
   for (const check of CHECKS) {
     bar?.draw(results.length, CHECKS.length, check.name);
@@ -566,6 +567,7 @@ export async function runCheck(o: CheckOptions): Promise<{ results: CheckResult[
       outcome = await check.run(ctx);
     } catch (e) {
       outcome = fail(`request failed: ${errorText(e)}`);
+      unanswered++;
     }
     results.push({ name: check.name, ok: outcome.ok, reason: outcome.reason, ms: Math.round(performance.now() - t0) });
   }
@@ -580,5 +582,5 @@ export async function runCheck(o: CheckOptions): Promise<{ results: CheckResult[
     fs.mkdirSync(path.dirname(path.resolve(o.junit)), { recursive: true });
     fs.writeFileSync(o.junit, junitXml(results, totalMs));
   }
-  return { results, passed, failed };
+  return { results, passed, failed, unreachable: unanswered === results.length };
 }

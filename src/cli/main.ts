@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from "commander";
+import { describeGeneratedSecret } from "../bootstrap.js";
 import { describeConfig, loadConfig } from "../config.js";
 import { ConfigError } from "../errors.js";
 import { createLogger } from "../logger.js";
+import { loadCatalog } from "../platforms/local/catalog.js";
 import { openStore } from "../store/db.js";
+import { createSchemaRegistry } from "../validation/schemas.js";
 import { adminClient, CliError } from "./admin-client.js";
 import { runCheck } from "./check.js";
 import { BUILTIN_FIXTURES, runSend, type SendSource } from "./send.js";
@@ -37,7 +40,8 @@ program
   .command("migrate")
   .description("Apply pending database migrations (DATABASE_URL, or the SQLite file in DATA_DIR) and exit")
   .action(async () => {
-    const config = loadConfig(process.env);
+    // Migrating serves no callbacks, so it needs no callback secret (an init container has none).
+    const config = loadConfig(process.env, { forServing: false });
     const store = await openStore(config.database, createLogger({ level: "error", format: "json", silent: true }));
     await store.close();
     print(store.migrated.length === 0 ? `${store.kind}: up to date` : `${store.kind}: applied ${store.migrated.join(", ")}`);
@@ -49,7 +53,12 @@ config
   .description("Validate the environment and print the effective configuration, secrets masked")
   .action(() => {
     const c = loadConfig(process.env, { isTty: false });
-    print(JSON.stringify(describeConfig(c), null, 2));
+    // What the service reads at start besides the environment: the catalog (CATALOG_FILE).
+    loadCatalog(c.catalogFile, createSchemaRegistry());
+    const described = describeConfig(c);
+    const generated = describeGeneratedSecret(c);
+    if (generated !== undefined) (described["subscribePro"] as Record<string, unknown>)["hmacSecrets"] = generated;
+    print(JSON.stringify(described, null, 2));
     print("configuration ok");
   });
 
@@ -82,12 +91,12 @@ program
       json: opts["json"] === true,
       out,
     });
-    if (r.statuses.every((s) => s === 0)) process.exitCode = 69;
+    process.exitCode = r.exitCode;
   });
 
 program
   .command("check")
-  .description("Conformance run against any Subscribe Pro order-callback handler (exit 1 on any failure)")
+  .description("Conformance run against any Subscribe Pro order-callback handler (exit 1 on any failure, 69 when nothing answers)")
   .argument("<url>", "the handler's callback URL")
   .requiredOption("--secret <secret>", "the shared secret it verifies Sp-Hmac with")
   .option("--junit <file>", "also write JUnit XML to this file")
@@ -106,7 +115,8 @@ program
       progress: opts["progress"] !== false && process.stderr.isTTY === true,
       skus: { known: [a, b] },
     });
-    if (r.failed > 0) process.exitCode = 1;
+    if (r.unreachable) process.exitCode = 69;
+    else if (r.failed > 0) process.exitCode = 1;
   });
 
 /** --url and --token for the admin API commands. */

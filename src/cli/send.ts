@@ -82,7 +82,7 @@ interface Result {
 const usage = (message: string): CliError => new CliError(message, 2);
 const isSource = (s: string): s is SendSource => s === "subscribe-pro" || s === "recharge";
 
-export async function runSend(o: SendOptions): Promise<{ sent: number; statuses: number[] }> {
+export async function runSend(o: SendOptions): Promise<{ sent: number; statuses: number[]; exitCode: 0 | 1 | 69 }> {
   if (!isSource(o.source)) throw usage(`Unknown source "${String(o.source)}": use subscribe-pro or recharge.`);
   for (const [flag, n] of [["--duplicate", o.duplicate], ["--concurrency", o.concurrency]] as const) {
     if (!Number.isSafeInteger(n) || n < 1) throw usage(`${flag} must be a whole number of at least 1 (got ${String(n)}).`);
@@ -132,7 +132,27 @@ export async function runSend(o: SendOptions): Promise<{ sent: number; statuses:
     .map(([s, n]) => `${s} ×${n}`)
     .join(", ");
   say(`sent ${statuses.length}, statuses: ${summary}`);
-  return { sent: statuses.length, statuses };
+  const exitCode = sendExitCode(o.source, o.tamper, results);
+  if (exitCode === 1) say(o.tamper ? "the receiver accepted a tampered request" : "the receiver refused the request");
+  return { sent: statuses.length, statuses, exitCode };
+}
+
+/**
+ * The command's exit code: 69 when nothing answered; 0 when every answer is what the sample should
+ * get (accepted, or for Subscribe Pro a 409 order answer: nothing ordered, with its errorItems;
+ * with --tamper, refused with a 4xx); 1 otherwise (refused, a server error, or a tampered request
+ * accepted).
+ */
+export function sendExitCode(source: SendSource, tampered: boolean, results: readonly { status: number; text: string }[]): 0 | 1 | 69 {
+  if (results.length > 0 && results.every((r) => r.status === 0)) return 69;
+  const isOrderAnswer = (r: { status: number; text: string }): boolean => {
+    if (source !== "subscribe-pro" || r.status !== 409) return false;
+    const json = parseJson(r.text);
+    return json.ok && typeof json.value === "object" && json.value !== null && Array.isArray((json.value as { errorItems?: unknown }).errorItems);
+  };
+  const wanted = (r: { status: number; text: string }): boolean =>
+    tampered ? r.status >= 400 && r.status < 500 : (r.status >= 200 && r.status < 300) || isOrderAnswer(r);
+  return results.every(wanted) ? 0 : 1;
 }
 
 function parseUrl(to: string): URL {

@@ -100,8 +100,13 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
   const router = express.Router();
   const authorized = bearerTokenCheck(token);
   router.use((req, _res, next) => {
-    if (!authorized(req.get("authorization"))) {
-      throw new UnauthorizedError("The admin API needs the header Authorization: Bearer <ADMIN_TOKEN>.");
+    const header = req.get("authorization");
+    if (!authorized(header)) {
+      throw new UnauthorizedError(
+        header === undefined
+          ? "The admin API needs the header Authorization: Bearer <ADMIN_TOKEN>."
+          : "The admin token is wrong: send Authorization: Bearer <ADMIN_TOKEN> with the server's ADMIN_TOKEN.",
+      );
     }
     next();
   });

@@ -16,6 +16,7 @@ import type { Logger } from "../logger.js";
 import { renderMetrics, type Metrics } from "../metrics.js";
 import type { RechargeAck, RechargeDelivery } from "../recharge/receive.js";
 import { normalizeTopic } from "../recharge/receive.js";
+import { HANDLED_TOPICS } from "../recharge/order.js";
 import { adminRouter, type AdminDeps } from "./admin.js";
 import { loadOpenApi } from "./openapi.js";
 import { isStoreUnavailable } from "../store/db.js";
@@ -48,8 +49,13 @@ export function createApp(deps: AppDeps): express.Express {
   });
   const metricsAuthorized = deps.config.metricsToken === undefined ? undefined : bearerTokenCheck(deps.config.metricsToken);
   app.get("/metrics", async (req, res) => {
-    if (metricsAuthorized !== undefined && !metricsAuthorized(req.get("authorization"))) {
-      throw new UnauthorizedError("GET /metrics needs the header Authorization: Bearer <METRICS_TOKEN>.");
+    const header = req.get("authorization");
+    if (metricsAuthorized !== undefined && !metricsAuthorized(header)) {
+      throw new UnauthorizedError(
+        header === undefined
+          ? "GET /metrics needs the header Authorization: Bearer <METRICS_TOKEN>."
+          : "The metrics token is wrong: send Authorization: Bearer <METRICS_TOKEN> with the server's METRICS_TOKEN.",
+      );
     }
     res.type(deps.metrics.registry.contentType).send(await renderMetrics(deps.metrics));
   });
@@ -103,6 +109,13 @@ export function createApp(deps: AppDeps): express.Express {
     if (fromPath !== undefined && fromHeader !== undefined && fromPath !== fromHeader) {
       c.log.warn("X-Recharge-Topic disagrees with the URL; the URL wins", { path: fromPath, header: fromHeader });
     }
+    // Counted as refused unless it is accepted below; the topic label only ever takes a handled
+    // topic's name (anyone can send any URL, and every distinct label value is a new time series).
+    const named = fromPath ?? fromHeader;
+    res.locals["webhook"] = {
+      topic: named === undefined ? "(none)" : (HANDLED_TOPICS as readonly string[]).includes(named) ? named : "(other)",
+      result: "refused",
+    };
     const ack = await deps.receiveRecharge({
       topic: fromPath ?? fromHeader,
       rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import http, { type Server } from "node:http";
 import { close, listen } from "../helpers/loopback.js";
 import { rcFixture, startRechargeService, type RechargeTestService } from "../helpers/recharge.js";
-import { ADMIN_TOKEN, minimalOrder } from "../helpers/service.js";
+import { ADMIN_TOKEN, SECRET, minimalOrder } from "../helpers/service.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -86,7 +86,10 @@ describe("the orderbridge command", () => {
     assert.match(missing.stderr, /404: No event evt_nope/);
     const wrongToken = await cli(["orders", "list", "--url", url, "--token", "not-the-token-at-all"]);
     assert.equal(wrongToken.code, 1);
-    assert.match(wrongToken.stderr, /401/);
+    assert.match(wrongToken.stderr, /401: The admin token is wrong/);
+    const badLimit = await cli(["orders", "list", "--limit", "0", "--url", url], { ADMIN_TOKEN });
+    assert.equal(badLimit.code, 1);
+    assert.match(badLimit.stderr, /400: Invalid query parameters\.\n {2}\/query\/limit: must be a whole number from 1 to 200/);
     const usage = await cli(["events", "list", "--state", "bogus", "--url", url], { ADMIN_TOKEN });
     assert.equal(usage.code, 2);
     const unknown = await cli(["frobnicate"]);
@@ -94,6 +97,30 @@ describe("the orderbridge command", () => {
     const down = await cli(["orders", "list", "--url", "http://127.0.0.1:9", "--token", ADMIN_TOKEN]);
     assert.equal(down.code, 69);
     assert.match(down.stderr, /Cannot reach orderbridge/);
+  });
+
+  it("send exits 0 for the answers a sample should get, 1 when the receiver refuses it, 69 when nothing answers", async () => {
+    const to = `${url}/callbacks/subscribe-pro/order`;
+    const ok = await cli(["send", "subscribe-pro", "minimal", "--to", to, "--secret", SECRET]);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /statuses: 201 ×1/);
+    const nothingOrdered = await cli(["send", "subscribe-pro", "unknown-sku", "--to", to, "--secret", SECRET]);
+    assert.equal(nothingOrdered.code, 0, "a 409 order answer is what that sample should get");
+    const refused = await cli(["send", "subscribe-pro", "minimal", "--to", to, "--secret", "not-the-secret"]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stdout, /statuses: 401 ×1\nthe receiver refused the request/);
+    const tampered = await cli(["send", "subscribe-pro", "minimal", "--to", to, "--secret", SECRET, "--tamper"]);
+    assert.equal(tampered.code, 0, "a tampered request should be refused, and was");
+    const webhook = await cli(["send", "recharge", "order-created", "--to", `${url}/webhooks/recharge`, "--secret", "not-the-secret"]);
+    assert.equal(webhook.code, 1);
+    const down = await cli(["send", "subscribe-pro", "minimal", "--to", "http://127.0.0.1:9/callbacks/subscribe-pro/order", "--secret", SECRET]);
+    assert.equal(down.code, 69);
+  });
+
+  it("check exits 69 when the handler cannot be reached at all", async () => {
+    const down = await cli(["check", "http://127.0.0.1:9/callbacks/subscribe-pro/order", "--secret", SECRET, "--no-progress"]);
+    assert.equal(down.code, 69, down.stdout + down.stderr);
+    assert.match(down.stdout, /0 passed, 10 failed/);
   });
 
   it("--help works for every command and exits 0", async () => {
@@ -112,10 +139,31 @@ describe("orderbridge config check and migrate", () => {
     assert.match(ok.stdout, /configuration ok/);
     assert.match(ok.stdout, /"hmacSecrets": "1 configured"/);
     assert.doesNotMatch(ok.stdout, /super-secret-value|admin-token-0123456789abcdef/);
-    const bad = await cli(["config", "check"], { PORT: "99999", SP_AUTH: "magic" });
+    const bad = await cli(["config", "check"], { PORT: "99999", SP_AUTH: "magic", HOST: "nothost!", LOG_LEVEL: "loud" });
     assert.equal(bad.code, 78);
     assert.match(bad.stderr, /PORT must be/);
     assert.match(bad.stderr, /SP_AUTH must be/);
+    assert.match(bad.stderr, /HOST must be an IP address or a host name .*\(got "nothost!"\)/);
+    assert.match(bad.stderr, /LOG_LEVEL must be one of .*\(got "loud"\)/);
+  });
+
+  it("config check reads the catalog as the service would, and says where the callback secret will come from", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ob-config-"));
+    try {
+      const noCatalog = await cli(["config", "check"], { SP_HMAC_SECRETS: "s", DATA_DIR: dir, CATALOG_FILE: path.join(dir, "nope.json") });
+      assert.equal(noCatalog.code, 78);
+      assert.match(noCatalog.stderr, /CATALOG_FILE .*nope\.json cannot be read/);
+      const none = await cli(["config", "check"], { DATA_DIR: dir });
+      assert.equal(none.code, 0, none.stderr);
+      assert.match(none.stdout, /"hmacSecrets": "none yet: one will be generated in .*sp-hmac-secret at start"/);
+      assert.equal(fs.existsSync(path.join(dir, "sp-hmac-secret")), false, "config check creates nothing");
+      fs.writeFileSync(path.join(dir, "sp-hmac-secret"), "generated-secret-value\n", { mode: 0o600 });
+      const generated = await cli(["config", "check"], { DATA_DIR: dir });
+      assert.match(generated.stdout, /"hmacSecrets": "the generated secret in .*sp-hmac-secret"/);
+      assert.doesNotMatch(generated.stdout, /generated-secret-value/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("migrate applies the migrations once, then reports the database up to date", async () => {
@@ -126,6 +174,10 @@ describe("orderbridge config check and migrate", () => {
       assert.match(first.stdout, /sqlite: applied 0001_initial, 0002_jobs_and_recharge/);
       const second = await cli(["migrate"], { DATA_DIR: dir });
       assert.match(second.stdout, /sqlite: up to date/);
+      // Migrating serves no callbacks: production needs no callback secret for it.
+      const production = await cli(["migrate"], { DATA_DIR: dir, NODE_ENV: "production" });
+      assert.equal(production.code, 0, production.stderr);
+      assert.match(production.stdout, /sqlite: up to date/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -53,6 +53,22 @@ for (const { kind, skip } of await storeKinds()) {
       assert.ok(sample(text, "process_cpu_user_seconds_total") > 0, "default process metrics");
     });
 
+    it("tells the platform's replays and the sender's mistakes from new orders and platform errors", async () => {
+      const before = await scrape();
+      const count = (text: string, outcome: string): number => sample(text, "orderbridge_platform_duration_seconds_count", { platform: "local", outcome });
+      const order = minimalOrder("m-replay");
+      assert.equal((await t.callback(order)).status, 201);
+      assert.equal((await t.callback(order)).status, 201, "the retry is answered with the stored order");
+      const reused = await t.callback({ ...order, customerEmail: "someone-else@example.com" });
+      assert.equal(reused.status, 409);
+      assert.equal(reused.body.errorCode, "idempotency_key_reused");
+      const after = await scrape();
+      assert.equal(count(after, "placed") - count(before, "placed"), 1, "one new order");
+      assert.equal(count(after, "replayed") - count(before, "replayed"), 1, "the retry found the order placed before");
+      assert.equal(count(after, "refused") - count(before, "refused"), 1, "the reused key is the sender's mistake");
+      assert.equal(count(after, "error") - count(before, "error"), 0, "and not a platform error");
+    });
+
     it("counts webhooks by topic and result, jobs by state, attempts, dead letters and Recharge calls by status", async () => {
       const body = rcFixture("2021-11", "order-created");
       body["order"]["id"] = 880001;
@@ -69,7 +85,7 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result: "accepted" }), 2);
       assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result: "duplicate" }), 1);
       assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result: "ignored" }), 1);
-      assert.equal(sample(text, "orderbridge_webhooks_total", { result: "refused" }), 1);
+      assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result: "refused" }), 1, "refused, under the URL's topic");
       assert.equal(sample(text, "orderbridge_queue_jobs", { kind: "recharge.webhook", state: "done" }), 2);
       assert.equal(sample(text, "orderbridge_queue_jobs", { kind: "recharge.order_writeback", state: "dead" }), 1, "the dead letter");
       assert.equal(sample(text, "orderbridge_job_attempts_total", { kind: "recharge.order_writeback", result: "dead" }), 1);
@@ -109,7 +125,10 @@ describe("METRICS_TOKEN", () => {
     try {
       const open = await request(t.app).get("/metrics");
       assert.equal(open.status, 401);
-      assert.match(open.body.errorMessage, /METRICS_TOKEN/);
+      assert.match(open.body.errorMessage, /needs the header Authorization: Bearer <METRICS_TOKEN>/);
+      const wrong = await request(t.app).get("/metrics").set("Authorization", "Bearer not-the-metrics-token");
+      assert.equal(wrong.status, 401);
+      assert.match(wrong.body.errorMessage, /The metrics token is wrong/);
       const ok = await request(t.app).get("/metrics").set("Authorization", "Bearer metrics-token-0123456789");
       assert.equal(ok.status, 200);
       assert.match(ok.text, /orderbridge_http_requests_total/);

@@ -59,6 +59,13 @@ describe("the orderbridge process", () => {
     assert.equal(await server.stop("SIGTERM"), 0);
     const logs = server.output();
     assert.match(logs, /"message":"stopped"/);
+    // The start-up line shows the configuration as describeConfig masked it, not hidden by name.
+    const start = logs.split("\n").find((l) => l.includes('"message":"starting orderbridge"'));
+    assert.ok(start !== undefined, "the start-up line");
+    const described = (JSON.parse(start) as { config: { adminToken: string; metricsToken: string; subscribePro: { hmacSecrets: string } } }).config;
+    assert.equal(described.adminToken, "****", "an admin token is set, shown masked");
+    assert.equal(described.metricsToken, "(GET /metrics open)");
+    assert.equal(described.subscribePro.hmacSecrets, "1 configured");
     for (const leaked of [secret, signature, PAYMENT_TOKEN, "admin-token-0123456789"]) {
       assert.ok(!logs.includes(leaked), `the logs must not contain ${leaked.slice(0, 12)}…`);
     }
@@ -110,6 +117,18 @@ describe("the orderbridge process", () => {
       assert.match(((await res.json()) as { orderNumber: string }).orderNumber, /^MEM-1$/);
     } finally {
       await server.stop();
+    }
+  });
+
+  it("says which setting to change when it cannot listen (a port in use: exit 78)", async () => {
+    const dataDir = tempDir();
+    const first = await spawnServer({ DATA_DIR: dataDir, SP_HMAC_SECRETS: "s" });
+    try {
+      const second = await runToExit({ DATA_DIR: tempDir(), SP_HMAC_SECRETS: "s", PORT: String(first.port), HOST: "127.0.0.1" });
+      assert.equal(second.code, 78);
+      assert.match(second.output, new RegExp(`cannot listen on 127\\.0\\.0\\.1, port ${first.port}: the port is already in use \\(set PORT`));
+    } finally {
+      await first.stop();
     }
   });
 

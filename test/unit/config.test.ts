@@ -62,6 +62,17 @@ describe("loadConfig", () => {
     assert.doesNotThrow(() => loadConfig({ NODE_ENV: "production", SP_AUTH: "ip", SP_ALLOWED_IPS: "10.0.0.0/8" }));
     assert.doesNotThrow(() => loadConfig({ NODE_ENV: "production", SP_AUTH: "either", SP_ALLOWED_IPS: "10.0.0.0/8" }));
     assert.doesNotThrow(() => loadConfig({ NODE_ENV: "production", SP_HMAC_SECRETS: "s" }));
+    // Commands that serve no callbacks (migrate) do not need it.
+    assert.doesNotThrow(() => loadConfig({ NODE_ENV: "production" }, { forServing: false }));
+  });
+
+  it("HOST: an IP address or a host name", () => {
+    for (const host of ["127.0.0.1", "0.0.0.0", "::", "::1", "fe80::1", "localhost", "orderbridge-1.internal.example.com"]) {
+      assert.equal(loadConfig({ HOST: host }).host, host);
+    }
+    for (const host of ["nothost!", "http://localhost", "a b", "-leading.example.com", "127.0.0.1:3000"]) {
+      assert.throws(() => loadConfig({ HOST: host }), new RegExp(`HOST must be an IP address or a host name .*\\(got "${host.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}"\\)`), host);
+    }
   });
 
   it("reports every problem at once", () => {

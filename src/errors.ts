@@ -121,18 +121,22 @@ export class ServiceUnavailableError extends AppError {
 
 /**
  * A platform adapter could not complete the call (down, timed out, answered nonsense). When
- * `retryable` the pipeline answers 503 and records nothing final.
+ * `retryable` the pipeline answers 503 and records nothing final. `notPlaced`: the platform said
+ * plainly that it did not place the order (it refused the request); otherwise it may have placed
+ * it (a timeout, a lost or unreadable answer), and the key stays bound to the order's body.
  */
 export class PlatformError extends AppError {
   readonly code = "platform_error";
   readonly httpStatus = 503;
   override readonly retryAfterSeconds = 5;
+  readonly notPlaced: boolean;
   constructor(
     message: string,
     readonly retryable: boolean,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; notPlaced?: boolean },
   ) {
     super(message, options);
+    this.notPlaced = options?.notPlaced ?? false;
   }
 }
 

@@ -7,7 +7,10 @@ import type { Database, SpCallbackRow } from "../store/schema.js";
 /**
  * Exactly-once for synchronous callbacks. One row per idempotency key moves
  *   processing → done        (201/202: final, replayed byte for byte)
- *   processing → retryable   (409/503/500: the next request with the key processes afresh)
+ *   processing → retryable   (409/503/500, nothing placed: the next request with the key processes afresh)
+ *   processing → uncertain   (the platform was asked and may have placed the order, e.g. it timed
+ *                             out: the same body processes afresh and learns the outcome from the
+ *                             platform; another body under the key is refused)
  * A request that finds the key `processing` waits for the owner; one that finds an expired lease
  * (its owner died) takes the key over. Every transition is a conditional write, so it is safe
  * across processes sharing one database.
@@ -60,7 +63,14 @@ export async function claimKey(db: Kysely<Database>, o: ClaimOptions): Promise<C
       continue;
     }
     // The request we waited for has finished without placing an order: give the same answer.
-    if (row.state === "retryable" && waitedOn === row.attempt_id && row.status !== null) return stored(row);
+    if ((row.state === "retryable" || row.state === "uncertain") && waitedOn === row.attempt_id && row.status !== null) return stored(row);
+    // The platform may have placed the order of the last attempt: only that order's body may retry.
+    if (row.state === "uncertain" && row.body_hash !== o.bodyHash) {
+      throw new IdempotencyConflictError(
+        `salesOrderToken ${o.key.replace(/^sp:/, "")} was last sent to the platform with a different order body, and the platform did not ` +
+          "confirm whether it placed that order: resend that body to learn the outcome, or use a new salesOrderToken for a new order.",
+      );
+    }
     // Retryable, or processing under an expired lease: take it over.
     const taken = await db
       .updateTable("sp_callbacks")
@@ -108,13 +118,13 @@ export async function finishAttempt(
   db: Kysely<Database>,
   key: string,
   attemptId: string,
-  outcome: { status: number; body: string; orderNumber: string | null; now: number },
+  outcome: { status: number; body: string; orderNumber: string | null; now: number; uncertain?: boolean },
 ): Promise<boolean> {
   const final = outcome.status === 201 || outcome.status === 202;
   const res = await db
     .updateTable("sp_callbacks")
     .set({
-      state: final ? "done" : "retryable",
+      state: final ? "done" : outcome.uncertain === true ? "uncertain" : "retryable",
       status: outcome.status,
       response_body: outcome.body,
       order_number: outcome.orderNumber,

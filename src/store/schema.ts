@@ -3,8 +3,12 @@
 export interface SpCallbackRow {
   idempotency_key: string;
   body_hash: string;
-  /** processing → done (201/202, final) | retryable (409/503/500: the next request processes afresh). */
-  state: "processing" | "done" | "retryable";
+  /**
+   * processing → done (201/202, final) | retryable (409/503/500 where nothing was placed: the next
+   * request processes afresh, with any body) | uncertain (the platform was asked and may have
+   * placed the order: the next request with the same body processes afresh, another body is refused).
+   */
+  state: "processing" | "done" | "retryable" | "uncertain";
   attempt_id: string;
   lease_until: number;
   status: number | null;

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Kysely } from "kysely";
-import { IdempotencyConflictError, toErrorResponse } from "../errors.js";
+import { IdempotencyConflictError, PlatformError, toErrorResponse } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { canonicalJson } from "../orders/canonical-json.js";
 import { claimKey, finishAttempt, reusedKey } from "../orders/idempotency.js";
@@ -115,23 +115,30 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
     if (claim.kind === "stored") return fromStore(claim, log);
 
     const attemptId = claim.attemptId;
+    // Set once the platform is asked: a failure after that may hide an order it placed.
+    let platformAsked = false;
     const persist: Persist = async (tx, o) => {
       const kept = await finishAttempt(tx, key, attemptId, { ...o, now: clock() });
       if (!kept) log.warn("another request took this order over while it was processed; answering with this attempt's result");
       return { status: o.status, body: o.body, headers: {}, replayed: o.replayed, orderNumber: o.orderNumber };
     };
     try {
-      const out = await place(req, key, persist, log);
+      const out = await place(req, key, persist, log, () => (platformAsked = true));
       log.info("order callback processed", { status: out.status, orderNumber: out.orderNumber, items: req.items.length });
       return out;
     } catch (e) {
-      // Nothing final happened: record the answer as retryable so the next request starts afresh.
+      // Nothing final happened: record the answer so the next request starts afresh. When the
+      // platform was asked and did not plainly refuse, it may have placed the order (a timeout):
+      // then only the same body may retry, and the platform's idempotency key finds that order.
       const answer = toErrorResponse(e, input.requestId, isStoreUnavailable);
+      const uncertain = platformAsked && !(e instanceof PlatformError && e.notPlaced);
+      if (uncertain) log.warn("the platform may have placed this order; only the same body may retry this salesOrderToken", { error: answer.body.errorMessage });
       await finishAttempt(deps.db, key, attemptId, {
         status: answer.status,
         body: JSON.stringify(answer.body),
         orderNumber: null,
         now: clock(),
+        uncertain,
       }).catch((err: unknown) => log.warn("could not record a failed attempt; its lease will expire", { error: String(err) }));
       throw e;
     }
@@ -173,7 +180,7 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
       return out;
     };
     try {
-      const out = await place(req, key, persist, log);
+      const out = await place(req, key, persist, log, () => undefined);
       if (!answeredFromStore) log.info("order callback processed", { status: out.status, orderNumber: out.orderNumber, items: req.items.length });
       return out;
     } catch (e) {
@@ -193,7 +200,7 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
     return { status: c.status, body: c.body, headers: c.status === 503 ? { "Retry-After": "5" } : {}, replayed: true, orderNumber: c.orderNumber };
   }
 
-  async function place(req: SpCallbackRequest, key: string, persist: Persist, log: Logger): Promise<CallbackOutput> {
+  async function place(req: SpCallbackRequest, key: string, persist: Persist, log: Logger, asking: () => void): Promise<CallbackOutput> {
     const mapped = mapSpRequest(req);
     const lines = new Map<string, LineResult>(mapped.invalid);
     let output: CallbackOutput | undefined;
@@ -210,6 +217,7 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
     if (order.lines.length === 0 || (mapped.invalid.size > 0 && !order.allowPartial)) {
       await record(deps.db, null);
     } else {
+      asking();
       const result = await placeWithDeadline(deps.platform, order, {
         idempotencyKey: key,
         deadlineMs: deps.platformDeadlineMs,

@@ -90,10 +90,30 @@ describe("PLATFORM=http: orders go to the merchant's own system", () => {
     const res = await t.callback(minimalOrder("http-hang", spItems("EARL-GREY")));
     assert.equal(res.status, 503);
     const row = await t.store.db.selectFrom("sp_callbacks").select("state").where("idempotency_key", "=", "sp:http-hang").executeTakeFirstOrThrow();
-    assert.equal(row.state, "retryable");
+    assert.equal(row.state, "uncertain", "the OMS was asked and may have placed it");
+    // The OMS may have placed the first body's order: another body under the token is refused,
+    // never answered with that order as if it held the new items.
+    const sent = oms.calls.filter((c) => c.body["idempotencyKey"] === "sp:http-hang").length;
+    const corrected = await t.callback(minimalOrder("http-hang", spItems("RUBY-RED")));
+    assert.equal(corrected.status, 409);
+    assert.equal(corrected.body.errorCode, "idempotency_key_reused");
+    assert.match(corrected.body.errorMessage, /did not confirm whether it placed that order: resend that body/);
+    assert.equal(oms.calls.filter((c) => c.body["idempotencyKey"] === "sp:http-hang").length, sent, "the corrected body never reached the OMS");
     oms.queue(); // nothing scripted: healthy again
     const retry = await t.callback(minimalOrder("http-hang", spItems("EARL-GREY")));
     assert.equal(retry.status, 201);
+    assert.deepEqual(retry.body.orderDetails.items.map((i: Json) => i["productSku"]), ["EARL-GREY"]);
+  });
+
+  it("Subscribe Pro: after the OMS plainly refused (a 4xx), a corrected body may reuse the token", async () => {
+    oms.queue("400");
+    const refused = await t.callback(minimalOrder("http-fix", spItems("RUBY-RED")));
+    assert.equal(refused.status, 503);
+    const row = await t.store.db.selectFrom("sp_callbacks").select("state").where("idempotency_key", "=", "sp:http-fix").executeTakeFirstOrThrow();
+    assert.equal(row.state, "retryable");
+    const corrected = await t.callback(minimalOrder("http-fix", spItems("EARL-GREY")));
+    assert.equal(corrected.status, 201);
+    assert.deepEqual(corrected.body.orderDetails.items.map((i: Json) => i["productSku"]), ["EARL-GREY"]);
   });
 
   it("Recharge: order/created → OMS order → write-back of the OMS's ids; checkout/processed → cart URL", async () => {

@@ -100,7 +100,7 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
         const excerpt = String(res.data ?? "").slice(0, 300);
         failure = `${what} → HTTP ${res.status}${excerpt ? `: ${excerpt}` : ""}`;
         const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
-        if (!retryable) throw new PlatformError(`the http platform refused ${failure}`, false);
+        if (!retryable) throw new PlatformError(`the http platform refused ${failure}`, false, { notPlaced: true });
         wait = parseRetryAfter(res.headers["retry-after"] as string | undefined, clock());
       } catch (e) {
         if (e instanceof PlatformError) throw e;

@@ -4,6 +4,7 @@ import { describeGeneratedSecret } from "../bootstrap.js";
 import { describeConfig, loadConfig } from "../config.js";
 import { ConfigError } from "../errors.js";
 import { createLogger } from "../logger.js";
+import { loadPlatformModule } from "../platforms/index.js";
 import { loadCatalog } from "../platforms/local/catalog.js";
 import { openStore } from "../store/db.js";
 import { createSchemaRegistry } from "../validation/schemas.js";
@@ -51,10 +52,19 @@ const config = program.command("config").description("Inspect the configuration"
 config
   .command("check")
   .description("Validate the environment and print the effective configuration, secrets masked")
-  .action(() => {
+  .action(async () => {
     const c = loadConfig(process.env, { isTty: false });
-    // What the service reads at start besides the environment: the catalog (CATALOG_FILE).
+    // What the service reads at start besides the environment: the catalog (CATALOG_FILE) and an
+    // adapter module (PLATFORM=./module.js), loaded and created as the service would, then closed.
     loadCatalog(c.catalogFile, createSchemaRegistry());
+    if (c.platform.modulePath !== undefined) {
+      const adapter = await loadPlatformModule(c.platform.modulePath, {
+        env: process.env,
+        log: createLogger({ level: "error", format: "json", silent: true }),
+        timeoutMs: c.platform.timeoutMs,
+      });
+      await adapter.close?.();
+    }
     const described = describeConfig(c);
     const generated = describeGeneratedSecret(c);
     if (generated !== undefined) (described["subscribePro"] as Record<string, unknown>)["hmacSecrets"] = generated;

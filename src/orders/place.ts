@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import { PlatformError } from "../errors.js";
+import { AppError, PlatformError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Database } from "../store/schema.js";
 import type { NormalizedOrder, PlatformAdapter, PlatformOrderResult } from "./types.js";
@@ -32,15 +32,24 @@ export async function placeWithDeadline(
     }, o.deadlineMs);
   });
   try {
-    const result = await Promise.race([
-      platform.createOrder(order, {
-        idempotencyKey: o.idempotencyKey,
-        signal: controller.signal,
-        log: o.log,
-        ...(o.atomically === undefined ? {} : { atomically: o.atomically }),
-      }),
-      deadline,
-    ]);
+    let result: PlatformOrderResult;
+    try {
+      result = await Promise.race([
+        platform.createOrder(order, {
+          idempotencyKey: o.idempotencyKey,
+          signal: controller.signal,
+          log: o.log,
+          ...(o.atomically === undefined ? {} : { atomically: o.atomically }),
+        }),
+        deadline,
+      ]);
+    } catch (e) {
+      // An adapter outside our database (a module, a remote system) failing in its own way (a
+      // fetch that failed, a bug) is a platform fault the sender should retry: 503, not 500.
+      // The local platform's errors are ours and keep their meaning.
+      if (platform.atomicWithStore === true || e instanceof AppError) throw e;
+      throw new PlatformError(`the ${platform.name} platform failed: ${e instanceof Error ? e.message : String(e)}`, true, { cause: e });
+    }
     checkResult(order, result);
     return result;
   } finally {
@@ -49,11 +58,25 @@ export async function placeWithDeadline(
   }
 }
 
-/** An adapter must report every line it was sent; anything else is a platform fault, not an order. */
-function checkResult(order: NormalizedOrder, result: PlatformOrderResult): void {
-  const refs = new Set(result.lines.map((l) => l.ref));
-  const missing = order.lines.filter((l) => !refs.has(l.ref));
+/**
+ * An adapter must report every line it was sent, once, and nothing else, and its order and lines
+ * must agree; anything else is a platform fault (503), never an order answered with a made-up
+ * reason or an order left out of the answer.
+ */
+export function checkResult(order: NormalizedOrder, result: PlatformOrderResult): void {
+  const fault = (what: string): PlatformError => new PlatformError(`the platform's answer is inconsistent: ${what}`, false);
+  const sent = new Set(order.lines.map((l) => l.ref));
+  const seen = new Set<string>();
+  for (const l of result.lines) {
+    if (!sent.has(l.ref)) throw fault(`it reported line ${JSON.stringify(l.ref)}, which was not sent`);
+    if (seen.has(l.ref)) throw fault(`it reported line ${JSON.stringify(l.ref)} more than once`);
+    seen.add(l.ref);
+  }
+  const missing = order.lines.filter((l) => !seen.has(l.ref));
   if (missing.length > 0) {
     throw new PlatformError(`the platform reported no result for ${missing.length} line(s)`, false);
   }
+  const ordered = result.lines.filter((l) => l.ok).length;
+  if (result.order !== null && ordered === 0) throw fault("it returned an order but reported every line failed");
+  if (result.order === null && ordered === result.lines.length) throw fault("it reported every line ordered but returned no order");
 }

@@ -72,9 +72,10 @@ export function mapSpRequest(req: SpCallbackRequest): MappedSpRequest {
   const shippingMethodCode =
     str(req.shippingMethodCode) ?? (req.shippingMethodCodes ?? []).map((m) => str(m.method_code)).find((c) => c !== undefined && c !== "");
   const payment: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.payment)) {
-    const s = str(v);
-    if (s !== undefined) payment[k] = s;
+  for (const [k, v] of Object.entries(req.payment as Record<string, unknown>)) {
+    if (v === null || v === undefined) continue;
+    // Unknown properties are kept: a nested value travels as its JSON text, never "[object Object]".
+    payment[k] = typeof v === "object" ? JSON.stringify(v) : String(v);
   }
   const order: NormalizedOrder = {
     source: "subscribe-pro",

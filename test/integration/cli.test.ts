@@ -153,6 +153,12 @@ describe("orderbridge config check and migrate", () => {
       const noCatalog = await cli(["config", "check"], { SP_HMAC_SECRETS: "s", DATA_DIR: dir, CATALOG_FILE: path.join(dir, "nope.json") });
       assert.equal(noCatalog.code, 78);
       assert.match(noCatalog.stderr, /CATALOG_FILE .*nope\.json cannot be read/);
+      const noModule = await cli(["config", "check"], { SP_HMAC_SECRETS: "s", DATA_DIR: dir, PLATFORM: path.join(dir, "nope.mjs") });
+      assert.equal(noModule.code, 78);
+      assert.match(noModule.stderr, /PLATFORM: cannot load the adapter module .*nope\.mjs/);
+      const goodModule = path.join(ROOT, "test/fixtures/adapters/in-memory-adapter.mjs");
+      const withModule = await cli(["config", "check"], { SP_HMAC_SECRETS: "s", DATA_DIR: dir, PLATFORM: goodModule });
+      assert.equal(withModule.code, 0, withModule.stderr);
       const none = await cli(["config", "check"], { DATA_DIR: dir });
       assert.equal(none.code, 0, none.stderr);
       assert.match(none.stdout, /"hmacSecrets": "none yet: one will be generated in .*sp-hmac-secret at start"/);

@@ -89,7 +89,8 @@ describe("OpenAPI", () => {
       const o = n as Obj;
       if (o["examples"] !== undefined && typeof o["schema"] === "object" && o["schema"] !== null) {
         const schema = o["schema"] as Obj;
-        const refs = typeof schema["$ref"] === "string" ? [schema["$ref"]] : ((schema["oneOf"] as Obj[] | undefined) ?? []).map((s) => String(s["$ref"]));
+        const oneOf = schema["oneOf"] as Obj[] | undefined;
+        const refs = typeof schema["$ref"] === "string" ? [schema["$ref"]] : (oneOf ?? (schema["anyOf"] as Obj[] | undefined) ?? []).map((s) => String(s["$ref"]));
         for (const [name, ex] of Object.entries(o["examples"] as Obj)) {
           const value = (ex as Obj)["value"];
           const passes = refs.filter((r) => {
@@ -101,6 +102,8 @@ describe("OpenAPI", () => {
             }
           });
           assert.ok(passes.length > 0, `example ${where}/examples/${name} matches none of ${refs.join(", ")}`);
+          // oneOf means exactly one: a body matching two branches fails a validating client.
+          if (oneOf !== undefined) assert.equal(passes.length, 1, `example ${where}/examples/${name} matches ${passes.join(" and ")} of a oneOf`);
           checked++;
         }
       }

@@ -37,10 +37,16 @@ RUN apt-get update \
 COPY --from=build /app/dist ./dist
 COPY schemas ./schemas
 COPY openapi.yaml ./
-RUN mkdir -p /data && chown node:node /data
+# The orderbridge command (migrate, config check, events, orders) and the health check.
+COPY scripts/orderbridge.mjs scripts/build-if-stale.mjs scripts/healthcheck.mjs ./scripts/
+RUN mkdir -p /data && chown node:node /data \
+ && ln -s /app/scripts/orderbridge.mjs /usr/local/bin/orderbridge
 USER node
 VOLUME ["/data"]
 EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "scripts/healthcheck.mjs"]
+# docker stop waits 10 s by default before SIGKILL; a graceful stop takes up to SHUTDOWN_TIMEOUT_MS
+# (10 s by default) plus about 2 s: run with --stop-timeout 15 (compose: stop_grace_period: 15s).
+STOPSIGNAL SIGTERM
 CMD ["node", "dist/main.js"]

@@ -29,6 +29,8 @@ cp "$root/package.json" "$root/package-lock.json" "$work/app/"
 cp -r "$work/build/dist" "$work/app/dist"
 cp -r "$root/schemas" "$work/app/schemas"
 cp "$root/openapi.yaml" "$work/app/openapi.yaml"
+mkdir -p "$work/app/scripts"
+cp "$root/scripts/orderbridge.mjs" "$root/scripts/build-if-stale.mjs" "$root/scripts/healthcheck.mjs" "$work/app/scripts/"
 for dev in typescript tsx supertest; do
   if [ -d "$work/app/node_modules/$dev" ]; then echo "docker-mirror: dev dependency $dev in the runtime image" >&2; exit 1; fi
 done
@@ -49,7 +51,7 @@ pid=$!
 
 echo "docker-mirror: HEALTHCHECK"
 for _ in $(seq 1 50); do
-  if PORT=$port node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"; then
+  if (cd "$work/app" && PORT=$port node scripts/healthcheck.mjs); then
     healthy=1; break
   fi
   sleep 0.2
@@ -66,4 +68,9 @@ if [ "$(id -u)" = "0" ] && [ "$(stat -c %u "$work/data/orderbridge.sqlite")" != 
 fi
 openapi=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/openapi.json")
 if [ "$openapi" != "200" ]; then echo "docker-mirror: /openapi.json answered $openapi (openapi.yaml missing from the image?)" >&2; exit 1; fi
-echo "docker-mirror: ok (healthy, signed callback placed as an unprivileged user, OpenAPI served)"
+# The orderbridge command in the image: migrate (needs no callback secret) and config check.
+if ! (cd "$work/app" && NODE_ENV=production DATA_DIR="$work/data" "${run_as[@]}" node scripts/orderbridge.mjs migrate > "$work/cli.log" 2>&1) \
+  || ! (cd "$work/app" && NODE_ENV=production DATA_DIR="$work/data" SP_HMAC_SECRETS=$secret "${run_as[@]}" node scripts/orderbridge.mjs config check >> "$work/cli.log" 2>&1); then
+  echo "docker-mirror: the orderbridge command failed in the runtime image:" >&2; cat "$work/cli.log" >&2; exit 1
+fi
+echo "docker-mirror: ok (healthy, signed callback placed as an unprivileged user, OpenAPI served, orderbridge migrate and config check run)"

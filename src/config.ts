@@ -140,6 +140,11 @@ export function loadConfig(
       preparedStatements: bool("DATABASE_PREPARED_STATEMENTS", true),
     };
   } else {
+    // Settings for PostgreSQL without DATABASE_URL: the instance would silently run on its own
+    // SQLite file, apart from the others it was meant to share a database with.
+    for (const name of ["DATABASE_SCHEMA", "DATABASE_POOL_SIZE", "DATABASE_PREPARED_STATEMENTS"]) {
+      if (get(name) !== undefined) problems.push(`${name} applies to PostgreSQL only: set DATABASE_URL too, or remove ${name}`);
+    }
     const sync = (get("SQLITE_SYNCHRONOUS") ?? "FULL").toUpperCase();
     if (sync !== "FULL" && sync !== "NORMAL") problems.push("SQLITE_SYNCHRONOUS must be FULL or NORMAL");
     database = {
@@ -352,6 +357,38 @@ function parseHost(raw: string | undefined, problems: string[]): string | undefi
   return raw;
 }
 
+/** A URL for logs: its user name and password, and any query parameter that may hold a secret, masked. */
+export function maskUrl(raw: string): string {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    return "(not a URL)";
+  }
+  if (u.username !== "") u.username = "****";
+  if (u.password !== "") u.password = "****";
+  for (const key of [...u.searchParams.keys()]) {
+    if (/pass|secret|token|key|auth|cred/i.test(key)) u.searchParams.set(key, "****");
+  }
+  return u.toString().replace(/%2A%2A%2A%2A/g, "****");
+}
+
+/**
+ * Settings that work but are probably not what the operator wants; logged as warnings at start
+ * and printed by `config check`.
+ */
+export function configWarnings(c: Config): string[] {
+  const warnings: string[] = [];
+  const slowestJob = Math.max(c.platform.deadlineMs, c.recharge.timeoutMs);
+  if (c.jobs.leaseMs < slowestJob) {
+    warnings.push(
+      `JOB_LEASE_MS (${c.jobs.leaseMs}) is shorter than the slowest job can run (PLATFORM_DEADLINE_MS / RECHARGE_TIMEOUT_MS: ${slowestJob}): ` +
+        "another instance may take a job over while it still runs and repeat its call (write-backs are idempotent, orders are found by their key)",
+    );
+  }
+  return warnings;
+}
+
 /** The configuration with secrets masked, for logs and `config check`. */
 export function describeConfig(c: Config): Record<string, unknown> {
   const mask = (s: string | undefined): string | undefined => (s === undefined ? undefined : "****");
@@ -363,7 +400,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
     database:
       c.database.kind === "sqlite"
         ? { kind: "sqlite", file: c.database.file, synchronous: c.database.synchronous, groupCommit: c.database.groupCommit }
-        : { kind: "postgres", url: c.database.url.replace(/\/\/([^@/]*)@/, "//****@"), schema: c.database.schema, poolSize: c.database.poolSize, preparedStatements: c.database.preparedStatements },
+        : { kind: "postgres", url: maskUrl(c.database.url), schema: c.database.schema, poolSize: c.database.poolSize, preparedStatements: c.database.preparedStatements },
     subscribePro: {
       auth: c.subscribePro.auth,
       hmacSecrets: `${c.subscribePro.hmacSecrets.length} configured`,
@@ -379,7 +416,9 @@ export function describeConfig(c: Config): Record<string, unknown> {
       name: c.platform.name,
       deadlineMs: c.platform.deadlineMs,
       timeoutMs: c.platform.timeoutMs,
-      ...(c.platform.http === undefined ? {} : { http: { url: c.platform.http.url, cartUrl: c.platform.http.cartUrl, secret: "****" } }),
+      ...(c.platform.http === undefined
+        ? {}
+        : { http: { url: maskUrl(c.platform.http.url), cartUrl: c.platform.http.cartUrl === undefined ? undefined : maskUrl(c.platform.http.cartUrl), secret: "****" } }),
       ...(c.platform.shopify === undefined ? {} : { shopify: { ...c.platform.shopify, accessToken: "****" } }),
       ...(c.platform.modulePath === undefined ? {} : { modulePath: c.platform.modulePath }),
     },
@@ -388,7 +427,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
     recharge: {
       webhooks: c.recharge.clientSecrets.length > 0 ? `on (${c.recharge.clientSecrets.length} client secret(s))` : "off (no RECHARGE_CLIENT_SECRETS)",
       writeBack: c.recharge.apiToken === undefined ? "off" : "on (token ****)",
-      apiUrl: c.recharge.apiUrl,
+      apiUrl: maskUrl(c.recharge.apiUrl),
       apiVersion: c.recharge.apiVersion,
       timeoutMs: c.recharge.timeoutMs,
       rateLimit: c.recharge.rateLimit,

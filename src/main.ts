@@ -1,7 +1,7 @@
 import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { ensureCallbackSecret } from "./bootstrap.js";
-import { describeConfig, loadConfig, type Config } from "./config.js";
+import { configWarnings, describeConfig, loadConfig, type Config } from "./config.js";
 import { ConfigError } from "./errors.js";
 import { alreadyMasked, createLogger, type Logger } from "./logger.js";
 import { serveClusterMetrics } from "./metrics.js";
@@ -37,8 +37,12 @@ async function main(): Promise<void> {
   return serve(config, log);
 }
 
+/** sysexits' EX_CONFIG: the configuration (or the address it names) is unusable. */
+const EX_CONFIG = 78;
+
 function runPrimary(config: Config, log: Logger): void {
   log.info("starting orderbridge", { config: alreadyMasked(describeConfig(config)) });
+  for (const w of configWarnings(config)) log.warn(w);
   let stopping = false;
   const fork = (): void => {
     cluster.fork();
@@ -49,12 +53,24 @@ function runPrimary(config: Config, log: Logger): void {
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) {
         log.info("stopped");
-        process.exit(0);
+        process.exit(process.exitCode ?? 0);
       }
       return;
     }
+    if (code === EX_CONFIG) {
+      // The configuration or the address stops every worker alike: replacing them would only
+      // loop. Stop the others and exit as a single process would.
+      stopping = true;
+      log.error("a worker could not start with this configuration; stopping", { workerPid: worker.process.pid });
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
+      process.exitCode = EX_CONFIG;
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(EX_CONFIG);
+      setTimeout(() => process.exit(EX_CONFIG), config.shutdownTimeoutMs + 5_000).unref();
+      return;
+    }
     log.error("worker died; starting another", { workerPid: worker.process.pid, code, signal });
-    setTimeout(fork, 1000).unref();
+    // Not unref'd: with every worker gone, this timer is what keeps the primary alive to replace them.
+    setTimeout(fork, 1000);
   });
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -73,7 +89,10 @@ function runPrimary(config: Config, log: Logger): void {
 }
 
 async function serve(config: Config, log: Logger): Promise<void> {
-  if (cluster.isPrimary) log.info("starting orderbridge", { config: alreadyMasked(describeConfig(config)) });
+  if (cluster.isPrimary) {
+    log.info("starting orderbridge", { config: alreadyMasked(describeConfig(config)) });
+    for (const w of configWarnings(config)) log.warn(w);
+  }
   const service = await createService(config, log);
   // Without HOST, Node listens on every interface (IPv6 and IPv4 when the host has both).
   const server: Server = config.host === undefined ? service.app.listen(config.port) : service.app.listen(config.port, config.host);

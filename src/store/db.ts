@@ -4,7 +4,8 @@ import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
 import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from "kysely";
-import type { Config } from "../config.js";
+import { maskUrl, type Config } from "../config.js";
+import { ConfigError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Database } from "./schema.js";
 import { migrateToLatest } from "./migrations.js";
@@ -26,6 +27,39 @@ const INT8_OID = 20;
 const SQLITE_BUSY_TIMEOUT_MS = 5_000;
 
 export async function openStore(config: Config["database"], log: Logger): Promise<Store> {
+  try {
+    return await openStoreAs(config, log);
+  } catch (e) {
+    throw describeOpenError(e, config);
+  }
+}
+
+/**
+ * A database that cannot be opened at start, said in terms of the setting to look at: the SQLite
+ * file in DATA_DIR (a permissions problem is a configuration error, exit 78), or the PostgreSQL
+ * server in DATABASE_URL (shown masked).
+ */
+function describeOpenError(e: unknown, config: Config["database"]): unknown {
+  const err = e as Error & { code?: string };
+  const code = String(err.code ?? "");
+  if (config.kind === "sqlite") {
+    if (/^SQLITE_(CANTOPEN|READONLY|PERM|IOERR)/.test(code) || ["EACCES", "EPERM", "EROFS", "ENOTDIR"].includes(code)) {
+      const uid = typeof process.getuid === "function" ? ` (uid ${process.getuid()})` : "";
+      return new ConfigError(
+        `cannot open the SQLite database ${config.file}: ${err.message}. DATA_DIR (${path.dirname(config.file)}) and the files in it ` +
+          `must be writable by the user orderbridge runs as${uid}.`,
+        { cause: e },
+      );
+    }
+    return e;
+  }
+  if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ECONNRESET"].includes(code) || /timeout exceeded when trying to connect/i.test(err.message)) {
+    return new Error(`cannot connect to PostgreSQL at ${maskUrl(config.url)} (DATABASE_URL): ${err.message || code}`, { cause: e });
+  }
+  return e;
+}
+
+async function openStoreAs(config: Config["database"], log: Logger): Promise<Store> {
   let db: Kysely<Database>;
   if (config.kind === "sqlite") {
     fs.mkdirSync(path.dirname(config.file), { recursive: true });

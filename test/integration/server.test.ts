@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
@@ -130,6 +131,57 @@ describe("the orderbridge process", () => {
     } finally {
       await first.stop();
     }
+  });
+
+  it("WORKERS=2: workers that all die at once are replaced; a configuration no worker can start with exits 78", async () => {
+    const listening = (out: string): number[] =>
+      out
+        .split("\n")
+        .filter((l) => l.includes("orderbridge listening on port") && l.includes('"worker":true'))
+        .map((l) => (JSON.parse(l) as { pid: number }).pid);
+    // A fixed port: with PORT=0 each new set of workers would get a port of its own.
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, "127.0.0.1", () => {
+        const a = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(a.port));
+      });
+    });
+    const server = await spawnServer({ DATA_DIR: tempDir(), SP_HMAC_SECRETS: "s", WORKERS: "2", PORT: String(port) });
+    try {
+      const until = async (ok: () => boolean, what: string): Promise<void> => {
+        for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+        assert.ok(ok(), `${what}:\n${server.output()}`);
+      };
+      await until(() => listening(server.output()).length >= 2, "two workers listen");
+      const first = listening(server.output());
+      for (const pid of first) process.kill(pid, "SIGKILL");
+      await until(() => listening(server.output()).filter((p) => !first.includes(p)).length >= 2, "both are replaced");
+      assert.equal((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status, 200);
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+
+    const taken = await spawnServer({ DATA_DIR: tempDir(), SP_HMAC_SECRETS: "s" });
+    try {
+      const r = await runToExit({ DATA_DIR: tempDir(), SP_HMAC_SECRETS: "s", WORKERS: "2", PORT: String(taken.port), HOST: "127.0.0.1" });
+      assert.equal(r.code, 78, r.output);
+      assert.match(r.output, /the port is already in use/);
+      assert.match(r.output, /a worker could not start with this configuration; stopping/);
+    } finally {
+      await taken.stop();
+    }
+  });
+
+  it("a database it cannot open at start is named with the setting to look at", async () => {
+    const notADir = path.join(tempDir(), "a-file");
+    fs.writeFileSync(notADir, "");
+    const sqlite = await runToExit({ DATA_DIR: path.join(notADir, "data"), SP_HMAC_SECRETS: "s" });
+    assert.equal(sqlite.code, 78, sqlite.output);
+    assert.match(sqlite.output, /cannot open the SQLite database .*a-file\/data\/orderbridge\.sqlite: .*DATA_DIR \(.*\) and the files in it must be writable/);
+    const postgres = await runToExit({ DATA_DIR: tempDir(), SP_HMAC_SECRETS: "s", DATABASE_URL: "postgres://app:hunter2-secret@127.0.0.1:9/test?password=hunter3-secret" });
+    assert.equal(postgres.code, 1, postgres.output);
+    assert.match(postgres.output, /cannot connect to PostgreSQL at postgres:\/\/\*\*\*\*:\*\*\*\*@127\.0\.0\.1:9\/test\?password=\*\*\*\* \(DATABASE_URL\): .*ECONNREFUSED/);
+    assert.doesNotMatch(postgres.output, /hunter2-secret|hunter3-secret/, "no password in the output");
   });
 
   it("writes readable lines in pretty mode", async () => {

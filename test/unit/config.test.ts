@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { describeConfig, loadConfig, parseBytes } from "../../src/config.js";
+import { configWarnings, describeConfig, loadConfig, maskUrl, parseBytes } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
 
 describe("loadConfig", () => {
@@ -64,6 +64,25 @@ describe("loadConfig", () => {
     assert.doesNotThrow(() => loadConfig({ NODE_ENV: "production", SP_HMAC_SECRETS: "s" }));
     // Commands that serve no callbacks (migrate) do not need it.
     assert.doesNotThrow(() => loadConfig({ NODE_ENV: "production" }, { forServing: false }));
+  });
+
+  it("PostgreSQL settings without DATABASE_URL are refused (the instance would run on its own SQLite file)", () => {
+    assert.throws(() => loadConfig({ DATABASE_SCHEMA: "shop_a" }), /DATABASE_SCHEMA applies to PostgreSQL only: set DATABASE_URL too/);
+    assert.throws(() => loadConfig({ DATABASE_POOL_SIZE: "5" }), /DATABASE_POOL_SIZE applies to PostgreSQL only/);
+    assert.equal(loadConfig({ DATABASE_URL: "postgres://h/db", DATABASE_SCHEMA: "shop_a" }).database.kind, "postgres");
+  });
+
+  it("URLs are masked for logs: credentials and secret-looking query parameters", () => {
+    assert.equal(maskUrl("postgres://app:pw@db:5432/orders?password=pw2&sslmode=require"), "postgres://****:****@db:5432/orders?password=****&sslmode=require");
+    assert.equal(maskUrl("https://oms.example.com/orders?api_key=k&x=1"), "https://oms.example.com/orders?api_key=****&x=1");
+    const described = JSON.stringify(describeConfig(loadConfig({ DATABASE_URL: "postgres://app@db/orders?password=TopSecret" })));
+    assert.doesNotMatch(described, /TopSecret/);
+  });
+
+  it("warns when a job lease is shorter than the slowest job", () => {
+    assert.deepEqual(configWarnings(loadConfig({})), []);
+    const [w] = configWarnings(loadConfig({ JOB_LEASE_MS: "1000", PLATFORM_DEADLINE_MS: "20000" }));
+    assert.match(w ?? "", /JOB_LEASE_MS \(1000\) is shorter than the slowest job can run .*20000/);
   });
 
   it("HOST: an IP address or a host name", () => {

@@ -28,9 +28,11 @@ const JOB_STATES: readonly JobState[] = ["pending", "running", "done", "skipped"
 /** Reads query parameters, collecting every problem with its pointer before answering 400. */
 function queryReader(query: Record<string, unknown>) {
   const fields: InvalidField[] = [];
+  const known = new Set<string>();
   return {
     fields,
     int(name: string, min: number, max: number): number | undefined {
+      known.add(name);
       const v = query[name];
       if (v === undefined) return undefined;
       if (typeof v !== "string" || !/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
@@ -40,6 +42,7 @@ function queryReader(query: Record<string, unknown>) {
       return Number(v);
     },
     str(name: string, allowed?: readonly string[]): string | undefined {
+      known.add(name);
       const v = query[name];
       if (v === undefined) return undefined;
       if (typeof v !== "string") {
@@ -53,6 +56,10 @@ function queryReader(query: Record<string, unknown>) {
       return v;
     },
     check(): void {
+      // A parameter this endpoint does not read (a typo, or state[x]=…) would silently not filter.
+      for (const name of Object.keys(query)) {
+        if (!known.has(name)) fields.push({ pointer: `/query/${name}`, message: `is not a parameter of this endpoint (it takes ${[...known].join(", ")})` });
+      }
       if (fields.length > 0) throw new PayloadError("query_invalid", "Invalid query parameters.", fields);
     },
   };

@@ -57,6 +57,14 @@ for (const { kind, skip } of await storeKinds()) {
       const res = await t.admin("/admin/orders?limit=0&before=x");
       assert.equal(res.status, 400);
       assert.deepEqual(res.body.errors.map((e: { pointer: string }) => e.pointer), ["/query/limit", "/query/before"]);
+      // A parameter the endpoint does not take would otherwise silently not filter.
+      const unknown = await t.admin("/admin/orders?limit[]=1&salesOrderTokn=x");
+      assert.equal(unknown.status, 400);
+      assert.deepEqual(unknown.body.errors.map((e: { pointer: string }) => e.pointer), ["/query/limit[]", "/query/salesOrderTokn"]);
+      assert.match(unknown.body.errors[1].message, /is not a parameter of this endpoint \(it takes limit, before, salesOrderToken, source, sourceOrderId\)/);
+      const events = await t.admin("/admin/events?state[x]=dead");
+      assert.equal(events.status, 400);
+      assert.equal(events.body.errors[0].pointer, "/query/state[x]");
     });
 
     it("health: /healthz is up, /readyz reflects the database", async () => {

@@ -25,6 +25,16 @@ const catalogDoc = {
   shippingMethods: { ups_ground: { perOrder: "3.00" } },
 };
 
+describe("the local platform's catalog", () => {
+  it("refuses a price finer than its currency's smallest unit (it would be rounded silently)", () => {
+    const doc = (currency: string, price: string) => ({ currency, products: [{ sku: "A", name: "A", price }], shippingMethods: { ups_ground: { perOrder: "0" } } });
+    assert.throws(() => compileCatalog(doc("USD", "1.001"), schemas, "test"), /test: \/products\/0\/price \(1\.001\) has more decimals than USD has \(2\)/);
+    assert.throws(() => compileCatalog(doc("JPY", "1.50"), schemas, "test"), /has more decimals than JPY has \(0\)/);
+    assert.doesNotThrow(() => compileCatalog(doc("USD", "9.9900"), schemas, "test"), "trailing zeros are exact");
+    assert.doesNotThrow(() => compileCatalog(doc("JPY", "150"), schemas, "test"));
+  });
+});
+
 function order(lines: [string, number][], allowPartial = false): NormalizedOrder {
   return {
     source: "subscribe-pro",

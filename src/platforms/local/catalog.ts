@@ -83,6 +83,11 @@ export function compileCatalog(doc: unknown, schemas: SchemaRegistry, origin: st
   const amount = (v: Amount | undefined, where: string): number => {
     const n = v === undefined ? 0 : parseDecimal(v, exp);
     if (n === undefined || n < 0) throw new ConfigError(`${origin}: ${where} is not a valid amount`);
+    // A price finer than the currency's smallest unit would be rounded silently: say so instead.
+    const extra = /\.(\d*)$/.exec(String(v ?? "").trim())?.[1]?.slice(exp) ?? "";
+    if (/[1-9]/.test(extra)) {
+      throw new ConfigError(`${origin}: ${where} (${String(v)}) has more decimals than ${currency} has (${exp})`);
+    }
     return n;
   };
   const products = new Map<string, Product>();

@@ -373,22 +373,6 @@ export function maskUrl(raw: string): string {
   return u.toString().replace(/%2A%2A%2A%2A/g, "****");
 }
 
-/**
- * Settings that work but are probably not what the operator wants; logged as warnings at start
- * and printed by `config check`.
- */
-export function configWarnings(c: Config): string[] {
-  const warnings: string[] = [];
-  const slowestJob = Math.max(c.platform.deadlineMs, c.recharge.timeoutMs);
-  if (c.jobs.leaseMs < slowestJob) {
-    warnings.push(
-      `JOB_LEASE_MS (${c.jobs.leaseMs}) is shorter than the slowest job can run (PLATFORM_DEADLINE_MS / RECHARGE_TIMEOUT_MS: ${slowestJob}): ` +
-        "another instance may take a job over while it still runs and repeat its call (write-backs are idempotent, orders are found by their key)",
-    );
-  }
-  return warnings;
-}
-
 /** The configuration with secrets masked, for logs and `config check`. */
 export function describeConfig(c: Config): Record<string, unknown> {
   const mask = (s: string | undefined): string | undefined => (s === undefined ? undefined : "****");

@@ -1,7 +1,7 @@
 import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { ensureCallbackSecret } from "./bootstrap.js";
-import { configWarnings, describeConfig, loadConfig, type Config } from "./config.js";
+import { describeConfig, loadConfig, type Config } from "./config.js";
 import { ConfigError } from "./errors.js";
 import { alreadyMasked, createLogger, type Logger } from "./logger.js";
 import { serveClusterMetrics } from "./metrics.js";
@@ -42,7 +42,6 @@ const EX_CONFIG = 78;
 
 function runPrimary(config: Config, log: Logger): void {
   log.info("starting orderbridge", { config: alreadyMasked(describeConfig(config)) });
-  for (const w of configWarnings(config)) log.warn(w);
   let stopping = false;
   const fork = (): void => {
     cluster.fork();
@@ -89,10 +88,7 @@ function runPrimary(config: Config, log: Logger): void {
 }
 
 async function serve(config: Config, log: Logger): Promise<void> {
-  if (cluster.isPrimary) {
-    log.info("starting orderbridge", { config: alreadyMasked(describeConfig(config)) });
-    for (const w of configWarnings(config)) log.warn(w);
-  }
+  if (cluster.isPrimary) log.info("starting orderbridge", { config: alreadyMasked(describeConfig(config)) });
   const service = await createService(config, log);
   // Without HOST, Node listens on every interface (IPv6 and IPv4 when the host has both).
   const server: Server = config.host === undefined ? service.app.listen(config.port) : service.app.listen(config.port, config.host);

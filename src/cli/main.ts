@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from "commander";
 import { describeGeneratedSecret } from "../bootstrap.js";
-import { configWarnings, describeConfig, loadConfig } from "../config.js";
+import { describeConfig, loadConfig } from "../config.js";
 import { ConfigError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { loadPlatformModule } from "../platforms/index.js";
@@ -69,7 +69,6 @@ config
     const generated = describeGeneratedSecret(c);
     if (generated !== undefined) (described["subscribePro"] as Record<string, unknown>)["hmacSecrets"] = generated;
     print(JSON.stringify(described, null, 2));
-    for (const w of configWarnings(c)) print(`warning: ${w}`);
     print("configuration ok");
   });
 

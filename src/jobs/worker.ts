@@ -5,7 +5,7 @@ import { coerceError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { isStoreUnavailable } from "../store/db.js";
 import type { Database, JobRow } from "../store/schema.js";
-import { claimNext, completeJob, failJob, releaseJob, type Dialect } from "./queue.js";
+import { claimNext, completeJob, extendLease, failJob, releaseJob, type Dialect } from "./queue.js";
 import { backoffMs, type BackoffOptions } from "./retry-policy.js";
 
 /** What a handler reports for a job it finished. */
@@ -142,14 +142,32 @@ export function createWorker(o: WorkerOptions): Worker {
     const attempt = job.attempts + 1;
     const log = o.log.child({ jobId: job.id, kind: job.kind, ...(job.correlation_id === null ? {} : { correlationId: job.correlation_id }) });
     const handler = o.handlers[job.kind];
+    // The lease is renewed while the job runs (every third of it), so a job slower than the lease
+    // is not taken over by another worker mid-run; a dead worker renews nothing, and its job is
+    // taken over once the lease runs out.
+    let running = true;
+    const heartbeat = setInterval(() => {
+      extendLease(o.db, job.id, id, clock() + o.leaseMs).then(
+        (kept) => {
+          if (!kept && running) log.warn("lost the lease of a running job: another worker took it over");
+        },
+        (e: unknown) => log.debug("could not renew a job's lease", { error: coerceError(e).message }),
+      );
+    }, Math.max(50, Math.floor(o.leaseMs / 3)));
+    heartbeat.unref();
+    const settled = (): void => {
+      running = false;
+      clearInterval(heartbeat);
+    };
     try {
       if (handler === undefined) throw new JobError(`no handler for jobs of kind ${job.kind}`, { retry: false });
-      const result = await handler(job, { log, signal: controller.signal, attempt });
+      const result = await handler(job, { log, signal: controller.signal, attempt }).finally(settled);
       const kept = await completeJob(o.db, job.id, id, { state: result.state, outcome: result.outcome, attempts: attempt, now: clock() });
       if (kept) o.onAttempt?.(job.kind, result.state);
       if (kept) log.info("job finished", { state: result.state, outcome: result.outcome, attempt });
       else log.warn("job finished after its lease was taken over; the other worker's result stands", { outcome: result.outcome });
     } catch (e) {
+      settled();
       await recordFailure(job, attempt, e, log);
     }
   }

@@ -179,3 +179,24 @@ for (const { kind, skip } of await storeKinds()) {
     });
   });
 }
+
+describe("a job slower than its lease", () => {
+  it("keeps its lease while it runs: no other worker loop takes it over and repeats the call", async () => {
+    // The write-back hangs for RECHARGE_TIMEOUT_MS (1500 ms), three times the lease (500 ms); a
+    // second worker loop polls every 50 ms for jobs whose lease ran out.
+    const t = await startRechargeService("sqlite", { env: { RECHARGE_TIMEOUT_MS: "1500", JOB_LEASE_MS: "500", WORKER_CONCURRENCY: "2" } });
+    try {
+      t.recharge.queue("hang");
+      const { id, body } = freshOrder();
+      await t.webhook("order/created", body);
+      await t.settle(10_000);
+      const statuses = t.recharge.calls.filter((c) => c.path === `/orders/${id}`).map((c) => c.status);
+      assert.deepEqual(statuses, [0, 200], "the hanging call, abandoned at its timeout, then one retry: no call while it hung");
+      const job = await writeBackJob(t, id);
+      assert.equal(job.state, "done");
+      assert.equal(job.attempts, 2);
+    } finally {
+      await t.stop();
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { configWarnings, describeConfig, loadConfig, maskUrl, parseBytes } from "../../src/config.js";
+import { describeConfig, loadConfig, maskUrl, parseBytes } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
 
 describe("loadConfig", () => {
@@ -77,12 +77,6 @@ describe("loadConfig", () => {
     assert.equal(maskUrl("https://oms.example.com/orders?api_key=k&x=1"), "https://oms.example.com/orders?api_key=****&x=1");
     const described = JSON.stringify(describeConfig(loadConfig({ DATABASE_URL: "postgres://app@db/orders?password=TopSecret" })));
     assert.doesNotMatch(described, /TopSecret/);
-  });
-
-  it("warns when a job lease is shorter than the slowest job", () => {
-    assert.deepEqual(configWarnings(loadConfig({})), []);
-    const [w] = configWarnings(loadConfig({ JOB_LEASE_MS: "1000", PLATFORM_DEADLINE_MS: "20000" }));
-    assert.match(w ?? "", /JOB_LEASE_MS \(1000\) is shorter than the slowest job can run .*20000/);
   });
 
   it("HOST: an IP address or a host name", () => {

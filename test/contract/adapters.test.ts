@@ -1,8 +1,11 @@
+import assert from "node:assert/strict";
 import path from "node:path";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
-import type { PlatformAdapter } from "../../src/orders/types.js";
+import { PlatformError } from "../../src/errors.js";
+import type { NormalizedOrder, PlatformAdapter } from "../../src/orders/types.js";
 import { createHttpPlatform, deliveryId, type HttpOrderResponse } from "../../src/platforms/http/adapter.js";
 import { loadPlatformModule } from "../../src/platforms/index.js";
 import { createLocalPlatform } from "../../src/platforms/local/adapter.js";
@@ -120,3 +123,29 @@ runPlatformContract(
   },
   { faults: false },
 );
+
+describe("PLATFORM=http: whether a failed call may have placed the order", () => {
+  const order = {
+    source: "subscribe-pro" as const, sourceOrderId: "t", allowPartial: false, currency: "USD",
+    customer: { email: "a@example.com" }, couponCodes: [], lines: [{ ref: "0", sku: "RUBY-RED", quantity: 1 }],
+  } as unknown as NormalizedOrder;
+  const call = (platform: PlatformAdapter, deadlineMs: number) =>
+    platform.createOrder(order, { idempotencyKey: "sp:np", signal: AbortSignal.timeout(deadlineMs), log });
+  const make = (url: string) =>
+    createHttpPlatform({ url, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", timeoutMs: 200, validateResponse: schemas.validator<HttpOrderResponse>("platform-http/order-response"), backoff: { baseMs: 20, maxMs: 50 } });
+
+  it("refused at connect on every attempt: not placed; a 4xx: not placed; a timeout or a 5xx: may have been", async () => {
+    await assert.rejects(call(make("http://127.0.0.1:9/orders"), 300), (e: unknown) => e instanceof PlatformError && e.notPlaced);
+    const oms = await startOmsStandIn({ secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", skus: ["RUBY-RED"] });
+    try {
+      oms.queue("400");
+      await assert.rejects(call(make(`${oms.url}/orders`), 1000), (e: unknown) => e instanceof PlatformError && e.notPlaced);
+      oms.queue("hang", "hang", "hang", "hang", "hang", "hang");
+      await assert.rejects(call(make(`${oms.url}/orders`), 500), (e: unknown) => e instanceof PlatformError && !e.notPlaced);
+      oms.queue("500", "500", "500", "500", "500", "500", "500", "500", "500", "500", "500", "500");
+      await assert.rejects(call(make(`${oms.url}/orders`), 300), (e: unknown) => e instanceof PlatformError && !e.notPlaced);
+    } finally {
+      await oms.close();
+    }
+  });
+});

@@ -15,7 +15,8 @@ export class StandInPlatform implements PlatformAdapter {
     this.calls++;
     switch (this.mode) {
       case "down":
-        throw new PlatformError("connect ECONNREFUSED 127.0.0.1:9 (stand-in platform is down)", true);
+        // Refused at connect: the request never reached the platform, which the adapter says.
+        throw new PlatformError("connect ECONNREFUSED 127.0.0.1:9 (stand-in platform is down)", true, { notPlaced: true });
       case "hang":
         return new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(new Error("aborted by the caller"))));
       case "broken":

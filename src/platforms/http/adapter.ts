@@ -83,11 +83,17 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
     headers: { "Content-Type": "application/json", Accept: "application/json", "User-Agent": "orderbridge" },
   });
 
+  /** Errors that happen before a request is sent: the platform cannot have acted on it. */
+  const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
   /** POSTs a signed body, retrying what may succeed later; resolves with a 2xx answer's text. */
   async function send(url: string, key: string, body: string, signal: AbortSignal, what: string): Promise<string> {
     const id = deliveryId(key);
+    // Whether any attempt may have reached the platform: only failures to connect prove it did not.
+    let reached = false;
+    const notPlaced = (): { notPlaced: boolean } => ({ notPlaced: !reached });
     for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline`, true);
+      if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline`, true, notPlaced());
       const ts = Math.floor(clock() / 1000);
       let wait: number | undefined;
       let failure: string;
@@ -96,6 +102,7 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
           signal,
           headers: { "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": signStandardWebhook(o.secret, id, ts, body) },
         });
+        reached = true;
         if (res.status >= 200 && res.status < 300) return typeof res.data === "string" ? res.data : "";
         const excerpt = String(res.data ?? "").slice(0, 300);
         failure = `${what} → HTTP ${res.status}${excerpt ? `: ${excerpt}` : ""}`;
@@ -104,14 +111,15 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
         wait = parseRetryAfter(res.headers["retry-after"] as string | undefined, clock());
       } catch (e) {
         if (e instanceof PlatformError) throw e;
-        if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline`, true, { cause: e });
+        if (!CONNECT_ERRORS.has(String((e as { code?: unknown }).code))) reached = true;
+        if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline`, true, { cause: e, ...notPlaced() });
         failure = `${what} failed: ${(e as Error).message}`;
       }
       const delay = Math.min(wait ?? backoffMs(attempt, backoff), backoff.maxMs * 5);
       try {
         await sleep(delay, undefined, { signal });
       } catch {
-        throw new PlatformError(`the http platform is unavailable (${failure}); gave up at the deadline after ${attempt} attempt(s)`, true);
+        throw new PlatformError(`the http platform is unavailable (${failure}); gave up at the deadline after ${attempt} attempt(s)`, true, notPlaced());
       }
     }
   }

@@ -63,6 +63,9 @@ async function openStoreAs(config: Config["database"], log: Logger): Promise<Sto
   let db: Kysely<Database>;
   if (config.kind === "sqlite") {
     fs.mkdirSync(path.dirname(config.file), { recursive: true });
+    // Orders hold customers' names, emails and addresses: a new database file is readable by its
+    // owner only (SQLite gives its -wal and -shm files the database file's permissions).
+    if (!fs.existsSync(config.file)) fs.closeSync(fs.openSync(config.file, "a", 0o600));
     const sqlite = new BetterSqlite3(config.file);
     // Locks other processes hold are waited for by retryWhileBusy, with the event loop free. Switching
     // a new file to WAL needs the write lock; when several instances start together, SQLite answers

@@ -48,6 +48,9 @@ describe("the orderbridge process", () => {
     const secret = fs.readFileSync(file, "utf8").trim();
     assert.match(secret, /^[0-9a-f]{64}$/);
     assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    for (const db of ["orderbridge.sqlite", "orderbridge.sqlite-wal"]) {
+      assert.equal(fs.statSync(path.join(dataDir, db)).mode & 0o777, 0o600, `${db} holds customers' data: owner only`);
+    }
     assert.match(server.output(), /generated a callback secret/);
 
     const url = `http://127.0.0.1:${server.port}/callbacks/subscribe-pro/order`;

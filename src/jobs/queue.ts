@@ -179,7 +179,9 @@ export type ReplayResult = { kind: "replayed"; job: JobRow } | { kind: "not_foun
 export async function replayJob(db: Kysely<Database>, id: string, now: number): Promise<ReplayResult> {
   const r = await db
     .updateTable("jobs")
-    .set({ state: "pending", attempts: 0, run_at: now, locked_by: null, lease_until: null, outcome: null, updated_at: now })
+    // From the start: a fresh attempt budget, and no outcome or error of the runs before (the log
+    // keeps those); a replay that succeeds must not still show the error it was replayed for.
+    .set({ state: "pending", attempts: 0, run_at: now, locked_by: null, lease_until: null, outcome: null, last_error: null, updated_at: now })
     .where("id", "=", id)
     .where("state", "!=", "running")
     .returningAll()

@@ -131,11 +131,13 @@ describe("PLATFORM=http: whether a failed call may have placed the order", () =>
   } as unknown as NormalizedOrder;
   const call = (platform: PlatformAdapter, deadlineMs: number) =>
     platform.createOrder(order, { idempotencyKey: "sp:np", signal: AbortSignal.timeout(deadlineMs), log });
-  const make = (url: string) =>
-    createHttpPlatform({ url, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", timeoutMs: 200, validateResponse: schemas.validator<HttpOrderResponse>("platform-http/order-response"), backoff: { baseMs: 20, maxMs: 50 } });
+  const make = (url: string, backoff = { baseMs: 20, maxMs: 50 }) =>
+    createHttpPlatform({ url, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", timeoutMs: 200, validateResponse: schemas.validator<HttpOrderResponse>("platform-http/order-response"), backoff });
 
   it("refused at connect on every attempt: not placed; a 4xx: not placed; a timeout or a 5xx: may have been", async () => {
-    await assert.rejects(call(make("http://127.0.0.1:9/orders"), 300), (e: unknown) => e instanceof PlatformError && e.notPlaced);
+    // The deadline falls in the pause after the refused attempt (an attempt cut off by the deadline
+    // may have reached the platform, so it would count as uncertain).
+    await assert.rejects(call(make("http://127.0.0.1:9/orders", { baseMs: 5000, maxMs: 5000 }), 1000), (e: unknown) => e instanceof PlatformError && e.notPlaced);
     const oms = await startOmsStandIn({ secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", skus: ["RUBY-RED"] });
     try {
       oms.queue("400");

@@ -83,6 +83,7 @@ for (const { kind, skip } of await storeKinds()) {
       await t.settle();
       const after = await t.job(job.id);
       assert.equal(after.state, "done");
+      assert.equal(after.last_error, null, "the replayed run succeeded: no error of the run before is shown");
       assert.equal(t.recharge.succeeded().filter((c) => c.path === `/orders/${id}`).length, 1);
       const orders = await t.admin(`/admin/orders?source=recharge&sourceOrderId=${id}`);
       assert.equal(orders.body.orders.length, 1, "a failed write-back never re-creates the order");

@@ -131,7 +131,8 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
       // platform was asked and did not plainly refuse, it may have placed the order (a timeout):
       // then only the same body may retry, and the platform's idempotency key finds that order.
       const answer = toErrorResponse(e, input.requestId, isStoreUnavailable);
-      const uncertain = platformAsked && !(e instanceof PlatformError && e.notPlaced);
+      // The local platform's transaction rolled back: nothing of it can exist.
+      const uncertain = platformAsked && deps.platform.atomicWithStore !== true && !(e instanceof PlatformError && e.notPlaced);
       if (uncertain) log.warn("the platform may have placed this order; only the same body may retry this salesOrderToken", { error: answer.body.errorMessage });
       await finishAttempt(deps.db, key, attemptId, {
         status: answer.status,

@@ -8,6 +8,9 @@ import { serveClusterMetrics } from "./metrics.js";
 import { tuneRuntime } from "./runtime.js";
 import { createService } from "./service.js";
 
+/** sysexits' EX_CONFIG: the configuration (or the address it names) is unusable. */
+const EX_CONFIG = 78;
+
 /**
  * Process entry: read config, then either serve here (WORKERS=1, and in each cluster worker) or, as
  * the cluster primary (WORKERS>1), fork the workers, replace any that dies, and stop them all
@@ -21,7 +24,7 @@ async function main(): Promise<void> {
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`orderbridge: refusing to start: ${e.message}\n`);
-      process.exit(78); // EX_CONFIG
+      process.exit(EX_CONFIG);
     }
     throw e;
   }
@@ -31,14 +34,11 @@ async function main(): Promise<void> {
     config = ensureCallbackSecret(config, log);
   } catch (e) {
     log.error("cannot prepare the callback secret", { error: (e as Error).message });
-    process.exit(78);
+    process.exit(EX_CONFIG);
   }
   if (config.workers > 1 && cluster.isPrimary) return runPrimary(config, log);
   return serve(config, log);
 }
-
-/** sysexits' EX_CONFIG: the configuration (or the address it names) is unusable. */
-const EX_CONFIG = 78;
 
 function runPrimary(config: Config, log: Logger): void {
   log.info("starting orderbridge", { config: alreadyMasked(describeConfig(config)) });
@@ -155,5 +155,5 @@ function listenError(e: NodeJS.ErrnoException, config: Config): Error {
 main().catch((e: unknown) => {
   const message = e instanceof Error ? e.message : String(e);
   process.stderr.write(`orderbridge: failed to start: ${message}\n`);
-  process.exit(e instanceof ConfigError ? 78 : 1);
+  process.exit(e instanceof ConfigError ? EX_CONFIG : 1);
 });

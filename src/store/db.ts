@@ -53,7 +53,8 @@ function describeOpenError(e: unknown, config: Config["database"]): unknown {
     }
     return e;
   }
-  if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ECONNRESET"].includes(code) || /timeout exceeded when trying to connect/i.test(err.message)) {
+  // The same errors that answer 503 while running (isStoreUnavailable), plus an unreachable host.
+  if (isStoreUnavailable(e) || code === "EHOSTUNREACH") {
     return new Error(`cannot connect to PostgreSQL at ${maskUrl(config.url)} (DATABASE_URL): ${err.message || code}`, { cause: e });
   }
   return e;

@@ -61,6 +61,9 @@ export interface HttpPlatformOptions {
   backoff?: { baseMs: number; maxMs: number };
 }
 
+/** Errors that happen before a request is sent: the platform cannot have acted on it. */
+const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
 /** The same delivery id on every attempt for one idempotency key, so the receiver can deduplicate. */
 export const deliveryId = (key: string): string => `msg_${createHash("sha256").update(key).digest("hex").slice(0, 32)}`;
 
@@ -82,9 +85,6 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
     maxContentLength: 10 * 1024 * 1024,
     headers: { "Content-Type": "application/json", Accept: "application/json", "User-Agent": "orderbridge" },
   });
-
-  /** Errors that happen before a request is sent: the platform cannot have acted on it. */
-  const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
   /** POSTs a signed body, retrying what may succeed later; resolves with a 2xx answer's text. */
   async function send(url: string, key: string, body: string, signal: AbortSignal, what: string): Promise<string> {

@@ -66,7 +66,10 @@ export interface Config {
     readonly sendOrderNumber: boolean;
   };
   readonly jobs: {
+    /** Inbox events (placing orders) run at once by this process. */
     readonly concurrency: number;
+    /** Write-back calls run at once by this process (their own lane, under the Recharge rate limit). */
+    readonly writebackConcurrency: number;
     readonly pollMs: number;
     readonly leaseMs: number;
     readonly maxAttempts: number;
@@ -304,6 +307,7 @@ export function loadConfig(
     },
     jobs: {
       concurrency: int("WORKER_CONCURRENCY", 4, 0, 64),
+      writebackConcurrency: int("RECHARGE_WRITEBACK_CONCURRENCY", 4, 0, 64),
       pollMs: int("WORKER_POLL_MS", 1000, 10, 60_000),
       // Long enough for the slowest job: a platform call, or a Recharge call after its rate-limit wait.
       leaseMs: int("JOB_LEASE_MS", Math.max(60_000, 2 * Math.max(platformDeadlineMs, rechargeTimeoutMs)), 500, 3_600_000),

@@ -68,21 +68,28 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
     });
 
     const rc = config.recharge;
-    const client =
+    // One bucket per token, shared by every instance using this database.
+    const limiter =
       rc.apiToken === undefined
+        ? undefined
+        : createRateLimiter(store.db, `recharge:${createHash("sha256").update(rc.apiToken).digest("hex").slice(0, 16)}`, rc.rateLimit, clock);
+    const client =
+      rc.apiToken === undefined || limiter === undefined
         ? undefined
         : createRechargeClient({
             baseUrl: rc.apiUrl,
             token: rc.apiToken,
             timeoutMs: rc.timeoutMs,
-            maxWaitMs: Math.max(1000, config.jobs.leaseMs / 2 - rc.timeoutMs),
+            // The write-back lane claims a job only when a slot is free (its `ready` below), so a
+            // call rarely waits at all; a slot further away than this is not taken (the job is
+            // given back, its attempt not spent).
+            maxWaitMs: Math.min(1000, Math.floor(config.jobs.leaseMs / 4)),
             onResponse: (status) => metrics.rechargeCalls.inc({ status: String(status) }),
             onWait: (ms) => {
               metrics.rateLimitWaits.inc();
               metrics.rateLimitWaitSeconds.inc(ms / 1000);
             },
-            // One bucket per token, shared by every instance using this database.
-            limiter: createRateLimiter(store.db, `recharge:${createHash("sha256").update(rc.apiToken).digest("hex").slice(0, 16)}`, rc.rateLimit, clock),
+            limiter,
           });
     const nudge = (): void => worker.nudge();
     const worker = createWorker({
@@ -98,8 +105,15 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
         clock,
         onEnqueued: nudge,
       }),
+      // Placing orders (inbox events) and write-backs run in lanes of their own: a write-back
+      // waiting for Recharge's rate limit never holds up an order.
+      lanes: [
+        { lane: "inbox", concurrency: config.jobs.concurrency },
+        // With write-back off this instance leaves write-backs (queued by `orderbridge recharge
+        // writeback`, or by an instance that has it on) to an instance that can send them.
+        ...(limiter === undefined ? [] : [{ lane: "writeback" as const, concurrency: config.jobs.writebackConcurrency, ready: () => limiter.wait() }]),
+      ],
       log,
-      concurrency: config.jobs.concurrency,
       pollMs: config.jobs.pollMs,
       leaseMs: config.jobs.leaseMs,
       backoff: { baseMs: config.jobs.backoffBaseMs, maxMs: config.jobs.backoffMaxMs },

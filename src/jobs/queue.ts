@@ -7,11 +7,18 @@ import type { Database, JobRow, JobState } from "../store/schema.js";
  * (write-back calls). Every transition is a conditional write, so several workers, in one process or
  * in several sharing a database, never run one job twice at once. On PostgreSQL a claim skips rows
  * another transaction holds (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time anyway.
+ *
+ * Each job belongs to a lane, and each lane is claimed by loops of its own: placing orders (the
+ * inbox) never waits behind write-backs that wait for Recharge's rate limit.
  */
 export type Dialect = "sqlite" | "postgres";
 
+/** inbox: received webhooks (placing orders); writeback: calls to Recharge's API, under its rate limit. */
+export type Lane = "inbox" | "writeback";
+
 export interface NewJob {
   kind: string;
+  lane: Lane;
   /** Id prefix: "evt" for inbox events, "job" for outbox calls. */
   prefix: "evt" | "job";
   topic?: string | null;
@@ -41,6 +48,7 @@ export async function enqueue(db: Kysely<Database>, job: NewJob, now: number): P
     .values({
       id,
       kind: job.kind,
+      lane: job.lane,
       topic: job.topic ?? null,
       dedupe_key: job.dedupeKey ?? null,
       body_hash: job.bodyHash ?? null,
@@ -73,39 +81,58 @@ export async function enqueue(db: Kysely<Database>, job: NewJob, now: number): P
   return { id: existing.id, inserted: false };
 }
 
-/** Claims the next due job: pending and due, or running under a lease that expired (its worker died). */
+/** Claims the lane's next due job (pending, oldest run_at first), through the (lane, state, run_at) index. */
 export async function claimNext(
   db: Kysely<Database>,
   dialect: Dialect,
-  o: { workerId: string; now: number; leaseMs: number },
+  o: { lane: Lane; workerId: string; now: number; leaseMs: number },
 ): Promise<JobRow | undefined> {
   const due = db
     .selectFrom("jobs")
     .select("id")
-    .where((eb) =>
-      eb.or([
-        eb.and([eb("state", "=", "pending"), eb("run_at", "<=", o.now)]),
-        eb.and([eb("state", "=", "running"), eb("lease_until", "<", o.now)]),
-      ]),
-    )
+    .where("lane", "=", o.lane)
+    .where("state", "=", "pending")
+    .where("run_at", "<=", o.now)
     .orderBy("run_at")
     .limit(1)
     .$if(dialect === "postgres", (qb) => qb.forUpdate().skipLocked());
-  const row = await db
+  return db
     .updateTable("jobs")
     .set({ state: "running", locked_by: o.workerId, lease_until: o.now + o.leaseMs, updated_at: o.now })
     .where("id", "=", due)
     // Re-checked here: on SQLite the sub-select and the update are one statement, on PostgreSQL
     // the row is locked; either way a job is never claimed twice.
-    .where((eb) =>
-      eb.or([
-        eb.and([eb("state", "=", "pending"), eb("run_at", "<=", o.now)]),
-        eb.and([eb("state", "=", "running"), eb("lease_until", "<", o.now)]),
-      ]),
-    )
+    .where("state", "=", "pending")
     .returningAll()
     .executeTakeFirst();
-  return row;
+}
+
+/** Whether the lane has a job due now (read only). */
+export async function hasDue(db: Kysely<Database>, lane: Lane, now: number): Promise<boolean> {
+  const row = await db.selectFrom("jobs").select("id").where("lane", "=", lane).where("state", "=", "pending").where("run_at", "<=", now).limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * Puts running jobs whose lease ran out (their worker died, or lost the database for longer than
+ * the lease) back to pending, due at once, their attempt not spent. Returns how many. Reads first,
+ * so the usual case (none) writes nothing.
+ */
+export async function requeueExpired(db: Kysely<Database>, now: number): Promise<number> {
+  const expired = await db.selectFrom("jobs").select("id").where("state", "=", "running").where("lease_until", "<", now).limit(100).execute();
+  if (expired.length === 0) return 0;
+  const r = await db
+    .updateTable("jobs")
+    .set({ state: "pending", locked_by: null, lease_until: null, updated_at: now })
+    .where(
+      "id",
+      "in",
+      expired.map((e) => e.id),
+    )
+    .where("state", "=", "running")
+    .where("lease_until", "<", now)
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
 }
 
 /** Extends a running job's lease; false when the worker no longer owns it. */

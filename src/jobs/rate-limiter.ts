@@ -1,15 +1,23 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../store/schema.js";
-import { gcraPenalize, gcraReserve, type RateSpec } from "./retry-policy.js";
+import { gcraPenalize, gcraTryReserve, gcraWait, type RateSpec } from "./retry-policy.js";
 
 /**
  * A leaky bucket kept in the database (one `rate_limits` row per name), so every worker of every
  * instance sharing the database draws from the same bucket. Compare-and-set on the row's single
  * value makes each reservation atomic on SQLite and PostgreSQL alike.
+ *
+ * A slot is only ever taken by a caller about to send (`tryReserve` grants it within a short wait, or
+ * takes nothing): the bucket then never runs ahead of the requests really sent by more than its burst.
  */
 export interface RateLimiter {
-  /** Reserves the next slot; resolves with how long to wait before using it (0 = now). */
-  reserve(): Promise<number>;
+  /** How long until a slot is free (0 = now); takes nothing. */
+  wait(): Promise<number>;
+  /**
+   * Takes the next slot when it is free within `maxWaitMs` (then `waitMs` is how long to wait before
+   * using it); otherwise takes nothing and says how long until one is free.
+   */
+  tryReserve(maxWaitMs: number): Promise<{ granted: boolean; waitMs: number }>;
   /** The remote side answered 429: no slot before `retryAfterMs` (or one interval). */
   penalize(retryAfterMs: number | undefined): Promise<void>;
 }
@@ -19,29 +27,40 @@ export function createRateLimiter(db: Kysely<Database>, name: string, remote: Ra
   // network jitter, and one that overtakes another would find the bucket full (429). The sustained
   // rate is unchanged.
   const spec: RateSpec = { burst: Math.max(1, remote.burst - 1), perSecond: remote.perSecond };
-  async function update(next: (tat: number, now: number) => { tat: number; waitMs: number }): Promise<number> {
+  async function read(): Promise<number | undefined> {
+    const row = await db.selectFrom("rate_limits").select("tat").where("name", "=", name).executeTakeFirst();
+    return row === undefined ? undefined : Number(row.tat);
+  }
+  /** Moves `tat` with compare-and-set; `next` returns undefined to change nothing. */
+  async function update<T>(next: (tat: number, now: number) => { tat: number | undefined; result: T }): Promise<T> {
     for (;;) {
       const now = clock();
-      const row = await db.selectFrom("rate_limits").select("tat").where("name", "=", name).executeTakeFirst();
-      if (row === undefined) {
+      const current = await read();
+      if (current === undefined) {
         await db.insertInto("rate_limits").values({ name, tat: 0 }).onConflict((oc) => oc.column("name").doNothing()).execute();
         continue;
       }
-      const current = Number(row.tat);
       const r = next(current, now);
+      if (r.tat === undefined) return r.result;
       const res = await db
         .updateTable("rate_limits")
         .set({ tat: Math.ceil(r.tat) })
         .where("name", "=", name)
         .where("tat", "=", current)
         .executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 1) return r.waitMs;
+      if (Number(res.numUpdatedRows) === 1) return r.result;
     }
   }
   return {
-    reserve: () => update((tat, now) => gcraReserve(tat, now, spec)),
-    async penalize(retryAfterMs) {
-      await update((tat, now) => ({ tat: gcraPenalize(tat, now, spec, retryAfterMs), waitMs: 0 }));
+    async wait() {
+      const tat = await read();
+      return tat === undefined ? 0 : gcraWait(tat, clock(), spec);
     },
+    tryReserve: (maxWaitMs) =>
+      update((tat, now) => {
+        const r = gcraTryReserve(tat, now, spec, maxWaitMs);
+        return { tat: r.granted ? r.tat : undefined, result: { granted: r.granted, waitMs: r.waitMs } };
+      }),
+    penalize: (retryAfterMs) => update((tat, now) => ({ tat: gcraPenalize(tat, now, spec, retryAfterMs), result: undefined })),
   };
 }

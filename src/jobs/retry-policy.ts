@@ -53,11 +53,35 @@ export interface RateSpec {
   perSecond: number;
 }
 
+/** How far ahead of the clock `tat` may run while the bucket still has room (burst − 1 intervals). */
+const tolerance = (r: RateSpec): number => (r.burst - 1) * (1000 / r.perSecond);
+
 export function gcraReserve(tat: number, now: number, r: RateSpec): { tat: number; waitMs: number } {
   const interval = 1000 / r.perSecond;
-  const tolerance = (r.burst - 1) * interval;
-  const start = Math.max(now, tat - tolerance);
+  const start = Math.max(now, tat - tolerance(r));
   return { tat: Math.max(tat, start) + interval, waitMs: Math.ceil(start - now) };
+}
+
+/** How long until the bucket has a free slot (0 = now), without taking it. */
+export function gcraWait(tat: number, now: number, r: RateSpec): number {
+  return Math.max(0, Math.ceil(tat - tolerance(r) - now));
+}
+
+/**
+ * Takes the earliest slot only when it comes within `maxWaitMs`; otherwise takes nothing and says
+ * how long until one is free. A caller that will not wait must not take a slot: an unused slot is a
+ * request never sent, and slots taken and dropped again and again move the bucket ahead of the
+ * clock for good (nothing is ever sent).
+ */
+export function gcraTryReserve(
+  tat: number,
+  now: number,
+  r: RateSpec,
+  maxWaitMs: number,
+): { granted: true; tat: number; waitMs: number } | { granted: false; waitMs: number } {
+  const waitMs = gcraWait(tat, now, r);
+  if (waitMs > maxWaitMs) return { granted: false, waitMs };
+  return { granted: true, ...gcraReserve(tat, now, r) };
 }
 
 /**
@@ -65,8 +89,6 @@ export function gcraReserve(tat: number, now: number, r: RateSpec): { tat: numbe
  * away, or `retryAfterMs` away when the answer said so.
  */
 export function gcraPenalize(tat: number, now: number, r: RateSpec, retryAfterMs: number | undefined): number {
-  const interval = 1000 / r.perSecond;
-  const tolerance = (r.burst - 1) * interval;
-  const nextAllowed = now + Math.max(interval, retryAfterMs ?? 0);
-  return Math.max(tat, nextAllowed + tolerance);
+  const nextAllowed = now + Math.max(1000 / r.perSecond, retryAfterMs ?? 0);
+  return Math.max(tat, nextAllowed + tolerance(r));
 }

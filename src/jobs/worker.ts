@@ -5,7 +5,7 @@ import { coerceError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { isStoreUnavailable } from "../store/db.js";
 import type { Database, JobRow } from "../store/schema.js";
-import { claimNext, completeJob, extendLease, failJob, releaseJob, type Dialect } from "./queue.js";
+import { claimNext, completeJob, extendLease, failJob, hasDue, releaseJob, requeueExpired, type Dialect, type Lane } from "./queue.js";
 import { backoffMs, type BackoffOptions } from "./retry-policy.js";
 
 /** What a handler reports for a job it finished. */
@@ -43,13 +43,24 @@ export interface JobContext {
 
 export type JobHandler = (job: JobRow, ctx: JobContext) => Promise<JobResult>;
 
+/** One lane's loops: how many, and what they wait for before claiming. */
+export interface LaneOptions {
+  lane: Lane;
+  /** Jobs of this lane run at once by this process (0: this process runs none of them). */
+  concurrency: number;
+  /**
+   * How long until this lane's next job may run (e.g. the next slot of a rate limit); 0 = now.
+   * A loop waits for it before claiming, so a job never sits claimed while it waits.
+   */
+  ready?: () => Promise<number>;
+}
+
 export interface WorkerOptions {
   db: Kysely<Database>;
   dialect: Dialect;
   handlers: Record<string, JobHandler>;
+  lanes: LaneOptions[];
   log: Logger;
-  /** Jobs run at once by this process. */
-  concurrency: number;
   /** How often to look for due jobs when nothing nudged the worker. */
   pollMs: number;
   /** How long a claim lasts; a job held longer by a dead worker is taken over after it. */
@@ -72,10 +83,14 @@ export interface Worker {
   readonly running: number;
 }
 
+/** The longest a lane sleeps for its `ready` before asking again. */
+const MAX_READY_SLEEP_MS = 5_000;
+
 /**
- * Runs due jobs in this process: `concurrency` loops claim one job each, run its handler, and record
+ * Runs due jobs in this process: each lane's loops claim one job each, run its handler, and record
  * the result. A crash anywhere loses nothing: an unfinished job stays `running` until its lease
- * expires and is then claimed again, here or by another instance.
+ * expires and is then requeued (requeueExpired, every poll) and claimed again, here or by another
+ * instance.
  */
 export function createWorker(o: WorkerOptions): Worker {
   const clock = o.clock ?? Date.now;
@@ -85,57 +100,96 @@ export function createWorker(o: WorkerOptions): Worker {
   let stopping = false;
   /** Loops sleeping until the next poll; a nudge wakes them all. */
   const sleepers = new Set<() => void>();
-  let wakeRequested = false;
+  const wakeRequested = new Set<Lane>();
   const active = new Set<Promise<void>>();
   const loops: Promise<void>[] = [];
   let idleWaiters: (() => void)[] = [];
-  let lastClaimEmpty = false;
+  /** Lanes whose last claim found nothing due. */
+  const emptyLanes = new Set<Lane>();
+  const lanes = o.lanes.filter((l) => l.concurrency > 0);
 
   const nudge = (): void => {
-    wakeRequested = true;
+    for (const l of lanes) wakeRequested.add(l.lane);
     for (const wake of [...sleepers]) wake();
   };
 
-  async function waitForWork(): Promise<void> {
-    // A nudge that came while every loop was busy: look again at once.
-    if (wakeRequested) {
-      wakeRequested = false;
-      return;
-    }
+  /** Sleeps `ms`, or until a nudge (when `wakeOnNudge`) or the stop. */
+  async function pause(ms: number, wakeOnNudge: boolean): Promise<void> {
+    if (stopping) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        sleepers.delete(done);
+        sleepers.delete(wake);
+        stopWaiters.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, o.pollMs);
-      sleepers.add(done);
+      const wake = wakeOnNudge ? done : (): void => undefined;
+      const timer = setTimeout(done, ms);
+      sleepers.add(wake);
+      stopWaiters.add(done);
     });
-    wakeRequested = false;
+  }
+  const stopWaiters = new Set<() => void>();
+
+  async function waitForWork(lane: Lane): Promise<void> {
+    // A nudge that came while every loop was busy: look again at once.
+    if (wakeRequested.delete(lane)) return;
+    await pause(o.pollMs, true);
+    wakeRequested.delete(lane);
   }
 
-  async function loop(): Promise<void> {
+  async function loop(l: LaneOptions): Promise<void> {
     while (!stopping) {
       let job: JobRow | undefined;
       try {
-        job = await claimNext(o.db, o.dialect, { workerId: id, now: clock(), leaseMs: o.leaseMs });
+        const wait = l.ready === undefined ? 0 : await l.ready();
+        if (wait > 0) {
+          // Nothing is claimed while the lane waits; when nothing is due either, it is idle.
+          if (!(await hasDue(o.db, l.lane, clock()))) {
+            emptyLanes.add(l.lane);
+            settleIdle();
+            await waitForWork(l.lane);
+            continue;
+          }
+          emptyLanes.delete(l.lane);
+          await pause(Math.min(wait, MAX_READY_SLEEP_MS), false);
+          continue;
+        }
+        await reapIfDue();
+        job = await claimNext(o.db, o.dialect, { lane: l.lane, workerId: id, now: clock(), leaseMs: o.leaseMs });
       } catch (e) {
-        if (!stopping) o.log.warn("could not claim a job", { error: coerceError(e).message });
-        await sleep(Math.min(5000, o.pollMs * 2)).catch(() => undefined);
+        if (!stopping) o.log.warn("could not claim a job", { lane: l.lane, error: coerceError(e).message });
+        await pause(Math.min(5000, o.pollMs * 2), false);
         continue;
       }
       if (job === undefined) {
-        lastClaimEmpty = true;
+        emptyLanes.add(l.lane);
         settleIdle();
-        await waitForWork();
+        await waitForWork(l.lane);
         continue;
       }
-      lastClaimEmpty = false;
+      emptyLanes.delete(l.lane);
       const run = runJob(job);
       active.add(run);
       await run;
       active.delete(run);
     }
+  }
+
+  // Jobs whose lease ran out go back to pending, looked for at most every poll (or quarter lease).
+  const reapEveryMs = Math.max(10, Math.min(o.pollMs, Math.floor(o.leaseMs / 4)));
+  let lastReap = 0;
+  let reaping: Promise<void> | undefined;
+  function reapIfDue(): Promise<void> {
+    const now = clock();
+    if (reaping !== undefined || now - lastReap < reapEveryMs) return reaping ?? Promise.resolve();
+    lastReap = now;
+    reaping = requeueExpired(o.db, now)
+      .then((n) => {
+        if (n > 0) o.log.warn("requeued jobs whose lease ran out (their worker stopped or lost the database)", { jobs: n });
+      })
+      .finally(() => (reaping = undefined));
+    return reaping;
   }
 
   async function runJob(job: JobRow): Promise<void> {
@@ -146,10 +200,13 @@ export function createWorker(o: WorkerOptions): Worker {
     // is not taken over by another worker mid-run; a dead worker renews nothing, and its job is
     // taken over once the lease runs out.
     let running = true;
+    let leaseUntil = job.lease_until ?? clock() + o.leaseMs;
     const heartbeat = setInterval(() => {
-      extendLease(o.db, job.id, id, clock() + o.leaseMs).then(
+      const until = clock() + o.leaseMs;
+      extendLease(o.db, job.id, id, until).then(
         (kept) => {
-          if (!kept && running) log.warn("lost the lease of a running job: another worker took it over");
+          if (kept) leaseUntil = until;
+          else if (running) log.warn("lost the lease of a running job: another worker took it over");
         },
         (e: unknown) => log.debug("could not renew a job's lease", { error: coerceError(e).message }),
       );
@@ -159,20 +216,52 @@ export function createWorker(o: WorkerOptions): Worker {
       running = false;
       clearInterval(heartbeat);
     };
+    let result: JobResult;
     try {
       if (handler === undefined) throw new JobError(`no handler for jobs of kind ${job.kind}`, { retry: false });
-      const result = await handler(job, { log, signal: controller.signal, attempt }).finally(settled);
-      const kept = await completeJob(o.db, job.id, id, { state: result.state, outcome: result.outcome, attempts: attempt, now: clock() });
-      if (kept) o.onAttempt?.(job.kind, result.state);
-      if (kept) log.info("job finished", { state: result.state, outcome: result.outcome, attempt });
-      else log.warn("job finished after its lease was taken over; the other worker's result stands", { outcome: result.outcome });
+      result = await handler(job, { log, signal: controller.signal, attempt }).finally(settled);
     } catch (e) {
       settled();
-      await recordFailure(job, attempt, e, log);
+      await recordFailure(job, attempt, e, log, () => leaseUntil);
+      return;
+    }
+    const kept = await record(log, "its result", () => leaseUntil, () =>
+      completeJob(o.db, job.id, id, { state: result.state, outcome: result.outcome, attempts: attempt, now: clock() }),
+    );
+    if (kept === undefined) return;
+    if (kept) o.onAttempt?.(job.kind, result.state);
+    if (kept) log.info("job finished", { state: result.state, outcome: result.outcome, attempt });
+    else log.warn("job finished after its lease was taken over; the other worker's result stands", { outcome: result.outcome });
+  }
+
+  /**
+   * Records what a job did. While the database is unavailable the record is retried (the worker
+   * still holds the job) until it is back, so a call that was made is recorded as soon as it can be,
+   * not repeated after the lease; after the lease, or at shutdown's deadline, it is left to the lease
+   * (undefined).
+   */
+  async function record(log: Logger, what: string, leaseUntil: () => number, write: () => Promise<boolean>): Promise<boolean | undefined> {
+    for (let i = 0; ; i++) {
+      try {
+        return await write();
+      } catch (e) {
+        const err = coerceError(e);
+        const canWait = isStoreUnavailable(err) && !controller.signal.aborted && clock() < leaseUntil();
+        if (!canWait) {
+          log.warn("could not record a job's outcome; its lease will expire and it runs again", { what, error: err.message });
+          return undefined;
+        }
+        if (i === 0) log.warn("could not record a job's outcome: the database is unavailable; retrying until it is back", { what, error: err.message });
+        await pause(Math.min(2000, 100 * 2 ** i), false);
+        if (controller.signal.aborted) {
+          log.warn("stopped before a job's outcome could be recorded; its lease will expire and it runs again", { what });
+          return undefined;
+        }
+      }
     }
   }
 
-  async function recordFailure(job: JobRow, attempt: number, e: unknown, log: Logger): Promise<void> {
+  async function recordFailure(job: JobRow, attempt: number, e: unknown, log: Logger, leaseUntil: () => number): Promise<void> {
     const err = coerceError(e);
     const now = clock();
     if (controller.signal.aborted) {
@@ -188,12 +277,8 @@ export function createWorker(o: WorkerOptions): Worker {
     const exhausted = counts && attempts >= job.max_attempts;
     const retryAt = !retryable || exhausted ? undefined : now + (je?.retryAfterMs ?? backoffMs(attempts, o.backoff));
     const message = describe(err);
-    try {
-      await failJob(o.db, job.id, id, { error: message, attempts, retryAt, now });
-    } catch (dbErr) {
-      log.warn("could not record a job failure; its lease will expire and it runs again", { error: coerceError(dbErr).message });
-      return;
-    }
+    const kept = await record(log, "a failure", leaseUntil, () => failJob(o.db, job.id, id, { error: message, attempts, retryAt, now: clock() }));
+    if (kept !== true) return;
     o.onAttempt?.(job.kind, retryAt === undefined ? "dead" : counts ? "retry" : "released");
     if (retryAt === undefined) {
       log.error("job is dead: kept for inspection and replay", { error: message, attempts, exhausted });
@@ -205,7 +290,7 @@ export function createWorker(o: WorkerOptions): Worker {
   }
 
   function settleIdle(): void {
-    if (active.size > 0 || !lastClaimEmpty) return;
+    if (active.size > 0 || lanes.some((l) => !emptyLanes.has(l.lane))) return;
     const waiters = idleWaiters;
     idleWaiters = [];
     for (const w of waiters) w();
@@ -214,7 +299,7 @@ export function createWorker(o: WorkerOptions): Worker {
   let stopped: Promise<void> | undefined;
   async function stopNow(deadlineMs: number): Promise<void> {
     stopping = true;
-    nudge();
+    for (const wake of [...stopWaiters]) wake();
     const all = Promise.all(loops);
     // Unreferenced: a timer left over after the race must not keep the process alive.
     const timedOut = await Promise.race([all.then(() => false), sleep(deadlineMs, undefined, { ref: false }).then(() => true)]);
@@ -240,7 +325,7 @@ export function createWorker(o: WorkerOptions): Worker {
     start() {
       if (started) return;
       started = true;
-      for (let i = 0; i < o.concurrency; i++) loops.push(loop());
+      for (const l of lanes) for (let i = 0; i < l.concurrency; i++) loops.push(loop(l));
     },
     nudge,
     stop(deadlineMs = 10_000) {
@@ -249,7 +334,7 @@ export function createWorker(o: WorkerOptions): Worker {
       return stopped;
     },
     idle() {
-      if (!started || o.concurrency === 0) return Promise.resolve();
+      if (!started || lanes.length === 0) return Promise.resolve();
       return new Promise<void>((resolve) => {
         idleWaiters.push(resolve);
         nudge();

@@ -29,11 +29,14 @@ export interface RechargeClientOptions {
   onWait?: (ms: number) => void;
   /** Told each call's HTTP status, or "error" when there was none (metrics). */
   onResponse?: (status: number | "error") => void;
-  /** A wait longer than this is not slept through: the call rejects with RateLimitDeferral. */
+  /**
+   * The longest wait for a slot that a call sleeps through while holding its job; when the next slot
+   * is further away, no slot is taken and the call rejects with RateLimitDeferral.
+   */
   maxWaitMs: number;
 }
 
-/** The next rate-limit slot is further away than a job should hold its claim: try again at `waitMs`. */
+/** The next rate-limit slot is further away than a job should hold its claim: no slot was taken; try again in `waitMs`. */
 export class RateLimitDeferral extends Error {
   constructor(readonly waitMs: number) {
     super(`waiting ${waitMs} ms for a Recharge rate-limit slot`);
@@ -54,8 +57,9 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
   return {
     limiter: o.limiter,
     async put(path, body, version, signal) {
-      const wait = await o.limiter.reserve();
-      if (wait > o.maxWaitMs) throw new RateLimitDeferral(wait);
+      const slot = await o.limiter.tryReserve(o.maxWaitMs);
+      if (!slot.granted) throw new RateLimitDeferral(slot.waitMs);
+      const wait = slot.waitMs;
       if (wait > 0) {
         o.onWait?.(wait);
         // timers/promises removes its abort listener when done: the worker's signal lives long.

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import { PlatformError } from "../errors.js";
-import { enqueue } from "../jobs/queue.js";
+import { enqueue, type NewJob } from "../jobs/queue.js";
 import { classifyHttpStatus, parseRetryAfter } from "../jobs/retry-policy.js";
 import { JobError, type JobHandler } from "../jobs/worker.js";
 import { placeWithDeadline } from "../orders/place.js";
@@ -43,6 +43,35 @@ export interface RechargeHandlerDeps {
 }
 
 type Obj = Record<string, unknown>;
+
+/**
+ * The write-back jobs of a placed Recharge order: the order's PUT, and for a prepaid order the
+ * charge's. Their dedupe keys make queueing them again a no-op (recordPlaced, and the catch-up of
+ * `orderbridge recharge writeback`).
+ */
+export function writeBackJobs(o: {
+  rechargeOrderId: string;
+  chargeId: string | undefined;
+  isPrepaid: boolean;
+  apiVersion: RechargeApiVersion;
+  placed: { platformOrderId: string; orderNumber: string };
+  maxAttempts: number;
+  correlationId: string | null;
+}): NewJob[] {
+  const payload: WriteBackPayload = {
+    rechargeOrderId: o.rechargeOrderId,
+    apiVersion: o.apiVersion,
+    externalOrderId: o.placed.platformOrderId,
+    externalOrderNumber: o.placed.orderNumber,
+    ...(o.chargeId === undefined ? {} : { chargeId: o.chargeId }),
+  };
+  const common = { prefix: "job" as const, lane: "writeback" as const, apiVersion: o.apiVersion, maxAttempts: o.maxAttempts, correlationId: o.correlationId, payload, resourceId: o.rechargeOrderId };
+  const jobs: NewJob[] = [{ ...common, kind: JOB_PUT_ORDER, dedupeKey: `recharge:put-order:${o.rechargeOrderId}` }];
+  if (o.isPrepaid && o.chargeId !== undefined) {
+    jobs.push({ ...common, kind: JOB_PUT_CHARGE, dedupeKey: `recharge:put-charge:${o.chargeId}:${o.rechargeOrderId}` });
+  }
+  return jobs;
+}
 
 /**
  * The three kinds of Recharge work: processing a received webhook (place the order, or clear a
@@ -142,24 +171,18 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
       .onConflict((oc) => oc.column("recharge_order_id").doNothing())
       .execute();
     if (deps.client === undefined) return false;
-    const payload: WriteBackPayload = {
+    const jobs = writeBackJobs({
       rechargeOrderId: view.id,
+      chargeId: view.chargeId,
+      isPrepaid: view.isPrepaid,
       apiVersion: version,
-      externalOrderId: placed.platformOrderId,
-      externalOrderNumber: placed.orderNumber,
-      ...(view.chargeId === undefined ? {} : { chargeId: view.chargeId }),
-    };
-    const common = { prefix: "job" as const, apiVersion: version, maxAttempts: deps.maxAttempts, correlationId: job.correlation_id, payload };
-    const a = await enqueue(tx, { ...common, kind: JOB_PUT_ORDER, dedupeKey: `recharge:put-order:${view.id}`, resourceId: view.id }, now);
-    let b = { inserted: false };
-    if (view.isPrepaid && view.chargeId !== undefined) {
-      b = await enqueue(
-        tx,
-        { ...common, kind: JOB_PUT_CHARGE, dedupeKey: `recharge:put-charge:${view.chargeId}:${view.id}`, resourceId: view.id },
-        now,
-      );
-    }
-    return a.inserted || b.inserted;
+      placed,
+      maxAttempts: deps.maxAttempts,
+      correlationId: job.correlation_id,
+    });
+    let added = false;
+    for (const j of jobs) added = (await enqueue(tx, j, now)).inserted || added;
+    return added;
   }
 
   const writeBack =

@@ -80,7 +80,7 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
     const ignore = async (reason: string): Promise<RechargeAck> => {
       const r = await enqueue(
         deps.db,
-        { kind: JOB_WEBHOOK, prefix: "evt", topic: d.topic ?? null, state: "ignored", outcome: reason, body: text.trim() === "" ? null : text, maxAttempts: 0, correlationId: d.requestId },
+        { kind: JOB_WEBHOOK, lane: "inbox", prefix: "evt", topic: d.topic ?? null, state: "ignored", outcome: reason, body: text.trim() === "" ? null : text, maxAttempts: 0, correlationId: d.requestId },
         now,
       );
       d.log.info("Recharge webhook ignored", { topic: d.topic, reason, eventId: r.id });
@@ -116,6 +116,7 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
       deps.db,
       {
         kind: JOB_WEBHOOK,
+        lane: "inbox",
         prefix: "evt",
         topic: d.topic,
         dedupeKey,

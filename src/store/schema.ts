@@ -85,6 +85,8 @@ export type JobState = "pending" | "running" | "done" | "skipped" | "ignored" | 
 export interface JobRow {
   id: string;
   kind: string;
+  /** Which worker loops claim it: "inbox" (received webhooks) or "writeback" (Recharge API calls). */
+  lane: "inbox" | "writeback";
   topic: string | null;
   /** Content key that makes a re-delivery a duplicate (unique). */
   dedupe_key: string | null;

@@ -27,7 +27,9 @@ export type Reply =
   | { status: number; body?: unknown; retryAfter?: string | number; headers?: Record<string, string> }
   | "hang"
   /** Applies the update (recorded as a 200) but never answers: the caller cannot know it landed. */
-  | "apply-then-hang";
+  | "apply-then-hang"
+  /** Holds the request until `until` settles, then answers `then` (default: the usual success). */
+  | { until: Promise<unknown>; then?: Reply | "ok" };
 
 export interface RechargeStandInOptions {
   /** Expected X-Recharge-Access-Token; a wrong/missing one → 401 {"errors":"..."}. */
@@ -200,7 +202,11 @@ class RechargeApiStandIn implements RechargeStandIn {
       this.level += 1;
     }
 
-    const reply = this.scripted.length > 0 ? this.scripted.shift() : this.defaultReply;
+    let reply = this.scripted.length > 0 ? this.scripted.shift() : this.defaultReply;
+    if (typeof reply === "object" && "until" in reply) {
+      await reply.until.catch(() => undefined);
+      reply = reply.then ?? "ok";
+    }
     if (reply === undefined || reply === "ok") {
       this.answerOk(res, call);
       return;
@@ -211,6 +217,7 @@ class RechargeApiStandIn implements RechargeStandIn {
       res.on("close", () => this.hanging.delete(res));
       return;
     }
+    if ("until" in reply) throw new Error("a held reply cannot answer with another held reply");
     const headers: Record<string, string> = { ...(reply.headers ?? {}) };
     if (reply.retryAfter !== undefined) headers["retry-after"] = String(reply.retryAfter);
     const replyBody =

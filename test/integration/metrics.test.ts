@@ -152,7 +152,7 @@ describe("GET /metrics with WORKERS=2", () => {
       await store.db
         .insertInto("jobs")
         .values({
-          id: "dead-1", kind: "recharge.order_writeback", topic: null, dedupe_key: null, body_hash: null, resource_id: null, api_version: null,
+          id: "dead-1", kind: "recharge.order_writeback", lane: "writeback", topic: null, dedupe_key: null, body_hash: null, resource_id: null, api_version: null,
           body: null, payload: "{}", state: "dead", attempts: 1, max_attempts: 1, run_at: now, locked_by: null, lease_until: null,
           last_error: "test", outcome: null, correlation_id: null, created_at: now, updated_at: now,
         })

@@ -143,10 +143,10 @@ for (const { kind, skip } of await storeKinds()) {
 
   describe(`Recharge write-back: a 429 storm [${kind}]`, { skip }, () => {
     it("keeps under the bucket it is told about, and gets every write-back done when Recharge's bucket is smaller", async () => {
-      // Our bucket (5 at once, 20/s) is larger than Recharge's (3 at once, 10/s): some calls get 429,
+      // Our bucket (5 at once, 20/s) is larger than Recharge's (2 at once, 4/s): some calls get 429,
       // with Retry-After; each is retried after it and every order is written back exactly once.
       const t = await startRechargeService(kind, {
-        standIn: { bucket: { size: 3, leakPerSecond: 10, retryAfter: true } },
+        standIn: { bucket: { size: 2, leakPerSecond: 4, retryAfter: true } },
         env: { RECHARGE_RATE_LIMIT_BURST: "5", RECHARGE_RATE_LIMIT_PER_SECOND: "20", JOB_MAX_ATTEMPTS: "30" },
       });
       try {

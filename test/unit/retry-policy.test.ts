@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { backoffMs, classifyHttpStatus, gcraPenalize, gcraReserve, parseRetryAfter } from "../../src/jobs/retry-policy.js";
+import { backoffMs, classifyHttpStatus, gcraPenalize, gcraReserve, gcraTryReserve, gcraWait, parseRetryAfter } from "../../src/jobs/retry-policy.js";
 
 describe("retry policy", () => {
   it("backs off exponentially with jitter between half and all of the step, capped", () => {
@@ -49,5 +49,43 @@ describe("retry policy", () => {
     const r = { burst: 40, perSecond: 2 };
     assert.equal(gcraReserve(gcraPenalize(0, 1000, r, undefined), 1000, r).waitMs, 500);
     assert.equal(gcraReserve(gcraPenalize(0, 1000, r, 7000), 1000, r).waitMs, 7000);
+  });
+
+  it("GCRA: a slot further away than the caller will wait is not taken, so deferring never moves the bucket (issue 13)", () => {
+    const r = { burst: 3, perSecond: 2 };
+    let tat = 0;
+    // The burst, then the next slot is 500 ms away.
+    for (let i = 0; i < 3; i++) {
+      const g = gcraTryReserve(tat, 10_000, r, 0);
+      assert.ok(g.granted);
+      tat = g.tat;
+    }
+    assert.equal(gcraWait(tat, 10_000, r), 500);
+    const refused = gcraTryReserve(tat, 10_000, r, 100);
+    assert.deepEqual(refused, { granted: false, waitMs: 500 });
+    // Any number of callers refused in a row: the next slot is still 500 ms away, not further.
+    for (let i = 0; i < 100; i++) assert.equal(gcraTryReserve(tat, 10_000, r, 100).granted, false);
+    assert.equal(gcraWait(tat, 10_000, r), 500);
+    const later = gcraTryReserve(tat, 10_500, r, 0);
+    assert.ok(later.granted);
+    assert.equal(later.waitMs, 0);
+  });
+
+  it("GCRA: loops that only take slots they use send at the configured rate, however many there are", () => {
+    // 50 loops, each asking every 10 ms and taking only a slot within 20 ms, for 60 s of clock.
+    const r = { burst: 10, perSecond: 2 };
+    let tat = 0;
+    const sends: number[] = [];
+    for (let now = 0; now < 60_000; now += 10) {
+      for (let loop = 0; loop < 50; loop++) {
+        const g = gcraTryReserve(tat, now, r, 20);
+        if (!g.granted) continue;
+        tat = g.tat;
+        sends.push(now + g.waitMs);
+        // A granted slot is never further ahead than the burst allows.
+        assert.ok(tat - now <= r.burst * 500 + 20);
+      }
+    }
+    assert.equal(sends.length, 10 + Math.floor((60_000 - 500) / 500) + 1);
   });
 });

@@ -6,6 +6,7 @@ import { ConfigError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { loadPlatformModule } from "../platforms/index.js";
 import { loadCatalog } from "../platforms/local/catalog.js";
+import { queueMissingWriteBacks } from "../recharge/catch-up.js";
 import { openStore } from "../store/db.js";
 import { createSchemaRegistry } from "../validation/schemas.js";
 import { adminClient, CliError } from "./admin-client.js";
@@ -181,6 +182,46 @@ withServer(orders.command("list").description("Newest first"))
 withServer(orders.command("show").description("One order with its items").argument("<orderNumber>")).action(async (n: string, opts: Obj) => {
   print(JSON.stringify(await server(opts).get(`/admin/orders/${encodeURIComponent(n)}`), null, opts["json"] === true ? 0 : 2));
 });
+
+/** `--since`: an ISO 8601 date or time (`2026-11-30`, `2026-11-30T12:00:00Z`), or a span before now (`90m`, `72h`, `30d`). */
+function parseSince(v: string, now = Date.now()): number {
+  const span = /^(\d+)\s*(m|h|d)$/i.exec(v.trim());
+  if (span !== null) return now - Number(span[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[(span[2] as string).toLowerCase() as "m" | "h" | "d"];
+  const at = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v.trim()) ? Date.parse(v.trim()) : Number.NaN;
+  if (Number.isNaN(at)) throw new CliError(`--since must be an ISO 8601 date or time (2026-11-30, 2026-11-30T12:00:00Z) or a span such as 72h or 30d (got "${v}")`, 2);
+  return at;
+}
+
+const recharge = program.command("recharge").description("Recharge: work on the orders orderbridge placed from Recharge");
+recharge
+  .command("writeback")
+  .description("Queue the write-backs that Recharge orders placed since a time never got (placed with RECHARGE_WRITEBACK=off); idempotent")
+  .requiredOption("--since <time>", "an ISO 8601 date or time, or a span before now such as 72h or 30d")
+  .option("--dry-run", "count what would be queued, queue nothing", false)
+  .option("--json", "print JSON", false)
+  .action(async (opts: Obj) => {
+    const since = parseSince(String(opts["since"]));
+    const c = loadConfig(process.env, { forServing: false });
+    if (c.recharge.apiToken === undefined) {
+      throw new ConfigError(
+        "write-back is off here (RECHARGE_WRITEBACK=off, or no RECHARGE_API_TOKEN): queued write-backs would fail. Turn write-back on for the service, then run this with the service's environment",
+      );
+    }
+    const store = await openStore(c.database, createLogger({ level: "error", format: "json", silent: true }));
+    try {
+      const r = await queueMissingWriteBacks(store.db, { since, maxAttempts: c.jobs.maxAttempts, dryRun: opts["dryRun"] === true, now: Date.now() });
+      if (opts["json"] === true) return print(JSON.stringify({ since: new Date(since).toISOString(), dryRun: opts["dryRun"] === true, ...r }));
+      const existing = Object.entries(r.existing).map(([state, n]) => `${n} ${state}`).join(", ");
+      print(
+        `${r.orders} Recharge order(s) placed since ${new Date(since).toISOString()}; ${opts["dryRun"] === true ? "would queue" : "queued"} ${r.queued} write-back(s)` +
+          (existing === "" ? "" : `; already there: ${existing}`) +
+          (r.existing["dead"] !== undefined ? " (replay dead ones with `orderbridge events replay <id>`)" : ""),
+      );
+      if (r.queued > 0 && opts["dryRun"] !== true) print("A running service sends them within WORKER_POLL_MS, under the shared rate limit.");
+    } finally {
+      await store.close();
+    }
+  });
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,69 @@
+import type { Kysely } from "kysely";
+import { enqueue } from "../jobs/queue.js";
+import type { Database } from "../store/schema.js";
+import { JOB_PUT_CHARGE, JOB_PUT_ORDER, writeBackJobs } from "./handlers.js";
+import type { RechargeApiVersion } from "./order.js";
+
+export interface CatchUpResult {
+  /** Recharge orders placed in the window. */
+  orders: number;
+  /** Write-back jobs queued now (or, with dryRun, that would be). */
+  queued: number;
+  /** Write-back jobs that existed already, by state (a dead one is replayed, not queued again). */
+  existing: Record<string, number>;
+}
+
+const BATCH = 500;
+
+/**
+ * Queues the write-backs that Recharge orders placed since `since` never got (placed while
+ * RECHARGE_WRITEBACK was off, or before a token was set). Idempotent: a write-back that exists, in
+ * whatever state, is left as it is (its dedupe key), so running this twice queues nothing more.
+ */
+export async function queueMissingWriteBacks(
+  db: Kysely<Database>,
+  o: { since: number; maxAttempts: number; dryRun: boolean; now: number },
+): Promise<CatchUpResult> {
+  const result: CatchUpResult = { orders: 0, queued: 0, existing: {} };
+  let after: { placedAt: number; id: string } | undefined;
+  for (;;) {
+    let q = db.selectFrom("recharge_orders").selectAll().where("placed_at", ">=", o.since);
+    const a = after;
+    if (a !== undefined) {
+      q = q.where((eb) => eb.or([eb("placed_at", ">", a.placedAt), eb.and([eb("placed_at", "=", a.placedAt), eb("recharge_order_id", ">", a.id)])]));
+    }
+    const rows = await q.orderBy("placed_at").orderBy("recharge_order_id").limit(BATCH).execute();
+    if (rows.length === 0) return result;
+    const last = rows[rows.length - 1] as (typeof rows)[number];
+    after = { placedAt: Number(last.placed_at), id: last.recharge_order_id };
+    result.orders += rows.length;
+    const jobs = rows.flatMap((r) =>
+      writeBackJobs({
+        rechargeOrderId: r.recharge_order_id,
+        chargeId: r.charge_id ?? undefined,
+        isPrepaid: r.is_prepaid === 1,
+        apiVersion: r.api_version as RechargeApiVersion,
+        placed: { platformOrderId: r.platform_order_id, orderNumber: r.order_number },
+        maxAttempts: o.maxAttempts,
+        correlationId: null,
+      }),
+    );
+    const keys = jobs.map((j) => j.dedupeKey as string);
+    const found = await db
+      .selectFrom("jobs")
+      .select(["dedupe_key", "state"])
+      .where("kind", "in", [JOB_PUT_ORDER, JOB_PUT_CHARGE])
+      .where("dedupe_key", "in", keys)
+      .execute();
+    const have = new Set(found.map((f) => f.dedupe_key));
+    for (const f of found) result.existing[f.state] = (result.existing[f.state] ?? 0) + 1;
+    const missing = jobs.filter((j) => !have.has(j.dedupeKey as string));
+    if (o.dryRun) {
+      result.queued += missing.length;
+      continue;
+    }
+    await db.transaction().execute(async (tx) => {
+      for (const j of missing) if ((await enqueue(tx, j, o.now)).inserted) result.queued++;
+    });
+  }
+}

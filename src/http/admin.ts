@@ -4,6 +4,8 @@ import { ConflictError, NotFoundError, PayloadError, UnauthorizedError, type Inv
 import type { JobListQuery, ReplayResult } from "../jobs/queue.js";
 import type { OrderView } from "../platforms/local/orders-query.js";
 import type { JobRow, JobState } from "../store/schema.js";
+import { unstorableText } from "../validation/json.js";
+import { pathParam } from "./path.js";
 
 export interface AdminDeps {
   orders: {
@@ -47,6 +49,11 @@ function queryReader(query: Record<string, unknown>) {
       if (v === undefined) return undefined;
       if (typeof v !== "string") {
         fields.push({ pointer: `/query/${name}`, message: "must be given once" });
+        return undefined;
+      }
+      const problem = unstorableText(v); // %00: no store can compare it (PostgreSQL refuses it)
+      if (problem !== undefined) {
+        fields.push({ pointer: `/query/${name}`, message: problem });
         return undefined;
       }
       if (allowed !== undefined && !allowed.includes(v)) {
@@ -98,8 +105,9 @@ export function eventView(j: JobRow, full = false): Record<string, unknown> {
 
 const encodeCursor = (j: JobRow): string => Buffer.from(`${j.created_at}:${j.id}`, "utf8").toString("base64url");
 function decodeCursor(c: string): { createdAt: number; id: string } | undefined {
-  const m = /^(\d+):(.+)$/.exec(Buffer.from(c, "base64url").toString("utf8"));
-  return m === null ? undefined : { createdAt: Number(m[1]), id: m[2] as string };
+  const m = /^(\d{1,15}):(.+)$/.exec(Buffer.from(c, "base64url").toString("utf8"));
+  // A forged cursor must not reach the query with a NUL or a number no bigint holds.
+  return m === null || unstorableText(m[2] as string) !== undefined ? undefined : { createdAt: Number(m[1]), id: m[2] as string };
 }
 
 /** `/admin/*`: local orders and the event log, behind `Authorization: Bearer <ADMIN_TOKEN>`. */
@@ -137,8 +145,9 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
     );
   });
   router.get("/orders/:orderNumber", async (req, res) => {
-    const order = await deps.orders.get(String(req.params["orderNumber"]));
-    if (order === undefined) throw new NotFoundError(`No order ${String(req.params["orderNumber"])}.`);
+    const orderNumber = pathParam(req, "orderNumber");
+    const order = await deps.orders.get(orderNumber);
+    if (order === undefined) throw new NotFoundError(`No order ${orderNumber}.`);
     res.json(order);
   });
 
@@ -163,12 +172,13 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
     res.json({ events: rows.map((r) => eventView(r)), nextCursor: rows.length === limit && last !== undefined ? encodeCursor(last) : null });
   });
   router.get("/events/:id", async (req, res) => {
-    const row = await deps.events.get(String(req.params["id"]));
-    if (row === undefined) throw new NotFoundError(`No event ${String(req.params["id"])}.`);
+    const id = pathParam(req, "id");
+    const row = await deps.events.get(id);
+    if (row === undefined) throw new NotFoundError(`No event ${id}.`);
     res.json(eventView(row, true));
   });
   router.post("/events/:id/replay", async (req, res) => {
-    const id = String(req.params["id"]);
+    const id = pathParam(req, "id");
     const r = await deps.events.replay(id);
     if (r.kind === "not_found") throw new NotFoundError(`No event ${id}.`);
     if (r.kind === "running") throw new ConflictError(`Event ${id} is running right now; replay it after it has finished.`);

@@ -22,6 +22,7 @@ import { loadOpenApi } from "./openapi.js";
 import { isStoreUnavailable } from "../store/db.js";
 import type { CallbackInput, CallbackOutput } from "../subscribe-pro/callback.js";
 import { ctx, requestContext } from "./context.js";
+import { pathParam, refuseUndecodablePath } from "./path.js";
 import { spPreBody, spVerifySignature, type SpAuthPolicy } from "./subscribe-pro-auth.js";
 
 export interface AppDeps {
@@ -43,6 +44,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set("etag", false);
   app.use(helmet());
   app.use(requestContext(deps.log, observer(deps.metrics)));
+  app.use(refuseUndecodablePath);
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
@@ -102,9 +104,7 @@ export function createApp(deps: AppDeps): express.Express {
     if (deps.receiveRecharge === undefined) {
       throw new NotFoundError("Recharge webhooks are not enabled: set RECHARGE_CLIENT_SECRETS to the API client secret of your Recharge token.");
     }
-    // Express 5 gives a wildcard's segments as an array.
-    const segments = (req.params as Record<string, string | string[] | undefined>)["topic"];
-    const fromPath = normalizeTopic(Array.isArray(segments) ? segments.join("/") : segments);
+    const fromPath = normalizeTopic(pathParam(req, "topic"));
     const fromHeader = normalizeTopic(req.get("x-recharge-topic"));
     if (fromPath !== undefined && fromHeader !== undefined && fromPath !== fromHeader) {
       c.log.warn("X-Recharge-Topic disagrees with the URL; the URL wins", { path: fromPath, header: fromHeader });

@@ -147,7 +147,9 @@ export interface CreateOrderContext {
   /**
    * Writes the pipeline needs committed together with the order (the stored response). An adapter
    * whose orders live in orderbridge's own database runs it inside its transaction and sets
-   * `ranAtomically`; any other adapter ignores it and the pipeline runs it right after.
+   * `ranAtomically`; any other adapter ignores it and the pipeline runs it right after. It may run
+   * more than once for one call (a transaction run again after a deadlock): only the run whose
+   * transaction committed counts, so whatever it remembers must be set afresh on each run.
    */
   atomically?: (tx: Kysely<Database>, result: PlatformOrderResult) => Promise<void>;
 }

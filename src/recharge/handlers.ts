@@ -113,6 +113,7 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
     const version = (job.api_version ?? "2021-11") as RechargeApiVersion;
     let added = false;
     const record = async (tx: Kysely<Database>, r: PlatformOrderResult): Promise<void> => {
+      added = false; // afresh on each run of the transaction (it may be run again after a deadlock)
       if (r.order === null) return;
       added = await recordPlaced(tx, job, r.order, view, version);
     };

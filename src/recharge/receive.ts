@@ -77,6 +77,10 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
       }
     }
 
+    // No JSON text holds a NUL byte (in a string it is written \u0000, and refused by parseJsonBody);
+    // the body of an ignored topic is kept as it came, and PostgreSQL cannot keep that one.
+    if (d.rawBody.includes(0)) throw new PayloadError("json_malformed", "The request body contains a NUL byte (0x00), which JSON text never does.");
+
     const ignore = async (reason: string): Promise<RechargeAck> => {
       const r = await enqueue(
         deps.db,

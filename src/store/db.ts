@@ -5,7 +5,8 @@ import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
 import { Kysely, PostgresDialect, sql, type PostgresPool, type PostgresPoolClient } from "kysely";
 import { maskUrl, type Config } from "../config.js";
-import { ConfigError } from "../errors.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { ConfigError, ServiceUnavailableError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Database } from "./schema.js";
 import { migrateToLatest } from "./migrations.js";
@@ -197,6 +198,7 @@ function isCachedPlanError(e: unknown): boolean {
 export function isStoreUnavailable(e: unknown): boolean {
   if (!(e instanceof Error)) return false;
   const code = (e as { code?: unknown }).code;
+  if (isTransactionConflict(e)) return true; // retried first (retryOnConflict); still failing, it is "busy right now"
   if (typeof code === "string") {
     if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN"].includes(code)) return true;
     if (/^(08|53|57P)/.test(code)) return true; // connection exception, insufficient resources, operator intervention
@@ -206,6 +208,45 @@ export function isStoreUnavailable(e: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|driver has already been destroyed/i.test(
     e.message,
   );
+}
+
+/**
+ * PostgreSQL rolled the transaction back because of other transactions, not because of anything in
+ * it: a deadlock (40P01) or a serialization failure (40001). Run again, it normally succeeds.
+ */
+export function isTransactionConflict(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === "40P01" || code === "40001";
+}
+
+/** Retries after a conflict: at most this many, the n-th after 5·2^n to 10·2^n ms (jittered, so the two sides do not meet again). */
+const CONFLICT_RETRIES = 4;
+
+/**
+ * Runs `transaction` (the whole of it, from BEGIN) again after a deadlock or serialization failure,
+ * a few times with a short jittered pause. Still failing, it answers 503 with Retry-After (the
+ * sender retries later), never 500. Everything `transaction` does must be safe to repeat from the
+ * start: a failed attempt was rolled back entirely.
+ */
+export async function retryOnConflict<T>(transaction: () => Promise<T>, o: { log: Logger; signal?: AbortSignal }): Promise<T> {
+  for (let retry = 0; ; retry++) {
+    try {
+      return await transaction();
+    } catch (e) {
+      if (!isTransactionConflict(e)) throw e;
+      const code = String((e as { code?: unknown }).code);
+      if (retry >= CONFLICT_RETRIES || o.signal?.aborted === true) {
+        throw new ServiceUnavailableError(
+          "store_unavailable",
+          `The database refused this transaction ${retry + 1} times because of concurrent ones (${code === "40P01" ? "deadlock" : "serialization failure"}); retry shortly.`,
+          { retryAfterSeconds: 1, cause: e },
+        );
+      }
+      const pauseMs = Math.round(5 * 2 ** retry * (1 + Math.random()));
+      o.log.warn("database transaction conflict; running it again", { code, error: (e as Error).message, retry: retry + 1, pauseMs });
+      await sleep(pauseMs);
+    }
+  }
 }
 
 /** True for a unique-constraint violation in either database. */

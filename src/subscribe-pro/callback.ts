@@ -162,6 +162,7 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
     const attemptId = randomUUID();
     let answeredFromStore = false;
     const persist: Persist = async (tx, o) => {
+      answeredFromStore = false; // set afresh by each run of the transaction (it may be run again)
       const now = clock();
       const final = o.status === 201 || o.status === 202;
       const res = await q.store.run(tx, {
@@ -203,10 +204,12 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
 
   async function place(req: SpCallbackRequest, key: string, persist: Persist, log: Logger, asking: () => void): Promise<CallbackOutput> {
     const mapped = mapSpRequest(req);
-    const lines = new Map<string, LineResult>(mapped.invalid);
     let output: CallbackOutput | undefined;
 
+    // Runs in the transaction that stores the order (possibly more than once, see
+    // CreateOrderContext.atomically): it builds everything from `result` alone.
     const record = async (tx: Kysely<Database>, result: PlatformOrderResult | null): Promise<void> => {
+      const lines = new Map<string, LineResult>(mapped.invalid);
       for (const l of result?.lines ?? []) lines.set(l.ref, l);
       const response = buildSpResponse(req, lines, result);
       const body = JSON.stringify(response.body);

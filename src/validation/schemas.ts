@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { PayloadError, type InvalidField } from "../errors.js";
+import { escapePointer } from "./json.js";
 
 /** The folder of JSON Schemas shipped with orderbridge (same relative place from src/ and dist/). */
 export const SCHEMA_DIR = fileURLToPath(new URL("../../schemas/", import.meta.url));
@@ -82,8 +83,6 @@ function listSchemaFiles(dir: string): string[] {
   }
   return out.sort();
 }
-
-const escapePointer = (s: string): string => s.replace(/~/g, "~0").replace(/\//g, "~1");
 
 /** ajv errors → one entry per invalid field, with its JSON pointer and a plain message. */
 export function formatAjvErrors(errors: readonly ErrorObject[]): InvalidField[] {

@@ -343,6 +343,9 @@ interface Case extends Allowances {
   status?: number;
   /** ...and this Allow header. */
   allowHeader?: string;
+  /** ...and this errorCode, with this pointer among its `errors`. */
+  errorCode?: string;
+  pointer?: string;
 }
 
 /**
@@ -368,10 +371,23 @@ async function runCases(t: RechargeTestService, ep: Endpoint, cases: Case[], ref
     if (problem !== undefined) failures.push(`[${c.name}] ${problem}`);
     else if (expected !== undefined && a.status !== expected) failures.push(`[${c.name}] ${ep.label}: ${a.status} instead of ${expected}: ${a.text.slice(0, 300)}`);
     else if (c.allowHeader !== undefined && a.allow !== c.allowHeader) failures.push(`[${c.name}] ${ep.label}: Allow: ${String(a.allow)} instead of ${c.allowHeader}`);
+    else {
+      const wrong = refusalMismatch(a, c);
+      if (wrong !== undefined) failures.push(`[${c.name}] ${ep.label}: ${wrong}`);
+    }
     if (took > SLOW_MS) failures.push(`[${c.name}] ${ep.label} ← ${describeBytes(c.raw)}: took ${took} ms (the event loop was blocked that long)`);
   }
   await assertStillServes(t, ep, ep.kind === "rc" && t.config.bodyLimitBytes < 8192 ? smallRcBody() : ep.valid());
   if (failures.length > 0) assert.fail(`${failures.length} of ${cases.length} case(s) broke the promise:\n\n${failures.join("\n\n")}`);
+}
+
+/** What differs from the errorCode and pointer a case expects, or undefined. */
+function refusalMismatch(a: Answer, c: { errorCode?: string; pointer?: string }): string | undefined {
+  const body = (a.json ?? {}) as Obj;
+  if (c.errorCode !== undefined && body["errorCode"] !== c.errorCode) return `errorCode ${String(body["errorCode"])} instead of ${c.errorCode}: ${a.text.slice(0, 300)}`;
+  const pointers = Array.isArray(body["errors"]) ? (body["errors"] as Obj[]).map((e) => e["pointer"]) : [];
+  if (c.pointer !== undefined && !pointers.includes(c.pointer)) return `no error with pointer ${JSON.stringify(c.pointer)} (got ${JSON.stringify(pointers)})`;
+  return undefined;
 }
 
 /** One property run: send signed, judge, throw (for fast-check to shrink) when the promise breaks. */
@@ -567,6 +583,34 @@ function fixedCases(ep: Endpoint): Record<string, Case[]> {
       // JSON.parse keeps the last of duplicated keys: a wrong value first, then a valid one, is data.
       { name: "a wrong value first, then the valid one", raw: utf8(withMembers(validText(), sp ? '"customerEmail":5' : '"order":5')), dataOk: true },
     ],
+    // JSON.parse accepts "\u0000" and lone surrogates, but neither store keeps them faithfully
+    // (PostgreSQL refuses them, SQLite keeps or alters them): refused at once, alike on both, with
+    // the pointer of the value or property name that holds one.
+    unstorableText: [
+      ...[
+        { what: "NUL", text: '"a\\u0000@example.com"' },
+        { what: "NUL alone", text: '"\\u0000"' },
+        { what: "a lone high surrogate", text: '"a\\ud800@example.com"' },
+        { what: "a lone low surrogate", text: '"\\udc00"' },
+        { what: "a surrogate pair in the wrong order", text: '"\\ude00\\ud83d"' },
+      ].map(({ what, text }) => ({ name: `${what} in ${boundedText.join(".")}`, raw: inValid(boundedText, text), pointer: `/${boundedText.join("/")}` })),
+      sp
+        ? { name: "NUL in salesOrderToken", raw: inValid(["salesOrderToken"], `"tok-${unique()}\\u0000"`), pointer: "/salesOrderToken" }
+        : { name: "NUL in the order id (a string)", raw: inValid(["order", "id"], `"${RC_ORDER_ID_BASE + unique()}\\u0000"`), pointer: "/order/id" },
+      sp
+        ? { name: "NUL in an item's SKU", raw: inValid(["items", 0, "productSku"], '"RUBY-RED\\u0000"'), pointer: "/items/0/productSku" }
+        : { name: "NUL in a line item's SKU", raw: inValid(["order", "line_items", 0, "sku"], '"RUBY-RED\\u0000"'), pointer: "/order/line_items/0/sku" },
+      { name: "NUL in an unknown property (kept with the order)", raw: inValid(["extra"], '{"note":["ok","x\\u0000"]}'), pointer: "/extra/note/1" },
+      { name: "NUL in a property name", raw: utf8(withMembers(validText(), '"a\\u0000b":1')), pointer: "/a\u0000b" },
+      { name: "NUL in a property name with / and ~ (escaped in the pointer)", raw: utf8(withMembers(validText(), '"a/b~\\u0000":1')), pointer: "/a~1b~0\u0000" },
+      { name: "a lone surrogate in a nested property name", raw: inValid(address, '{"city":"X","\\ud800":"y"}'), pointer: `/${address.join("/")}/\ud800` },
+      { name: "NUL in a string as the whole body", raw: utf8('"\\u0000"'), pointer: "" },
+    ].map((c): Case => ({ ...c, errorCode: "schema_violation" })),
+    // A character beyond U+FFFF, written as its escaped surrogate pair, is ordinary text.
+    wellFormedText: [
+      { name: "an escaped surrogate pair (U+1F600) in a text field", raw: inValid(sp ? ["shippingAddress", "city"] : ["order", "note"], '"tea \\ud83d\\ude00"'), dataOk: true, status: sp ? 201 : 200 },
+      { name: "U+1F600 in a property name", raw: utf8(withMembers(validText(), '"\\ud83d\\ude00":1')), dataOk: true, status: sp ? 201 : 200 },
+    ],
     wrongTypes: [
       { name: "wrong types everywhere", raw: utf8(JSON.stringify(wrongEverywhere)) },
       { name: "null", raw: utf8("null") },
@@ -637,6 +681,8 @@ for (const { kind, skip } of await storeKinds()) {
             encoding: "invalid UTF-8, a BOM, and non-UTF-8 text are refused (a single leading BOM may be tolerated)",
             duplicateKeys: "duplicated keys are refused, or read as JSON.parse does",
             wrongTypes: "wrong types everywhere are refused with 400",
+            unstorableText: "U+0000 and unpaired surrogates, in any string or property name, are refused with 400 and their pointer",
+            wellFormedText: "characters beyond U+FFFF (escaped surrogate pairs) are accepted",
           };
           for (const [group, title] of Object.entries(titles)) {
             it(title, async () => {
@@ -697,6 +743,86 @@ for (const { kind, skip } of await storeKinds()) {
         });
       });
     }
+
+    describe("paths and query parameters: malformed percent-encoding and %00", () => {
+      interface PathCase {
+        name: string;
+        method?: "GET" | "POST";
+        path: string;
+        headers?: Record<string, string>;
+        body?: Buffer;
+        errorCode: string;
+        pointer: string;
+      }
+      const admin = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+      const signedRc = (): { headers: Record<string, string>; body: Buffer } => {
+        const body = utf8(JSON.stringify(RC.valid()));
+        return { headers: { "Content-Type": "application/json", [RC.sigHeader]: RC.sign(body) }, body };
+      };
+      const cursor = (text: string): string => Buffer.from(text, "utf8").toString("base64url");
+
+      async function runPathCases(cases: PathCase[]): Promise<void> {
+        const failures: string[] = [];
+        for (const c of cases) {
+          const was = await snapshot(t);
+          const errorsBefore = t.logs.filter((l) => (JSON.parse(l) as { level: string }).level === "error").length;
+          const a = await rawRequest(port, { path: c.path, method: c.method ?? "GET", headers: c.headers ?? {}, body: c.body ?? Buffer.alloc(0) });
+          const now = await snapshot(t);
+          const body = (a.json ?? {}) as Obj;
+          const problems: string[] = [];
+          if (a.status !== 400) problems.push(`status ${a.status}, not 400`);
+          if (!/^application\/json/.test(a.contentType)) problems.push(`content-type "${a.contentType}"`);
+          if (typeof body["errorMessage"] !== "string" || body["errorMessage"] === "") problems.push("no errorMessage");
+          const wrong = refusalMismatch(a, c);
+          if (wrong !== undefined) problems.push(wrong);
+          for (const k of Object.keys(now) as (keyof Snapshot)[]) if (now[k] !== was[k]) problems.push(`${k} went from ${was[k]} to ${now[k]}`);
+          const errorsAfter = t.logs.filter((l) => (JSON.parse(l) as { level: string }).level === "error").length;
+          if (errorsAfter !== errorsBefore) problems.push(`${errorsAfter - errorsBefore} error-level log line(s): ${t.logs.at(-1)?.slice(0, 300) ?? ""}`);
+          if (problems.length > 0) failures.push(`[${c.name}] ${c.method ?? "GET"} ${c.path} → ${a.status} ${a.text.slice(0, 300)}\n  ${problems.join("\n  ")}`);
+        }
+        if (failures.length > 0) assert.fail(`${failures.length} of ${cases.length} case(s) broke the promise:\n\n${failures.join("\n\n")}`);
+      }
+
+      it("malformed percent-encoding anywhere in a path is refused with 400 (no error-level log)", async () => {
+        const bad = { errorCode: "query_invalid", pointer: "/path" };
+        await runPathCases([
+          { name: "an unauthenticated webhook at %FF", method: "POST", path: "/webhooks/recharge/%FF", body: utf8("{}"), ...bad },
+          { name: "a signed webhook whose topic ends in a truncated sequence", method: "POST", path: "/webhooks/recharge/order/created%E2%82", ...signedRc(), ...bad },
+          { name: "a % without two hex digits", method: "POST", path: "/webhooks/recharge/order%zzcreated", ...signedRc(), ...bad },
+          { name: "an overlong encoding of /", method: "POST", path: "/webhooks/recharge/order%C0%AFcreated", ...signedRc(), ...bad },
+          { name: "an encoded surrogate", method: "POST", path: "/webhooks/recharge/%ED%A0%80", ...signedRc(), ...bad },
+          { name: "the order callback", method: "POST", path: "/callbacks/subscribe-pro/order%FF", body: utf8("{}"), ...bad },
+          { name: "an admin event id", path: "/admin/events/%FF", headers: admin, ...bad },
+          { name: "an admin event id, without the token", path: "/admin/events/%FF", ...bad },
+          { name: "an admin order number", path: "/admin/orders/OB-%FF1", headers: admin, ...bad },
+          { name: "an admin replay", method: "POST", path: "/admin/events/evt_%FF/replay", headers: admin, ...bad },
+          { name: "a path no route has", path: "/no/such/%FF", ...bad },
+        ]);
+      });
+
+      it("%00 in a path parameter or a query filter: 400 query_invalid with its pointer, on both stores", async () => {
+        const q = (name: string) => ({ errorCode: "query_invalid", pointer: `/query/${name}` });
+        await runPathCases([
+          { name: "a signed webhook whose topic is %00", method: "POST", path: "/webhooks/recharge/%00", ...signedRc(), errorCode: "query_invalid", pointer: "/path/topic" },
+          { name: "a signed webhook of an ignored topic with %00", method: "POST", path: "/webhooks/recharge/shop/up%00date", ...signedRc(), errorCode: "query_invalid", pointer: "/path/topic" },
+          { name: "an admin event id", path: "/admin/events/evt_%00", headers: admin, errorCode: "query_invalid", pointer: "/path/id" },
+          { name: "an admin replay", method: "POST", path: "/admin/events/%00/replay", headers: admin, errorCode: "query_invalid", pointer: "/path/id" },
+          { name: "an admin order number", path: "/admin/orders/OB-1%00", headers: admin, errorCode: "query_invalid", pointer: "/path/orderNumber" },
+          { name: "orders by salesOrderToken", path: "/admin/orders?salesOrderToken=tok%00", headers: admin, ...q("salesOrderToken") },
+          { name: "orders by sourceOrderId", path: "/admin/orders?sourceOrderId=%00", headers: admin, ...q("sourceOrderId") },
+          { name: "events by kind", path: "/admin/events?kind=recharge.webhook%00", headers: admin, ...q("kind") },
+          { name: "events by resourceId", path: "/admin/events?resourceId=1%00", headers: admin, ...q("resourceId") },
+          { name: "a forged cursor holding a NUL", path: `/admin/events?cursor=${cursor("1:evt_\u0000")}`, headers: admin, ...q("cursor") },
+          { name: "a forged cursor with a time no bigint holds", path: `/admin/events?cursor=${cursor("99999999999999999999999:evt_x")}`, headers: admin, ...q("cursor") },
+        ]);
+      });
+
+      it("a signed webhook of an ignored topic with a NUL byte in its body is refused, not stored", async () => {
+        const raw = Buffer.concat([utf8('{"shop":"'), Buffer.from([0]), utf8('"}')]);
+        const ignoredTopic: Endpoint = { ...RC, path: "/webhooks/recharge/shop/update" };
+        await runCases(t, RC, [{ name: "NUL byte, topic shop/update", raw, send: (r) => send(t, ignoredTopic, r), status: 400, errorCode: "json_malformed" }]);
+      });
+    });
 
     describe("a body over BODY_LIMIT=2kb: 413", () => {
       let small: RechargeTestService;

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from "kysely";
-import { isUniqueViolation } from "../../store/db.js";
+import { isUniqueViolation, retryOnConflict } from "../../store/db.js";
 import { param, prepare, preparedInsert, type Executor, type Prepared } from "../../store/prepared.js";
 import type { Database, LocalOrderItemRow, LocalOrderRow } from "../../store/schema.js";
 import {
@@ -200,9 +200,11 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     // finds out (one statement, one PostgreSQL round trip, less per order). When the key is taken
     // (a retry, or another instance placing the same key at this moment, whose insert we waited
     // for), the pass rolls back and the second one reads that order.
+    // A deadlock or serialization failure runs the pass again from BEGIN, ctx.atomically included
+    // (retryOnConflict): nothing of the failed run was kept.
     for (let pass = 0; ; pass++) {
       try {
-        return await db.transaction().execute((tx) => placeInTransaction(tx, order, ctx, pass > 0));
+        return await retryOnConflict(() => db.transaction().execute((tx) => placeInTransaction(tx, order, ctx, pass > 0)), ctx);
       } catch (e) {
         if (e instanceof Rollback) return e.result;
         if (pass === 0 && (e instanceof KeyTaken || isUniqueViolation(e))) continue;
@@ -246,8 +248,11 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       return notPlaced();
     }
 
-    // Take stock line by line; a line that cannot have it fails, the others keep theirs.
-    for (const line of order.lines) {
+    // Take stock line by line; a line that cannot have it fails, the others keep theirs. The rows
+    // are locked in one order whatever the order of the lines (by SKU; a SKU's lines in their own
+    // order, which decides which of them gets the last stock), so two orders sharing SKUs never
+    // wait for each other's rows in a cycle (on PostgreSQL a deadlock, which fails one of them).
+    for (const line of [...order.lines].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0))) {
       const o = outcomes.get(line.ref);
       if (o === undefined || "ok" in o || o.product.stock === undefined) continue;
       const taken = await q.takeStock.run(tx, { sku: line.sku, quantity: line.quantity });

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Kysely } from "kysely";
 import { coerceError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { isStoreUnavailable } from "../store/db.js";
+import { isDataError, isStoreUnavailable } from "../store/db.js";
 import type { Database, JobRow } from "../store/schema.js";
 import { claimNext, completeJob, extendLease, failJob, hasDue, releaseJob, requeueExpired, type Dialect, type Lane } from "./queue.js";
 import { backoffMs, type BackoffOptions } from "./retry-policy.js";
@@ -271,7 +271,8 @@ export function createWorker(o: WorkerOptions): Worker {
       return;
     }
     const je = err instanceof JobError ? err : undefined;
-    const retryable = je === undefined ? true : je.retry; // unknown failures (database down, bugs) are retried
+    // Unknown failures (database down, bugs) are retried; a value the database refuses never passes.
+    const retryable = je === undefined ? !isDataError(err) : je.retry;
     const counts = je?.countsAsAttempt ?? true;
     const attempts = counts ? attempt : job.attempts;
     const exhausted = counts && attempts >= job.max_attempts;

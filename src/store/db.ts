@@ -249,6 +249,16 @@ export async function retryOnConflict<T>(transaction: () => Promise<T>, o: { log
   }
 }
 
+/**
+ * The database refused a value itself (PostgreSQL's class 22, data exception: a NUL in text, an
+ * invalid escape in JSON, a number out of range; SQLite's too big or mismatched): the same value
+ * fails the same way every time, so retrying cannot help.
+ */
+export function isDataError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (/^22[0-9A-Z]{3}$/.test(code) || code === "SQLITE_TOOBIG" || code === "SQLITE_MISMATCH");
+}
+
 /** True for a unique-constraint violation in either database. */
 export function isUniqueViolation(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;

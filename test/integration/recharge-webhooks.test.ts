@@ -313,6 +313,35 @@ for (const { kind, skip } of await storeKinds()) {
       }
     });
 
+    it("an inbox event holding a value the database refuses goes dead at once instead of being retried", { skip: kind === "sqlite" ? "SQLite keeps U+0000" : false }, async () => {
+      // As stored by a receiver from before NUL was refused at receipt (issue 13, item 7):
+      // PostgreSQL refuses the value with a data exception (class 22) on every attempt.
+      const t = await startRechargeService(kind, { env: { JOB_MAX_ATTEMPTS: "20" } });
+      try {
+        const body = withId(rcFixture("2021-11", "order-created"), 860_000_001);
+        body["order"]["customer"]["email"] = "nul\u0000@example.com";
+        const now = Date.now();
+        const id = "evt_nul_before_the_fix";
+        await t.store.db
+          .insertInto("jobs")
+          .values({
+            id, kind: JOB_WEBHOOK, lane: "inbox", topic: "order/created", dedupe_key: null, body_hash: null, resource_id: "860000001", api_version: "2021-11",
+            body: JSON.stringify(body), payload: "{}", state: "pending", attempts: 0, max_attempts: 20, run_at: now, locked_by: null, lease_until: null,
+            last_error: null, outcome: null, correlation_id: null, created_at: now, updated_at: now,
+          })
+          .execute();
+        t.worker.nudge();
+        const job = await waitFor("the event to go dead", async () => {
+          const j = await t.job(id);
+          return j.state === "dead" && j;
+        });
+        assert.equal(job.attempts, 1, "no retry can make the database take the value");
+        assert.equal((await ordersFor(t, 860_000_001)).length, 0);
+      } finally {
+        await t.stop();
+      }
+    });
+
     describe("a platform outage that ends", () => {
       const platform = new StandInPlatform();
       let t: RechargeTestService;

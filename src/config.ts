@@ -33,7 +33,12 @@ export interface Config {
   readonly adminToken: string | undefined;
   /** When set, GET /metrics needs it as a bearer token. */
   readonly metricsToken: string | undefined;
-  readonly log: { readonly level: string; readonly format: "json" | "pretty" };
+  readonly log: {
+    readonly level: string;
+    readonly format: "json" | "pretty";
+    /** Scrub the customer's email, as well as payment values, from what platforms say before it is logged. */
+    readonly redactEmail: boolean;
+  };
   readonly bodyLimitBytes: number;
   readonly platform: {
     /** local, http, shopify, or the path of a module exporting createPlatform. */
@@ -279,7 +284,7 @@ export function loadConfig(
     catalogFile: get("CATALOG_FILE") === undefined ? undefined : path.resolve(get("CATALOG_FILE") as string),
     adminToken,
     metricsToken,
-    log: { level, format },
+    log: { level, format, redactEmail: bool("LOG_REDACT_EMAIL", false) },
     bodyLimitBytes: bodyLimitBytes ?? 1024 * 1024,
     platform: {
       name: platformName,

@@ -65,6 +65,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       validate: validateRequest,
       platformDeadlineMs: config.platform.deadlineMs,
       clock,
+      redactEmail: config.log.redactEmail,
     });
 
     const rc = config.recharge;
@@ -97,6 +98,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
         maxAttempts: config.jobs.maxAttempts,
         clock,
         onEnqueued: nudge,
+        redactEmail: config.log.redactEmail,
       }),
       log,
       concurrency: config.jobs.concurrency,

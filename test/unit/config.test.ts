@@ -52,6 +52,12 @@ describe("loadConfig", () => {
     assert.equal(loadConfig({ TRUST_PROXY: "2" }).trustProxy, 2);
   });
 
+  it("LOG_REDACT_EMAIL: off by default", () => {
+    assert.equal(loadConfig({}).log.redactEmail, false);
+    assert.equal(loadConfig({ LOG_REDACT_EMAIL: "true" }).log.redactEmail, true);
+    assert.throws(() => loadConfig({ LOG_REDACT_EMAIL: "maybe" }), /LOG_REDACT_EMAIL must be true or false/);
+  });
+
   it("refuses to start in production without a secret, naming the fix", () => {
     assert.throws(() => loadConfig({ NODE_ENV: "production" }), (e: unknown) => {
       assert.ok(e instanceof ConfigError);

@@ -33,7 +33,12 @@ export interface Config {
   readonly adminToken: string | undefined;
   /** When set, GET /metrics needs it as a bearer token. */
   readonly metricsToken: string | undefined;
-  readonly log: { readonly level: string; readonly format: "json" | "pretty" };
+  readonly log: {
+    readonly level: string;
+    readonly format: "json" | "pretty";
+    /** Scrub the customer's email, as well as payment values, from what platforms say before it is logged. */
+    readonly redactEmail: boolean;
+  };
   readonly bodyLimitBytes: number;
   readonly platform: {
     /** local, http, shopify, or the path of a module exporting createPlatform. */
@@ -187,6 +192,18 @@ export function loadConfig(
   }
 
   const trustProxy = parseTrustProxy(get("TRUST_PROXY"), problems);
+  if ((trustProxy === true || typeof trustProxy === "number") && ["ip", "both", "either"].includes(auth)) {
+    // Express then takes the client address from X-Forwarded-For as sent by whoever connects: a
+    // caller that writes an allowed address there (directly, or ahead of what the proxy appends)
+    // passes the allowlist. Only a list of the proxies' own addresses finds the real client.
+    problems.push(
+      `TRUST_PROXY=${get("TRUST_PROXY") ?? ""} cannot be used with SP_AUTH=${auth}: with ${trustProxy === true ? "true" : "a hop count"}, the client address is taken ` +
+        `from X-Forwarded-For${trustProxy === true ? "" : " even for a client that connects directly, without the proxy"}, so anyone can send ` +
+        `"X-Forwarded-For: <an address in SP_ALLOWED_IPS>" and pass the allowlist. Set TRUST_PROXY to the addresses or CIDR ranges your ` +
+        `proxies connect from (e.g. TRUST_PROXY=10.0.0.5, or 10.0.0.5,10.0.1.0/24 for two; loopback for a proxy on this machine), ` +
+        `or leave it unset when nothing sits in front of orderbridge`,
+    );
+  }
 
   const level = (get("LOG_LEVEL") ?? "info").toLowerCase();
   if (!LOG_LEVELS.includes(level)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")} (got "${get("LOG_LEVEL") ?? ""}")`);
@@ -282,7 +299,7 @@ export function loadConfig(
     catalogFile: get("CATALOG_FILE") === undefined ? undefined : path.resolve(get("CATALOG_FILE") as string),
     adminToken,
     metricsToken,
-    log: { level, format },
+    log: { level, format, redactEmail: bool("LOG_REDACT_EMAIL", false) },
     bodyLimitBytes: bodyLimitBytes ?? 1024 * 1024,
     platform: {
       name: platformName,

@@ -124,20 +124,33 @@ export class ServiceUnavailableError extends AppError {
  * `retryable` the pipeline answers 503 and records nothing final. `notPlaced`: the platform said
  * plainly that it did not place the order (it refused the request); otherwise it may have placed
  * it (a timeout, a lost or unreadable answer), and the key stays bound to the order's body.
+ *
+ * The message is what the caller is answered: our own words (which platform, the HTTP status, the
+ * kind of failure, the platform's request id), never the platform's. What the platform said goes
+ * in `detail`, for logs and the job's last error only, after its sensitive values were scrubbed
+ * (src/security/scrub.ts): a remote error text may quote the payment token it was sent.
  */
 export class PlatformError extends AppError {
   readonly code = "platform_error";
   readonly httpStatus = 503;
   override readonly retryAfterSeconds = 5;
   readonly notPlaced: boolean;
+  /** The platform's own words (an excerpt of its answer), scrubbed; never answered. */
+  readonly detail: string | undefined;
   constructor(
     message: string,
     readonly retryable: boolean,
-    options?: { cause?: unknown; notPlaced?: boolean },
+    options?: { cause?: unknown; notPlaced?: boolean; detail?: string | undefined },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.notPlaced = options?.notPlaced ?? false;
+    this.detail = options?.detail === "" ? undefined : options?.detail;
   }
+}
+
+/** An error's message with the platform's scrubbed words when it has them: for logs and a job's last error. */
+export function errorText(e: Error): string {
+  return e instanceof PlatformError && e.detail !== undefined ? `${e.message}. The platform said: ${e.detail}` : e.message;
 }
 
 /** Turns anything thrown into an Error, so callers can always read `.message`. */

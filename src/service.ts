@@ -65,6 +65,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       validate: validateRequest,
       platformDeadlineMs: config.platform.deadlineMs,
       clock,
+      redactEmail: config.log.redactEmail,
     });
 
     const rc = config.recharge;
@@ -104,6 +105,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
         maxAttempts: config.jobs.maxAttempts,
         clock,
         onEnqueued: nudge,
+        redactEmail: config.log.redactEmail,
       }),
       // Placing orders (inbox events) and write-backs run in lanes of their own: a write-back
       // waiting for Recharge's rate limit never holds up an order.
@@ -136,6 +138,15 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
           });
 
     if (platform.name !== "local") log.info("platform", { platform: platform.name, clearsCarts: platform.clearCart !== undefined });
+    if (config.trustProxy === true || typeof config.trustProxy === "number") {
+      // Allowed with SP_AUTH=hmac only (config.ts refuses it with the allowlist), where it changes
+      // nothing but the client address that is logged: say that it can be forged.
+      log.warn(
+        "TRUST_PROXY takes the client address from X-Forwarded-For as whoever connects sends it: logged client addresses can be forged. " +
+          "Set TRUST_PROXY to your proxies' own addresses or CIDR ranges for addresses you can rely on",
+        { trustProxy: config.trustProxy },
+      );
+    }
     const app = createApp({
       config,
       metrics,

@@ -8,6 +8,7 @@ import {
   NotFoundError,
   PayloadError,
   PayloadTooLargeError,
+  PlatformError,
   UnauthorizedError,
   UnsupportedMediaTypeError,
   toErrorResponse,
@@ -192,7 +193,12 @@ function errorHandler(log: Logger) {
     if (!(err instanceof AppError)) {
       l.error(answer.status === 503 ? "database unavailable" : "unhandled error", { error: err instanceof Error ? err : String(err) });
     } else if (answer.status >= 500) {
-      l.warn(err.message, { code: err.code, cause: err.cause instanceof Error ? err.cause.message : undefined });
+      // The message is what was answered; a platform's own words are logged only as its scrubbed detail.
+      l.warn(err.message, {
+        code: err.code,
+        ...(err instanceof PlatformError && err.detail !== undefined ? { detail: err.detail } : {}),
+        cause: err.cause instanceof Error ? err.cause.message : undefined,
+      });
     }
     res.status(answer.status).set(answer.headers).json(answer.body);
   };

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Kysely } from "kysely";
-import { coerceError } from "../errors.js";
+import { coerceError, errorText } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { isDataError, isStoreUnavailable } from "../store/db.js";
 import type { Database, JobRow } from "../store/schema.js";
@@ -346,5 +346,6 @@ export function createWorker(o: WorkerOptions): Worker {
 
 function describe(e: Error): string {
   const cause = e.cause instanceof Error ? `: ${e.cause.message}` : "";
-  return `${e.message}${cause && !e.message.includes(cause.slice(2)) ? cause : ""}`;
+  const text = errorText(e);
+  return `${text}${cause && !text.includes(cause.slice(2)) ? cause : ""}`;
 }

@@ -1,13 +1,15 @@
 import type { Kysely } from "kysely";
 import { AppError, PlatformError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { scrubber, sensitiveValues } from "../security/scrub.js";
 import type { Database } from "../store/schema.js";
 import type { NormalizedOrder, PlatformAdapter, PlatformOrderResult } from "./types.js";
 
 /**
  * Places an order through a platform within a deadline, shared by every source's pipeline. At the
  * deadline the call is aborted and a retryable PlatformError thrown; an answer that does not report
- * every line is a platform fault, never an order.
+ * every line is a platform fault, never an order. Whatever a platform outside our database says
+ * (an error, a line's reason) has the order's sensitive values scrubbed before it goes on.
  */
 export async function placeWithDeadline(
   platform: PlatformAdapter,
@@ -19,8 +21,11 @@ export async function placeWithDeadline(
     atomically?: (tx: Kysely<Database>, r: PlatformOrderResult) => Promise<void>;
     /** Aborts the call early too (shutdown). */
     signal?: AbortSignal;
+    /** Scrub the customer's email from the platform's words too (LOG_REDACT_EMAIL). */
+    redactEmail?: boolean;
   },
 ): Promise<PlatformOrderResult> {
+  const scrub = scrubber(sensitiveValues(order, { email: o.redactEmail === true }));
   const controller = new AbortController();
   const onOuterAbort = (): void => controller.abort();
   o.signal?.addEventListener("abort", onOuterAbort, { once: true });
@@ -39,19 +44,34 @@ export async function placeWithDeadline(
           idempotencyKey: o.idempotencyKey,
           signal: controller.signal,
           log: o.log,
+          scrub,
           ...(o.atomically === undefined ? {} : { atomically: o.atomically }),
         }),
         deadline,
       ]);
     } catch (e) {
-      // An adapter outside our database (a module, a remote system) failing in its own way (a
-      // fetch that failed, a bug) is a platform fault the sender should retry: 503, not 500.
       // The local platform's errors are ours and keep their meaning.
-      if (platform.atomicWithStore === true || e instanceof AppError) throw e;
-      throw new PlatformError(`the ${platform.name} platform failed: ${e instanceof Error ? e.message : String(e)}`, true, { cause: e });
+      if (platform.atomicWithStore === true) throw e;
+      // Scrubbed again whoever made it (a module may build its own PlatformError), and without
+      // its cause, whose message nobody scrubbed.
+      if (e instanceof PlatformError) {
+        throw new PlatformError(scrub(e.message), e.retryable, { notPlaced: e.notPlaced, detail: e.detail === undefined ? undefined : scrub(e.detail) });
+      }
+      if (e instanceof AppError) throw e;
+      // An adapter outside our database (a module, a remote system) failing in its own way (a
+      // fetch that failed, a bug) is a platform fault the sender should retry: 503, not 500. Its
+      // message may quote what the platform said: log-only, scrubbed.
+      const what = e instanceof Error ? e.message : String(e);
+      throw new PlatformError(
+        `the ${platform.name} platform failed (its adapter threw ${e instanceof Error ? e.name : "a non-Error"}); the order may have been placed`,
+        true,
+        { detail: scrub.excerpt(what, 500) },
+      );
     }
     checkResult(order, result);
-    return result;
+    if (platform.atomicWithStore === true || result.lines.every((l) => l.ok)) return result;
+    // A line's reason is answered (Subscribe Pro's errorItems) and stored: the platform's words, scrubbed.
+    return { ...result, lines: result.lines.map((l) => (l.ok ? l : { ...l, message: scrub(l.message) })) };
   } finally {
     clearTimeout(timer);
     o.signal?.removeEventListener("abort", onOuterAbort);

@@ -11,6 +11,7 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../store/schema.js";
 import type { Logger } from "../logger.js";
+import type { Scrub } from "../security/scrub.js";
 
 export interface Address {
   firstName?: string;
@@ -145,6 +146,13 @@ export interface CreateOrderContext {
   signal: AbortSignal;
   log: Logger;
   /**
+   * Removes this order's sensitive values (payment tokens and ids, the email when LOG_REDACT_EMAIL
+   * is on) from a text. Apply it to anything the platform says before it goes into a
+   * PlatformError's `detail` (add the adapter's own credentials with `scrub.with([...])`); the
+   * message of a PlatformError is answered to the caller and carries none of the platform's words.
+   */
+  scrub: Scrub;
+  /**
    * Writes the pipeline needs committed together with the order (the stored response). An adapter
    * whose orders live in orderbridge's own database runs it inside its transaction and sets
    * `ranAtomically`; any other adapter ignores it and the pipeline runs it right after. It may run
@@ -163,7 +171,8 @@ export interface CreateOrderContext {
  * - A line that cannot be ordered is reported as a failed LineResult (never thrown).
  * - When `order.allowPartial` is false and any line fails, nothing is placed (`order: null`).
  * - Being unreachable, slow or answering nonsense throws a PlatformError (retryable when a retry
- *   may succeed); nothing may be half-placed in that case.
+ *   may succeed); nothing may be half-placed in that case. Its message is our own words; the
+ *   platform's go in its `detail`, through `ctx.scrub`.
  */
 export interface PlatformAdapter {
   readonly name: string;
@@ -178,7 +187,7 @@ export interface PlatformAdapter {
    * Optional: empties the storefront cart a checkout came from (Recharge `checkout/processed`).
    * Idempotent: clearing a cart twice is not an error. Platforms without carts leave it out.
    */
-  clearCart?(cart: CartToClear, ctx: { signal: AbortSignal; log: Logger }): Promise<void>;
+  clearCart?(cart: CartToClear, ctx: { signal: AbortSignal; log: Logger; scrub: Scrub }): Promise<void>;
   close?(): Promise<void>;
 }
 

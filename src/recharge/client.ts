@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import axios, { type AxiosInstance } from "axios";
 import type { RateLimiter } from "../jobs/rate-limiter.js";
+import { scrubber, type Scrub } from "../security/scrub.js";
 import type { RechargeApiVersion } from "./order.js";
 
 /**
@@ -18,6 +19,8 @@ export interface RechargeResponse {
 export interface RechargeClient {
   put(path: string, body: unknown, version: RechargeApiVersion, signal?: AbortSignal): Promise<RechargeResponse>;
   readonly limiter: RateLimiter;
+  /** Removes the access token from a text (what Recharge answered, before it is logged or stored). */
+  readonly scrub: Scrub;
 }
 
 export interface RechargeClientOptions {
@@ -56,6 +59,7 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
   });
   return {
     limiter: o.limiter,
+    scrub: scrubber([o.token]),
     async put(path, body, version, signal) {
       const slot = await o.limiter.tryReserve(o.maxWaitMs);
       if (!slot.granted) throw new RateLimitDeferral(slot.waitMs);

@@ -1,10 +1,11 @@
 import type { Kysely } from "kysely";
-import { PlatformError } from "../errors.js";
+import { errorText, PlatformError } from "../errors.js";
 import { enqueue, type NewJob } from "../jobs/queue.js";
 import { classifyHttpStatus, parseRetryAfter } from "../jobs/retry-policy.js";
 import { JobError, type JobHandler } from "../jobs/worker.js";
 import { placeWithDeadline } from "../orders/place.js";
 import type { PlatformAdapter, PlatformOrderResult } from "../orders/types.js";
+import { remoteRequestId, scrubber, type Scrub } from "../security/scrub.js";
 import type { Database, JobRow } from "../store/schema.js";
 import { RateLimitDeferral, type RechargeClient, type RechargeResponse } from "./client.js";
 import {
@@ -40,6 +41,8 @@ export interface RechargeHandlerDeps {
   clock: () => number;
   /** Called after write-back jobs were added (nudges the worker). */
   onEnqueued: () => void;
+  /** Scrub customers' emails from what platforms say, as well as payment values (LOG_REDACT_EMAIL). */
+  redactEmail: boolean;
 }
 
 type Obj = Record<string, unknown>;
@@ -87,10 +90,15 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
       if (cartId === undefined) return { state: "skipped", outcome: "the checkout names no external cart (external_checkout_id)" };
       if (deps.platform.clearCart === undefined) return { state: "skipped", outcome: `the ${deps.platform.name} platform has no carts` };
       const email = typeof checkout["email"] === "string" ? checkout["email"] : undefined;
-      await deps.platform.clearCart(
-        { cartId, source: "recharge", ...(email === undefined ? {} : { customerEmail: email }) },
-        { signal: ctx.signal, log: ctx.log },
-      );
+      try {
+        await deps.platform.clearCart(
+          { cartId, source: "recharge", ...(email === undefined ? {} : { customerEmail: email }) },
+          { signal: ctx.signal, log: ctx.log, scrub: scrubber(deps.redactEmail ? [email] : []) },
+        );
+      } catch (e) {
+        // Retried whatever the platform said (a cart is not an order); the last error gets its scrubbed words.
+        throw e instanceof PlatformError ? new JobError(errorText(e), { retry: true }) : e;
+      }
       return { state: "done", outcome: `cleared cart ${cartId}` };
     }
 
@@ -125,11 +133,10 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
         log: ctx.log,
         atomically: record,
         signal: ctx.signal,
+        redactEmail: deps.redactEmail,
       });
     } catch (e) {
-      // A platform that refuses the request or answers against its contract will not change its mind.
-      if (e instanceof PlatformError && !e.retryable) throw new JobError(`${e.message}. Fix the cause, then replay this event.`, { retry: false, cause: e });
-      throw e;
+      throw platformFailure(e);
     }
     if (result.order === null) {
       const failed = result.lines.flatMap((l) => (l.ok ? [] : [`${l.sku}: ${l.message}`]));
@@ -200,14 +207,18 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
       } catch (e) {
         if (e instanceof RateLimitDeferral) throw new JobError(e.message, { retry: true, retryAfterMs: e.waitMs, countsAsAttempt: false });
         const message = e instanceof Error ? e.message : String(e);
-        throw new JobError(`PUT ${path} failed: ${message}`, { retry: true, cause: e });
+        // Without the cause: the worker would add its unscrubbed message to the job's last error.
+        throw new JobError(client.scrub(`PUT ${path} failed: ${message}`), { retry: true });
       }
       const verdict = classifyHttpStatus(res.status);
       if (verdict === "ok") return { state: "done", outcome: `PUT ${path} → ${res.status} (external order ${p.externalOrderNumber})` };
       const retryAfterMs = parseRetryAfter(res.headers["retry-after"], deps.clock());
       if (res.status === 429) await client.limiter.penalize(retryAfterMs);
-      const detail = describeErrorBody(res.data);
-      throw new JobError(`PUT ${path} → ${res.status}${detail === "" ? "" : `: ${detail}`}`, {
+      // The job's last error and log line are read by operators: Recharge's words are kept, with
+      // the access token scrubbed (the payload sent holds ids and the order number only).
+      const rid = remoteRequestId(res.headers["x-request-id"], client.scrub);
+      const detail = describeErrorBody(res.data, client.scrub);
+      throw new JobError(`PUT ${path} → ${res.status}${rid === undefined ? "" : ` (request id ${rid})`}${detail === "" ? "" : `: ${detail}`}`, {
         retry: verdict === "retry",
         ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       });
@@ -216,9 +227,19 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
   return { [JOB_WEBHOOK]: processWebhook, [JOB_PUT_ORDER]: writeBack("order"), [JOB_PUT_CHARGE]: writeBack("charge") };
 }
 
-function describeErrorBody(data: unknown): string {
+/**
+ * A platform's failure as a job failure, the platform's scrubbed words included (the job's last
+ * error is what an operator fixes the cause from). A platform that refuses the request or answers
+ * against its contract will not change its mind: dead at once; anything else is retried.
+ */
+function platformFailure(e: unknown): unknown {
+  if (!(e instanceof PlatformError)) return e;
+  if (!e.retryable) return new JobError(`${errorText(e)}. Fix the cause, then replay this event.`, { retry: false });
+  return new JobError(errorText(e), { retry: true });
+}
+
+function describeErrorBody(data: unknown, scrub: Scrub): string {
   if (data === undefined || data === null || data === "") return "";
   const errors = typeof data === "object" && "errors" in data ? (data as { errors: unknown }).errors : data;
-  const s = typeof errors === "string" ? errors : JSON.stringify(errors);
-  return s.length > 500 ? `${s.slice(0, 500)}…` : s;
+  return scrub.excerpt(typeof errors === "string" ? errors : JSON.stringify(errors), 500);
 }

@@ -22,6 +22,8 @@ export interface SubscribeProCallbackDeps {
   /** Total time the platform may take before we answer 503. */
   platformDeadlineMs: number;
   clock?: () => number;
+  /** Scrub the customer's email from what the platform says, as well as payment values (LOG_REDACT_EMAIL). */
+  redactEmail?: boolean;
 }
 
 export interface CallbackInput {
@@ -227,6 +229,7 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
         deadlineMs: deps.platformDeadlineMs,
         log,
         atomically: record,
+        redactEmail: deps.redactEmail === true,
       });
       if (!result.ranAtomically) await deps.db.transaction().execute((tx) => record(tx, result));
       if (result.order !== null && result.lines.some((l) => !l.ok) && !order.allowPartial) {

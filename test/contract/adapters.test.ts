@@ -11,6 +11,7 @@ import { loadPlatformModule } from "../../src/platforms/index.js";
 import { createLocalPlatform } from "../../src/platforms/local/adapter.js";
 import { loadCatalog } from "../../src/platforms/local/catalog.js";
 import { createShopifyPlatform, idempotencyTag } from "../../src/platforms/shopify/adapter.js";
+import { noScrub } from "../../src/security/scrub.js";
 import { openStore } from "../../src/store/db.js";
 import { createSchemaRegistry } from "../../src/validation/schemas.js";
 import { startOmsStandIn } from "../helpers/oms-stand-in.js";
@@ -130,7 +131,7 @@ describe("PLATFORM=http: whether a failed call may have placed the order", () =>
     customer: { email: "a@example.com" }, couponCodes: [], lines: [{ ref: "0", sku: "RUBY-RED", quantity: 1 }],
   } as unknown as NormalizedOrder;
   const call = (platform: PlatformAdapter, deadlineMs: number) =>
-    platform.createOrder(order, { idempotencyKey: "sp:np", signal: AbortSignal.timeout(deadlineMs), log });
+    platform.createOrder(order, { idempotencyKey: "sp:np", signal: AbortSignal.timeout(deadlineMs), log, scrub: noScrub });
   const make = (url: string, backoff = { baseMs: 20, maxMs: 50 }) =>
     createHttpPlatform({ url, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", timeoutMs: 200, validateResponse: schemas.validator<HttpOrderResponse>("platform-http/order-response"), backoff });
 

@@ -7,9 +7,14 @@ import { createSchemaRegistry } from "../../src/validation/schemas.js";
  * A merchant's order management system behind the generic HTTP platform, as an OMS team would build
  * it from our published contract: it verifies the Standard Webhooks signature, validates the request
  * against schemas/platform-http/order-request.schema.json, deduplicates by webhook-id, and answers
- * per line. Faults can be scripted: hang, 500, 400, non-JSON, wrong shape, answer-after-creating-then-hang.
+ * per line. Faults can be scripted: hang, 500, 400, non-JSON, wrong shape, answer-after-creating-then-hang,
+ * and a 422 or 500 whose error text quotes what it was sent (every payment value, the customer's
+ * email, the signature), with an X-Request-Id, as a careless OMS would.
  */
-export type OmsFault = "hang" | "500" | "400" | "not-json" | "wrong-shape" | "create-then-hang" | "slow";
+export type OmsFault = "hang" | "500" | "400" | "not-json" | "wrong-shape" | "create-then-hang" | "slow" | "echo-422" | "echo-500";
+
+/** The X-Request-Id an echo fault answers with. */
+export const OMS_REQUEST_ID = "oms-req-42";
 
 export interface OmsCall {
   path: string;
@@ -27,6 +32,8 @@ export interface OmsStandIn {
   clearedCarts: string[];
   skus: Set<string>;
   queue(...faults: OmsFault[]): void;
+  /** Drops the faults not used yet. */
+  clear(): void;
   close(): Promise<void>;
 }
 
@@ -72,6 +79,12 @@ export async function startOmsStandIn(opts: { secret: string; skus: string[] }):
       if (fault === "400") return answer(400, { error: "we do not accept this" });
       if (fault === "not-json") return answer(200, "<html>oops</html>");
       if (fault === "wrong-shape") return answer(200, { ok: "sure" });
+      if (fault === "echo-422" || fault === "echo-500") {
+        const sent = (body["order"] ?? {}) as { payment?: Record<string, string>; customer?: { email?: string } };
+        const quoted = [...Object.values(sent.payment ?? {}), sent.customer?.email ?? "", h("webhook-signature") ?? ""].filter((v) => v !== "");
+        res.setHeader("X-Request-Id", OMS_REQUEST_ID);
+        return answer(fault === "echo-422" ? 422 : 500, { error: `payment declined: ${quoted.join(" / ")}`, hint: "call the bank" });
+      }
 
       if (req.url === "/carts") {
         clearedCarts.push(String(body["cartId"]));
@@ -113,6 +126,7 @@ export async function startOmsStandIn(opts: { secret: string; skus: string[] }):
     clearedCarts,
     skus,
     queue: (...f) => void faults.push(...f),
+    clear: () => void faults.splice(0),
     async close() {
       if (closed) return;
       closed = true;

@@ -55,7 +55,7 @@ export interface ShopifyOrderRecord {
 
 export type ShopifyReply =
   | { kind: "throttled"; currentlyAvailable?: number; requestedQueryCost?: number; restoreRate?: number }
-  | { kind: "status"; status: number; retryAfter?: string | number; body?: unknown }
+  | { kind: "status"; status: number; retryAfter?: string | number; body?: unknown; headers?: Record<string, string> }
   | { kind: "malformed" }
   | { kind: "wrong-shape" }
   | { kind: "after"; run: "create-then-hang" }
@@ -319,7 +319,7 @@ class ShopifyAdminStandIn implements ShopifyStandIn {
           });
           return;
         case "status": {
-          const headers: Record<string, string> = {};
+          const headers: Record<string, string> = { ...(reply.headers ?? {}) };
           if (reply.retryAfter !== undefined) headers["retry-after"] = String(reply.retryAfter);
           const replyBody = reply.body !== undefined ? reply.body : { errors: STATUS_CODES[reply.status] ?? "Error" };
           this.send(res, call, reply.status, replyBody, headers);

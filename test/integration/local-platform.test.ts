@@ -5,6 +5,7 @@ import { createLogger } from "../../src/logger.js";
 import type { CreateOrderContext, NormalizedOrder } from "../../src/orders/types.js";
 import { createLocalPlatform, type LocalPlatform } from "../../src/platforms/local/adapter.js";
 import { compileCatalog } from "../../src/platforms/local/catalog.js";
+import { noScrub } from "../../src/security/scrub.js";
 import { openStore, type Store } from "../../src/store/db.js";
 import { createSchemaRegistry } from "../../src/validation/schemas.js";
 import { freshDatabase, storeKinds } from "../helpers/stores.js";
@@ -53,6 +54,7 @@ const ctx = (key: string, extra: Partial<CreateOrderContext> = {}): CreateOrderC
   idempotencyKey: key,
   signal: new AbortController().signal,
   log,
+  scrub: noScrub,
   ...extra,
 });
 

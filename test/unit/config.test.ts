@@ -52,6 +52,46 @@ describe("loadConfig", () => {
     assert.equal(loadConfig({ TRUST_PROXY: "2" }).trustProxy, 2);
   });
 
+  it("TRUST_PROXY=true or a hop count is refused with every SP_AUTH mode that consults the allowlist, saying why and what to set", () => {
+    for (const auth of ["ip", "both", "either"]) {
+      for (const trust of ["true", "yes", "on", "1", "2"]) {
+        assert.throws(
+          () => loadConfig({ SP_AUTH: auth, SP_ALLOWED_IPS: "203.0.113.7", SP_HMAC_SECRETS: "s", TRUST_PROXY: trust }),
+          (e: unknown) => {
+            assert.ok(e instanceof ConfigError);
+            assert.match(e.message, new RegExp(`TRUST_PROXY=${trust} cannot be used with SP_AUTH=${auth}`));
+            assert.match(e.message, /X-Forwarded-For: <an address in SP_ALLOWED_IPS>/, "why");
+            assert.match(e.message, /Set TRUST_PROXY to the addresses or CIDR ranges your proxies connect from/, "what to set instead");
+            return true;
+          },
+          `${auth} + ${trust}`,
+        );
+      }
+      // What is allowed: no proxy, or the proxies' own addresses.
+      for (const [trust, parsed] of [
+        [undefined, false],
+        ["false", false],
+        ["0", false],
+        ["10.0.0.5", ["10.0.0.5"]],
+        ["10.0.0.5, 10.0.1.0/24", ["10.0.0.5", "10.0.1.0/24"]],
+        ["loopback", ["loopback"]],
+        ["linklocal, uniquelocal", ["linklocal", "uniquelocal"]],
+      ] as const) {
+        const env = { SP_AUTH: auth, SP_ALLOWED_IPS: "203.0.113.7", SP_HMAC_SECRETS: "s", ...(trust === undefined ? {} : { TRUST_PROXY: trust }) };
+        assert.deepEqual(loadConfig(env).trustProxy, parsed, `${auth} + ${String(trust)}`);
+      }
+    }
+    // With signatures alone the address only reaches the logs (the service warns at start).
+    assert.equal(loadConfig({ SP_AUTH: "hmac", TRUST_PROXY: "true" }).trustProxy, true);
+    assert.equal(loadConfig({ SP_AUTH: "hmac", SP_ALLOWED_IPS: "203.0.113.7", TRUST_PROXY: "3" }).trustProxy, 3);
+  });
+
+  it("LOG_REDACT_EMAIL: off by default", () => {
+    assert.equal(loadConfig({}).log.redactEmail, false);
+    assert.equal(loadConfig({ LOG_REDACT_EMAIL: "true" }).log.redactEmail, true);
+    assert.throws(() => loadConfig({ LOG_REDACT_EMAIL: "maybe" }), /LOG_REDACT_EMAIL must be true or false/);
+  });
+
   it("refuses to start in production without a secret, naming the fix", () => {
     assert.throws(() => loadConfig({ NODE_ENV: "production" }), (e: unknown) => {
       assert.ok(e instanceof ConfigError);

@@ -51,8 +51,45 @@ describe("a platform's answer is checked before it becomes the callback's answer
     };
     await assert.rejects(
       placeWithDeadline(adapter, order, { idempotencyKey: "sp:t-1", deadlineMs: 1000, log }),
-      (e: unknown) => e instanceof PlatformError && e.retryable && e.httpStatus === 503 && /my-module platform failed: fetch failed/.test(e.message),
+      (e: unknown) =>
+        e instanceof PlatformError && e.retryable && e.httpStatus === 503 && /my-module platform failed \(its adapter threw TypeError\)/.test(e.message) && e.detail === "fetch failed",
     );
+  });
+
+  it("an adapter's exception text is log-only and scrubbed of the order's payment values (and the email when asked), never its message", async () => {
+    const paid: NormalizedOrder = { ...order, payment: { paymentToken: "pm_live_5xY7", creditcard: '{"token":"cc_9f8e7d"}' } };
+    const adapter: PlatformAdapter = {
+      name: "my-module",
+      createOrder: (o) => Promise.reject(new Error(`card ${o.payment?.["paymentToken"]} (cc_9f8e7d) of ${o.customer.email} was declined`)),
+    };
+    await assert.rejects(placeWithDeadline(adapter, paid, { idempotencyKey: "sp:t-2", deadlineMs: 1000, log, redactEmail: true }), (e: unknown) => {
+      assert.ok(e instanceof PlatformError);
+      assert.doesNotMatch(e.message, /pm_live|cc_9f8e7d|a@example\.com|declined/);
+      assert.equal(e.detail, "card [redacted] ([redacted]) of [redacted] was declined");
+      assert.equal(e.cause, undefined, "no unscrubbed cause for a log line to print");
+      return true;
+    });
+    // A PlatformError the module built itself is scrubbed too, message and detail.
+    const own: PlatformAdapter = {
+      name: "my-module",
+      createOrder: (o) => Promise.reject(new PlatformError(`token ${o.payment?.["paymentToken"]} refused`, false, { detail: `said pm_live_5xY7` })),
+    };
+    await assert.rejects(placeWithDeadline(own, paid, { idempotencyKey: "sp:t-3", deadlineMs: 1000, log }), (e: unknown) => {
+      assert.ok(e instanceof PlatformError && !e.retryable);
+      assert.equal(e.message, "token [redacted] refused");
+      assert.equal(e.detail, "said [redacted]");
+      return true;
+    });
+  });
+
+  it("a failed line's reason from a remote platform is scrubbed before it is answered", async () => {
+    const paid: NormalizedOrder = { ...order, payment: { paymentToken: "pm_live_5xY7" } };
+    const adapter: PlatformAdapter = {
+      name: "remote",
+      createOrder: async () => result(null, [ok("0"), { ...(failed("1") as Extract<LineResult, { ok: false }>), message: "pm_live_5xY7 declined" }]),
+    };
+    const r = await placeWithDeadline(adapter, paid, { idempotencyKey: "sp:t-4", deadlineMs: 1000, log });
+    assert.deepEqual(r.lines.map((l) => (l.ok ? "ok" : l.message)), ["ok", "[redacted] declined"]);
   });
 });
 

@@ -13,6 +13,8 @@ import {
   type PlatformAdapter,
   type PlatformOrderResult,
 } from "../../orders/types.js";
+import { remoteRequestId, type Scrub } from "../../security/scrub.js";
+import type { Logger } from "../../logger.js";
 import { signStandardWebhook } from "../../security/standard-webhooks.js";
 import type { Validator } from "../../validation/schemas.js";
 
@@ -64,6 +66,17 @@ export interface HttpPlatformOptions {
 /** Errors that happen before a request is sent: the platform cannot have acted on it. */
 const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
+/** How much of a platform's answer the log keeps. */
+const EXCERPT_CHARS = 300;
+
+/** The kind of a network failure, in words the caller may see (the error's own text goes to the log). */
+function networkFailure(e: unknown): string {
+  const code = String((e as { code?: unknown }).code);
+  if (CONNECT_ERRORS.has(code)) return "could not connect";
+  if (code === "ECONNABORTED" || code === "ETIMEDOUT" || /timeout/i.test((e as Error).message)) return "timed out";
+  return "the connection failed";
+}
+
 /** The same delivery id on every attempt for one idempotency key, so the receiver can deduplicate. */
 export const deliveryId = (key: string): string => `msg_${createHash("sha256").update(key).digest("hex").slice(0, 32)}`;
 
@@ -86,65 +99,96 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
     headers: { "Content-Type": "application/json", Accept: "application/json", "User-Agent": "orderbridge" },
   });
 
-  /** POSTs a signed body, retrying what may succeed later; resolves with a 2xx answer's text. */
-  async function send(url: string, key: string, body: string, signal: AbortSignal, what: string): Promise<string> {
+  /**
+   * POSTs a signed body, retrying what may succeed later; resolves with a 2xx answer's text.
+   * `outcome` names what the request does ("placed", "cleared") for the caller's message. Errors
+   * answer the status, the kind of failure and the platform's request id; what the platform wrote
+   * goes to their detail, scrubbed of the order's values, the signing key and the signature.
+   */
+  async function send(
+    url: string,
+    key: string,
+    body: string,
+    what: string,
+    outcome: string,
+    ctx: { signal: AbortSignal; log: Logger; scrub: Scrub },
+  ): Promise<string> {
+    const { signal } = ctx;
     const id = deliveryId(key);
     // Whether any attempt may have reached the platform: only failures to connect prove it did not.
     let reached = false;
     const notPlaced = (): { notPlaced: boolean } => ({ notPlaced: !reached });
+    const fate = (): string => (reached ? `it may have been ${outcome}` : `it was not ${outcome}`);
+    let detail: string | undefined;
     for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline`, true, notPlaced());
+      if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline; ${fate()}`, true, { ...notPlaced(), detail });
       const ts = Math.floor(clock() / 1000);
+      const signature = signStandardWebhook(o.secret, id, ts, body);
+      const scrub = ctx.scrub.with([o.secret, signature, ...signature.split(" ").map((s) => s.replace(/^v1,/, ""))]);
       let wait: number | undefined;
       let failure: string;
       try {
         const res = await http.post<string>(url, body, {
           signal,
-          headers: { "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": signStandardWebhook(o.secret, id, ts, body) },
+          headers: { "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": signature },
         });
         reached = true;
         if (res.status >= 200 && res.status < 300) return typeof res.data === "string" ? res.data : "";
-        const excerpt = String(res.data ?? "").slice(0, 300);
-        failure = `${what} → HTTP ${res.status}${excerpt ? `: ${excerpt}` : ""}`;
+        const rid = remoteRequestId(res.headers["x-request-id"], scrub);
+        failure = `${what} → HTTP ${res.status}${rid === undefined ? "" : ` (request id ${rid})`}`;
+        detail = scrub.excerpt(String(res.data ?? ""), EXCERPT_CHARS) || undefined;
         const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
-        if (!retryable) throw new PlatformError(`the http platform refused ${failure}`, false, { notPlaced: true });
+        if (!retryable) throw new PlatformError(`the http platform refused ${failure}; it was not ${outcome}`, false, { notPlaced: true, detail });
         wait = parseRetryAfter(res.headers["retry-after"] as string | undefined, clock());
       } catch (e) {
         if (e instanceof PlatformError) throw e;
         if (!CONNECT_ERRORS.has(String((e as { code?: unknown }).code))) reached = true;
-        if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline`, true, { cause: e, ...notPlaced() });
-        failure = `${what} failed: ${(e as Error).message}`;
+        detail = scrub.excerpt(`${what} failed: ${(e as Error).message}`, EXCERPT_CHARS);
+        if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline; ${fate()}`, true, { ...notPlaced(), detail });
+        failure = `${what} failed (${networkFailure(e)})`;
       }
       const delay = Math.min(wait ?? backoffMs(attempt, backoff), backoff.maxMs * 5);
+      // The last failure's words reach the log with the final error; this says what each attempt met.
+      ctx.log.warn("the http platform failed; retrying", { failure, detail, attempt, retryInMs: delay });
       try {
         await sleep(delay, undefined, { signal });
       } catch {
-        throw new PlatformError(`the http platform is unavailable (${failure}); gave up at the deadline after ${attempt} attempt(s)`, true, notPlaced());
+        throw new PlatformError(`the http platform is unavailable (${failure}); gave up at the deadline after ${attempt} attempt(s); ${fate()}`, true, {
+          ...notPlaced(),
+          detail,
+        });
       }
     }
   }
 
   async function createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
     const body = JSON.stringify({ type: "order.create", idempotencyKey: ctx.idempotencyKey, order: toWire(order) });
-    const text = await send(o.url, ctx.idempotencyKey, body, ctx.signal, "POST order");
+    const text = await send(o.url, ctx.idempotencyKey, body, "POST order", "placed", ctx);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
-      throw new PlatformError(`the http platform answered with a body that is not JSON: ${text.slice(0, 200)}`, false);
+      throw new PlatformError("the http platform answered POST order with a body that is not JSON; it may have been placed", false, {
+        detail: ctx.scrub.with([o.secret]).excerpt(text, EXCERPT_CHARS),
+      });
     }
     let answer: HttpOrderResponse;
     try {
       answer = o.validateResponse(parsed);
     } catch (e) {
-      throw new PlatformError(`the http platform's answer does not match schemas/platform-http/order-response.schema.json: ${(e as Error).message}`, false);
+      // The pointers and rules (ours) are answered; the answer's values are not quoted by them.
+      throw new PlatformError(
+        `the http platform's answer to POST order does not match schemas/platform-http/order-response.schema.json (${(e as Error).message.replace(/^The request body does not match the schema: /, "")}); it may have been placed`,
+        false,
+        { detail: ctx.scrub.with([o.secret]).excerpt(text, EXCERPT_CHARS) },
+      );
     }
     return fromWire(order, answer, clock);
   }
 
-  async function clearCart(cart: CartToClear, ctx: { signal: AbortSignal }): Promise<void> {
+  async function clearCart(cart: CartToClear, ctx: { signal: AbortSignal; log: Logger; scrub: Scrub }): Promise<void> {
     const body = JSON.stringify({ type: "cart.clear", cartId: cart.cartId, source: cart.source, ...(cart.customerEmail === undefined ? {} : { customerEmail: cart.customerEmail }) });
-    await send(o.cartUrl as string, `cart:${cart.cartId}`, body, ctx.signal, "POST cart.clear");
+    await send(o.cartUrl as string, `cart:${cart.cartId}`, body, "POST cart.clear", "cleared", ctx);
   }
 
   return { name: "http", createOrder, ...(o.cartUrl === undefined ? {} : { clearCart }) };

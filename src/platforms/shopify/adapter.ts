@@ -14,6 +14,7 @@ import {
   type PlatformAdapter,
   type PlatformOrderResult,
 } from "../../orders/types.js";
+import { remoteRequestId, type Scrub } from "../../security/scrub.js";
 
 export interface ShopifyOptions {
   /** The shop's handle: `my-shop` of my-shop.myshopify.com. */
@@ -49,6 +50,9 @@ const ORDER_FIELDS = `id legacyResourceId name createdAt currencyCode displayFin
 const FIND_ORDER = `query OrderbridgeFindOrder($query: String!) { orders(first: 1, query: $query) { nodes { ${ORDER_FIELDS} } } }`;
 const ORDER_CREATE = `mutation OrderbridgeOrderCreate($order: OrderCreateOrderInput!, $options: OrderCreateOptionsInput) {
   orderCreate(order: $order, options: $options) { order { ${ORDER_FIELDS} } userErrors { field message code } } }`;
+
+/** How much of Shopify's answer the log keeps. */
+const EXCERPT_CHARS = 300;
 
 /** The line property that ties a Shopify line item back to our line. */
 const REF_PROPERTY = "_orderbridge_ref";
@@ -91,8 +95,11 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
    * One GraphQL operation, retried while Shopify throttles (never executed) or, for reads, is
    * unavailable. For a mutation (`mutation: true`) a network error, timeout or 5xx is ambiguous (it
    * may have been applied), so it is not resent here: an AmbiguousFailure goes back to the caller.
+   * A refusal answers the status and Shopify's request id; Shopify's words (which may quote the
+   * values sent) go to the error's detail, scrubbed with `scrub` and of the access token.
    */
-  async function gql(operation: string, query: string, variables: Obj, signal: AbortSignal, mutation = false): Promise<Obj> {
+  async function gql(operation: string, query: string, variables: Obj, signal: AbortSignal, orderScrub: Scrub, mutation = false): Promise<Obj> {
+    const scrub = orderScrub.with([o.accessToken]);
     for (let attempt = 1; ; attempt++) {
       if (signal.aborted) throw new PlatformError(`Shopify did not answer ${operation} before the deadline`, true);
       let status: number;
@@ -119,33 +126,39 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
         await wait(backoffMs(attempt, { baseMs: 200, maxMs: 2000 }), signal, `answered HTTP ${status}`);
         continue;
       }
+      // Only on failure (built when thrown): Shopify's request id, and its words for the log.
+      const refusal = (message: string, said: string = text): PlatformError => {
+        const rid = remoteRequestId(headers["x-request-id"], scrub);
+        return new PlatformError(`${message}${rid === undefined ? "" : ` (request id ${rid})`}`, false, { detail: scrub.excerpt(said, EXCERPT_CHARS) });
+      };
       if (status !== 200) {
-        const hint = status === 401 || status === 403 ? " (check SHOPIFY_ACCESS_TOKEN and its scopes)" : status === 404 ? " (check SHOPIFY_SHOP and SHOPIFY_API_VERSION)" : "";
-        throw new PlatformError(`Shopify refused ${operation}: HTTP ${status}${hint}: ${text.slice(0, 300)}`, false);
+        const hint = status === 401 || status === 403 ? ": check SHOPIFY_ACCESS_TOKEN and its scopes" : status === 404 ? ": check SHOPIFY_SHOP and SHOPIFY_API_VERSION" : "";
+        throw refusal(`Shopify refused ${operation} with HTTP ${status}${hint}`);
       }
       let body: unknown;
       try {
         body = JSON.parse(text);
       } catch {
-        throw new PlatformError(`Shopify answered ${operation} with a body that is not JSON: ${text.slice(0, 200)}`, false);
+        throw refusal(`Shopify answered ${operation} with a body that is not JSON`);
       }
-      if (!isObj(body)) throw new PlatformError(`Shopify answered ${operation} with an unexpected body`, false);
+      if (!isObj(body)) throw refusal(`Shopify answered ${operation} with an unexpected body`);
       const errors = Array.isArray(body["errors"]) ? body["errors"].filter(isObj) : [];
       if (errors.some((e) => isObj(e["extensions"]) && e["extensions"]["code"] === "THROTTLED")) {
         await wait(throttleWaitMs(body), signal, "kept throttling (THROTTLED)");
         continue;
       }
       if (errors.length > 0 || (body["errors"] !== undefined && body["errors"] !== null && !Array.isArray(body["errors"]))) {
+        // GraphQL error messages quote the variables' values ("invalid value for email …"): log-only.
         const msg = errors.length > 0 ? errors.map((e) => String(e["message"])).join("; ") : JSON.stringify(body["errors"]);
-        throw new PlatformError(`Shopify refused ${operation}: ${msg}`, false);
+        throw refusal(`Shopify refused ${operation} with GraphQL errors`, msg);
       }
-      if (!isObj(body["data"])) throw new PlatformError(`Shopify answered ${operation} without data`, false);
+      if (!isObj(body["data"])) throw refusal(`Shopify answered ${operation} without data`);
       return body["data"];
     }
   }
 
   /** SKU → variant for every SKU, from the cache or in one query for the rest. */
-  async function resolve(skus: string[], signal: AbortSignal): Promise<Map<string, Variant | null>> {
+  async function resolve(skus: string[], signal: AbortSignal, scrub: Scrub): Promise<Map<string, Variant | null>> {
     const now = clock();
     const out = new Map<string, Variant | null>();
     const missing: string[] = [];
@@ -163,7 +176,7 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
         .join("\n");
       const vars: Obj = {};
       chunk.forEach((sku, j) => (vars[`q${j}`] = `sku:${quote(sku)}`));
-      const data = await gql("OrderbridgeVariants", `query OrderbridgeVariants(${decl}) {\n${fields}\n}`, vars, signal);
+      const data = await gql("OrderbridgeVariants", `query OrderbridgeVariants(${decl}) {\n${fields}\n}`, vars, signal, scrub);
       chunk.forEach((sku, j) => {
         const conn = data[`v${j}`];
         const nodes = isObj(conn) && Array.isArray(conn["nodes"]) ? conn["nodes"].filter(isObj) : [];
@@ -181,8 +194,8 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
     return out;
   }
 
-  async function findByTag(tag: string, signal: AbortSignal): Promise<Obj | undefined> {
-    const found = await gql("OrderbridgeFindOrder", FIND_ORDER, { query: `tag:${quote(tag)}` }, signal);
+  async function findByTag(tag: string, signal: AbortSignal, scrub: Scrub): Promise<Obj | undefined> {
+    const found = await gql("OrderbridgeFindOrder", FIND_ORDER, { query: `tag:${quote(tag)}` }, signal, scrub);
     return isObj(found["orders"]) && Array.isArray(found["orders"]["nodes"]) ? found["orders"]["nodes"].find(isObj) : undefined;
   }
 
@@ -192,10 +205,10 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
     const failures = new Map<string, string>();
     for (let attempt = 1; ; attempt++) {
       // Every attempt looks for the order first: an earlier attempt's answer may have been lost.
-      const existing = await findByTag(tag, ctx.signal);
+      const existing = await findByTag(tag, ctx.signal, ctx.scrub);
       if (existing !== undefined) return fromShopify(order, existing, failures, attempt === 1);
       if (resolved === undefined) {
-        resolved = await resolve(order.lines.map((l) => l.sku), ctx.signal);
+        resolved = await resolve(order.lines.map((l) => l.sku), ctx.signal, ctx.scrub);
         for (const l of order.lines) {
           if (resolved.get(l.sku) === null) failures.set(l.ref, `Product ${l.sku} was not found in Shopify (no variant has this SKU)`);
         }
@@ -204,7 +217,7 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
       if (sendable.length === 0 || (failures.size > 0 && !order.allowPartial)) return notPlaced(order, failures, resolved);
       let data: Obj;
       try {
-        data = await gql("OrderbridgeOrderCreate", ORDER_CREATE, orderVariables(order, sendable, resolved, ctx.idempotencyKey, tag), ctx.signal, true);
+        data = await gql("OrderbridgeOrderCreate", ORDER_CREATE, orderVariables(order, sendable, resolved, ctx.idempotencyKey, tag), ctx.signal, ctx.scrub, true);
       } catch (e) {
         if (!(e instanceof AmbiguousFailure)) throw e;
         await wait(backoffMs(attempt, { baseMs: 200, maxMs: 2000 }), ctx.signal, `left orderCreate unanswered (${e.message})`);

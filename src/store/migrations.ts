@@ -160,6 +160,17 @@ const migrations: Record<string, Migration> = {
       await sql`create sequence local_order_item_ids as bigint`.execute(db);
     },
   },
+  "0004_meta": {
+    async up(db: Kysely<unknown>) {
+      // The database's id lives here: on SQLite, DATA_DIR/database-id holds it too, so that a start
+      // on a new, empty file where this database was (deleted, moved) is refused (src/store/sqlite-file.ts).
+      await db.schema
+        .createTable("orderbridge_meta")
+        .addColumn("key", "text", (c) => c.primaryKey())
+        .addColumn("value", "text", (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 /**

@@ -13,7 +13,14 @@ export interface Config {
   readonly host: string | undefined;
   readonly dataDir: string;
   readonly database:
-    | { readonly kind: "sqlite"; readonly file: string; readonly synchronous: "FULL" | "NORMAL"; readonly groupCommit: boolean }
+    | {
+        readonly kind: "sqlite";
+        readonly file: string;
+        readonly synchronous: "FULL" | "NORMAL";
+        readonly groupCommit: boolean;
+        /** Start even on a new, empty file (or another database) where DATA_DIR says a database was. */
+        readonly allowNewDatabase: boolean;
+      }
     | {
         readonly kind: "postgres";
         readonly url: string;
@@ -160,6 +167,7 @@ export function loadConfig(
       file: path.join(dataDir, "orderbridge.sqlite"),
       synchronous: sync === "NORMAL" ? "NORMAL" : "FULL",
       groupCommit: bool("SQLITE_GROUP_COMMIT", true),
+      allowNewDatabase: bool("SQLITE_ALLOW_NEW_DATABASE", false),
     };
   }
 
@@ -404,7 +412,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
     dataDir: c.dataDir,
     database:
       c.database.kind === "sqlite"
-        ? { kind: "sqlite", file: c.database.file, synchronous: c.database.synchronous, groupCommit: c.database.groupCommit }
+        ? { kind: "sqlite", file: c.database.file, synchronous: c.database.synchronous, groupCommit: c.database.groupCommit, allowNewDatabase: c.database.allowNewDatabase }
         : { kind: "postgres", url: maskUrl(c.database.url), schema: c.database.schema, poolSize: c.database.poolSize, preparedStatements: c.database.preparedStatements },
     subscribePro: {
       auth: c.subscribePro.auth,

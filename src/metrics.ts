@@ -5,6 +5,7 @@ import { AppError, ServiceUnavailableError } from "./errors.js";
 import type { Kysely } from "kysely";
 import { sql } from "kysely";
 import type { CartToClear, CreateOrderContext, NormalizedOrder, PlatformAdapter, PlatformOrderResult } from "./orders/types.js";
+import { HANDLED_TOPICS } from "./recharge/order.js";
 import type { Database } from "./store/schema.js";
 
 /**
@@ -24,6 +25,21 @@ export interface Metrics {
   rateLimitWaits: Counter;
   rateLimitWaitSeconds: Counter;
   platformDuration: Histogram<"platform" | "outcome">;
+}
+
+/**
+ * Label values come from closed sets only: every distinct value is a time series kept until the
+ * process ends, and most requests are sent by anyone (an unsigned POST to any URL, any method).
+ * Routes are the app's route patterns (src/http/context.ts), statuses the ones it answers, kinds
+ * and platforms its own names; the two below close what the sender chooses.
+ */
+const SERVED_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+/** The method, or "(other)" for the rest of what Node's parser accepts (PROPFIND, MKCOL, … some 25 more). */
+export const methodLabel = (method: string): string => (SERVED_METHODS.has(method) ? method : "(other)");
+/** A handled topic's name, "(other)" for any other topic, "(none)" when the delivery named none. */
+export function webhookTopicLabel(topic: string | null | undefined): string {
+  if (topic === undefined || topic === null) return "(none)";
+  return (HANDLED_TOPICS as readonly string[]).includes(topic) ? topic : "(other)";
 }
 
 export function createMetrics(db: Kysely<Database>): Metrics {
@@ -52,7 +68,7 @@ export function createMetrics(db: Kysely<Database>): Metrics {
     }),
     webhooks: new Counter({
       name: "orderbridge_webhooks_total",
-      help: "Recharge webhooks received, by topic and result (accepted, duplicate, ignored, refused)",
+      help: "Recharge webhooks received, by topic (a handled one, (other) or (none)) and result (accepted, duplicate, ignored, refused)",
       labelNames: ["topic", "result"],
       registers: [registry],
     }),

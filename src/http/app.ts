@@ -14,10 +14,9 @@ import {
   toErrorResponse,
 } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { renderMetrics, type Metrics } from "../metrics.js";
+import { methodLabel, renderMetrics, webhookTopicLabel, type Metrics } from "../metrics.js";
 import type { RechargeAck, RechargeDelivery } from "../recharge/receive.js";
 import { normalizeTopic } from "../recharge/receive.js";
-import { HANDLED_TOPICS } from "../recharge/order.js";
 import { adminRouter, type AdminDeps } from "./admin.js";
 import { loadOpenApi } from "./openapi.js";
 import { isStoreUnavailable } from "../store/db.js";
@@ -102,21 +101,19 @@ export function createApp(deps: AppDeps): express.Express {
 
   const rechargeWebhook = async (req: Request, res: Response): Promise<void> => {
     const c = ctx(res);
+    const fromPath = normalizeTopic(pathParam(req, "topic"));
+    const fromHeader = normalizeTopic(req.get("x-recharge-topic"));
+    // Counted as refused unless it is answered below. The label is the topic's closed-set name
+    // (webhookTopicLabel), never what was sent: anyone can send any URL and any header, signed or not.
+    const topic = webhookTopicLabel(fromPath ?? fromHeader);
+    res.locals["webhook"] = { topic, result: "refused" };
     if (deps.receiveRecharge === undefined) {
       throw new NotFoundError("Recharge webhooks are not enabled: set RECHARGE_CLIENT_SECRETS to the API client secret of your Recharge token.");
     }
-    const fromPath = normalizeTopic(pathParam(req, "topic"));
-    const fromHeader = normalizeTopic(req.get("x-recharge-topic"));
     if (fromPath !== undefined && fromHeader !== undefined && fromPath !== fromHeader) {
-      c.log.warn("X-Recharge-Topic disagrees with the URL; the URL wins", { path: fromPath, header: fromHeader });
+      // Debug: nothing is authenticated yet, so these are anyone's words.
+      c.log.debug("X-Recharge-Topic disagrees with the URL; the URL wins", { path: fromPath, header: fromHeader });
     }
-    // Counted as refused unless it is accepted below; the topic label only ever takes a handled
-    // topic's name (anyone can send any URL, and every distinct label value is a new time series).
-    const named = fromPath ?? fromHeader;
-    res.locals["webhook"] = {
-      topic: named === undefined ? "(none)" : (HANDLED_TOPICS as readonly string[]).includes(named) ? named : "(other)",
-      result: "refused",
-    };
     const ack = await deps.receiveRecharge({
       topic: fromPath ?? fromHeader,
       rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
@@ -129,7 +126,7 @@ export function createApp(deps: AppDeps): express.Express {
       requestId: c.requestId,
       log: c.log,
     });
-    res.locals["webhook"] = { topic: ack.topic ?? "(none)", result: ack.status };
+    res.locals["webhook"] = { topic, result: ack.status };
     res.status(200).json(ack);
   };
   for (const route of ["/webhooks/recharge", "/webhooks/recharge/*topic"]) {
@@ -173,13 +170,14 @@ const SP_ROUTE = "/callbacks/subscribe-pro/order";
 function observer(m: Metrics) {
   return (req: Request, res: Response, route: string, seconds: number): void => {
     const status = res.statusCode;
-    m.httpRequests.inc({ method: req.method, route, status: String(status) });
-    m.httpDuration.observe({ method: req.method, route }, seconds);
+    const method = methodLabel(req.method);
+    m.httpRequests.inc({ method, route, status: String(status) });
+    m.httpDuration.observe({ method, route }, seconds);
     if (route === SP_ROUTE) {
       m.callbackOutcomes.inc({ outcome: [201, 202, 409].includes(status) && res.locals["callbackAnswered"] === true ? String(status) : `${Math.floor(status / 100)}xx` });
     } else if (route.startsWith("/webhooks/recharge")) {
       const w = res.locals["webhook"] as { topic: string; result: string } | undefined;
-      m.webhooks.inc(w ?? { topic: "(unknown)", result: "refused" });
+      m.webhooks.inc(w ?? { topic: "(none)", result: "refused" }); // another method (405)
     }
   };
 }

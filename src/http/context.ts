@@ -10,6 +10,8 @@ export interface RequestContext {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
+const MAX_LOGGED_PATH = 256;
+const truncate = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max)}…(${s.length - max} more)`);
 
 export function ctx(res: Response): RequestContext {
   return res.locals["ctx"] as RequestContext;
@@ -29,12 +31,15 @@ export function requestContext(log: Logger, observe?: (req: Request, res: Respon
     res.setHeader("X-Request-Id", requestId);
     res.on("finish", () => {
       const latencyMs = Number(process.hrtime.bigint() - context.startedAt) / 1e6;
-      const route = req.route === undefined ? "(unmatched)" : `${req.baseUrl}${String((req.route as { path: unknown }).path)}`;
+      // The route's pattern, a metric label: from a closed set. Express matches paths regardless of
+      // case and gives a router's mount path as sent (/ADMIN), so it is lower-cased (ours are).
+      const route = req.route === undefined ? "(unmatched)" : `${req.baseUrl.toLowerCase()}${String((req.route as { path: unknown }).path)}`;
       observe?.(req, res, route, latencyMs / 1000);
       context.log.log(res.statusCode >= 500 ? "warn" : "info", "request", {
         method: req.method,
         route,
-        path: req.originalUrl.split("?")[0],
+        // As sent (percent-encoded), cut short: anyone can send a 16 kB URL, once a request.
+        path: truncate(req.originalUrl.split("?")[0] ?? "", MAX_LOGGED_PATH),
         status: res.statusCode,
         latencyMs: Math.round(latencyMs * 10) / 10,
         ip: req.ip,

@@ -72,7 +72,9 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
         toleranceSeconds: deps.toleranceSeconds,
       });
       if (!v.ok) {
-        d.log.warn("Recharge webhook refused: signature", { reason: v.reason, scheme: v.scheme });
+        // Debug, as below: unauthenticated noise is anyone's to send (the access log has a line for
+        // each request, the webhook counter counts it as refused).
+        d.log.debug("Recharge webhook refused: signature", { reason: v.reason, scheme: v.scheme });
         throw new SignatureError(v.reason === "missing" ? "signature_missing" : v.reason === "malformed" ? "signature_malformed" : "signature_mismatch", v.message);
       }
     }
@@ -91,8 +93,8 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
       return { status: "ignored", eventId: r.id, topic: d.topic ?? null, reason };
     };
     if (empty && !signed) {
-      // Not stored: anyone can send it, and it asks for nothing.
-      d.log.info("Recharge webhook ignored: unsigned empty body (Recharge's test webhook)", { topic: d.topic });
+      // Not stored, and logged at debug only: anyone can send it, and it asks for nothing.
+      d.log.debug("Recharge webhook ignored: unsigned empty body (Recharge's test webhook)", { topic: d.topic });
       return { status: "ignored", eventId: null, topic: d.topic ?? null, reason: "empty body (Recharge's test webhook)" };
     }
     if (empty) return ignore("empty body (Recharge's test webhook)");

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
@@ -11,6 +11,7 @@ import type { Logger } from "../logger.js";
 import type { Database } from "./schema.js";
 import { migrateToLatest } from "./migrations.js";
 import { GroupCommitSqliteDialect, retryWhileBusy } from "./sqlite-group-commit.js";
+import { DatabaseFiles, databaseIdProblem, readDatabaseId, readDatabaseMarker, writeDatabaseMarker, DATABASE_ID_FILE } from "./sqlite-file.js";
 
 /** The open database: one Kysely instance over SQLite or PostgreSQL, migrated. */
 export interface Store {
@@ -63,11 +64,22 @@ function describeOpenError(e: unknown, config: Config["database"]): unknown {
 
 async function openStoreAs(config: Config["database"], log: Logger): Promise<Store> {
   let db: Kysely<Database>;
+  let files: DatabaseFiles | undefined;
+  let marker: string | undefined;
   if (config.kind === "sqlite") {
-    fs.mkdirSync(path.dirname(config.file), { recursive: true });
+    const dataDir = path.dirname(config.file);
+    fs.mkdirSync(dataDir, { recursive: true });
+    // Refused before anything is created: a new, empty file where DATA_DIR says a database was.
+    marker = readDatabaseMarker(dataDir);
+    const fileExists = fs.existsSync(config.file);
+    const refuse = (databaseId: string | undefined): void => {
+      const problem = databaseIdProblem({ marker, fileExists, databaseId, allowNew: config.allowNewDatabase, file: config.file, dataDir });
+      if (problem !== undefined) throw new ConfigError(problem);
+    };
+    if (!fileExists) refuse(undefined);
     // Orders hold customers' names, emails and addresses: a new database file is readable by its
     // owner only (SQLite gives its -wal and -shm files the database file's permissions).
-    if (!fs.existsSync(config.file)) fs.closeSync(fs.openSync(config.file, "a", 0o600));
+    if (!fileExists) fs.closeSync(fs.openSync(config.file, "a", 0o600));
     const sqlite = new BetterSqlite3(config.file);
     // Locks other processes hold are waited for by retryWhileBusy, with the event loop free. Switching
     // a new file to WAL needs the write lock; when several instances start together, SQLite answers
@@ -75,10 +87,13 @@ async function openStoreAs(config: Config["database"], log: Logger): Promise<Sto
     sqlite.pragma("busy_timeout = 0");
     try {
       await retryWhileBusy(() => sqlite.pragma("journal_mode = WAL"), SQLITE_BUSY_TIMEOUT_MS);
+      // Checked before migrating: another database is not to be changed.
+      if (fileExists && marker !== undefined) refuse(await retryWhileBusy(() => readDatabaseId(sqlite), SQLITE_BUSY_TIMEOUT_MS));
     } catch (e) {
       sqlite.close();
       throw e;
     }
+    files = new DatabaseFiles(config.file, (error, detail) => log.error(error.message, detail));
     // FULL: no answer before its data is on disk. SQLite's own FULL would fsync inside every COMMIT,
     // blocking the event loop; instead SQLite runs at NORMAL and the driver syncs the write-ahead
     // log after each COMMIT on libuv's thread pool (see sqlite-group-commit.ts).
@@ -90,6 +105,7 @@ async function openStoreAs(config: Config["database"], log: Logger): Promise<Sto
         groupCommit: config.groupCommit,
         busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS,
         ...(config.synchronous === "FULL" ? { syncWal: `${config.file}-wal` } : {}),
+        files,
       }),
     });
   } else {
@@ -124,6 +140,7 @@ async function openStoreAs(config: Config["database"], log: Logger): Promise<Sto
   try {
     applied = await migrateToLatest(db as unknown as Kysely<unknown>, config.kind);
     if (applied.length > 0) log.info("database migrated", { applied });
+    if (config.kind === "sqlite") await keepDatabaseId(db, marker, config, log);
   } catch (e) {
     await db.destroy();
     throw e;
@@ -133,12 +150,37 @@ async function openStoreAs(config: Config["database"], log: Logger): Promise<Sto
     migrated: applied,
     db,
     async ping() {
+      // A deleted or replaced SQLite file still answers queries: readiness asks the file system.
+      files?.check();
       await sql`select 1`.execute(db);
     },
     async close() {
       await db.destroy();
     },
   };
+}
+
+/**
+ * Gives a SQLite database its id (once: several processes may start together) and DATA_DIR the
+ * marker naming it, when it does not name it yet (a new database, an installation from before
+ * markers, or SQLITE_ALLOW_NEW_DATABASE).
+ */
+async function keepDatabaseId(db: Kysely<Database>, marker: string | undefined, config: Extract<Config["database"], { kind: "sqlite" }>, log: Logger): Promise<void> {
+  await db
+    .insertInto("orderbridge_meta")
+    .values({ key: "database_id", value: randomUUID() })
+    .onConflict((oc) => oc.column("key").doNothing())
+    .execute();
+  const { value: id } = await db.selectFrom("orderbridge_meta").select("value").where("key", "=", "database_id").executeTakeFirstOrThrow();
+  const dataDir = path.dirname(config.file);
+  const markerFile = path.join(dataDir, DATABASE_ID_FILE);
+  if (marker !== id) writeDatabaseMarker(dataDir, id);
+  if (marker === undefined) log.info("recorded the database's id beside it", { file: markerFile, databaseId: id });
+  else if (marker !== id) {
+    log.warn(`SQLITE_ALLOW_NEW_DATABASE: started with the database ${id} instead of ${marker}; ${markerFile} names it now. Remove the setting`, { file: config.file });
+  } else if (config.allowNewDatabase) {
+    log.warn("SQLITE_ALLOW_NEW_DATABASE is set: a deleted or other database file would not be refused at start. Remove the setting");
+  }
 }
 
 /**
@@ -204,6 +246,7 @@ export function isStoreUnavailable(e: unknown): boolean {
     if (/^(08|53|57P)/.test(code)) return true; // connection exception, insufficient resources, operator intervention
     if (isCachedPlanError(e)) return true; // a table changed under a prepared statement (see preparingPool)
     if (/^SQLITE_(BUSY|LOCKED|IOERR)/.test(code) || code === "SQLITE_FULL") return true;
+    if (code === "SQLITE_READONLY_DBMOVED") return true; // the file was deleted or replaced (DatabaseFiles)
   }
   return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|driver has already been destroyed/i.test(
     e.message,

@@ -169,6 +169,17 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex("jobs_lane_due").on("jobs").columns(["lane", "state", "run_at"]).execute();
     },
   },
+  "0005_meta": {
+    async up(db: Kysely<unknown>) {
+      // The database's id lives here: on SQLite, DATA_DIR/database-id holds it too, so that a start
+      // on a new, empty file where this database was (deleted, moved) is refused (src/store/sqlite-file.ts).
+      await db.schema
+        .createTable("orderbridge_meta")
+        .addColumn("key", "text", (c) => c.primaryKey())
+        .addColumn("value", "text", (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 /**

@@ -134,6 +134,12 @@ export interface RateLimitRow {
   tat: number;
 }
 
+/** Facts about the database itself: `database_id` (SQLite: checked against DATA_DIR/database-id at start). */
+export interface MetaRow {
+  key: string;
+  value: string;
+}
+
 export interface Database {
   sp_callbacks: SpCallbackRow;
   local_orders: LocalOrderRow;
@@ -144,4 +150,5 @@ export interface Database {
   recharge_orders: RechargeOrderRow;
   local_cleared_carts: LocalClearedCartRow;
   rate_limits: RateLimitRow;
+  orderbridge_meta: MetaRow;
 }

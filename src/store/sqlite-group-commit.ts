@@ -15,6 +15,7 @@ import {
   type QueryCompiler,
   type QueryResult,
 } from "kysely";
+import type { DatabaseFiles } from "./sqlite-file.js";
 
 /**
  * SQLite with group commit.
@@ -43,6 +44,9 @@ import {
  * fdatasync that began after them: what they read may not be durable yet. A log frame
  * that was checkpointed into the database file before the fdatasync is durable too: SQLite syncs the
  * database file after a complete checkpoint, before it starts the log over.
+ *
+ * A file deleted or replaced under the process (`files`) is noticed before a group is answered:
+ * the group fails (503) rather than be reported durable in a file that no longer has its name.
  *
  * Transactions begin IMMEDIATE (the write lock is taken when the group opens): a transaction that
  * reads first and writes later cannot fail with SQLITE_BUSY_SNAPSHOT as a DEFERRED one would when
@@ -106,6 +110,12 @@ export interface GroupCommitOptions {
    * event loop (run SQLite at synchronous=NORMAL then). Undefined: SQLite's own setting decides.
    */
   syncWal?: string;
+  /**
+   * Checked after each COMMIT (and its flush), before the group's members are answered: a group
+   * whose file was deleted or replaced meanwhile fails (503) instead of being reported durable,
+   * and once that happened every statement fails (see DatabaseFiles).
+   */
+  files?: DatabaseFiles;
 }
 
 /**
@@ -204,11 +214,13 @@ class GroupCommitSqliteDriver implements Driver {
   #group: Group | undefined;
   #commitDue = false;
   readonly #walSync: WalSync | undefined;
+  readonly #files: DatabaseFiles | undefined;
   readonly #statements = new Map<string, BetterSqlite3.Statement>();
 
   constructor(options: GroupCommitOptions) {
     this.#db = options.database;
     this.#walSync = options.syncWal === undefined ? undefined : new WalSync(options.syncWal);
+    this.#files = options.files;
     this.#grouped = options.groupCommit;
     this.#maxGroupSize = options.maxGroupSize ?? 256;
     this.#busyTimeoutMs = options.busyTimeoutMs;
@@ -220,6 +232,8 @@ class GroupCommitSqliteDriver implements Driver {
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
+    const lost = this.#files?.lost;
+    if (lost !== undefined) throw lost;
     await this.lock();
     return new GroupConnection(this);
   }
@@ -368,8 +382,6 @@ class GroupCommitSqliteDriver implements Driver {
     this.#group = undefined;
     try {
       this.statement("COMMIT").run();
-      if (this.#walSync === undefined) group.commit();
-      else this.#walSync.sync().then(() => group.commit(), (e: unknown) => group.fail(e));
     } catch (e) {
       if (this.#db.inTransaction) {
         try {
@@ -379,7 +391,20 @@ class GroupCommitSqliteDriver implements Driver {
         }
       }
       group.fail(e);
+      return;
     }
+    // Last before the answer: the file the group went to must still be the one at the path.
+    const answer = (): void => {
+      try {
+        this.#files?.check();
+      } catch (e) {
+        group.fail(e);
+        return;
+      }
+      group.commit();
+    };
+    if (this.#walSync === undefined) answer();
+    else this.#walSync.sync().then(answer, (e: unknown) => group.fail(e));
   }
 
   /** Runs `sql` in the open group; when it fails, the group is dealt with (afterError) first. */

@@ -5,11 +5,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import request from "supertest";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
+import { HANDLED_TOPICS } from "../../src/recharge/order.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
 import { openStore } from "../../src/store/db.js";
 import { killAll, spawnServer, type RunningServer } from "../helpers/process.js";
 import { rcFixture, startRechargeService, type RechargeTestService } from "../helpers/recharge.js";
-import { CALLBACK, SECRET, minimalOrder, startService } from "../helpers/service.js";
+import { ADMIN_TOKEN, CALLBACK, SECRET, minimalOrder, startService } from "../helpers/service.js";
 import { freshDatabase, storeKinds } from "../helpers/stores.js";
 
 const silent = createLogger({ level: "error", format: "json", silent: true });
@@ -96,6 +97,85 @@ for (const { kind, skip } of await storeKinds()) {
     });
   });
 }
+
+/** orderbridge's own series (name and labels, without the value); the process metrics vary by themselves. */
+function ownSeries(text: string): string[] {
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("orderbridge_"))
+    .map((l) => l.slice(0, l.lastIndexOf(" ")))
+    .sort();
+}
+const ownBytes = (text: string): number => Buffer.byteLength(text.split("\n").filter((l) => l.startsWith("orderbridge_")).join("\n"));
+
+describe("metric labels come from closed sets, whatever is sent (issue #13, item 4)", () => {
+  it("unsigned noise to any webhook URL, X-Recharge-Topic, method or mount-path spelling adds no series; every topic label is a handled topic, (other) or (none)", async () => {
+    const t = await startRechargeService("sqlite");
+    const server = t.app.listen(0, "127.0.0.1");
+    try {
+      await new Promise<void>((resolve) => server.once("listening", resolve));
+      const port = (server.address() as { port: number }).port;
+      const scrape = async (): Promise<string> => {
+        const res = await get(port, "/metrics");
+        assert.equal(res.status, 200);
+        return res.text;
+      };
+      const odd = ['"', "\\", "{}", "=,", "%00", "a b", "\u00e9", "}\"topic\"=\"x"];
+      const oddMethods = http.METHODS.filter((m) => !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT"].includes(m));
+      const rand = (i: number): string => `${i}-${Math.random().toString(36).slice(2)}`;
+      // One request of each shape: an unsigned empty body at a made-up topic URL (with a
+      // percent-encoded NUL and quote), one at the bare URL with a made-up X-Recharge-Topic, another
+      // method, and the admin API's mount path in capitals.
+      const noise = async (i: number): Promise<void> => {
+        const topicPath = `/webhooks/recharge/${encodeURIComponent(`${rand(i)}${odd[i % odd.length]!}`)}%00%22x/y`;
+        assert.equal((await post(port, topicPath, "", { "content-type": "application/json" })).status, 200);
+        const header = `${rand(i)}${odd[i % odd.length]!}`.replace(/[^\x20-\x7e]/g, "?");
+        const byHeader = await post(port, "/webhooks/recharge", "", { "content-type": "application/json", "x-recharge-topic": header });
+        assert.equal(byHeader.status, 200);
+        assert.equal((await roundTrip(port, oddMethods[i % oddMethods.length]!, `/${rand(i)}`, undefined, {})).status, 404);
+        const admin = `/${[..."admin"].map((ch, k) => ((i >> k) & 1 ? ch.toUpperCase() : ch)).join("")}/events`;
+        assert.equal((await roundTrip(port, "GET", admin, undefined, { authorization: `Bearer ${ADMIN_TOKEN}` })).status, 200);
+      };
+      await noise(0);
+      await scrape(); // the scrape's own series exist from the next scrape on
+      const before = await scrape();
+      for (let i = 1; i <= 300; i++) await noise(i);
+      const after = await scrape();
+      assert.deepEqual(ownSeries(after), ownSeries(before), "no new series");
+      // Only the values grow (a few digits each); 300 new series would be some 20 kB.
+      assert.ok(ownBytes(after) - ownBytes(before) < 2048, `orderbridge's metrics grew from ${ownBytes(before)} to ${ownBytes(after)} bytes`);
+      assert.equal(sample(after, "orderbridge_webhooks_total", { topic: "(other)", result: "ignored" }), 602, "every one counted");
+
+      // Authenticated or not, a topic orderbridge does not handle is (other); a refused one too.
+      const signed = await t.webhook("subscription/created", { subscription: { id: 1 } });
+      assert.equal(signed.status, 200);
+      assert.equal(signed.body.status, "ignored");
+      assert.equal((await t.webhook(`x"${rand(0)}`, { order: {} }, { secret: "wrong" })).status, 401);
+      assert.equal((await t.webhook("order/created", { order: {} }, { sign: "none" })).status, 401);
+      const last = await scrape();
+      assert.equal(sample(last, "orderbridge_webhooks_total", { topic: "(other)", result: "ignored" }), 603);
+      assert.equal(sample(last, "orderbridge_webhooks_total", { topic: "(other)", result: "refused" }), 1);
+      assert.equal(sample(last, "orderbridge_webhooks_total", { topic: "order/created", result: "refused" }), 1);
+      const closed = new Set<string>([...HANDLED_TOPICS, "(other)", "(none)"]);
+      const topics = [...last.matchAll(/^orderbridge_webhooks_total\{([^\n]*)\} /gm)].map((m) => /topic="((?:[^"\\]|\\.)*)"/.exec(m[1]!)?.[1]);
+      assert.ok(topics.length > 0);
+      for (const topic of topics) assert.ok(topic !== undefined && closed.has(topic), `topic label ${String(topic)}`);
+      const methods = new Set([...last.matchAll(/^orderbridge_http_requests_total\{[^\n]*method="([^"]*)"/gm)].map((m) => m[1]));
+      assert.deepEqual([...methods].sort(), ["(other)", "GET", "POST"]);
+      const routes = new Set([...last.matchAll(/^orderbridge_http_requests_total\{[^\n]*route="([^"]*)"/gm)].map((m) => m[1]));
+      assert.deepEqual([...routes].sort(), ["(unmatched)", "/admin/events", "/metrics", "/webhooks/recharge", "/webhooks/recharge/*topic"]);
+
+      // Unauthenticated noise is not logged at info: only the access log's line per request.
+      const lines = t.logs.map((l) => JSON.parse(l) as { level: string; message: string; path?: string });
+      const receiverLines = lines.filter((l) => l.message.startsWith("Recharge webhook ignored: unsigned") || l.message.startsWith("Recharge webhook refused"));
+      assert.ok(receiverLines.length >= 600);
+      assert.deepEqual([...new Set(receiverLines.map((l) => l.level))], ["debug"]);
+    } finally {
+      server.close();
+      await t.stop();
+    }
+  });
+});
 
 describe("correlation id", () => {
   it("every log line about one Recharge order carries the same correlationId, from receipt to write-back", async () => {

@@ -9,8 +9,9 @@
 // Knobs: BENCH_SECONDS (measured seconds per run, default 8), BENCH_ROUNDS (default 3), BENCH_ONLY
 // (comma list of parts: ceiling, reference, front-door, ob-sqlite-full, ob-sqlite-normal, ob-sqlite-nogroup,
 // ob-sqlite-2workers, ob-postgres,
-// recharge-ack, pg-scale, backlog), BENCH_SKIP_BACKLOG=1, BENCH_DATABASE_URL (default
-// postgres://postgres@127.0.0.1:5432/test).
+// recharge-ack, pg-scale, backlog, retention), BENCH_SKIP_BACKLOG=1, BENCH_DATABASE_URL (default
+// postgres://postgres@127.0.0.1:5432/test), BENCH_RETENTION_ROWS (finished rows seeded into each of
+// jobs and sp_callbacks for the retention part, default 1 000 000).
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash, createHmac, randomBytes } from "node:crypto";
@@ -20,7 +21,12 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import autocannon, { type RawResult, type Request as AcRequest } from "autocannon";
+import BetterSqlite3 from "better-sqlite3";
 import pg from "pg";
+import { loadConfig } from "../src/config.js";
+import { createLogger } from "../src/logger.js";
+import { openStore } from "../src/store/db.js";
+import { DAY_MS } from "../src/store/retention.js";
 import { startRechargeStandIn, type RechargeStandIn } from "../test/helpers/recharge-api-stand-in.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -49,6 +55,13 @@ const BACKLOG_WEBHOOKS = 500;
 const BACKLOG_BURST = 40;
 const BACKLOG_PER_SECOND = 2;
 const BACKLOG_TIMEOUT_MS = 5 * 60_000;
+const RETENTION_ROWS = intEnv("BENCH_RETENTION_ROWS", 1_000_000, 1000, 20_000_000);
+/** Scrapes of /metrics per retention target (sequential, on the idle server). */
+const RETENTION_SCRAPES = 100;
+/** The seeded rows finished over this many days before the run: all within the default RETENTION_DAYS (30). */
+const RETENTION_SPREAD_DAYS = 29;
+/** The pruning variant's RETENTION_DAYS: the rows older than this (≈ 22/29 of them) are pruned while it is measured. */
+const RETENTION_PRUNE_DAYS = 7;
 
 const CALLBACK_TARGETS = [
   "ceiling",
@@ -61,7 +74,7 @@ const CALLBACK_TARGETS = [
   "ob-postgres",
 ] as const;
 type CallbackTarget = (typeof CALLBACK_TARGETS)[number];
-const EXTRA_PARTS = ["recharge-ack", "pg-scale", "backlog"] as const;
+const EXTRA_PARTS = ["recharge-ack", "pg-scale", "backlog", "retention"] as const;
 type Part = CallbackTarget | (typeof EXTRA_PARTS)[number];
 const ALL_PARTS: readonly Part[] = [...CALLBACK_TARGETS, ...EXTRA_PARTS];
 
@@ -571,6 +584,7 @@ interface Results {
   rechargeAck: Measurement | undefined;
   scale: { one: Measurement[]; two: Measurement[] } | undefined;
   backlog: BacklogResult | undefined;
+  retention: RetentionResult | undefined;
   skipped: string[];
   /** Idle share of the machine's CPU in the second before the run, and the load averages then. */
   idleBefore: number;
@@ -761,6 +775,151 @@ async function runBacklog(results: Results): Promise<void> {
   } finally {
     await stopServer(server);
     await standIn?.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention: /metrics and the order path with a million finished rows, and while they are pruned.
+
+interface ScrapeTimes {
+  p50: number;
+  p99: number;
+}
+
+interface RetentionResult {
+  rows: number;
+  seedMs: number;
+  dbMb: number;
+  empty: { scrapes: ScrapeTimes[]; load: Measurement[] };
+  seeded: { scrapes: ScrapeTimes[]; load: Measurement[] };
+  /** The seeded database again, with RETENTION_DAYS=7: pruning runs during the measured load. */
+  pruning: { scrapes: ScrapeTimes; load: Measurement; prunable: number; pruned: number; runMs: number } | undefined;
+}
+
+/** `count` sequential GET /metrics, each timed from request to the end of the body (ms). */
+async function scrapeTimes(s: Server, count = RETENTION_SCRAPES): Promise<ScrapeTimes> {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    const res = await fetch(`${s.url}/metrics`);
+    await res.text();
+    if (res.status !== 200) throw new Error(`${s.name}: GET /metrics answered ${res.status}`);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  const at = (q: number): number => times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)] as number;
+  return { p50: median(times), p99: at(0.99) };
+}
+
+/**
+ * Creates the database (migrated by orderbridge's own code) and seeds `rows` finished jobs (≈ 3.7 KB
+ * each, like a Recharge event with its body) and `rows` placed callbacks (≈ 1.1 KB stored answer
+ * each), finished evenly over the last RETENTION_SPREAD_DAYS days, with INSERT … SELECT over a
+ * recursive CTE in chunks (seeding is set-up, not measured: synchronous=OFF).
+ */
+async function seedFinishedRows(dir: string, rows: number): Promise<void> {
+  const store = await openStore(loadConfig({ DATA_DIR: dir }).database, createLogger({ level: "error", format: "json", silent: true }));
+  await store.close();
+  const db = new BetterSqlite3(path.join(dir, "orderbridge.sqlite"));
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = OFF");
+    const now = Date.now();
+    const spread = RETENTION_SPREAD_DAYS * DAY_MS;
+    const jobBody = `{"order":{"id":0,"status":"success","email":"jane@example.com","shipping_address":{"first_name":"Jane","address1":"100 Main St"},"filler":"${"x".repeat(2900)}"}}`;
+    const answer = `{"orderNumber":"SEED","orderDetails":{"customerEmail":"jane@example.com","shippingAddress":{"firstName":"Jane"},"filler":"${"x".repeat(950)}"}}`;
+    const series = "with recursive s(i) as (select ? union all select i + 1 from s where i < ?)";
+    const at = `(? - (i * ?) / ?)`; // finished evenly over the spread, newest first
+    const jobs = db.prepare(
+      `${series} insert into jobs (id, kind, topic, dedupe_key, body_hash, resource_id, api_version, body, payload, state, attempts,
+         max_attempts, run_at, locked_by, lease_until, last_error, outcome, correlation_id, created_at, updated_at)
+       select 'evt_seed_' || i, case when i % 2 = 0 then 'recharge.webhook' else 'recharge.order_writeback' end, 'order/created',
+         'seed:' || i, 'seed:' || i, cast(i as text), '2021-11', ?, '{"rechargeOrderId":"0","apiVersion":"2021-11","externalOrderId":"100271","externalOrderNumber":"OB-100271"}',
+         case when i % 50 = 0 then 'skipped' when i % 97 = 0 then 'ignored' else 'done' end, 1, 20, ${at}, null, null, null,
+         'placed order OB-' || i, 'req-' || i, ${at}, ${at} from s`,
+    );
+    const callbacks = db.prepare(
+      `${series} insert into sp_callbacks (idempotency_key, body_hash, state, attempt_id, lease_until, status, response_body, order_number,
+         request_id, created_at, updated_at)
+       select 'sp:seed-' || i, lower(hex(randomblob(32))), 'done', 'att-' || i, ${at}, 201, ?, 'SEED-' || i, 'req-' || i, ${at}, ${at} from s`,
+    );
+    const chunk = 50_000;
+    for (let from = 1; from <= rows; from += chunk) {
+      const to = Math.min(rows, from + chunk - 1);
+      const time = [now, spread, rows];
+      db.transaction(() => {
+        jobs.run(from, to, jobBody, ...time, ...time, ...time);
+        callbacks.run(from, to, ...time, answer, ...time, ...time);
+      })();
+    }
+    db.pragma("wal_checkpoint(TRUNCATE)");
+  } finally {
+    db.close();
+  }
+}
+
+function countRows(dir: string, sqlText: string, ...params: unknown[]): number {
+  const db = new BetterSqlite3(path.join(dir, "orderbridge.sqlite"), { readonly: true });
+  try {
+    return Number((db.prepare(sqlText).pluck().get(...params) as number | bigint) ?? 0);
+  } finally {
+    db.close();
+  }
+}
+
+async function runRetention(results: Results): Promise<void> {
+  const emptyDir = dataDir("retention-empty");
+  const seededDir = dataDir("retention-seeded");
+  log(`retention: seeding ${RETENTION_ROWS} finished jobs and ${RETENTION_ROWS} placed callbacks`);
+  const t0 = Date.now();
+  await seedFinishedRows(seededDir, RETENTION_ROWS);
+  const seedMs = Date.now() - t0;
+  const dbMb = fs.statSync(path.join(seededDir, "orderbridge.sqlite")).size / 1024 ** 2;
+  log(`retention: seeded in ${fmtSec(seedMs)} (database ${dbMb.toFixed(0)} MB)`);
+  const r: RetentionResult = { rows: RETENTION_ROWS, seedMs, dbMb, empty: { scrapes: [], load: [] }, seeded: { scrapes: [], load: [] }, pruning: undefined };
+  results.retention = r;
+  const env = (dir: string, extra: Record<string, string> = {}) => orderbridgeEnv({ DATA_DIR: dir, SQLITE_SYNCHRONOUS: "FULL", ...extra });
+  let empty: Server | undefined;
+  let seeded: Server | undefined;
+  try {
+    empty = await startServer("ob-retention-empty", ["dist/main.js"], env(emptyDir));
+    seeded = await startServer("ob-retention-seeded", ["dist/main.js"], env(seededDir));
+    await smokeTest(empty);
+    await smokeTest(seeded);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [name, s, into] of [["empty", empty, r.empty], ["seeded", seeded, r.seeded]] as const) {
+        const scrapes = await scrapeTimes(s);
+        into.scrapes.push(scrapes);
+        const m = await measure([s], spOrderRequests);
+        into.load.push(m);
+        log(`round ${round}/${ROUNDS} retention ${name.padEnd(7)} /metrics p50 ${scrapes.p50.toFixed(1)} ms, p99 ${scrapes.p99.toFixed(1)} ms; ${describe(m)}`);
+      }
+    }
+  } finally {
+    await stopServer(empty);
+    await stopServer(seeded);
+  }
+
+  // The same seeded database with a retention shorter than most of its rows' age: the pruner starts
+  // one second after start-up and is still deleting while the load is measured.
+  const cutoff = Date.now() - RETENTION_PRUNE_DAYS * DAY_MS;
+  const finishedBefore = (): number =>
+    countRows(seededDir, "select count(*) from jobs where state in ('done', 'skipped', 'ignored') and updated_at < ?", cutoff) +
+    countRows(seededDir, "select count(*) from sp_callbacks where state = 'done' and updated_at < ?", cutoff);
+  const prunable = finishedBefore();
+  let pruner: Server | undefined;
+  try {
+    const started = Date.now();
+    pruner = await startServer("ob-retention-pruning", ["dist/main.js"], env(seededDir, { RETENTION_DAYS: String(RETENTION_PRUNE_DAYS), PRUNE_INTERVAL_MS: "1000" }));
+    const load = await measure([pruner], spOrderRequests);
+    const scrapes = await scrapeTimes(pruner);
+    await stopServer(pruner);
+    const runMs = Date.now() - started;
+    const pruned = prunable - finishedBefore();
+    r.pruning = { scrapes, load, prunable, pruned, runMs };
+    log(`retention pruning: ${pruned} of ${prunable} prunable rows pruned in the ${fmtSec(runMs)} it ran; /metrics p50 ${scrapes.p50.toFixed(1)} ms; ${describe(load)}`);
+  } finally {
+    await stopServer(pruner);
   }
 }
 
@@ -1038,6 +1197,53 @@ function buildReport(results: Results, started: Date, elapsedMs: number): Report
     );
   }
 
+  // --- retention
+  const rt = results.retention;
+  if (rt !== undefined) {
+    const rows = rt.rows.toLocaleString("en-US").replace(/,/g, " ");
+    md.push(`## Retention: ${rows} finished rows (SQLite FULL, ${CONNECTIONS} connections)`, "");
+    md.push(
+      `Two orderbridge processes on SQLite FULL, measured alternately: one on a new database, one on a database seeded with ${rows} ` +
+        `finished jobs (done, some skipped and ignored; ≈ 3.7 KB each, like a Recharge event with its body and payload) and ${rows} placed ` +
+        `callbacks (done, ≈ 1.1 KB of stored answer each), finished over the last ${RETENTION_SPREAD_DAYS} days, so within the default ` +
+        `\`RETENTION_DAYS\` (30) and kept (seeded in ${fmtSec(rt.seedMs)} with INSERT … SELECT over a recursive CTE; database file ` +
+        `${num(rt.dbMb)} MB; local orders are not seeded). For each, ${RETENTION_SCRAPES} sequential \`GET /metrics\` on the idle server ` +
+        "(request to the end of the body; the queue gauges read the database on every scrape), then the order callback under load as above. " +
+        `Last, the seeded database once more with \`RETENTION_DAYS=${RETENTION_PRUNE_DAYS}\` and \`PRUNE_INTERVAL_MS=1000\`: the pruner starts ` +
+        "a second after start-up and deletes (in batches, yielding between them) while the load is measured, and the scrapes follow.",
+      "",
+    );
+    md.push(
+      "| | /metrics p50 (ms) | /metrics p99 (ms) | req/s | p50 (ms) | p99 (ms) | max RSS (MB) | rounds ok |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|",
+    );
+    const scr = (xs: readonly ScrapeTimes[]): ScrapeTimes => ({ p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)) });
+    const rowsOut: [string, ScrapeTimes, Summary][] = [
+      ["new database", scr(rt.empty.scrapes), summarise(rt.empty.load)],
+      [`${rows} finished rows, kept`, scr(rt.seeded.scrapes), summarise(rt.seeded.load)],
+    ];
+    if (rt.pruning !== undefined) rowsOut.push([`${rows} finished rows, being pruned (RETENTION_DAYS=${RETENTION_PRUNE_DAYS})`, rt.pruning.scrapes, summarise([rt.pruning.load])]);
+    for (const [label, sc, x] of rowsOut) {
+      md.push(`| ${label} | ${num(sc.p50, 1)} | ${num(sc.p99, 1)} | ${num(x.reqPerSec)} | ${ms(x.p50)} | ${ms(x.p99)} | ${num(x.rssMb)} | ${x.passed}/${x.rounds} |`);
+    }
+    md.push("");
+    const e = summarise(rt.empty.load);
+    const k = summarise(rt.seeded.load);
+    md.push(
+      `Throughput with the rows kept / on a new database: ${ratioText(ratio(k.reqPerSec, e.reqPerSec))}.` +
+        (rt.pruning === undefined
+          ? ""
+          : ` While pruning: ${ratioText(ratio(rt.pruning.load.reqPerSec, e.reqPerSec))}; ${rt.pruning.pruned} of the ${rt.pruning.prunable} prunable rows ` +
+            `(jobs and stored answers older than ${RETENTION_PRUNE_DAYS} days) went in the ${fmtSec(rt.pruning.runMs)} the server ran.`),
+      "",
+    );
+    out.push(
+      `Retention (${rows} finished rows): /metrics p50 ${num(scr(rt.empty.scrapes).p50, 1)} → ${num(scr(rt.seeded.scrapes).p50, 1)} ms; ` +
+        `req/s ${num(e.reqPerSec)} → ${num(k.reqPerSec)}` +
+        (rt.pruning === undefined ? "" : `, ${num(rt.pruning.load.reqPerSec)} while pruning (${rt.pruning.pruned}/${rt.pruning.prunable} pruned)`),
+    );
+  }
+
   // The analysis (profiles, what was tried) is kept beside the runner, so that a new run keeps it.
   md.push(fs.readFileSync(ANALYSIS, "utf8").trim(), "");
   return { markdown: md.join("\n"), summary: out.join("\n") };
@@ -1077,6 +1283,7 @@ async function main(): Promise<void> {
     rechargeAck: undefined,
     scale: undefined,
     backlog: undefined,
+    retention: undefined,
     skipped: [],
     idleBefore: Number.NaN,
     loadAvgBefore: os.loadavg(),
@@ -1111,6 +1318,7 @@ async function main(): Promise<void> {
     if (wants("recharge-ack")) await runRechargeAck(results);
     if (wants("pg-scale") && results.pgSkip === undefined) await runPgScale(results);
     if (wants("backlog")) await runBacklog(results);
+    if (wants("retention")) await runRetention(results);
 
     const report = buildReport(results, started, Date.now() - t0);
     fs.writeFileSync(REPORT, report.markdown);

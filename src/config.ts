@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import path from "node:path";
 import { ConfigError } from "./errors.js";
 import { parseAllowlist, type Allowlist } from "./security/ip-allowlist.js";
+import { MIN_RETENTION_DAYS } from "./store/retention.js";
 
 export type SpAuthMode = "hmac" | "ip" | "both" | "either";
 export type TrustProxy = boolean | number | string[];
@@ -87,6 +88,12 @@ export interface Config {
     readonly maxAttempts: number;
     readonly backoffBaseMs: number;
     readonly backoffMaxMs: number;
+  };
+  readonly retention: {
+    /** Finished events, write-backs and answered callbacks' bodies are pruned after this; 0 keeps everything. */
+    readonly days: number;
+    /** How often the service prunes (the first run a minute after start, or sooner when this is shorter). */
+    readonly pruneIntervalMs: number;
   };
 }
 
@@ -293,6 +300,13 @@ export function loadConfig(
   if (!/^\d+(\.\d+)?$/.test(perSecondRaw) || perSecond <= 0 || perSecond > 1000) {
     problems.push("RECHARGE_RATE_LIMIT_PER_SECOND must be a number above 0 and at most 1000 (requests per second)");
   }
+  const retentionDays = int("RETENTION_DAYS", 30, 0, 36_500);
+  if (retentionDays > 0 && retentionDays < MIN_RETENTION_DAYS) {
+    problems.push(
+      `RETENTION_DAYS must be 0 (keep everything) or at least ${MIN_RETENTION_DAYS} (got ${retentionDays}): a placed order's stored ` +
+        "answer must outlive any retry Subscribe Pro can make of its callback",
+    );
+  }
   const platformDeadlineMs = int("PLATFORM_DEADLINE_MS", 20_000, 100, 600_000);
   const rechargeTimeoutMs = int("RECHARGE_TIMEOUT_MS", 10_000, 100, 120_000);
 
@@ -340,6 +354,7 @@ export function loadConfig(
       backoffBaseMs: int("JOB_BACKOFF_BASE_MS", 1000, 1, 3_600_000),
       backoffMaxMs: int("JOB_BACKOFF_MAX_MS", 300_000, 1, 86_400_000),
     },
+    retention: { days: retentionDays, pruneIntervalMs: int("PRUNE_INTERVAL_MS", 3_600_000, 1000, 7 * 86_400_000) },
   };
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
@@ -448,5 +463,9 @@ export function describeConfig(c: Config): Record<string, unknown> {
       sendOrderNumber: c.recharge.sendOrderNumber,
     },
     jobs: c.jobs,
+    retention: {
+      days: c.retention.days === 0 ? "0 (keep everything)" : c.retention.days,
+      pruneIntervalMs: c.retention.pruneIntervalMs,
+    },
   };
 }

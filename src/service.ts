@@ -12,9 +12,10 @@ import { createLocalPlatform } from "./platforms/local/adapter.js";
 import { loadCatalog } from "./platforms/local/catalog.js";
 import { getOrder, listOrders } from "./platforms/local/orders-query.js";
 import { createRechargeClient } from "./recharge/client.js";
-import { createRechargeHandlers } from "./recharge/handlers.js";
+import { createRechargeHandlers, JOB_KINDS } from "./recharge/handlers.js";
 import { createRechargeReceiver } from "./recharge/receive.js";
 import { openStore, type Store } from "./store/db.js";
+import { createPruner } from "./store/retention.js";
 import { createSubscribeProCallback } from "./subscribe-pro/callback.js";
 import type { SpCallbackRequest } from "./subscribe-pro/types.js";
 import type { PlatformAdapter } from "./orders/types.js";
@@ -39,6 +40,8 @@ export interface ServiceOptions {
   platform?: PlatformAdapter;
   /** Start the worker (default true); false leaves inbox and outbox untouched (tests of receipt). */
   startWorker?: boolean;
+  /** The periodic pruner's first run after start (default: a minute, or PRUNE_INTERVAL_MS when shorter). */
+  firstPruneDelayMs?: number;
 }
 
 export async function createService(config: Config, log: Logger, opts: ServiceOptions = {}): Promise<Service> {
@@ -57,7 +60,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       clock,
     });
     await local.init();
-    const metrics = createMetrics(store.db);
+    const metrics = createMetrics(store.db, { jobKinds: JOB_KINDS });
     const platform = instrumentPlatform(opts.platform ?? (await createPlatform(config.platform, { local, schemas, log, clock, env: process.env })), metrics);
     const handleCallback = createSubscribeProCallback({
       db: store.db,
@@ -173,11 +176,25 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       },
     });
     if (opts.startWorker !== false) worker.start();
+    const pruner =
+      config.retention.days === 0
+        ? undefined
+        : createPruner({
+            db: store.db,
+            dialect: store.kind,
+            retentionDays: config.retention.days,
+            intervalMs: config.retention.pruneIntervalMs,
+            ...(opts.firstPruneDelayMs === undefined ? {} : { firstDelayMs: opts.firstPruneDelayMs }),
+            log,
+            clock,
+          });
+    pruner?.start();
     return {
       app,
       store,
       worker,
       async close() {
+        await pruner?.stop();
         await worker.stop(config.shutdownTimeoutMs);
         await platform.close?.();
         await store.close();

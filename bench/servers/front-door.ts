@@ -10,6 +10,7 @@ import { createApp } from "../../src/http/app.js";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/metrics.js";
+import { JOB_KINDS } from "../../src/recharge/handlers.js";
 import { tuneRuntime } from "../../src/runtime.js";
 import { openStore } from "../../src/store/db.js";
 import { FIXED_ANSWER as ANSWER } from "./fixed-answer.js";
@@ -23,7 +24,7 @@ const store = await openStore(config.database, log);
 const notHere = (): Promise<never> => Promise.reject(new Error("the front-door yardstick has no admin API"));
 const app = createApp({
   config,
-  metrics: createMetrics(store.db),
+  metrics: createMetrics(store.db, { jobKinds: JOB_KINDS }),
   log,
   spAuth: { mode: config.subscribePro.auth, secrets: config.subscribePro.hmacSecrets, allowlist: config.subscribePro.allowlist },
   handleCallback: () => Promise.resolve({ status: 201, body: ANSWER, headers: {}, replayed: false, orderNumber: "OB-100000" }),

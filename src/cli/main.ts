@@ -8,6 +8,7 @@ import { loadPlatformModule } from "../platforms/index.js";
 import { loadCatalog } from "../platforms/local/catalog.js";
 import { queueMissingWriteBacks } from "../recharge/catch-up.js";
 import { openStore } from "../store/db.js";
+import { describePrune, MIN_RETENTION_DAYS, prune } from "../store/retention.js";
 import { createSchemaRegistry } from "../validation/schemas.js";
 import { adminClient, CliError } from "./admin-client.js";
 import { runCheck } from "./check.js";
@@ -47,6 +48,40 @@ program
     const store = await openStore(config.database, createLogger({ level: "error", format: "json", silent: true }));
     await store.close();
     print(store.migrated.length === 0 ? `${store.kind}: up to date` : `${store.kind}: applied ${store.migrated.join(", ")}`);
+  });
+
+program
+  .command("prune")
+  .description(
+    "Prune what finished longer ago than RETENTION_DAYS from the configured database (DATABASE_URL, or the SQLite file in DATA_DIR) " +
+      "and print what went, per table; the service does this every PRUNE_INTERVAL_MS by itself",
+  )
+  .option("--days <n>", `this retention instead of RETENTION_DAYS (at least ${MIN_RETENTION_DAYS})`, int("--days"))
+  .option("--dry-run", "count what would go, change nothing", false)
+  .option("--json", "print JSON", false)
+  .action(async (opts: Obj) => {
+    const config = loadConfig(process.env, { forServing: false });
+    const days = typeof opts["days"] === "number" ? opts["days"] : config.retention.days;
+    if (days === 0) {
+      print(opts["json"] === true ? JSON.stringify({ retentionDays: 0, pruned: false }) : "RETENTION_DAYS=0: everything is kept; nothing pruned");
+      return;
+    }
+    if (days < MIN_RETENTION_DAYS) throw new CliError(`--days must be at least ${MIN_RETENTION_DAYS}`, 2);
+    const store = await openStore(config.database, createLogger({ level: "error", format: "json", silent: true }));
+    try {
+      const r = await prune(store.db, { dialect: store.kind, retentionDays: days, now: Date.now(), dryRun: opts["dryRun"] === true });
+      if (opts["json"] === true) return print(JSON.stringify({ database: store.kind, retentionDays: days, ...describePrune(r) }));
+      const [del, drop] = r.dryRun ? ["would be deleted", "would lose"] : ["deleted", "lost"];
+      const n = (x: number): string => String(x).padStart(9);
+      print(
+        `${store.kind}: ${r.dryRun ? "dry run: nothing changed; " : ""}what finished before ${new Date(r.cutoff).toISOString()} (${days} days)\n` +
+          `jobs         ${n(r.jobs.deleted)} ${del} (done ${r.jobs.done}, skipped ${r.jobs.skipped}, ignored ${r.jobs.ignored}; dead letters are kept)\n` +
+          `sp_callbacks ${n(r.spCallbacks.deleted)} ${del} (retryable answers: nothing was placed)\n` +
+          `sp_callbacks ${n(r.spCallbacks.answersDropped)} ${drop} their stored answer (placed orders: key, body hash and order number stay)`,
+      );
+    } finally {
+      await store.close();
+    }
   });
 
 const config = program.command("config").description("Inspect the configuration");

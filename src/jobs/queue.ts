@@ -42,43 +42,51 @@ export const newJobId = (prefix: string): string => `${prefix}_${Date.now().toSt
  * stands for this work (the new one, or the existing duplicate) and whether it was new.
  */
 export async function enqueue(db: Kysely<Database>, job: NewJob, now: number): Promise<{ id: string; inserted: boolean }> {
-  const id = newJobId(job.prefix);
-  const res = await db
-    .insertInto("jobs")
-    .values({
-      id,
-      kind: job.kind,
-      lane: job.lane,
-      topic: job.topic ?? null,
-      dedupe_key: job.dedupeKey ?? null,
-      body_hash: job.bodyHash ?? null,
-      resource_id: job.resourceId ?? null,
-      api_version: job.apiVersion ?? null,
-      body: job.body ?? null,
-      payload: JSON.stringify(job.payload ?? {}),
-      state: job.state ?? "pending",
-      attempts: 0,
-      max_attempts: job.maxAttempts,
-      run_at: job.runAt ?? now,
-      locked_by: null,
-      lease_until: null,
-      last_error: null,
-      outcome: job.outcome ?? null,
-      correlation_id: job.correlationId ?? null,
-      created_at: now,
-      updated_at: now,
-    })
-    .onConflict((oc) => oc.doNothing())
-    .executeTakeFirst();
-  if (Number(res.numInsertedOrUpdatedRows ?? 0n) === 1) return { id, inserted: true };
-  let q = db.selectFrom("jobs").select("id");
   const keys: [("dedupe_key" | "body_hash"), string][] = [];
   if (job.dedupeKey) keys.push(["dedupe_key", job.dedupeKey]);
   if (job.bodyHash) keys.push(["body_hash", job.bodyHash]);
-  q = q.where((eb) => eb.or(keys.map(([col, v]) => eb(col, "=", v))));
-  const existing = keys.length === 0 ? undefined : await q.executeTakeFirst();
-  if (existing === undefined) throw new Error("the job was neither inserted nor found: a conflict on its id");
-  return { id: existing.id, inserted: false };
+  // A second try only when the duplicate it conflicted with was pruned (retention) in between.
+  for (let attempt = 1; ; attempt++) {
+    const id = newJobId(job.prefix);
+    const res = await db
+      .insertInto("jobs")
+      .values({
+        id,
+        kind: job.kind,
+        lane: job.lane,
+        topic: job.topic ?? null,
+        dedupe_key: job.dedupeKey ?? null,
+        body_hash: job.bodyHash ?? null,
+        resource_id: job.resourceId ?? null,
+        api_version: job.apiVersion ?? null,
+        body: job.body ?? null,
+        payload: JSON.stringify(job.payload ?? {}),
+        state: job.state ?? "pending",
+        attempts: 0,
+        max_attempts: job.maxAttempts,
+        run_at: job.runAt ?? now,
+        locked_by: null,
+        lease_until: null,
+        last_error: null,
+        outcome: job.outcome ?? null,
+        correlation_id: job.correlationId ?? null,
+        created_at: now,
+        updated_at: now,
+      })
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    if (Number(res.numInsertedOrUpdatedRows ?? 0n) === 1) return { id, inserted: true };
+    const existing =
+      keys.length === 0
+        ? undefined
+        : await db
+            .selectFrom("jobs")
+            .select("id")
+            .where((eb) => eb.or(keys.map(([col, v]) => eb(col, "=", v))))
+            .executeTakeFirst();
+    if (existing !== undefined) return { id: existing.id, inserted: false };
+    if (keys.length === 0 || attempt >= 3) throw new Error("the job was neither inserted nor found: a conflict on its id");
+  }
 }
 
 /** Claims the lane's next due job (pending, oldest run_at first), through the (lane, state, run_at) index. */

@@ -11,12 +11,17 @@ import type { Database, SpCallbackRow } from "../store/schema.js";
  *   processing → uncertain   (the platform was asked and may have placed the order, e.g. it timed
  *                             out: the same body processes afresh and learns the outcome from the
  *                             platform; another body under the key is refused)
+ *   done → pruned            (retention dropped the stored answer, src/store/retention.ts: the key
+ *                             stays bound to its body; the same body goes to the platform again under
+ *                             the key, whose idempotency answers with the order it placed; another
+ *                             body is refused as for done)
  * A request that finds the key `processing` waits for the owner; one that finds an expired lease
  * (its owner died) takes the key over. Every transition is a conditional write, so it is safe
  * across processes sharing one database.
  */
 export type Claim =
-  | { kind: "owner"; attemptId: string }
+  /** placedBefore: the key's order was placed and answered before (a pruned row): the key stays bound. */
+  | { kind: "owner"; attemptId: string; placedBefore: boolean }
   | { kind: "stored"; status: number; body: string; orderNumber: string | null };
 
 export interface ClaimOptions {
@@ -38,8 +43,8 @@ export async function claimKey(db: Kysely<Database>, o: ClaimOptions): Promise<C
   let firstPass = true;
   for (;;) {
     const now = clock();
-    // Rows are never deleted, so only the first pass can create the key.
-    if (firstPass && (await insertKey(db, o, attemptId, now))) return { kind: "owner", attemptId };
+    // Only a pass that found no row may create the key (retention deletes retryable rows).
+    if (firstPass && (await insertKey(db, o, attemptId, now))) return { kind: "owner", attemptId, placedBefore: false };
     firstPass = false;
 
     const row = await db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", o.key).executeTakeFirst();
@@ -51,6 +56,7 @@ export async function claimKey(db: Kysely<Database>, o: ClaimOptions): Promise<C
       if (row.body_hash !== o.bodyHash) throw reusedKey(o.key, "was already placed");
       return stored(row);
     }
+    if (row.state === "pruned" && row.body_hash !== o.bodyHash) throw reusedKey(o.key, "was already placed");
     if (row.state === "processing" && row.lease_until > now) {
       if (row.body_hash !== o.bodyHash) throw reusedKey(o.key, "is being processed");
       waitedOn = row.attempt_id;
@@ -71,7 +77,7 @@ export async function claimKey(db: Kysely<Database>, o: ClaimOptions): Promise<C
           "confirm whether it placed that order: resend that body to learn the outcome, or use a new salesOrderToken for a new order.",
       );
     }
-    // Retryable, or processing under an expired lease: take it over.
+    // Retryable, uncertain or pruned with this body, or processing under an expired lease: take it over.
     const taken = await db
       .updateTable("sp_callbacks")
       .set({
@@ -85,7 +91,7 @@ export async function claimKey(db: Kysely<Database>, o: ClaimOptions): Promise<C
       .where("idempotency_key", "=", o.key)
       .where("attempt_id", "=", row.attempt_id)
       .executeTakeFirst();
-    if (Number(taken.numUpdatedRows) === 1) return { kind: "owner", attemptId };
+    if (Number(taken.numUpdatedRows) === 1) return { kind: "owner", attemptId, placedBefore: row.state === "pruned" };
   }
 }
 

@@ -22,6 +22,8 @@ import {
 export const JOB_WEBHOOK = "recharge.webhook";
 export const JOB_PUT_ORDER = "recharge.order_writeback";
 export const JOB_PUT_CHARGE = "recharge.charge_writeback";
+/** Every kind of job there is (the queue gauges show each, 0 when it has none). */
+export const JOB_KINDS = [JOB_WEBHOOK, JOB_PUT_ORDER, JOB_PUT_CHARGE] as const;
 
 interface WriteBackPayload extends ExternalIds {
   rechargeOrderId: string;

@@ -180,6 +180,14 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0006_retention": {
+    async up(db: Kysely<unknown>) {
+      // Pruning finds what finished before the cutoff through these, in short batches, without
+      // scanning; the queue gauges count the unfinished states through jobs_state_updated too.
+      await db.schema.createIndex("jobs_state_updated").on("jobs").columns(["state", "updated_at"]).execute();
+      await db.schema.createIndex("sp_callbacks_state_updated").on("sp_callbacks").columns(["state", "updated_at"]).execute();
+    },
+  },
 };
 
 /**

@@ -6,9 +6,11 @@ export interface SpCallbackRow {
   /**
    * processing → done (201/202, final) | retryable (409/503/500 where nothing was placed: the next
    * request processes afresh, with any body) | uncertain (the platform was asked and may have
-   * placed the order: the next request with the same body processes afresh, another body is refused).
+   * placed the order: the next request with the same body processes afresh, another body is refused)
+   * | pruned (a done row whose stored answer was dropped at retention, RETENTION_DAYS: the key stays
+   * bound to its body; the same body is answered again through the platform's idempotency).
    */
-  state: "processing" | "done" | "retryable" | "uncertain";
+  state: "processing" | "done" | "retryable" | "uncertain" | "pruned";
   attempt_id: string;
   lease_until: number;
   status: number | null;

@@ -103,7 +103,8 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
     if (deps.platform.atomicWithStore === true) {
       const done = await handleInOneTransaction(req, key, bodyHash, input, log);
       if (done !== undefined) return done;
-      // Another request holds a live claim on this key: wait for it the usual way.
+      // Another request holds a live claim on this key (wait for it the usual way), or the key is
+      // uncertain or pruned (the claim path decides who may go on).
     }
 
     const claim = await claimKey(deps.db, {
@@ -119,8 +120,10 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
     const attemptId = claim.attemptId;
     // Set once the platform is asked: a failure after that may hide an order it placed.
     let platformAsked = false;
+    // A pruned key's order exists: whatever this attempt answers, the key stays bound to its body.
+    const placedBefore = claim.placedBefore;
     const persist: Persist = async (tx, o) => {
-      const kept = await finishAttempt(tx, key, attemptId, { ...o, now: clock() });
+      const kept = await finishAttempt(tx, key, attemptId, { ...o, now: clock(), uncertain: placedBefore });
       if (!kept) log.warn("another request took this order over while it was processed; answering with this attempt's result");
       return { status: o.status, body: o.body, headers: {}, replayed: o.replayed, orderNumber: o.orderNumber };
     };
@@ -134,7 +137,8 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
       // then only the same body may retry, and the platform's idempotency key finds that order.
       const answer = toErrorResponse(e, input.requestId, isStoreUnavailable);
       // The local platform's transaction rolled back: nothing of it can exist.
-      const uncertain = platformAsked && deps.platform.atomicWithStore !== true && !(e instanceof PlatformError && e.notPlaced);
+      const uncertain =
+        placedBefore || (platformAsked && deps.platform.atomicWithStore !== true && !(e instanceof PlatformError && e.notPlaced));
       if (uncertain) log.warn("the platform may have placed this order; only the same body may retry this salesOrderToken", { error: answer.body.errorMessage });
       await finishAttempt(deps.db, key, attemptId, {
         status: answer.status,

@@ -124,7 +124,7 @@ describe("the orderbridge command", () => {
   });
 
   it("--help works for every command and exits 0", async () => {
-    for (const args of [[], ["serve"], ["migrate"], ["config", "check"], ["send"], ["check"], ["events", "list"], ["events", "show"], ["events", "replay"], ["orders", "list"], ["orders", "show"]]) {
+    for (const args of [[], ["serve"], ["migrate"], ["prune"], ["config", "check"], ["send"], ["check"], ["events", "list"], ["events", "show"], ["events", "replay"], ["orders", "list"], ["orders", "show"]]) {
       const r = await cli([...args, "--help"]);
       assert.equal(r.code, 0, `${args.join(" ")} --help: ${r.stderr}`);
       assert.match(r.stdout, /Usage: orderbridge/);

@@ -2,10 +2,13 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { CompiledQuery } from "kysely";
 import request from "supertest";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { HANDLED_TOPICS } from "../../src/recharge/order.js";
+import { QUEUE_STATES, queueQuery } from "../../src/metrics.js";
+import { JOB_KINDS } from "../../src/recharge/handlers.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
 import { openStore } from "../../src/store/db.js";
 import { killAll, spawnServer, type RunningServer } from "../helpers/process.js";
@@ -17,6 +20,11 @@ const silent = createLogger({ level: "error", format: "json", silent: true });
 
 /** The value of one sample line of the Prometheus text, or 0 when absent. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  return series(text, name, labels) ?? 0;
+}
+
+/** The value of one sample line of the Prometheus text, or undefined when there is no such line. */
+function series(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split("\n")) {
     if (!line.startsWith(name)) continue;
     const m = /^([a-zA-Z_:][\w:]*)(\{(.*)\})? (\S+)$/.exec(line);
@@ -24,7 +32,7 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
     const have = Object.fromEntries([...(m[3] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
     if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[4]);
   }
-  return 0;
+  return undefined;
 }
 
 for (const { kind, skip } of await storeKinds()) {
@@ -87,13 +95,69 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result: "duplicate" }), 1);
       assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result: "ignored" }), 1);
       assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result: "refused" }), 1, "refused, under the URL's topic");
-      assert.equal(sample(text, "orderbridge_queue_jobs", { kind: "recharge.webhook", state: "done" }), 2);
+      assert.equal(series(text, "orderbridge_queue_jobs", { kind: "recharge.webhook", state: "done" }), undefined, "finished jobs are not read");
+      assert.equal(series(text, "orderbridge_queue_jobs", { kind: "recharge.webhook", state: "pending" }), 0);
       assert.equal(sample(text, "orderbridge_queue_jobs", { kind: "recharge.order_writeback", state: "dead" }), 1, "the dead letter");
       assert.equal(sample(text, "orderbridge_job_attempts_total", { kind: "recharge.order_writeback", result: "dead" }), 1);
       assert.equal(sample(text, "orderbridge_job_attempts_total", { kind: "recharge.order_writeback", result: "done" }), 1);
       assert.equal(sample(text, "orderbridge_recharge_api_requests_total", { status: "200" }), 1);
       assert.equal(sample(text, "orderbridge_recharge_api_requests_total", { status: "422" }), 1);
       assert.equal(sample(text, "orderbridge_queue_oldest_due_age_seconds", { kind: "recharge.webhook" }), 0);
+    });
+  });
+
+  describe(`GET /metrics queue figures [${kind}]`, { skip }, () => {
+    it("every kind and unfinished state has a figure from the start, and a figure that falls to 0 stays", async () => {
+      const t = await startService(kind);
+      try {
+        const scrape = async (): Promise<string> => (await request(t.app).get("/metrics")).text;
+        const empty = await scrape();
+        for (const k of JOB_KINDS) {
+          for (const state of QUEUE_STATES) assert.equal(series(empty, "orderbridge_queue_jobs", { kind: k, state }), 0, `${k} ${state}`);
+          assert.equal(series(empty, "orderbridge_queue_oldest_due_age_seconds", { kind: k }), 0, k);
+        }
+        const now = Date.now();
+        await t.store.db
+          .insertInto("jobs")
+          .values({
+            id: "job_gauge", kind: "recharge.charge_writeback", lane: "writeback", topic: null, dedupe_key: null, body_hash: null, resource_id: null, api_version: null,
+            body: null, payload: "{}", state: "dead", attempts: 1, max_attempts: 1, run_at: now, locked_by: null, lease_until: null,
+            last_error: "test", outcome: null, correlation_id: null, created_at: now, updated_at: now,
+          })
+          .execute();
+        assert.equal(series(await scrape(), "orderbridge_queue_jobs", { kind: "recharge.charge_writeback", state: "dead" }), 1);
+        await t.store.db.updateTable("jobs").set({ state: "done" }).where("id", "=", "job_gauge").execute();
+        const after = await scrape();
+        assert.equal(series(after, "orderbridge_queue_jobs", { kind: "recharge.charge_writeback", state: "dead" }), 0, "0, not a vanished series");
+        assert.equal(series(after, "orderbridge_queue_jobs", { kind: "recharge.charge_writeback", state: "done" }), undefined);
+      } finally {
+        await t.stop();
+      }
+    });
+
+    it("the queue query reads only unfinished rows, through an index on state (no scan of the finished ones)", async () => {
+      const t = await startService(kind);
+      try {
+        const compiled = queueQuery(t.store.db, Date.now()).compile();
+        if (t.store.kind === "sqlite") {
+          const plan = (await t.store.db.executeQuery<{ detail: string }>(CompiledQuery.raw(`explain query plan ${compiled.sql}`, [...compiled.parameters]))).rows;
+          const details = plan.map((r) => r.detail).join(" | ");
+          assert.match(details, /SEARCH jobs USING (COVERING )?INDEX \w+ \(state=\?/, details);
+          assert.doesNotMatch(details, /SCAN jobs/, details);
+        } else {
+          // PostgreSQL plans a small table with a sequential scan whatever its indexes; with those
+          // discouraged, the plan shows whether an index can serve the query by its state condition.
+          const plan = await t.store.db.transaction().execute(async (tx) => {
+            await tx.executeQuery(CompiledQuery.raw("set local enable_seqscan = off"));
+            const r = await tx.executeQuery<{ "QUERY PLAN": unknown }>(CompiledQuery.raw(`explain (format json) ${compiled.sql}`, [...compiled.parameters]));
+            return JSON.stringify(r.rows[0]?.["QUERY PLAN"]);
+          });
+          assert.doesNotMatch(plan, /Seq Scan/, plan);
+          assert.match(plan, /"Index Cond":"\(state = ANY/, plan);
+        }
+      } finally {
+        await t.stop();
+      }
     });
   });
 }

@@ -143,6 +143,17 @@ describe("loadConfig", () => {
     assert.throws(() => loadConfig({ PLATFORM: "magento" }), /PLATFORM "magento" is not available/);
   });
 
+  it("retention: 30 days and hourly by default; 0 keeps everything; shorter than a week is refused", () => {
+    assert.deepEqual(loadConfig({}).retention, { days: 30, pruneIntervalMs: 3_600_000 });
+    assert.deepEqual(loadConfig({ RETENTION_DAYS: "0", PRUNE_INTERVAL_MS: "60000" }).retention, { days: 0, pruneIntervalMs: 60_000 });
+    assert.equal(loadConfig({ RETENTION_DAYS: "7" }).retention.days, 7);
+    assert.throws(() => loadConfig({ RETENTION_DAYS: "6" }), /RETENTION_DAYS must be 0 \(keep everything\) or at least 7 \(got 6\): a placed order's stored answer must outlive any retry Subscribe Pro/);
+    assert.throws(() => loadConfig({ RETENTION_DAYS: "2.5" }), /RETENTION_DAYS must be a whole number/);
+    assert.throws(() => loadConfig({ PRUNE_INTERVAL_MS: "10" }), /PRUNE_INTERVAL_MS must be a whole number from 1000/);
+    assert.deepEqual(describeConfig(loadConfig({ RETENTION_DAYS: "0" })).retention, { days: "0 (keep everything)", pruneIntervalMs: 3_600_000 });
+    assert.deepEqual(describeConfig(loadConfig({})).retention, { days: 30, pruneIntervalMs: 3_600_000 });
+  });
+
   it("parses sizes", () => {
     assert.equal(parseBytes("1mb"), 1048576);
     assert.equal(parseBytes("10KB"), 10240);

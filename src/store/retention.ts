@@ -1,0 +1,252 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { sql, type Kysely } from "kysely";
+import type { Logger } from "../logger.js";
+import type { Database } from "./schema.js";
+
+/**
+ * Retention (RETENTION_DAYS): what finished longer ago than that is pruned, in short batches.
+ *
+ * - jobs: finished inbox events and write-backs (done, skipped, ignored) are deleted. Dead letters
+ *   are kept until replayed (then they finish and age like the rest); pending and running never go.
+ *   A Recharge re-delivery of a pruned event is accepted as new and places nothing: recharge_orders
+ *   (never pruned) knows the order.
+ * - sp_callbacks: retryable rows (a 409 or 503 answer, nothing placed) are deleted; the next request
+ *   with the key starts afresh, as it would anyway. A placed order's row (done) keeps its key, body
+ *   hash, status and order number but loses its stored answer (it repeats the customer's name and
+ *   addresses): it becomes `pruned`. A retry with the same body then goes to the platform again
+ *   under the same key, and the platform's idempotency answers with the order it placed (the local
+ *   platform's unique key on local_orders; Shopify's tag lookup; the HTTP platform's webhook-id),
+ *   never a second one; another body is refused with 409 as before. uncertain and processing rows
+ *   are kept whole: an attempt in flight or one whose process died, they are the only record that
+ *   an order may exist on a remote platform.
+ * - local_orders, local_order_items, recharge_orders and local_cleared_carts are never pruned: they
+ *   are the merchant's orders and the keys that stop an order being placed twice.
+ *
+ * Every statement touches at most `batchSize` rows, found through the (state, updated_at) indexes,
+ * and the pruner pauses between batches at least as long as the batch took, so a SQLite database's
+ * one writer spends at most about half its time pruning and the order paths keep their turns.
+ * Several instances pruning at once is harmless: on PostgreSQL each batch skips rows another holds
+ * (FOR UPDATE SKIP LOCKED), SQLite runs one statement at a time, and a batch's rows are
+ * chosen and changed by one statement.
+ */
+
+export const DAY_MS = 86_400_000;
+/**
+ * The shortest retention accepted: a placed callback's stored answer must outlive any retry
+ * Subscribe Pro makes. Subscribe Pro documents no automatic retry schedule; its retry flows are
+ * manual (a merchant sets a failed subscription's next order date, or presses "Place Order", after
+ * the failure e-mail), so a retry can come days after the order. A week covers that with room, and
+ * Recharge's own redelivery window (20 tries over 48 hours) many times over. A retry after the
+ * answer was pruned still never creates a second order (see above); it is answered through the
+ * platform rather than byte for byte from the store.
+ */
+export const MIN_RETENTION_DAYS = 7;
+/**
+ * Rows per statement. SQLite's: a statement runs on the event loop (better-sqlite3 is synchronous)
+ * and holds the one write lock; 200 finished jobs (≈ 3.7 KB each) take ≈ 2 ms here, 1 000 take
+ * 20–50 ms (each such batch also fills the log past SQLite's checkpoint threshold).
+ */
+export const PRUNE_BATCH_SIZE = { sqlite: 200, postgres: 1000 } as const;
+/** The least pause between two batches (more when a batch took longer). */
+const MIN_PAUSE_MS = 10;
+
+export const PRUNED_JOB_STATES = ["done", "skipped", "ignored"] as const;
+type PrunedJobState = (typeof PRUNED_JOB_STATES)[number];
+
+export interface PruneResult {
+  /** Finished before this time (epoch ms). */
+  cutoff: number;
+  dryRun: boolean;
+  jobs: { deleted: number } & Record<PrunedJobState, number>;
+  spCallbacks: {
+    /** retryable rows deleted. */
+    deleted: number;
+    /** done rows whose stored answer was dropped (now `pruned`). */
+    answersDropped: number;
+  };
+}
+
+export interface PruneOptions {
+  dialect: "sqlite" | "postgres";
+  retentionDays: number;
+  now: number;
+  /** Count what would go instead (through the same indexes), changing nothing. */
+  dryRun?: boolean;
+  batchSize?: number;
+  /** Stops between batches (the service closing). */
+  signal?: AbortSignal;
+  /** Told every batch's row count (logs, tests). */
+  onBatch?: (step: PruneStep, rows: number) => void;
+}
+
+export type PruneStep = `jobs.${PrunedJobState}` | "sp_callbacks.retryable" | "sp_callbacks.done";
+
+/** The time before which finished rows are pruned. Pure. */
+export function pruneCutoff(now: number, retentionDays: number): number {
+  return now - retentionDays * DAY_MS;
+}
+
+/** Prunes (or, dry, counts) what finished before the retention; see the module comment. */
+export async function prune(db: Kysely<Database>, o: PruneOptions): Promise<PruneResult> {
+  if (!Number.isInteger(o.retentionDays) || o.retentionDays < MIN_RETENTION_DAYS) {
+    throw new Error(`retention must be at least ${MIN_RETENTION_DAYS} days (got ${o.retentionDays})`);
+  }
+  const cutoff = pruneCutoff(o.now, o.retentionDays);
+  const batchSize = o.batchSize ?? PRUNE_BATCH_SIZE[o.dialect];
+  const dryRun = o.dryRun === true;
+  const lockBatch = o.dialect === "postgres";
+  const result: PruneResult = {
+    cutoff,
+    dryRun,
+    jobs: { deleted: 0, done: 0, skipped: 0, ignored: 0 },
+    spCallbacks: { deleted: 0, answersDropped: 0 },
+  };
+
+  const jobsBatch = (state: PrunedJobState) =>
+    db
+      .selectFrom("jobs")
+      .select("id")
+      .where("state", "=", state)
+      .where("updated_at", "<", cutoff)
+      .limit(batchSize)
+      .$if(lockBatch, (q) => q.forUpdate().skipLocked());
+  const callbacksBatch = (state: "retryable" | "done") =>
+    db
+      .selectFrom("sp_callbacks")
+      .select("idempotency_key")
+      .where("state", "=", state)
+      .where("updated_at", "<", cutoff)
+      .limit(batchSize)
+      .$if(lockBatch, (q) => q.forUpdate().skipLocked());
+  const count = async (table: "jobs" | "sp_callbacks", state: string): Promise<number> => {
+    const r = await sql<{ n: number | string }>`select count(*) as n from ${sql.table(table)} where state = ${state} and updated_at < ${cutoff}`.execute(db);
+    return Number(r.rows[0]?.n ?? 0);
+  };
+
+  /** Runs one step's batches until a batch comes back short; returns the rows it touched. */
+  const drain = async (step: PruneStep, batch: () => Promise<number>): Promise<number> => {
+    let total = 0;
+    for (;;) {
+      if (o.signal?.aborted === true) return total;
+      const began = performance.now();
+      const n = await batch();
+      total += n;
+      o.onBatch?.(step, n);
+      if (n < batchSize) return total;
+      // Yield the writer at least as long as the batch held it.
+      await sleep(Math.max(MIN_PAUSE_MS, performance.now() - began));
+    }
+  };
+
+  for (const state of PRUNED_JOB_STATES) {
+    const n = dryRun
+      ? await count("jobs", state)
+      : await drain(`jobs.${state}`, async () => {
+          // No second condition outside the batch: SQLite would then walk the whole state's index
+          // instead of looking the batch's ids up (SQLite runs the statement at once; PostgreSQL
+          // has the batch's rows locked and re-checked).
+          const r = await db.deleteFrom("jobs").where("id", "in", jobsBatch(state)).executeTakeFirst();
+          return Number(r.numDeletedRows);
+        });
+    result.jobs[state] = n;
+    result.jobs.deleted += n;
+  }
+  result.spCallbacks.deleted = dryRun
+    ? await count("sp_callbacks", "retryable")
+    : await drain("sp_callbacks.retryable", async () => {
+        const r = await db.deleteFrom("sp_callbacks").where("idempotency_key", "in", callbacksBatch("retryable")).executeTakeFirst();
+        return Number(r.numDeletedRows);
+      });
+  result.spCallbacks.answersDropped = dryRun
+    ? await count("sp_callbacks", "done")
+    : await drain("sp_callbacks.done", async () => {
+        // The body hash stays: it keeps the key bound to the order placed under it.
+        const r = await db
+          .updateTable("sp_callbacks")
+          .set({ state: "pruned", response_body: null })
+          .where("idempotency_key", "in", callbacksBatch("done"))
+          .executeTakeFirst();
+        return Number(r.numUpdatedRows);
+      });
+  return result;
+}
+
+export interface PrunerOptions {
+  db: Kysely<Database>;
+  dialect: "sqlite" | "postgres";
+  retentionDays: number;
+  intervalMs: number;
+  /** The first run after start (default: a minute, or the interval when shorter). */
+  firstDelayMs?: number;
+  log: Logger;
+  clock?: () => number;
+  batchSize?: number;
+}
+
+export interface Pruner {
+  start(): void;
+  /** Stops the timer and the run in progress (between two batches), and waits for it. */
+  stop(): Promise<void>;
+}
+
+/** Prunes once shortly after start, then every `intervalMs`; a failed run is logged and retried then. */
+export function createPruner(o: PrunerOptions): Pruner {
+  const clock = o.clock ?? Date.now;
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<void> | undefined;
+  let stopped = false;
+
+  const schedule = (ms: number): void => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      running = runOnce().finally(() => {
+        running = undefined;
+        schedule(o.intervalMs);
+      });
+    }, ms);
+    timer.unref();
+  };
+
+  async function runOnce(): Promise<void> {
+    const began = Date.now();
+    try {
+      const r = await prune(o.db, {
+        dialect: o.dialect,
+        retentionDays: o.retentionDays,
+        now: clock(),
+        signal: controller.signal,
+        ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }),
+      });
+      const total = r.jobs.deleted + r.spCallbacks.deleted + r.spCallbacks.answersDropped;
+      const fields = { ...describePrune(r), ms: Date.now() - began };
+      if (total > 0) o.log.info("pruned what finished before the retention", fields);
+      else o.log.debug("nothing to prune", fields);
+    } catch (e) {
+      o.log.warn("pruning failed; trying again at the next interval", { error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  return {
+    start() {
+      if (timer !== undefined || stopped) return;
+      schedule(o.firstDelayMs ?? Math.min(60_000, o.intervalMs));
+    },
+    async stop() {
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      controller.abort();
+      await running;
+    },
+  };
+}
+
+/** The figures of a prune, for logs and `orderbridge prune --json`. */
+export function describePrune(r: PruneResult): Record<string, unknown> {
+  return {
+    cutoff: new Date(r.cutoff).toISOString(),
+    dryRun: r.dryRun,
+    jobs: { ...r.jobs },
+    sp_callbacks: { deleted: r.spCallbacks.deleted, answersDropped: r.spCallbacks.answersDropped },
+  };
+}

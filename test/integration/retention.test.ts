@@ -1,0 +1,316 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import type { Kysely } from "kysely";
+import { loadConfig } from "../../src/config.js";
+import { createLogger } from "../../src/logger.js";
+import { openStore } from "../../src/store/db.js";
+import { DAY_MS, prune, type PruneStep } from "../../src/store/retention.js";
+import type { Database, JobState, SpCallbackRow } from "../../src/store/schema.js";
+import { rcFixture, startRechargeService, waitFor, type RechargeTestService } from "../helpers/recharge.js";
+import { minimalOrder, startService, type TestService } from "../helpers/service.js";
+import { StandInPlatform } from "../helpers/stand-in-platform.js";
+import { freshDatabase, storeKinds } from "../helpers/stores.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const silent = createLogger({ level: "error", format: "json", silent: true });
+const OLD = (now: number): number => now - 40 * DAY_MS;
+const RECENT = (now: number): number => now - 10 * DAY_MS;
+
+async function addJob(db: Kysely<Database>, id: string, state: JobState, updatedAt: number): Promise<void> {
+  await db
+    .insertInto("jobs")
+    .values({
+      id, kind: "recharge.webhook", lane: "inbox", topic: "order/created", dedupe_key: `dk:${id}`, body_hash: `bh:${id}`, resource_id: id, api_version: "2021-11",
+      body: '{"order":{"shipping_address":{"first_name":"Jane"}}}', payload: "{}", state, attempts: 1, max_attempts: 20, run_at: updatedAt,
+      locked_by: state === "running" ? "w_gone" : null, lease_until: state === "running" ? updatedAt : null, last_error: null, outcome: null,
+      correlation_id: null, created_at: updatedAt, updated_at: updatedAt,
+    })
+    .execute();
+}
+
+async function addCallback(db: Kysely<Database>, key: string, state: SpCallbackRow["state"], updatedAt: number): Promise<void> {
+  await db
+    .insertInto("sp_callbacks")
+    .values({
+      idempotency_key: key, body_hash: `bh:${key}`, state, attempt_id: `a:${key}`, lease_until: updatedAt, status: state === "processing" ? null : 201,
+      response_body: state === "processing" ? null : '{"orderNumber":"X","orderDetails":{"shippingAddress":{"firstName":"Jane"}}}',
+      order_number: state === "done" ? `OB-${key}` : null, request_id: "r", created_at: updatedAt, updated_at: updatedAt,
+    })
+    .execute();
+}
+
+const ids = async (db: Kysely<Database>, table: "jobs" | "sp_callbacks"): Promise<string[]> =>
+  table === "jobs"
+    ? (await db.selectFrom("jobs").select("id").orderBy("id").execute()).map((r) => r.id)
+    : (await db.selectFrom("sp_callbacks").select("idempotency_key").orderBy("idempotency_key").execute()).map((r) => r.idempotency_key);
+
+/** Runs `orderbridge …` (src/cli/main.ts through tsx). */
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/cli/main.ts"), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env["PATH"] ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+  return new Promise((resolve) =>
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
+
+for (const { kind, skip } of await storeKinds()) {
+  describe(`retention [${kind}]`, { skip }, () => {
+    let t: TestService;
+    before(async () => {
+      t = await startService(kind);
+    });
+    after(() => t.stop());
+
+    it("deletes finished jobs and retryable callbacks older than the retention, drops placed answers' bodies, keeps the rest", async () => {
+      const db = t.store.db;
+      const now = Date.now();
+      for (const state of ["done", "skipped", "ignored", "dead", "pending", "running"] as const) {
+        await addJob(db, `old-${state}`, state, OLD(now));
+        await addJob(db, `new-${state}`, state, RECENT(now));
+      }
+      for (const state of ["done", "retryable", "uncertain", "processing"] as const) {
+        await addCallback(db, `sp:old-${state}`, state, OLD(now));
+        await addCallback(db, `sp:new-${state}`, state, RECENT(now));
+      }
+      const placed = await t.callback(minimalOrder("ret-local"));
+      assert.equal(placed.status, 201);
+
+      const r = await prune(db, { dialect: t.store.kind, retentionDays: 30, now });
+      assert.deepEqual(r.jobs, { deleted: 3, done: 1, skipped: 1, ignored: 1 });
+      assert.deepEqual(r.spCallbacks, { deleted: 1, answersDropped: 1 });
+      assert.deepEqual(await ids(db, "jobs"), [
+        "new-dead", "new-done", "new-ignored", "new-pending", "new-running", "new-skipped",
+        "old-dead", "old-pending", "old-running", // dead letters until replayed; unfinished never
+      ]);
+      assert.deepEqual(await ids(db, "sp_callbacks"), [
+        "sp:new-done", "sp:new-processing", "sp:new-retryable", "sp:new-uncertain",
+        "sp:old-done", "sp:old-processing", "sp:old-uncertain", "sp:ret-local",
+      ]);
+      const tombstone = await db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", "sp:old-done").executeTakeFirstOrThrow();
+      assert.equal(tombstone.state, "pruned");
+      assert.equal(tombstone.response_body, null, "the body, with the customer's name and address, is gone");
+      assert.deepEqual([tombstone.body_hash, tombstone.status, tombstone.order_number], ["bh:sp:old-done", 201, "OB-sp:old-done"]);
+      const uncertain = await db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", "sp:old-uncertain").executeTakeFirstOrThrow();
+      assert.equal(uncertain.state, "uncertain");
+      assert.notEqual(uncertain.response_body, null, "uncertain rows are kept whole");
+      assert.equal(await t.count("local_orders"), 1, "orders are never pruned");
+
+      const again = await prune(db, { dialect: t.store.kind, retentionDays: 30, now });
+      assert.deepEqual([again.jobs.deleted, again.spCallbacks.deleted, again.spCallbacks.answersDropped], [0, 0, 0], "a second run finds nothing");
+      await db.deleteFrom("jobs").execute();
+      await db.deleteFrom("sp_callbacks").where("idempotency_key", "like", "sp:%-%").where("idempotency_key", "!=", "sp:ret-local").execute();
+    });
+
+    it("a retry after its stored answer was pruned gets the same order, byte for byte, and no second one (local platform)", async () => {
+      const order = minimalOrder("ret-retry", [{ productSku: "RUBY-RED", qty: 2, subscription: { id: "s1" } }, { productSku: "EARL-GREY", qty: 1, subscription: { id: "s2" } }]);
+      const first = await t.callback(order);
+      assert.equal(first.status, 201);
+      const orders = await t.count("local_orders");
+      const r = await prune(t.store.db, { dialect: t.store.kind, retentionDays: 30, now: Date.now() + 31 * DAY_MS });
+      assert.ok(r.spCallbacks.answersDropped >= 1);
+
+      const retry = await t.callback(order);
+      assert.equal(retry.status, 201);
+      assert.equal(retry.text, first.text, "the same answer, from the same order");
+      assert.equal(await t.count("local_orders"), orders, "no second order");
+      const row = await t.store.db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", "sp:ret-retry").executeTakeFirstOrThrow();
+      assert.equal(row.state, "done", "answered and stored again");
+      assert.equal(row.response_body, first.text);
+
+      await prune(t.store.db, { dialect: t.store.kind, retentionDays: 30, now: Date.now() + 31 * DAY_MS });
+      const other = await t.callback({ ...order, items: [{ productSku: "EARL-GREY", qty: 5, subscription: { id: "s9" } }] });
+      assert.equal(other.status, 409, "the pruned key stays bound to its order's body");
+      assert.equal(other.body.errorCode, "idempotency_key_reused");
+      assert.equal(await t.count("local_orders"), orders);
+    });
+
+    it("prunes in batches of at most batchSize rows; two pruners at once delete each row once", async () => {
+      const db = t.store.db;
+      const now = Date.now();
+      for (let i = 0; i < 25; i++) await addJob(db, `batch-${String(i).padStart(2, "0")}`, "done", OLD(now));
+      const batches: [PruneStep, number][] = [];
+      const dry = await prune(db, { dialect: t.store.kind, retentionDays: 30, now, dryRun: true, onBatch: (s, n) => batches.push([s, n]) });
+      assert.equal(dry.jobs.done, 25, "the dry run counts");
+      assert.equal((await ids(db, "jobs")).length, 25, "and changes nothing");
+      assert.equal(batches.length, 0, "no batches");
+      const r = await prune(db, { dialect: t.store.kind, retentionDays: 30, now, batchSize: 10, onBatch: (s, n) => batches.push([s, n]) });
+      assert.equal(r.jobs.done, 25);
+      assert.deepEqual(batches.filter(([s]) => s === "jobs.done").map(([, n]) => n), [10, 10, 5]);
+
+      for (let i = 0; i < 60; i++) await addJob(db, `twice-${String(i).padStart(2, "0")}`, "skipped", OLD(now));
+      const both = await Promise.all([0, 1].map(() => prune(db, { dialect: t.store.kind, retentionDays: 30, now, batchSize: 7 })));
+      assert.equal(both[0].jobs.skipped + both[1].jobs.skipped, 60);
+      assert.deepEqual(await ids(db, "jobs"), []);
+    });
+
+    it("refuses a retention shorter than a week", async () => {
+      await assert.rejects(prune(t.store.db, { dialect: t.store.kind, retentionDays: 3, now: Date.now() }), /at least 7 days/);
+    });
+  });
+
+  describe(`retention with a remote platform [${kind}]`, { skip }, () => {
+    it("a retry after pruning asks the platform under the same key; a failed retry keeps the key bound to its body", async () => {
+      const platform = new StandInPlatform();
+      const t = await startService(kind, { platform, env: { PLATFORM_DEADLINE_MS: "300" } });
+      try {
+        const order = minimalOrder("ret-remote");
+        const first = await t.callback(order);
+        assert.equal(first.status, 201);
+        assert.equal(platform.calls, 1);
+        await prune(t.store.db, { dialect: t.store.kind, retentionDays: 30, now: Date.now() + 31 * DAY_MS });
+
+        platform.mode = "down";
+        const down = await t.callback(order);
+        assert.equal(down.status, 503);
+        const other = await t.callback({ ...order, customerEmail: "someone-else@example.com" });
+        assert.equal(other.status, 409, "the platform's refusal did not release the key of a placed order");
+        assert.equal(other.body.errorCode, "idempotency_key_reused");
+
+        platform.mode = "up";
+        const retry = await t.callback(order);
+        assert.equal(retry.status, 201);
+        assert.equal(retry.body.orderNumber, first.body.orderNumber, "the platform's idempotency answers the order it placed");
+        assert.equal(platform.placed.size, 1, "no second order");
+        const calls = platform.calls;
+        const again = await t.callback(order);
+        assert.equal(again.text, retry.text);
+        assert.equal(platform.calls, calls, "stored again: the next retry is answered without the platform");
+      } finally {
+        await t.stop();
+      }
+    });
+  });
+
+  describe(`retention and Recharge [${kind}]`, { skip }, () => {
+    let t: RechargeTestService;
+    before(async () => {
+      t = await startRechargeService(kind);
+    });
+    after(() => t.stop());
+
+    it("a re-delivery of a pruned event is accepted as new and places nothing: recharge_orders is kept", async () => {
+      const body = rcFixture("2021-11", "order-created");
+      body["order"]["id"] = 770001;
+      const first = await t.webhook("order/created", body);
+      assert.equal(first.body.status, "accepted");
+      await t.settle();
+      assert.equal((await t.jobs({ state: "done" })).length, 2, "the event and its write-back");
+      const r = await prune(t.store.db, { dialect: t.store.kind, retentionDays: 30, now: Date.now() + 31 * DAY_MS });
+      assert.equal(r.jobs.done, 2);
+
+      const again = await t.webhook("order/created", body);
+      assert.equal(again.body.status, "accepted", "its dedupe keys went with it");
+      assert.notEqual(again.body.eventId, first.body.eventId);
+      await t.settle();
+      const job = await t.job(String(again.body.eventId));
+      assert.equal(job.state, "done");
+      assert.match(String(job.outcome), /^already placed as ABC-\d+/);
+      assert.equal(await t.count("local_orders"), 1);
+      assert.equal(t.recharge.succeeded().filter((c) => c.path === "/orders/770001").length, 1, "written back once");
+    });
+  });
+
+  describe(`the service's pruner [${kind}]`, { skip }, () => {
+    it("prunes soon after start and then every PRUNE_INTERVAL_MS, and stops with the service", async () => {
+      const t = await startService(kind, { env: { PRUNE_INTERVAL_MS: "1000" }, firstPruneDelayMs: 0 });
+      try {
+        const now = Date.now();
+        await addJob(t.store.db, "svc-old", "done", OLD(now));
+        await addJob(t.store.db, "svc-new", "done", RECENT(now));
+        await addCallback(t.store.db, "sp:svc-old", "retryable", OLD(now));
+        await waitFor("the pruner", async () => (await ids(t.store.db, "jobs")).length === 1 && (await ids(t.store.db, "sp_callbacks")).length === 0);
+        assert.deepEqual(await ids(t.store.db, "jobs"), ["svc-new"]);
+        // It says what it pruned (in one run or two, as the rows came in while it ran).
+        const pruned = async () => {
+          const lines = t.logs.map((l) => JSON.parse(l) as Record<string, any>).filter((l) => l["message"] === "pruned what finished before the retention");
+          const sum = (f: (l: Record<string, any>) => number): number => lines.reduce((n, l) => n + f(l), 0);
+          return sum((l) => l["jobs"]["done"]) === 1 && sum((l) => l["sp_callbacks"]["deleted"]) === 1;
+        };
+        await waitFor("the pruner's log line", pruned);
+      } finally {
+        await t.stop();
+      }
+    });
+
+    it("RETENTION_DAYS=0 keeps everything", async () => {
+      const t = await startService(kind, { env: { RETENTION_DAYS: "0", PRUNE_INTERVAL_MS: "1000" }, firstPruneDelayMs: 0 });
+      try {
+        await addJob(t.store.db, "keep-old", "done", OLD(Date.now()) - 3650 * DAY_MS);
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.deepEqual(await ids(t.store.db, "jobs"), ["keep-old"]);
+      } finally {
+        await t.stop();
+      }
+    });
+  });
+
+  describe(`orderbridge prune [${kind}]`, { skip }, () => {
+    it("--dry-run counts, prune deletes and prints per table, --json for scripts; a too-short retention is refused", async () => {
+      const fresh = freshDatabase(kind);
+      try {
+        const store = await openStore(loadConfig(fresh.env).database, silent);
+        const now = Date.now();
+        try {
+          await addJob(store.db, "cli-done", "done", OLD(now));
+          await addJob(store.db, "cli-ignored", "ignored", OLD(now));
+          await addJob(store.db, "cli-dead", "dead", OLD(now));
+          await addCallback(store.db, "sp:cli-done", "done", OLD(now));
+          await addCallback(store.db, "sp:cli-retryable", "retryable", OLD(now));
+        } finally {
+          await store.close();
+        }
+        const env = { ...fresh.env, NODE_ENV: "production" }; // no callback secret needed to prune
+
+        const dry = await cli(["prune", "--dry-run", "--json"], env);
+        assert.equal(dry.code, 0, dry.stderr);
+        const counted = JSON.parse(dry.stdout) as Record<string, any>;
+        assert.equal(counted["dryRun"], true);
+        assert.deepEqual(counted["jobs"], { deleted: 2, done: 1, skipped: 0, ignored: 1 });
+
+        const text = await cli(["prune"], env);
+        assert.equal(text.code, 0, text.stderr);
+        assert.match(text.stdout, new RegExp(`^${kind}: what finished before \\S+ \\(30 days\\)`, "m"));
+        assert.match(text.stdout, /^jobs +2 deleted \(done 1, skipped 0, ignored 1; dead letters are kept\)/m);
+        assert.match(text.stdout, /^sp_callbacks +1 deleted \(retryable/m);
+        assert.match(text.stdout, /^sp_callbacks +1 lost their stored answer/m);
+
+        const json = await cli(["prune", "--json", "--days", "7"], env);
+        assert.equal(json.code, 0, json.stderr);
+        const none = JSON.parse(json.stdout) as Record<string, any>;
+        assert.equal(none["retentionDays"], 7);
+        assert.deepEqual(none["sp_callbacks"], { deleted: 0, answersDropped: 0 });
+
+        const check = await openStore(loadConfig(fresh.env).database, silent);
+        try {
+          assert.deepEqual(await ids(check.db, "jobs"), ["cli-dead"]);
+          assert.deepEqual(await ids(check.db, "sp_callbacks"), ["sp:cli-done"]);
+        } finally {
+          await check.close();
+        }
+
+        const short = await cli(["prune", "--days", "3"], env);
+        assert.equal(short.code, 2);
+        assert.match(short.stderr, /--days must be at least 7/);
+        const badEnv = await cli(["prune"], { ...env, RETENTION_DAYS: "3" });
+        assert.equal(badEnv.code, 78);
+        assert.match(badEnv.stderr, /RETENTION_DAYS must be 0 \(keep everything\) or at least 7/);
+      } finally {
+        await fresh.cleanup();
+      }
+    });
+  });
+}

@@ -9,7 +9,7 @@
 // Knobs: BENCH_SECONDS (measured seconds per run, default 8), BENCH_ROUNDS (default 3), BENCH_ONLY
 // (comma list of parts: ceiling, reference, front-door, ob-sqlite-full, ob-sqlite-normal, ob-sqlite-nogroup,
 // ob-sqlite-2workers, ob-postgres,
-// recharge-ack, pg-scale, backlog, retention), BENCH_SKIP_BACKLOG=1, BENCH_DATABASE_URL (default
+// recharge-ack, pg-scale, backlog, placement, retention), BENCH_SKIP_BACKLOG=1, BENCH_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/test), BENCH_RETENTION_ROWS (finished rows seeded into each of
 // jobs and sp_callbacks for the retention part, default 1 000 000).
 
@@ -55,6 +55,9 @@ const BACKLOG_WEBHOOKS = 500;
 const BACKLOG_BURST = 40;
 const BACKLOG_PER_SECOND = 2;
 const BACKLOG_TIMEOUT_MS = 5 * 60_000;
+/** The placement part: a burst of Recharge orders, placed with write-back on and off. */
+const PLACEMENT_ORDERS = 300;
+const PLACEMENT_TIMEOUT_MS = 2 * 60_000;
 const RETENTION_ROWS = intEnv("BENCH_RETENTION_ROWS", 1_000_000, 1000, 20_000_000);
 /** Scrapes of /metrics per retention target (sequential, on the idle server). */
 const RETENTION_SCRAPES = 100;
@@ -74,7 +77,7 @@ const CALLBACK_TARGETS = [
   "ob-postgres",
 ] as const;
 type CallbackTarget = (typeof CALLBACK_TARGETS)[number];
-const EXTRA_PARTS = ["recharge-ack", "pg-scale", "backlog", "retention"] as const;
+const EXTRA_PARTS = ["recharge-ack", "pg-scale", "backlog", "placement", "retention"] as const;
 type Part = CallbackTarget | (typeof EXTRA_PARTS)[number];
 const ALL_PARTS: readonly Part[] = [...CALLBACK_TARGETS, ...EXTRA_PARTS];
 
@@ -584,6 +587,7 @@ interface Results {
   rechargeAck: Measurement | undefined;
   scale: { one: Measurement[]; two: Measurement[] } | undefined;
   backlog: BacklogResult | undefined;
+  placement: { on: number[]; off: number[] } | undefined;
   retention: RetentionResult | undefined;
   skipped: string[];
   /** Idle share of the machine's CPU in the second before the run, and the load averages then. */
@@ -775,6 +779,71 @@ async function runBacklog(results: Results): Promise<void> {
   } finally {
     await stopServer(server);
     await standIn?.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Placement with write-back on: a burst of Recharge orders is placed as fast with write-back on (its
+// calls waiting for Recharge's 2/s in their own lane) as with it off.
+
+/** Delivers `n` signed order/created webhooks (20 at a time) and resolves when all are placed: ms from the first delivery. */
+async function placeBurst(server: Server, n: number): Promise<number> {
+  const bodies = Array.from({ length: n }, () => rcWebhookBody());
+  let next = 0;
+  const start = Date.now();
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++] as string;
+        const res = await fetch(`${server.url}/webhooks/recharge/order/created`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-recharge-hmac-sha256": rcSign(body) },
+          body,
+        });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`placement: a webhook was answered ${res.status}`);
+      }
+    }),
+  );
+  // Placed = the inbox event done (its counter in /metrics).
+  for (;;) {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const m = /^orderbridge_job_attempts_total\{kind="recharge\.webhook",result="done"\} (\d+)/m.exec(text);
+    if (m !== null && Number(m[1]) >= n) return Date.now() - start;
+    if (Date.now() - start > PLACEMENT_TIMEOUT_MS) throw new Error(`placement: ${m?.[1] ?? 0}/${n} orders placed in ${PLACEMENT_TIMEOUT_MS / 1000} s`);
+    if (!alive(server.child)) throw new Error("placement: the server exited");
+    await sleep(20);
+  }
+}
+
+async function runPlacement(results: Results): Promise<void> {
+  const r = { on: [] as number[], off: [] as number[] };
+  results.placement = r;
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const mode of round % 2 === 1 ? (["on", "off"] as const) : (["off", "on"] as const)) {
+      let standIn: RechargeStandIn | undefined;
+      let server: Server | undefined;
+      try {
+        standIn = await startRechargeStandIn({ token: RC_TOKEN, bucket: { size: BACKLOG_BURST, leakPerSecond: BACKLOG_PER_SECOND } });
+        server = await startServer(
+          `ob-placement-${mode}`,
+          ["dist/main.js"],
+          orderbridgeEnv({
+            DATA_DIR: dataDir(`placement-${mode}-${round}`),
+            RECHARGE_CLIENT_SECRETS: RC_SECRET,
+            RECHARGE_API_TOKEN: RC_TOKEN,
+            RECHARGE_API_URL: standIn.url,
+            RECHARGE_WRITEBACK: mode,
+          }),
+        );
+        const ms = await placeBurst(server, PLACEMENT_ORDERS);
+        r[mode].push(ms);
+        log(`round ${round}/${ROUNDS} placement, write-back ${mode.padEnd(3)}: ${PLACEMENT_ORDERS} orders placed in ${fmtSec(ms)} (${standIn.calls.length} write-backs sent meanwhile)`);
+      } finally {
+        await stopServer(server);
+        await standIn?.close();
+      }
+    }
   }
 }
 
@@ -1108,6 +1177,16 @@ function buildReport(results: Results, started: Date, elapsedMs: number): Report
       ok,
     });
   }
+  const pl = results.placement;
+  if (pl !== undefined && pl.on.length > 0 && pl.off.length > 0) {
+    const ratio = median(pl.on) / median(pl.off);
+    rows.push({
+      name: `Placing ${PLACEMENT_ORDERS} burst Recharge orders: write-back on / off`,
+      value: `${ratio.toFixed(2)}× (${fmtSec(median(pl.on))} / ${fmtSec(median(pl.off))})`,
+      target: "≤ 1.2×",
+      ok: ratio <= 1.2,
+    });
+  }
   if (rows.length > 0) {
     md.push("## Ratios and targets", "");
     md.push("Ratios of the medians above, from the same run.", "");
@@ -1283,6 +1362,7 @@ async function main(): Promise<void> {
     rechargeAck: undefined,
     scale: undefined,
     backlog: undefined,
+    placement: undefined,
     retention: undefined,
     skipped: [],
     idleBefore: Number.NaN,
@@ -1318,6 +1398,7 @@ async function main(): Promise<void> {
     if (wants("recharge-ack")) await runRechargeAck(results);
     if (wants("pg-scale") && results.pgSkip === undefined) await runPgScale(results);
     if (wants("backlog")) await runBacklog(results);
+    if (wants("placement")) await runPlacement(results);
     if (wants("retention")) await runRetention(results);
 
     const report = buildReport(results, started, Date.now() - t0);

@@ -95,7 +95,8 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
             },
             limiter,
           });
-    const nudge = (): void => worker.nudge();
+    const nudgeInbox = (): void => worker.nudge("inbox");
+    const nudgeWriteBacks = (): void => worker.nudge("writeback");
     const worker = createWorker({
       db: store.db,
       dialect: store.kind,
@@ -107,7 +108,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
         sendOrderNumber: rc.sendOrderNumber,
         maxAttempts: config.jobs.maxAttempts,
         clock,
-        onEnqueued: nudge,
+        onEnqueued: nudgeWriteBacks,
         redactEmail: config.log.redactEmail,
       }),
       // Placing orders (inbox events) and write-backs run in lanes of their own: a write-back
@@ -137,7 +138,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
             validateCheckout: schemas.validator("recharge/checkout-webhook"),
             maxAttempts: config.jobs.maxAttempts,
             clock,
-            onEnqueued: nudge,
+            onEnqueued: nudgeInbox,
           });
 
     if (platform.name !== "local") log.info("platform", { platform: platform.name, clearsCarts: platform.clearCart !== undefined });
@@ -169,7 +170,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
           get: (id) => getJob(store.db, id),
           async replay(id) {
             const r = await replayJob(store.db, id, clock());
-            if (r.kind === "replayed") nudge();
+            if (r.kind === "replayed") worker.nudge(r.job.lane);
             return r;
           },
         },

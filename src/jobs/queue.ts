@@ -89,7 +89,13 @@ export async function enqueue(db: Kysely<Database>, job: NewJob, now: number): P
   }
 }
 
-/** Claims the lane's next due job (pending, oldest run_at first), through the (lane, state, run_at) index. */
+/**
+ * Claims the lane's next due job (pending, oldest run_at first), through the (lane, state, run_at)
+ * index. PostgreSQL: one statement, skipping rows other claims hold. SQLite: the due job is read
+ * first and claimed by id, so a claim that finds nothing (most of them, for an idle lane) is a read
+ * and not a write transaction with its flush; a job another loop claimed in between is followed by
+ * the next one.
+ */
 export async function claimNext(
   db: Kysely<Database>,
   dialect: Dialect,
@@ -102,17 +108,25 @@ export async function claimNext(
     .where("state", "=", "pending")
     .where("run_at", "<=", o.now)
     .orderBy("run_at")
-    .limit(1)
-    .$if(dialect === "postgres", (qb) => qb.forUpdate().skipLocked());
-  return db
-    .updateTable("jobs")
-    .set({ state: "running", locked_by: o.workerId, lease_until: o.now + o.leaseMs, updated_at: o.now })
-    .where("id", "=", due)
-    // Re-checked here: on SQLite the sub-select and the update are one statement, on PostgreSQL
-    // the row is locked; either way a job is never claimed twice.
-    .where("state", "=", "pending")
-    .returningAll()
-    .executeTakeFirst();
+    .limit(1);
+  const claim = (id: string | typeof due) =>
+    db
+      .updateTable("jobs")
+      .set({ state: "running", locked_by: o.workerId, lease_until: o.now + o.leaseMs, updated_at: o.now })
+      .where("id", "=", id)
+      // Re-checked here: on PostgreSQL the row is locked, on SQLite another loop may have claimed
+      // it since it was read; either way a job is never claimed twice.
+      .where("state", "=", "pending")
+      .returningAll()
+      .executeTakeFirst();
+  if (dialect === "postgres") return claim(due.forUpdate().skipLocked());
+  for (let tries = 0; tries < 5; tries++) {
+    const next = await due.executeTakeFirst();
+    if (next === undefined) return undefined;
+    const row = await claim(next.id);
+    if (row !== undefined) return row;
+  }
+  return undefined;
 }
 
 /** Whether the lane has a job due now (read only). */

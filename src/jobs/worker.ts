@@ -74,8 +74,8 @@ export interface WorkerOptions {
 export interface Worker {
   readonly id: string;
   start(): void;
-  /** Look for work now (called after enqueueing). */
-  nudge(): void;
+  /** Look for work now (called after enqueueing): one loop of the lane, or of every lane. */
+  nudge(lane?: Lane): void;
   /** Stops claiming, waits up to `deadlineMs` for running jobs, gives back what is still running. */
   stop(deadlineMs?: number): Promise<void>;
   /** Resolves when no job is due or running in this process (tests, benchmarks). */
@@ -98,8 +98,8 @@ export function createWorker(o: WorkerOptions): Worker {
   const controller = new AbortController();
   let started = false;
   let stopping = false;
-  /** Loops sleeping until the next poll; a nudge wakes them all. */
-  const sleepers = new Set<() => void>();
+  /** Loops sleeping until the next poll, by lane; a nudge wakes one of them. */
+  const sleepers = new Map<Lane, Set<() => void>>();
   const wakeRequested = new Set<Lane>();
   const active = new Set<Promise<void>>();
   const loops: Promise<void>[] = [];
@@ -108,24 +108,32 @@ export function createWorker(o: WorkerOptions): Worker {
   const emptyLanes = new Set<Lane>();
   const lanes = o.lanes.filter((l) => l.concurrency > 0);
 
-  const nudge = (): void => {
-    for (const l of lanes) wakeRequested.add(l.lane);
-    for (const wake of [...sleepers]) wake();
+  // One new job wakes one sleeping loop of its lane (it claims until the lane is empty); with every
+  // loop busy, the next one to finish looks again at once. Waking them all would have each of them
+  // claim, and on SQLite every claim that finds the job taken is a read for nothing.
+  const nudgeLane = (lane: Lane): void => {
+    const sleeping = sleepers.get(lane);
+    const first = sleeping?.values().next();
+    if (first !== undefined && first.done !== true) first.value();
+    else wakeRequested.add(lane);
+  };
+  const nudge = (lane?: Lane): void => {
+    for (const l of lanes) if (lane === undefined || l.lane === lane) nudgeLane(l.lane);
   };
 
-  /** Sleeps `ms`, or until a nudge (when `wakeOnNudge`) or the stop. */
-  async function pause(ms: number, wakeOnNudge: boolean): Promise<void> {
+  /** Sleeps `ms`, or until the stop (and, given a lane, until a nudge of it). */
+  async function pause(ms: number, wakeOn?: Lane): Promise<void> {
     if (stopping) return;
     await new Promise<void>((resolve) => {
+      const sleeping = wakeOn === undefined ? undefined : (sleepers.get(wakeOn) ?? sleepers.set(wakeOn, new Set()).get(wakeOn));
       const done = (): void => {
         clearTimeout(timer);
-        sleepers.delete(wake);
+        sleeping?.delete(done);
         stopWaiters.delete(done);
         resolve();
       };
-      const wake = wakeOnNudge ? done : (): void => undefined;
       const timer = setTimeout(done, ms);
-      sleepers.add(wake);
+      sleeping?.add(done);
       stopWaiters.add(done);
     });
   }
@@ -134,8 +142,7 @@ export function createWorker(o: WorkerOptions): Worker {
   async function waitForWork(lane: Lane): Promise<void> {
     // A nudge that came while every loop was busy: look again at once.
     if (wakeRequested.delete(lane)) return;
-    await pause(o.pollMs, true);
-    wakeRequested.delete(lane);
+    await pause(o.pollMs, lane);
   }
 
   async function loop(l: LaneOptions): Promise<void> {
@@ -152,14 +159,14 @@ export function createWorker(o: WorkerOptions): Worker {
             continue;
           }
           emptyLanes.delete(l.lane);
-          await pause(Math.min(wait, MAX_READY_SLEEP_MS), false);
+          await pause(Math.min(wait, MAX_READY_SLEEP_MS));
           continue;
         }
         await reapIfDue();
         job = await claimNext(o.db, o.dialect, { lane: l.lane, workerId: id, now: clock(), leaseMs: o.leaseMs });
       } catch (e) {
         if (!stopping) o.log.warn("could not claim a job", { lane: l.lane, error: coerceError(e).message });
-        await pause(Math.min(5000, o.pollMs * 2), false);
+        await pause(Math.min(5000, o.pollMs * 2));
         continue;
       }
       if (job === undefined) {
@@ -252,7 +259,7 @@ export function createWorker(o: WorkerOptions): Worker {
           return undefined;
         }
         if (i === 0) log.warn("could not record a job's outcome: the database is unavailable; retrying until it is back", { what, error: err.message });
-        await pause(Math.min(2000, 100 * 2 ** i), false);
+        await pause(Math.min(2000, 100 * 2 ** i));
         if (controller.signal.aborted) {
           log.warn("stopped before a job's outcome could be recorded; its lease will expire and it runs again", { what });
           return undefined;
@@ -338,7 +345,9 @@ export function createWorker(o: WorkerOptions): Worker {
       if (!started || lanes.length === 0) return Promise.resolve();
       return new Promise<void>((resolve) => {
         idleWaiters.push(resolve);
-        nudge();
+        // Every loop looks again, so that each lane reports whether it is empty.
+        for (const set of sleepers.values()) for (const wake of [...set]) wake();
+        for (const l of lanes) wakeRequested.add(l.lane);
       });
     },
   };

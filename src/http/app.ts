@@ -116,6 +116,7 @@ export function createApp(deps: AppDeps): express.Express {
     }
     const ack = await deps.receiveRecharge({
       topic: fromPath ?? fromHeader,
+      topicSource: fromPath !== undefined ? "path" : fromHeader !== undefined ? "header" : undefined,
       rawBody: Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0),
       headers: {
         legacy: req.get("x-recharge-hmac-sha256"),
@@ -126,7 +127,10 @@ export function createApp(deps: AppDeps): express.Express {
       requestId: c.requestId,
       log: c.log,
     });
-    res.locals["webhook"] = { topic, result: ack.status };
+    // Now the topic it was processed or recorded as (the body's, when the request named none); a
+    // body that is no handled topic is one of the others.
+    const answered = ack.topic !== null ? webhookTopicLabel(ack.topic) : ack.topicSource === "payload" ? "(other)" : topic;
+    res.locals["webhook"] = { topic: answered, result: ack.status };
     res.status(200).json(ack);
   };
   for (const route of ["/webhooks/recharge", "/webhooks/recharge/*topic"]) {

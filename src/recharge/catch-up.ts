@@ -48,16 +48,18 @@ export async function queueMissingWriteBacks(
         correlationId: null,
       }),
     );
-    const keys = jobs.map((j) => j.dedupeKey as string);
+    // Matched by kind and order, not by dedupe key: a charge write-back queued before its key was
+    // the order's alone (recharge:put-charge:<charge id>:<order id>) is found as well.
+    const ids = rows.map((r) => r.recharge_order_id);
     const found = await db
       .selectFrom("jobs")
-      .select(["dedupe_key", "state"])
+      .select(["kind", "resource_id", "state"])
       .where("kind", "in", [JOB_PUT_ORDER, JOB_PUT_CHARGE])
-      .where("dedupe_key", "in", keys)
+      .where("resource_id", "in", ids)
       .execute();
-    const have = new Set(found.map((f) => f.dedupe_key));
+    const have = new Set(found.map((f) => `${f.kind} ${f.resource_id}`));
     for (const f of found) result.existing[f.state] = (result.existing[f.state] ?? 0) + 1;
-    const missing = jobs.filter((j) => !have.has(j.dedupeKey as string));
+    const missing = jobs.filter((j) => !have.has(`${j.kind} ${j.resourceId}`));
     if (o.dryRun) {
       result.queued += missing.length;
       continue;

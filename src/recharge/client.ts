@@ -18,6 +18,8 @@ export interface RechargeResponse {
 
 export interface RechargeClient {
   put(path: string, body: unknown, version: RechargeApiVersion, signal?: AbortSignal): Promise<RechargeResponse>;
+  /** A read (e.g. `GET /orders/{id}`): a slot of the same rate limit as a write. */
+  get(path: string, version: RechargeApiVersion, signal?: AbortSignal): Promise<RechargeResponse>;
   readonly limiter: RateLimiter;
   /** Removes the access token from a text (what Recharge answered, before it is logged or stored). */
   readonly scrub: Scrub;
@@ -51,32 +53,42 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
   const http: AxiosInstance = axios.create({
     baseURL: o.baseUrl.replace(/\/+$/, ""),
     timeout: o.timeoutMs,
-    headers: { "X-Recharge-Access-Token": o.token, "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "X-Recharge-Access-Token": o.token, Accept: "application/json" },
     validateStatus: () => true,
     maxRedirects: 0,
-    // Ids and numbers only: a small answer is plenty.
+    // Ids and numbers, or one order (a few kilobytes): a small answer is plenty.
     maxContentLength: 1024 * 1024,
   });
-  return {
-    limiter: o.limiter,
-    scrub: scrubber([o.token]),
-    async put(path, body, version, signal) {
-      const slot = await o.limiter.tryReserve(o.maxWaitMs);
-      if (!slot.granted) throw new RateLimitDeferral(slot.waitMs);
-      const wait = slot.waitMs;
-      if (wait > 0) {
-        o.onWait?.(wait);
-        // timers/promises removes its abort listener when done: the worker's signal lives long.
-        await sleep(wait, undefined, signal === undefined ? {} : { signal });
-      }
-      const res = await http.put(path, body, { headers: { "X-Recharge-Version": version }, ...(signal === undefined ? {} : { signal }) }).catch((e: unknown) => {
+  async function send(method: "GET" | "PUT", path: string, body: unknown, version: RechargeApiVersion, signal: AbortSignal | undefined): Promise<RechargeResponse> {
+    const slot = await o.limiter.tryReserve(o.maxWaitMs);
+    if (!slot.granted) throw new RateLimitDeferral(slot.waitMs);
+    const wait = slot.waitMs;
+    if (wait > 0) {
+      o.onWait?.(wait);
+      // timers/promises removes its abort listener when done: the worker's signal lives long.
+      await sleep(wait, undefined, signal === undefined ? {} : { signal });
+    }
+    const res = await http
+      .request({
+        method,
+        url: path,
+        headers: { "X-Recharge-Version": version, ...(method === "PUT" ? { "Content-Type": "application/json" } : {}) },
+        ...(method === "PUT" ? { data: body } : {}),
+        ...(signal === undefined ? {} : { signal }),
+      })
+      .catch((e: unknown) => {
         o.onResponse?.("error");
         throw e;
       });
-      o.onResponse?.(res.status);
-      const headers: Record<string, string | undefined> = {};
-      for (const [k, v] of Object.entries(res.headers)) headers[k.toLowerCase()] = v === undefined || v === null ? undefined : String(v);
-      return { status: res.status, data: res.data as unknown, headers };
-    },
+    o.onResponse?.(res.status);
+    const headers: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(res.headers)) headers[k.toLowerCase()] = v === undefined || v === null ? undefined : String(v);
+    return { status: res.status, data: res.data as unknown, headers };
+  }
+  return {
+    limiter: o.limiter,
+    scrub: scrubber([o.token]),
+    put: (path, body, version, signal) => send("PUT", path, body, version, signal),
+    get: (path, version, signal) => send("GET", path, undefined, version, signal),
   };
 }

@@ -48,11 +48,15 @@ export interface RechargeHandlerDeps {
 }
 
 type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
  * The write-back jobs of a placed Recharge order: the order's PUT, and for a prepaid order the
- * charge's. Their dedupe keys make queueing them again a no-op (recordPlaced, and the catch-up of
- * `orderbridge recharge writeback`).
+ * charge's, also when the payload did not name the charge (its job learns it from Recharge first).
+ * Their dedupe keys make queueing them again a no-op (recordPlaced, and the catch-up of
+ * `orderbridge recharge writeback`). Both are keyed by the order alone: an order has one charge, and
+ * a key holding the charge id would let a later payload that names it (or the catch-up, once the
+ * charge id is learnt) queue a second charge write-back for the same order.
  */
 export function writeBackJobs(o: {
   rechargeOrderId: string;
@@ -72,9 +76,7 @@ export function writeBackJobs(o: {
   };
   const common = { prefix: "job" as const, lane: "writeback" as const, apiVersion: o.apiVersion, maxAttempts: o.maxAttempts, correlationId: o.correlationId, payload, resourceId: o.rechargeOrderId };
   const jobs: NewJob[] = [{ ...common, kind: JOB_PUT_ORDER, dedupeKey: `recharge:put-order:${o.rechargeOrderId}` }];
-  if (o.isPrepaid && o.chargeId !== undefined) {
-    jobs.push({ ...common, kind: JOB_PUT_CHARGE, dedupeKey: `recharge:put-charge:${o.chargeId}:${o.rechargeOrderId}` });
-  }
+  if (o.isPrepaid) jobs.push({ ...common, kind: JOB_PUT_CHARGE, dedupeKey: `recharge:put-charge:${o.rechargeOrderId}` });
   return jobs;
 }
 
@@ -195,35 +197,81 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
     return added;
   }
 
+  /**
+   * One call to Recharge for a job: the answer when it is a 2xx; otherwise the job's failure (a
+   * rate-limit wait, a retry or dead, as the status says), with Recharge's words scrubbed.
+   */
+  async function call(client: RechargeClient, method: "GET" | "PUT", path: string, body: unknown, version: RechargeApiVersion, signal: AbortSignal): Promise<RechargeResponse> {
+    let res: RechargeResponse;
+    try {
+      res = method === "GET" ? await client.get(path, version, signal) : await client.put(path, body, version, signal);
+    } catch (e) {
+      if (e instanceof RateLimitDeferral) throw new JobError(e.message, { retry: true, retryAfterMs: e.waitMs, countsAsAttempt: false });
+      const message = e instanceof Error ? e.message : String(e);
+      // Without the cause: the worker would add its unscrubbed message to the job's last error.
+      throw new JobError(client.scrub(`${method} ${path} failed: ${message}`), { retry: true });
+    }
+    const verdict = classifyHttpStatus(res.status);
+    if (verdict === "ok") return res;
+    const retryAfterMs = parseRetryAfter(res.headers["retry-after"], deps.clock());
+    if (res.status === 429) await client.limiter.penalize(retryAfterMs);
+    // The job's last error and log line are read by operators: Recharge's words are kept, with
+    // the access token scrubbed (what we send holds ids and the order number only).
+    const rid = remoteRequestId(res.headers["x-request-id"], client.scrub);
+    const detail = describeErrorBody(res.data, client.scrub);
+    throw new JobError(`${method} ${path} → ${res.status}${rid === undefined ? "" : ` (request id ${rid})`}${detail === "" ? "" : `: ${detail}`}`, {
+      retry: verdict === "retry",
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
+  }
+
+  /**
+   * The charge of a prepaid order whose payload did not name it (Recharge's own prepaid example has
+   * no `charge`): learnt once from `GET /orders/{id}` (2021-11 answers `order.charge.id`, 2021-01
+   * `order.charge_id`) and kept on the order's sync row, so a retry of the PUT (a rate-limit wait, a
+   * 5xx) does not read the order again. Undefined when Recharge's order has no charge either.
+   */
+  async function learnChargeId(client: RechargeClient, p: WriteBackPayload, signal: AbortSignal): Promise<string | undefined> {
+    const row = await deps.db.selectFrom("recharge_orders").select("charge_id").where("recharge_order_id", "=", p.rechargeOrderId).executeTakeFirst();
+    if (row?.charge_id != null) return row.charge_id;
+    const path = `/orders/${encodeURIComponent(p.rechargeOrderId)}`;
+    const res = await call(client, "GET", path, undefined, p.apiVersion, signal);
+    const order = isObj(res.data) ? res.data["order"] : undefined;
+    if (!isObj(order)) {
+      throw new JobError(`GET ${path} → ${res.status} answered no order: ${describeErrorBody(res.data, client.scrub) || "an empty body"}`, { retry: false });
+    }
+    const chargeId = readOrderView(order).chargeId;
+    if (chargeId === undefined) return undefined;
+    await deps.db
+      .updateTable("recharge_orders")
+      .set({ charge_id: chargeId })
+      .where("recharge_order_id", "=", p.rechargeOrderId)
+      .where("charge_id", "is", null)
+      .execute();
+    return chargeId;
+  }
+
   const writeBack =
     (what: "order" | "charge"): JobHandler =>
     async (job, ctx) => {
       const client = deps.client;
       if (client === undefined) throw new JobError("write-back is off (RECHARGE_WRITEBACK=off, or no RECHARGE_API_TOKEN)", { retry: false });
       const p = JSON.parse(job.payload) as WriteBackPayload;
+      let learnt = "";
+      if (what === "charge" && p.chargeId === undefined) {
+        const chargeId = await learnChargeId(client, p, ctx.signal);
+        if (chargeId === undefined) {
+          const outcome = `PUT /charges skipped: the charge of prepaid Recharge order ${p.rechargeOrderId} is unknown (neither its webhook nor GET /orders/${p.rechargeOrderId} names one)`;
+          ctx.log.warn("Recharge charge write-back skipped: the charge is unknown", { rechargeOrderId: p.rechargeOrderId, externalOrderNumber: p.externalOrderNumber });
+          return { state: "skipped", outcome };
+        }
+        p.chargeId = chargeId;
+        learnt = `, charge id from GET /orders/${p.rechargeOrderId}`;
+      }
       const path = what === "order" ? `/orders/${encodeURIComponent(p.rechargeOrderId)}` : `/charges/${encodeURIComponent(p.chargeId ?? "")}`;
       const body = what === "order" ? orderWriteBackBody(p.apiVersion, p, deps.sendOrderNumber) : chargeWriteBackBody(p.apiVersion, p);
-      let res: RechargeResponse;
-      try {
-        res = await client.put(path, body, p.apiVersion, ctx.signal);
-      } catch (e) {
-        if (e instanceof RateLimitDeferral) throw new JobError(e.message, { retry: true, retryAfterMs: e.waitMs, countsAsAttempt: false });
-        const message = e instanceof Error ? e.message : String(e);
-        // Without the cause: the worker would add its unscrubbed message to the job's last error.
-        throw new JobError(client.scrub(`PUT ${path} failed: ${message}`), { retry: true });
-      }
-      const verdict = classifyHttpStatus(res.status);
-      if (verdict === "ok") return { state: "done", outcome: `PUT ${path} → ${res.status} (external order ${p.externalOrderNumber})` };
-      const retryAfterMs = parseRetryAfter(res.headers["retry-after"], deps.clock());
-      if (res.status === 429) await client.limiter.penalize(retryAfterMs);
-      // The job's last error and log line are read by operators: Recharge's words are kept, with
-      // the access token scrubbed (the payload sent holds ids and the order number only).
-      const rid = remoteRequestId(res.headers["x-request-id"], client.scrub);
-      const detail = describeErrorBody(res.data, client.scrub);
-      throw new JobError(`PUT ${path} → ${res.status}${rid === undefined ? "" : ` (request id ${rid})`}${detail === "" ? "" : `: ${detail}`}`, {
-        retry: verdict === "retry",
-        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-      });
+      const res = await call(client, "PUT", path, body, p.apiVersion, ctx.signal);
+      return { state: "done", outcome: `PUT ${path} → ${res.status} (external order ${p.externalOrderNumber}${learnt})` };
     };
 
   return { [JOB_WEBHOOK]: processWebhook, [JOB_PUT_ORDER]: writeBack("order"), [JOB_PUT_CHARGE]: writeBack("charge") };

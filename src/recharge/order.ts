@@ -23,6 +23,28 @@ const ecommerce = (v: unknown): string | undefined => (isObj(v) ? text(v["ecomme
 const flag = (v: unknown): boolean => v === true || v === 1 || v === "1" || v === "true";
 
 /**
+ * The topic of a delivery that named none (one URL for every topic, and no `X-Recharge-Topic`),
+ * from its body: Recharge wraps the resource in a key named after it (spec §7). An order becomes
+ * `order/created`: decide() treats every order topic alike (only a successful order without an
+ * external id is placed, once), so which order topic it was changes nothing; a queued, cancelled
+ * or already-synced order is skipped by its status and ids as at its own URL. A checkout becomes
+ * `checkout/processed`. Anything else (a charge, a subscription, …) is no handled topic: the reason.
+ */
+export function topicFromPayload(body: unknown): { topic: HandledTopic } | { topic: undefined; reason: string } {
+  const why = "no topic in the URL or X-Recharge-Topic, and the payload";
+  if (!isObj(body)) return { topic: undefined, reason: `${why} is not a JSON object` };
+  if ("order" in body) return { topic: "order/created" };
+  if ("checkout" in body) return { topic: "checkout/processed" };
+  if ("charge" in body) return { topic: undefined, reason: `${why} is a charge: charge topics are not handled` };
+  const keys = Object.keys(body);
+  const shown = keys.slice(0, 3).map((k) => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}…` : k));
+  return {
+    topic: undefined,
+    reason: `${why} is neither an order nor a checkout (${keys.length === 0 ? "no keys" : `keys ${shown.join(", ")}${keys.length > 3 ? ", …" : ""}`})`,
+  };
+}
+
+/**
  * The API version a payload was rendered in, from its shape: 2021-11 nests (`customer`, `charge`,
  * `external_order_id: {ecommerce}`, `purchase_item_id`, lower-case status, booleans); 2021-01 is flat
  * (`customer_id`, `charge_id`, `shopify_order_id`, `subscription_id`, upper-case status, 0/1).

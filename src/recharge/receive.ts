@@ -8,7 +8,7 @@ import type { Database } from "../store/schema.js";
 import { parseJsonBody } from "../validation/json.js";
 import type { Validator } from "../validation/schemas.js";
 import { JOB_WEBHOOK } from "./handlers.js";
-import { HANDLED_TOPICS, RECHARGE_API_VERSIONS, detectVersion, type RechargeApiVersion } from "./order.js";
+import { HANDLED_TOPICS, RECHARGE_API_VERSIONS, detectVersion, topicFromPayload, type RechargeApiVersion } from "./order.js";
 
 export interface RechargeReceiverDeps {
   db: Kysely<Database>;
@@ -23,9 +23,14 @@ export interface RechargeReceiverDeps {
   onEnqueued: () => void;
 }
 
+/** Where a delivery's topic was found: the URL, `X-Recharge-Topic`, or (neither naming one) the body. */
+export type TopicSource = "path" | "header" | "payload";
+
 export interface RechargeDelivery {
   /** Normalised topic ("order/created"), or undefined when neither the URL nor a header named one. */
   topic: string | undefined;
+  /** Which of the two named `topic`. */
+  topicSource: Exclude<TopicSource, "payload"> | undefined;
   rawBody: Buffer;
   headers: { legacy?: string | undefined; signature?: string | undefined; timestamp?: string | undefined; version?: string | undefined };
   requestId: string;
@@ -36,7 +41,10 @@ export interface RechargeAck {
   status: "accepted" | "duplicate" | "ignored";
   /** Null for an unsigned empty body, which is answered but not stored. */
   eventId: string | null;
+  /** The topic it is processed or recorded as; null when none could be told. */
   topic: string | null;
+  /** Where the topic was found; null when nowhere. */
+  topicSource: TopicSource | null;
   reason?: string;
 }
 
@@ -83,32 +91,48 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
     // the body of an ignored topic is kept as it came, and PostgreSQL cannot keep that one.
     if (d.rawBody.includes(0)) throw new PayloadError("json_malformed", "The request body contains a NUL byte (0x00), which JSON text never does.");
 
+    let topic = d.topic;
+    let topicSource: TopicSource | null = topic === undefined ? null : (d.topicSource ?? null);
     const ignore = async (reason: string): Promise<RechargeAck> => {
       const r = await enqueue(
         deps.db,
-        { kind: JOB_WEBHOOK, lane: "inbox", prefix: "evt", topic: d.topic ?? null, state: "ignored", outcome: reason, body: text.trim() === "" ? null : text, maxAttempts: 0, correlationId: d.requestId },
+        {
+          kind: JOB_WEBHOOK,
+          lane: "inbox",
+          prefix: "evt",
+          topic: topic ?? null,
+          state: "ignored",
+          outcome: reason,
+          body: text.trim() === "" ? null : text,
+          payload: { topicSource },
+          maxAttempts: 0,
+          correlationId: d.requestId,
+        },
         now,
       );
-      d.log.info("Recharge webhook ignored", { topic: d.topic, reason, eventId: r.id });
-      return { status: "ignored", eventId: r.id, topic: d.topic ?? null, reason };
+      d.log.info("Recharge webhook ignored", { topic, topicSource, reason, eventId: r.id });
+      return { status: "ignored", eventId: r.id, topic: topic ?? null, topicSource, reason };
     };
     if (empty && !signed) {
       // Not stored, and logged at debug only: anyone can send it, and it asks for nothing.
-      d.log.debug("Recharge webhook ignored: unsigned empty body (Recharge's test webhook)", { topic: d.topic });
-      return { status: "ignored", eventId: null, topic: d.topic ?? null, reason: "empty body (Recharge's test webhook)" };
+      d.log.debug("Recharge webhook ignored: unsigned empty body (Recharge's test webhook)", { topic });
+      return { status: "ignored", eventId: null, topic: topic ?? null, topicSource, reason: "empty body (Recharge's test webhook)" };
     }
     if (empty) return ignore("empty body (Recharge's test webhook)");
-    if (d.topic === undefined) {
-      throw new PayloadError(
-        "topic_missing",
-        "The webhook topic is unknown: register each topic at its own URL, e.g. /webhooks/recharge/order/created, or send X-Recharge-Topic.",
-        [{ pointer: "/headers/x-recharge-topic", message: "is required when the URL names no topic" }],
-      );
+    if (topic === undefined) {
+      // One URL for every topic, without X-Recharge-Topic: the body tells. A signed delivery is
+      // never refused for its topic (Recharge retries a 4xx and deletes the webhook after 20
+      // failures, so every order would stop): one that is no handled topic is recorded as ignored.
+      // A body that is not JSON at all is refused (400) as at a handled topic's own URL.
+      const inferred = topicFromPayload(parseLeniently(d.rawBody, text));
+      topicSource = "payload";
+      if (inferred.topic === undefined) return ignore(inferred.reason);
+      topic = inferred.topic;
     }
-    if (!(HANDLED_TOPICS as readonly string[]).includes(d.topic)) return ignore(`topic ${d.topic} is not handled`);
+    if (!(HANDLED_TOPICS as readonly string[]).includes(topic)) return ignore(`topic ${topic} is not handled`);
 
     const parsed = parseJsonBody(d.rawBody);
-    const isCheckout = d.topic.startsWith("checkout/");
+    const isCheckout = topic.startsWith("checkout/");
     const resource = isCheckout ? deps.validateCheckout(parsed).checkout : deps.validateOrder(parsed).order;
     const headerVersion = RECHARGE_API_VERSIONS.find((v) => v === d.headers.version?.trim());
     const version = detectVersion(resource) ?? headerVersion ?? deps.defaultVersion;
@@ -117,30 +141,46 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
     const updatedAt = resource["updated_at"] ?? resource["completed_at"];
     const resourceId = id === undefined || id === null ? null : String(id);
     // Recharge sends no delivery id: a re-delivery is recognised by content.
-    const dedupeKey = resourceId !== null && typeof updatedAt === "string" ? `recharge:${d.topic}:${resourceId}:${updatedAt}` : null;
+    const dedupeKey = resourceId !== null && typeof updatedAt === "string" ? `recharge:${topic}:${resourceId}:${updatedAt}` : null;
     const r = await enqueue(
       deps.db,
       {
         kind: JOB_WEBHOOK,
         lane: "inbox",
         prefix: "evt",
-        topic: d.topic,
+        topic,
         dedupeKey,
-        bodyHash: sha256(`${d.topic}\n${text}`),
+        bodyHash: sha256(`${topic}\n${text}`),
         resourceId,
         apiVersion: version,
         body: text,
+        payload: { topicSource },
         maxAttempts: deps.maxAttempts,
         correlationId: d.requestId,
       },
       now,
     );
     if (r.inserted) {
-      d.log.info("Recharge webhook accepted", { topic: d.topic, eventId: r.id, rechargeId: resourceId, apiVersion: version });
+      d.log.info("Recharge webhook accepted", { topic, topicSource, eventId: r.id, rechargeId: resourceId, apiVersion: version });
       deps.onEnqueued();
-      return { status: "accepted", eventId: r.id, topic: d.topic };
+      return { status: "accepted", eventId: r.id, topic, topicSource };
     }
-    d.log.info("Recharge webhook is a duplicate", { topic: d.topic, eventId: r.id, rechargeId: resourceId });
-    return { status: "duplicate", eventId: r.id, topic: d.topic };
+    d.log.info("Recharge webhook is a duplicate", { topic, topicSource, eventId: r.id, rechargeId: resourceId });
+    return { status: "duplicate", eventId: r.id, topic, topicSource };
   };
+}
+
+/**
+ * The body's JSON value, read only to tell its topic. Text that a handled topic's own checks would
+ * refuse (U+0000 escapes, lone surrogates, deep nesting) is no reason to refuse an unhandled one,
+ * which is kept as it came; a handled one meets parseJsonBody after this. Not JSON at all: refused
+ * with parseJsonBody's answer.
+ */
+function parseLeniently(raw: Buffer, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    parseJsonBody(raw);
+    throw new PayloadError("json_malformed", "The request body is not valid JSON.");
+  }
 }

@@ -4,8 +4,9 @@ import { close, firstHeader, isPlainObject, listen, readBody } from "./loopback.
 
 /**
  * A real local HTTP server standing in for the Recharge REST API (spec: recharge-webhooks.md §1, §8, §9).
- * It knows `PUT /orders/{id}` and `PUT /charges/{id}`, checks the access token, the version header and
- * the JSON body, can enforce Recharge's leaky-bucket rate limit, and answers scripted replies.
+ * It knows `PUT /orders/{id}`, `PUT /charges/{id}` and `GET /orders/{id}` (answering an order stored
+ * with `storeOrder`, else 404), checks the access token, the version header and the JSON body, can
+ * enforce Recharge's leaky-bucket rate limit (on reads and writes alike), and answers scripted replies.
  * Uses node:http only, so it is independent of the app under test.
  */
 
@@ -52,6 +53,11 @@ export interface RechargeStandIn {
   defaultReply: Reply | "ok";
   /** Count of 429 answers given because of the bucket (not scripted ones). */
   readonly bucketRejections: number;
+  /**
+   * Keeps an order (the object inside a webhook's `{"order": …}`, in the shape of the version the
+   * test reads it with) for `GET /orders/{its id}`.
+   */
+  storeOrder(order: Record<string, unknown>): void;
   /** Calls that got a 2xx, e.g. for asserting write-backs landed. */
   succeeded(): RecordedCall[];
   /** Resolves when at least n calls have been received (polls every 10 ms; rejects after timeoutMs, default 10000). */
@@ -87,6 +93,7 @@ class RechargeApiStandIn implements RechargeStandIn {
 
   private readonly server: Server;
   private readonly scripted: Reply[] = [];
+  private readonly orders = new Map<string, Record<string, unknown>>();
   private readonly hanging = new Set<ServerResponse>();
   private rejectedByBucket = 0;
   private level = 0;
@@ -109,6 +116,10 @@ class RechargeApiStandIn implements RechargeStandIn {
 
   queue(...replies: Reply[]): void {
     this.scripted.push(...replies);
+  }
+
+  storeOrder(order: Record<string, unknown>): void {
+    this.orders.set(String(order["id"]), structuredClone(order));
   }
 
   succeeded(): RecordedCall[] {
@@ -228,11 +239,17 @@ class RechargeApiStandIn implements RechargeStandIn {
   private answerOk(res: ServerResponse, call: RecordedCall): void {
     const pathname = call.path.split("?")[0] ?? "";
     const m = RESOURCE_PATH.exec(pathname);
-    if (m === null) {
+    if (m === null || (call.method !== "PUT" && call.method !== "GET")) {
       this.send(res, call, 404, { errors: "Not Found" });
       return;
     }
     const key = m[1] === "orders" ? "order" : "charge";
+    if (call.method === "GET") {
+      const order = key === "order" ? this.orders.get(m[2] ?? "") : undefined;
+      if (order === undefined) this.send(res, call, 404, { errors: "Not Found" });
+      else this.send(res, call, 200, { order });
+      return;
+    }
     const fields = isPlainObject(call.body) ? call.body : {};
     this.send(res, call, 200, { [key]: { id: Number(m[2]), ...fields } });
   }

@@ -54,6 +54,22 @@ test("ok path answers the merged order and records body and headers", async () =
   assert.equal(api.succeeded().length, 2);
 });
 
+test("GET /orders/{id} answers a stored order, else 404, under the token and version checks and the bucket", async () => {
+  const api = await start({ bucket: { size: 2, leakPerSecond: 0.5 } });
+  api.storeOrder({ id: 512350001, charge: { id: 377750000 }, is_prepaid: true });
+  const get = (path: string, headers: Record<string, string> = HEADERS): Promise<Response> => fetch(`${api.url}${path}`, { headers });
+  const res = await get("/orders/512350001");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { order: { id: 512350001, charge: { id: 377750000 }, is_prepaid: true } });
+  assert.equal((await get("/orders/1", { ...HEADERS, "X-Recharge-Access-Token": "nope" })).status, 401);
+  assert.equal((await get("/orders/1", { "X-Recharge-Access-Token": TOKEN })).status, 426);
+  const unknown = await get("/orders/1");
+  assert.equal(unknown.status, 404);
+  assert.deepEqual(await unknown.json(), { errors: "Not Found" });
+  assert.equal((await get("/orders/512350001")).status, 429, "a read fills the bucket like a write");
+  assert.deepEqual(api.calls.map((c) => [c.method, c.status]), [["GET", 200], ["GET", 401], ["GET", 426], ["GET", 404], ["GET", 429]]);
+});
+
 test("wrong token → 401, missing version → 426, non-JSON body → 415", async () => {
   const api = await start();
   const bad = await put(api, "/orders/1", {}, { ...HEADERS, "X-Recharge-Access-Token": "nope" });

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import path from "node:path";
 import { ConfigError } from "./errors.js";
 import { parseAllowlist, type Allowlist } from "./security/ip-allowlist.js";
+import { parseSigningKey } from "./security/standard-webhooks.js";
 import { MIN_RETENTION_DAYS } from "./store/retention.js";
 
 export type SpAuthMode = "hmac" | "ip" | "both" | "either";
@@ -250,10 +251,13 @@ export function loadConfig(
     const secret = get("PLATFORM_HTTP_SECRET");
     const cartUrl = get("PLATFORM_HTTP_CART_URL");
     if (url === undefined) problems.push("PLATFORM=http needs PLATFORM_HTTP_URL: where orders are POSTed");
-    if (secret === undefined || secret.length < 16) {
-      problems.push("PLATFORM=http needs PLATFORM_HTTP_SECRET (16+ characters, or a Standard Webhooks whsec_… key): requests are signed with it");
+    const key = secret === undefined ? undefined : parseSigningKey(secret);
+    if (key === undefined) {
+      problems.push("PLATFORM=http needs PLATFORM_HTTP_SECRET, the Standard Webhooks key its requests are signed with (generate one with: echo whsec_$(openssl rand -base64 32))");
+    } else if (!key.ok) {
+      problems.push(key.problem);
     }
-    if (urlOk("PLATFORM_HTTP_URL", url) && urlOk("PLATFORM_HTTP_CART_URL", cartUrl) && url !== undefined && secret !== undefined) {
+    if (urlOk("PLATFORM_HTTP_URL", url) && urlOk("PLATFORM_HTTP_CART_URL", cartUrl) && url !== undefined && secret !== undefined && key?.ok === true) {
       httpPlatform = { url, cartUrl, secret };
     }
   }
@@ -417,6 +421,14 @@ export function maskUrl(raw: string): string {
   return u.toString().replace(/%2A%2A%2A%2A/g, "****");
 }
 
+/** How PLATFORM_HTTP_SECRET is read, never its value: a plain base64 key shows it is decoded. */
+function describeSigningKey(secret: string): string {
+  const k = parseSigningKey(secret);
+  if (!k.ok) return "****";
+  const form = { whsec: "whsec_<base64>", base64: "<base64>", raw: "raw:<text>" }[k.key.format];
+  return `**** (${form}, ${k.key.bytes} bytes)`;
+}
+
 /** The configuration with secrets masked, for logs and `config check`. */
 export function describeConfig(c: Config): Record<string, unknown> {
   const mask = (s: string | undefined): string | undefined => (s === undefined ? undefined : "****");
@@ -446,7 +458,13 @@ export function describeConfig(c: Config): Record<string, unknown> {
       timeoutMs: c.platform.timeoutMs,
       ...(c.platform.http === undefined
         ? {}
-        : { http: { url: maskUrl(c.platform.http.url), cartUrl: c.platform.http.cartUrl === undefined ? undefined : maskUrl(c.platform.http.cartUrl), secret: "****" } }),
+        : {
+            http: {
+              url: maskUrl(c.platform.http.url),
+              cartUrl: c.platform.http.cartUrl === undefined ? undefined : maskUrl(c.platform.http.cartUrl),
+              secret: describeSigningKey(c.platform.http.secret),
+            },
+          }),
       ...(c.platform.shopify === undefined ? {} : { shopify: { ...c.platform.shopify, accessToken: "****" } }),
       ...(c.platform.modulePath === undefined ? {} : { modulePath: c.platform.modulePath }),
     },

@@ -1,11 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { close, listen } from "./loopback.js";
-import { verifyStandardWebhook } from "../../src/security/standard-webhooks.js";
 import { createSchemaRegistry } from "../../src/validation/schemas.js";
+import { orderbridgeWebhook, verifyOrderbridgeRequest } from "../fixtures/platform-http/receiver.js";
 
 /**
  * A merchant's order management system behind the generic HTTP platform, as an OMS team would build
- * it from our published contract: it verifies the Standard Webhooks signature, validates the request
+ * it from our published contract: it verifies the Standard Webhooks signature with the official
+ * `standardwebhooks` library, through the README's receiving example, validates the request
  * against schemas/platform-http/order-request.schema.json, deduplicates by webhook-id, and answers
  * per line. Faults can be scripted: hang, 500, 400, non-JSON, wrong shape, answer-after-creating-then-hang,
  * and a 422 or 500 whose error text quotes what it was sent (every payment value, the customer's
@@ -21,6 +22,8 @@ export interface OmsCall {
   headers: Record<string, string | string[] | undefined>;
   body: Record<string, unknown>;
   verified: boolean;
+  /** Why the signature did not verify (the library's words). */
+  refused?: string;
   status: number;
 }
 
@@ -40,6 +43,7 @@ export interface OmsStandIn {
 const requestSchema = createSchemaRegistry().validator<Record<string, unknown>>("platform-http/order-request");
 
 export async function startOmsStandIn(opts: { secret: string; skus: string[] }): Promise<OmsStandIn> {
+  const wh = orderbridgeWebhook(opts.secret);
   const calls: OmsCall[] = [];
   const orders: OmsStandIn["orders"] = new Map();
   const clearedCarts: string[] = [];
@@ -52,27 +56,24 @@ export async function startOmsStandIn(opts: { secret: string; skus: string[] }):
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      const raw = Buffer.concat(chunks).toString("utf8");
+      const bytes = Buffer.concat(chunks);
+      const raw = bytes.toString("utf8");
       const h = (n: string): string | undefined => (typeof req.headers[n] === "string" ? (req.headers[n] as string) : undefined);
-      const verified = verifyStandardWebhook(
-        opts.secret,
-        { id: h("webhook-id"), timestamp: h("webhook-timestamp"), signature: h("webhook-signature") },
-        raw,
-        { nowSeconds: Math.floor(Date.now() / 1000) },
-      ).ok;
+      const verdict = verifyOrderbridgeRequest(wh, bytes, req.headers);
+      const verified = verdict.ok;
       let body: Record<string, unknown> = {};
       try {
         body = JSON.parse(raw) as Record<string, unknown>;
       } catch {
         /* recorded as {} */
       }
-      const call: OmsCall = { path: req.url ?? "", headers: req.headers, body, verified, status: 0 };
+      const call: OmsCall = { path: req.url ?? "", headers: req.headers, body, verified, ...(verdict.ok ? {} : { refused: verdict.reason }), status: 0 };
       calls.push(call);
       const answer = (status: number, payload: unknown): void => {
         call.status = status;
         res.writeHead(status, { "Content-Type": "application/json" }).end(typeof payload === "string" ? payload : JSON.stringify(payload));
       };
-      if (!verified) return answer(401, { error: "bad signature" });
+      if (!verdict.ok) return answer(401, { error: verdict.reason });
       const fault = faults.shift();
       if (fault === "hang") return void held.add(res);
       if (fault === "500") return answer(500, { error: "database is down" });

@@ -10,7 +10,7 @@ import { ADMIN_TOKEN, minimalOrder } from "../helpers/service.js";
 import { freshDatabase, storeKinds } from "../helpers/stores.js";
 
 const SP_SECRET = "sp-secret-for-kill-tests";
-const OMS_SECRET = "oms-secret-0123456789";
+const OMS_SECRET = "raw:oms-secret-0123456789";
 
 async function callback(server: RunningServer, body: string): Promise<{ status: number; text: string }> {
   const res = await fetch(`http://127.0.0.1:${server.port}/callbacks/subscribe-pro/order`, {

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { Webhook } from "standardwebhooks";
 import { deliveryId } from "../../src/platforms/http/adapter.js";
 import { idempotencyTag } from "../../src/platforms/shopify/adapter.js";
-import { verifyStandardWebhook } from "../../src/security/standard-webhooks.js";
 import { startOmsStandIn, type OmsStandIn } from "../helpers/oms-stand-in.js";
 import { rcFixture, rcFixtureText, startRechargeService, type Json, type RechargeTestService } from "../helpers/recharge.js";
 import { minimalOrder } from "../helpers/service.js";
@@ -46,13 +46,9 @@ describe("PLATFORM=http: orders go to the merchant's own system", () => {
     assert.ok(call);
     assert.equal(call.verified, true, "Standard Webhooks signature verified by the receiver");
     assert.equal(call.headers["webhook-id"], deliveryId("sp:http-201"));
-    const sig = verifyStandardWebhook(
-      OMS_SECRET,
-      { id: String(call.headers["webhook-id"]), timestamp: String(call.headers["webhook-timestamp"]), signature: String(call.headers["webhook-signature"]) },
-      JSON.stringify(call.body),
-      { nowSeconds: Math.floor(Date.now() / 1000) },
-    );
-    assert.equal(sig.ok, true);
+    const h = (n: string): string => String(call.headers[n]);
+    const headers = { "webhook-id": h("webhook-id"), "webhook-timestamp": h("webhook-timestamp"), "webhook-signature": h("webhook-signature") };
+    assert.doesNotThrow(() => new Webhook(OMS_SECRET).verify(JSON.stringify(call.body), headers), "the official library verifies it");
     assert.equal(call.body["type"], "order.create");
     assert.equal(call.body["idempotencyKey"], "sp:http-201");
     const again = await t.callback(minimalOrder("http-201", spItems("RUBY-RED", "EARL-GREY")));

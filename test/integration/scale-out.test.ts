@@ -197,12 +197,12 @@ for (const { kind, skip } of await storeKinds()) {
 
     it("WORKERS=2 serves from two processes; SIGTERM lets an in-flight callback finish, gives a running job back, and exits 0", async () => {
       const recharge = await startRechargeStandIn({ token: RC_TOKEN });
-      const oms = await startOmsStandIn({ secret: "oms-secret-0123456789", skus: ["RUBY-RED", "EARL-GREY"] });
+      const oms = await startOmsStandIn({ secret: "raw:oms-secret-0123456789", skus: ["RUBY-RED", "EARL-GREY"] });
       const { db, env } = environment(kind, recharge, {
         WORKERS: "2",
         PLATFORM: "http",
         PLATFORM_HTTP_URL: `${oms.url}/orders`,
-        PLATFORM_HTTP_SECRET: "oms-secret-0123456789",
+        PLATFORM_HTTP_SECRET: "raw:oms-secret-0123456789",
         PLATFORM_DEADLINE_MS: "5000",
         SHUTDOWN_TIMEOUT_MS: "2500",
         RECHARGE_TIMEOUT_MS: "60000",

@@ -203,13 +203,45 @@ describe("loadConfig", () => {
   });
 });
 
+describe("loadConfig: PLATFORM_HTTP_SECRET (issue #14, item 7)", () => {
+  const http = (secret: string) => ({ PLATFORM: "http", PLATFORM_HTTP_URL: "https://oms.example.com/orders", PLATFORM_HTTP_SECRET: secret });
+
+  it("refuses a key the Standard Webhooks libraries cannot use, with every other problem, saying what to set", () => {
+    // "16+ characters" of text was enough before; such a key is not base64, so its meaning would be unclear.
+    assert.throws(
+      () => loadConfig({ ...http("oms-secret-0123456789"), PORT: "99999" }),
+      (e: Error) =>
+        /PORT must be/.test(e.message) &&
+        /PLATFORM_HTTP_SECRET is not a Standard Webhooks key[\s\S]*openssl rand -base64 32[\s\S]*raw:<the text>/.test(e.message) &&
+        !e.message.includes("oms-secret-0123456789"),
+    );
+    assert.throws(() => loadConfig(http("0123456789abcdef")), /PLATFORM_HTTP_SECRET decodes to 12 bytes; at least 16/);
+    assert.throws(() => loadConfig(http("raw:thé-vert-0123456789")), /raw: key must be printable ASCII/);
+    assert.throws(() => loadConfig({ PLATFORM: "http", PLATFORM_HTTP_URL: "https://oms.example.com/orders" }), /PLATFORM_HTTP_SECRET[\s\S]*openssl rand -base64 32/);
+  });
+
+  it("takes whsec_<base64>, <base64> and raw:<text>, and describes which without showing it", () => {
+    const forms = {
+      "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw": "**** (whsec_<base64>, 24 bytes)",
+      "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw": "**** (<base64>, 24 bytes)",
+      "raw:oms-secret-0123456789": "**** (raw:<text>, 21 bytes)",
+    };
+    for (const [secret, described] of Object.entries(forms)) {
+      const c = loadConfig(http(secret));
+      assert.equal(c.platform.http?.secret, secret);
+      assert.equal((describeConfig(c)["platform"] as { http: { secret: string } }).http.secret, described);
+    }
+  });
+});
+
 describe("loadConfig: platforms", () => {
   it("http needs a URL and a secret; shopify a shop and a token; a module path is resolved", () => {
     assert.throws(() => loadConfig({ PLATFORM: "http" }), /PLATFORM_HTTP_URL[\s\S]*PLATFORM_HTTP_SECRET/);
-    const http = loadConfig({ PLATFORM: "http", PLATFORM_HTTP_URL: "https://oms.example.com/orders", PLATFORM_HTTP_SECRET: "0123456789abcdef", PLATFORM_TIMEOUT_MS: "2500" });
-    assert.deepEqual(http.platform.http, { url: "https://oms.example.com/orders", cartUrl: undefined, secret: "0123456789abcdef" });
+    const key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const http = loadConfig({ PLATFORM: "http", PLATFORM_HTTP_URL: "https://oms.example.com/orders", PLATFORM_HTTP_SECRET: key, PLATFORM_TIMEOUT_MS: "2500" });
+    assert.deepEqual(http.platform.http, { url: "https://oms.example.com/orders", cartUrl: undefined, secret: key });
     assert.equal(http.platform.timeoutMs, 2500);
-    assert.doesNotMatch(JSON.stringify(describeConfig(http)), /0123456789abcdef/);
+    assert.doesNotMatch(JSON.stringify(describeConfig(http)), /MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw/);
 
     assert.throws(() => loadConfig({ PLATFORM: "shopify" }), /SHOPIFY_SHOP[\s\S]*SHOPIFY_ACCESS_TOKEN/);
     const shop = loadConfig({ PLATFORM: "shopify", SHOPIFY_SHOP: "https://tea-shop.myshopify.com", SHOPIFY_ACCESS_TOKEN: "shpat_x" });

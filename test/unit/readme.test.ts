@@ -14,6 +14,11 @@ describe("README", () => {
     assert.deepEqual([...documented].filter((v) => !read.has(v)), [], "documented but not read");
   });
 
+  it("quotes the receiving example for PLATFORM=http exactly as the tests run it (test/fixtures/platform-http/receiver.ts)", () => {
+    const example = fs.readFileSync(new URL("../fixtures/platform-http/receiver.ts", import.meta.url), "utf8");
+    assert.ok(readme.includes("```ts\n" + example + "```\n"), "README.md quotes the file as it is");
+  });
+
   it("has the quick start and test command", () => {
     assert.match(readme, /npm ci && npm start/);
     assert.match(readme, /^npm test/m);

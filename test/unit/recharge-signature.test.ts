@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { loadConfig } from "../../src/config.js";
 import {
   rechargeSignatureHeader,
   signRechargeLegacy,
@@ -61,6 +62,37 @@ describe("Recharge webhook signatures", () => {
       const r = verifyRechargeWebhook(raw, { signature: `t=${T},v1=${V1}` }, [SECRET], { nowSeconds: now, toleranceSeconds: 172_800 });
       assert.equal(!r.ok && r.reason, "expired");
     }
+  });
+
+  it("timestamped: the window's edges as stripe-node draws them, and timestamps ahead of now, which stripe-node accepts", () => {
+    // stripe-node src/Webhooks.ts and test/Webhook.spec.ts @ 663942164d3876f04bb26617b88f498ba785e580:
+    // refused when floor(receivedAt / 1000) - t > tolerance; its tests use receivedAt 20000000 ms and
+    // tolerance 10: t 15 s old is refused, 9 s old accepted. A timestamp ahead of now is never refused
+    // there; here it is, past the same tolerance, as the Standard Webhooks libraries do ("too new").
+    const now = 20_000_000 / 1000;
+    const at = (t: number) => verifyRechargeWebhook(raw, { signature: rechargeSignatureHeader(SECRET, t, raw) }, [SECRET], { nowSeconds: now, toleranceSeconds: 10 });
+    const cases: [number, boolean][] = [
+      [now - 15, false],
+      [now - 9, true],
+      [now - 10, true],
+      [now - 11, false],
+      [now + 10, true],
+      [now + 11, false],
+    ];
+    for (const [t, ok] of cases) {
+      const r = at(t);
+      assert.equal(r.ok, ok, `t = now ${t - now}`);
+      if (!r.ok) assert.equal(r.reason, "expired");
+    }
+  });
+
+  it("timestamped: a tolerance of 0 does not switch the check off (stripe-node's `tolerance || 0` does): it is refused at start", () => {
+    assert.throws(() => loadConfig({ RECHARGE_SIGNATURE_TOLERANCE_S: "0" }), /RECHARGE_SIGNATURE_TOLERANCE_S must be a whole number from 1 to 2592000/);
+  });
+
+  it("timestamped: t is read strictly (stripe-node's parseInt would take 1700000000abc as 1700000000)", () => {
+    const r = verifyRechargeWebhook(raw, { signature: `t=${T}abc,v1=${V1}` }, [SECRET], opts);
+    assert.equal(!r.ok && r.reason, "malformed");
   });
 
   it("timestamped: a failing strong signature never falls back to a valid legacy one", () => {

@@ -19,7 +19,24 @@ async function webCryptoHmac(secret: string, body: string): Promise<string> {
   return Buffer.from(sig).toString("hex");
 }
 
+// stripe-node test/crypto/helpers.ts @ 663942164d3876f04bb26617b88f498ba785e580: the same primitive
+// (lowercase hex HMAC-SHA256 keyed with the secret's UTF-8 text), its known answers.
+const STRIPE_SECRET = "test_secret";
+const STRIPE_VECTORS: [string, string, string][] = [
+  ["empty payload", "", "f7f9bd47fb987337b5796fdc1fdb9ba221d0d5396814bfcaf9521f43fd8927fd"],
+  ["sample payload", JSON.stringify({ obj1: "hello", obj2: "world" }), "bebb1a643997f419b315ddba19e6f5411e1ce7f810ba6d3617ce72823092f363"],
+  ["payload with utf-8", "\ud83d\ude00", "837da296d05c4fe31f61d5d7ead035099d9585a5bcde87de952012a78f0b0c43"],
+];
+
 describe("Sp-Hmac", () => {
+  it("signs stripe-node's HMAC-SHA256 known answers, from text and from the UTF-8 bytes", () => {
+    for (const [what, payload, expected] of STRIPE_VECTORS) {
+      assert.equal(signSpHmac(STRIPE_SECRET, payload), expected, what);
+      assert.equal(signSpHmac(STRIPE_SECRET, Buffer.from(payload, "utf8")), expected, what);
+      assert.deepEqual(verifySpHmac(Buffer.from(payload, "utf8"), expected, [STRIPE_SECRET]), { ok: true, secretIndex: 0 }, what);
+    }
+  });
+
   it("signs the spec's known-answer vector", () => {
     assert.equal(signSpHmac(SECRET, COMPACT), COMPACT_SIG);
     assert.equal(signSpHmac(SECRET, Buffer.from(COMPACT, "utf8")), COMPACT_SIG);

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import axios, { type AxiosInstance } from "axios";
-import { PlatformError } from "../../errors.js";
+import { ConfigError, PlatformError } from "../../errors.js";
 import { backoffMs, parseRetryAfter } from "../../jobs/retry-policy.js";
 import { currencyExponent, formatMinor, parseDecimal } from "../../money.js";
 import {
@@ -15,7 +15,7 @@ import {
 } from "../../orders/types.js";
 import { remoteRequestId, type Scrub } from "../../security/scrub.js";
 import type { Logger } from "../../logger.js";
-import { signStandardWebhook } from "../../security/standard-webhooks.js";
+import { parseSigningKey } from "../../security/standard-webhooks.js";
 import type { Validator } from "../../validation/schemas.js";
 
 /** The answer an HTTP platform gives (schemas/platform-http/order-response.schema.json). */
@@ -53,7 +53,7 @@ export interface HttpPlatformOptions {
   url: string;
   /** Where `cart.clear` goes; without it the platform has no carts. */
   cartUrl?: string | undefined;
-  /** Standard Webhooks key: `whsec_<base64>` or plain text. */
+  /** Standard Webhooks key: `whsec_<base64>`, `<base64>` or `raw:<ASCII text>` (src/security/standard-webhooks.ts). */
   secret: string;
   /** One attempt's timeout; the caller's deadline bounds all attempts together. */
   timeoutMs: number;
@@ -88,6 +88,10 @@ export const deliveryId = (key: string): string => `msg_${createHash("sha256").u
  */
 export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
   const clock = o.clock ?? Date.now;
+  // Config validated it already; a caller that did not learns it here, before any request.
+  const checked = parseSigningKey(o.secret);
+  if (!checked.ok) throw new ConfigError(checked.problem);
+  const signingKey = checked.key;
   const backoff = o.backoff ?? { baseMs: 200, maxMs: 2000 };
   const http: AxiosInstance = axios.create({
     timeout: o.timeoutMs,
@@ -123,8 +127,8 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
     for (let attempt = 1; ; attempt++) {
       if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline; ${fate()}`, true, { ...notPlaced(), detail });
       const ts = Math.floor(clock() / 1000);
-      const signature = signStandardWebhook(o.secret, id, ts, body);
-      const scrub = ctx.scrub.with([o.secret, signature, ...signature.split(" ").map((s) => s.replace(/^v1,/, ""))]);
+      const signature = signingKey.sign(id, ts, body);
+      const scrub = ctx.scrub.with([...signingKey.forms, signature, signature.replace(/^v1,/, "")]);
       let wait: number | undefined;
       let failure: string;
       try {
@@ -169,7 +173,7 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
       parsed = JSON.parse(text);
     } catch {
       throw new PlatformError("the http platform answered POST order with a body that is not JSON; it may have been placed", false, {
-        detail: ctx.scrub.with([o.secret]).excerpt(text, EXCERPT_CHARS),
+        detail: ctx.scrub.with(signingKey.forms).excerpt(text, EXCERPT_CHARS),
       });
     }
     let answer: HttpOrderResponse;
@@ -180,7 +184,7 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
       throw new PlatformError(
         `the http platform's answer to POST order does not match schemas/platform-http/order-response.schema.json (${(e as Error).message.replace(/^The request body does not match the schema: /, "")}); it may have been placed`,
         false,
-        { detail: ctx.scrub.with([o.secret]).excerpt(text, EXCERPT_CHARS) },
+        { detail: ctx.scrub.with(signingKey.forms).excerpt(text, EXCERPT_CHARS) },
       );
     }
     return fromWire(order, answer, clock);

@@ -12,6 +12,9 @@ import type { Kysely } from "kysely";
 import type { Database } from "../store/schema.js";
 import type { Logger } from "../logger.js";
 import type { Scrub } from "../security/scrub.js";
+import type { Amount } from "../money.js";
+
+export type { Amount } from "../money.js";
 
 export interface Address {
   firstName?: string;
@@ -37,10 +40,15 @@ export interface NormalizedLine {
   description?: string;
   /** What the source says; the platform's catalog may know better. */
   requiresShipping?: boolean;
-  /** A price the source fixed for this line, in minor units of the order currency. */
-  fixedUnitPrice?: number;
-  /** Tax the source already charged for the whole line, in minor units: kept instead of the platform's own. */
-  fixedTaxTotal?: number;
+  /**
+   * A price the source fixed for one unit, exact (it may have more decimals than the currency): the
+   * line's subtotal is it × quantity, rounded once.
+   */
+  fixedUnitPrice?: Amount;
+  /** Tax the source already charged for the whole line, exact: kept instead of the platform's own. */
+  fixedTaxTotal?: Amount;
+  /** The source's breakdown of that tax (state, county, …), for platforms that keep tax lines. */
+  taxLines?: TaxLine[];
   subscriptionId?: string;
   /** Line properties the source carries (Recharge `properties`: engraving, grind, …). */
   properties?: NameValue[];
@@ -51,13 +59,28 @@ export interface NameValue {
   value: string;
 }
 
+/** One tax of a line's or shipping line's tax, as the source itemised it (exact). */
+export interface TaxLine {
+  title: string;
+  /** A fraction ("0.0725"), when the source gave one. */
+  rate?: Amount;
+  price: Amount;
+}
+
 /** A shipping line the source already priced and charged. */
 export interface ChargedShippingLine {
   code: string;
   title?: string;
-  /** Minor units of the order currency. */
-  price: number;
+  /** Exact, in the order currency. */
+  price: Amount;
+  /** The tax charged on this shipping, exact (the sum of its tax lines); absent when none was. */
+  taxTotal?: Amount;
+  taxLines?: TaxLine[];
 }
+
+/** The order amounts every platform records, in this order. */
+export const AMOUNT_FIELDS = ["subtotal", "shippingTotal", "taxTotal", "discountTotal", "total"] as const;
+export type AmountField = (typeof AMOUNT_FIELDS)[number];
 
 export interface NormalizedOrder {
   source: "subscribe-pro" | "recharge";
@@ -82,8 +105,14 @@ export interface NormalizedOrder {
    * records these amounts instead of pricing shipping from its own rates.
    */
   shippingLines?: ChargedShippingLine[];
-  /** Discounts the source already applied, in minor units. */
-  discounts?: { code?: string; amount: number }[];
+  /** Discounts the source already applied, as amounts (exact), never as percentages. */
+  discounts?: { code?: string; amount: Amount }[];
+  /**
+   * The order totals the source charged (Recharge's subtotal_price, total_tax, total_discounts,
+   * total_price), exact. They are what the customer paid, so they win over what the lines add up
+   * to; the platform records them and keeps the difference (src/orders/amounts.ts).
+   */
+  charged?: Partial<Record<AmountField, Amount>>;
   note?: string;
   tags?: string;
   /** Order attributes (Recharge `order_attributes` / `note_attributes`). */

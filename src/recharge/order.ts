@@ -3,8 +3,8 @@
  * view), what to do with it, the normalised order it becomes, and the write-back bodies.
  * Facts and open questions: shared/spec/recharge-webhooks.md §6–§8.
  */
-import { currencyExponent, parseDecimal } from "../money.js";
-import type { Address, ChargedShippingLine, NameValue, NormalizedLine, NormalizedOrder } from "../orders/types.js";
+import { addAmounts, currencyUnit, isNegativeAmount, parseAmount, parseDecimal, UNKNOWN_CURRENCY_MESSAGE, type Amount } from "../money.js";
+import type { Address, AmountField, ChargedShippingLine, NameValue, NormalizedLine, NormalizedOrder, TaxLine } from "../orders/types.js";
 
 export type RechargeApiVersion = "2021-01" | "2021-11";
 export const RECHARGE_API_VERSIONS: readonly RechargeApiVersion[] = ["2021-01", "2021-11"];
@@ -191,20 +191,34 @@ function nameValues(v: unknown): NameValue[] {
 }
 
 /**
- * A Recharge order → the normalised order. Prices, taxes, shipping and discounts are what Recharge
- * charged the customer, so they travel as fixed amounts; nothing is re-priced. Never partial: the
- * customer paid for every line.
+ * A Recharge order → the normalised order. Prices, taxes, shipping, discounts and the order's
+ * totals are what Recharge charged the customer, so they travel as exact amounts; nothing is
+ * re-priced, and the platform rounds each figure once. Never partial: the customer paid for every line.
  */
 export function mapRechargeOrder(order: Obj): MappedRechargeOrder {
   const view = readOrderView(order);
   const currency = (text(order["currency"]) ?? "USD").toUpperCase();
-  const exp = currencyExponent(currency);
-  const money = (v: unknown): number | undefined => {
-    if (typeof v !== "string" && typeof v !== "number") return undefined;
-    const n = parseDecimal(v, exp);
-    return n === undefined || n < 0 ? undefined : n;
-  };
   const problems: string[] = [];
+  // Refused at receipt since ISO 4217 units; an event stored before that ends here (the rest is
+  // still read, in cents, to report every problem at once).
+  const known = currencyUnit(currency);
+  if (known === undefined) problems.push(`currency ${currency} ${UNKNOWN_CURRENCY_MESSAGE}`);
+  const exp = known ?? 2;
+  /** An amount Recharge charged, exact; undefined when absent, negative or too large to count. */
+  const amount = (v: unknown): Amount | undefined => {
+    if (typeof v !== "string" && typeof v !== "number") return undefined;
+    const a = parseAmount(v);
+    return a === undefined || isNegativeAmount(a) || parseDecimal(a, exp) === undefined ? undefined : a;
+  };
+  const taxLinesOf = (v: unknown): TaxLine[] | undefined =>
+    Array.isArray(v)
+      ? v.filter(isObj).flatMap((t) => {
+          const price = amount(t["price"]);
+          if (price === undefined) return [];
+          const rate = amount(t["rate"]);
+          return [{ title: text(t["title"]) ?? "Tax", ...(rate === undefined ? {} : { rate }), price }];
+        })
+      : undefined;
   const lines: NormalizedLine[] = [];
   const items = Array.isArray(order["line_items"]) ? order["line_items"].filter(isObj) : [];
   items.forEach((it, i) => {
@@ -219,16 +233,17 @@ export function mapRechargeOrder(order: Obj): MappedRechargeOrder {
       return;
     }
     const line: NormalizedLine = { ref: String(i), sku, quantity: qty };
-    const unit = money(it["unit_price"] ?? it["price"]);
+    const unit = amount(it["unit_price"] ?? it["price"]);
     if (unit !== undefined) line.fixedUnitPrice = unit;
-    const taxLines = Array.isArray(it["tax_lines"]) ? it["tax_lines"].filter(isObj) : undefined;
-    if (taxLines !== undefined && taxLines.length > 0) {
-      line.fixedTaxTotal = taxLines.reduce((s, t) => s + (money(t["price"]) ?? 0), 0);
-    } else if (money(it["tax_due"]) !== undefined) {
-      line.fixedTaxTotal = money(it["tax_due"]) as number;
-    } else if (taxLines !== undefined) {
-      line.fixedTaxTotal = 0;
-    }
+    // tax_due is the tax Recharge charged for the line, in the currency's unit; its tax_lines itemise
+    // it at finer precision (and in the reference's own example at the quantity of one: 0.993 + 0.308
+    // against 3.80 for four). So tax_due wins; without it (2021-01 sends none) the tax lines are
+    // summed exactly and the sum is rounded once: 0.725 + 0.225 is 0.95, never 0.73 + 0.23.
+    const breakdown = taxLinesOf(it["tax_lines"]);
+    const due = amount(it["tax_due"]);
+    if (due !== undefined) line.fixedTaxTotal = due;
+    else if (breakdown !== undefined) line.fixedTaxTotal = addAmounts(...breakdown.map((t) => t.price));
+    if (breakdown !== undefined && breakdown.length > 0) line.taxLines = breakdown;
     const title = text(it["title"]) ?? text(it["product_title"]);
     const variant = text(it["variant_title"]);
     if (title !== undefined) line.description = variant === undefined ? title : `${title} - ${variant}`;
@@ -250,20 +265,17 @@ export function mapRechargeOrder(order: Obj): MappedRechargeOrder {
     .map((s) => {
       const code = text(s["code"]) ?? text(s["title"]) ?? "shipping";
       const title = text(s["title"]);
-      return { code, ...(title === undefined ? {} : { title }), price: money(s["price"]) ?? 0 };
+      // Shipping is taxed too (0.355 + 0.110 on 4.90 in the reference): summed exactly, rounded once.
+      const breakdown = taxLinesOf(s["tax_lines"]) ?? [];
+      return {
+        code,
+        ...(title === undefined ? {} : { title }),
+        price: amount(s["price"]) ?? "0",
+        ...(breakdown.length === 0 ? {} : { taxTotal: addAmounts(...breakdown.map((t) => t.price)), taxLines: breakdown }),
+      };
     });
-  const discounts = (Array.isArray(order["discounts"]) ? order["discounts"] : Array.isArray(order["discount_codes"]) ? order["discount_codes"] : [])
-    .filter(isObj)
-    .map((d) => {
-      const code = text(d["code"]);
-      return { ...(code === undefined ? {} : { code }), amount: money(d["amount"] ?? d["value"]) ?? 0 };
-    });
-  // The order's own total discount wins over the list when the list carries no amounts.
-  const totalDiscounts = money(order["total_discounts"]);
-  if (totalDiscounts !== undefined && totalDiscounts > 0 && discounts.every((d) => d.amount === 0)) {
-    if (discounts.length === 0) discounts.push({ amount: totalDiscounts });
-    else (discounts[0] as { amount: number }).amount = totalDiscounts;
-  }
+  const discounts = mapDiscounts(order, amount, exp);
+  const charged = chargedTotals(order, amount, exp);
 
   const normalized: NormalizedOrder = {
     source: "recharge",
@@ -285,7 +297,9 @@ export function mapRechargeOrder(order: Obj): MappedRechargeOrder {
   if (shipping !== undefined) normalized.shippingAddress = shipping;
   const firstCode = shippingLines[0]?.code;
   if (firstCode !== undefined) normalized.shippingMethodCode = firstCode;
-  if (discounts.some((d) => d.amount > 0)) normalized.discounts = discounts.filter((d) => d.amount > 0);
+  const applied = discounts.filter((d) => parseDecimal(d.amount, exp) !== 0);
+  if (applied.length > 0) normalized.discounts = applied;
+  if (Object.keys(charged).length > 0) normalized.charged = charged;
   const note = text(order["note"]);
   if (note !== undefined) normalized.note = note;
   const tags = text(order["tags"]);
@@ -293,6 +307,69 @@ export function mapRechargeOrder(order: Obj): MappedRechargeOrder {
   const attributes = nameValues(order["order_attributes"] ?? order["note_attributes"]);
   if (attributes.length > 0) normalized.attributes = attributes;
   return { order: normalized, problems };
+}
+
+/**
+ * The discounts as amounts. A discount's `value` is an amount only for a fixed-amount discount (a
+ * percentage's is a percentage: 10.00 means 10 %); the amount actually taken off is the order's
+ * total_discounts. One discount gets all of it; of several, those with an amount of their own
+ * (`amount`, or a fixed value) keep it and the first without one gets what is left. Codes are kept
+ * whatever their amount (couponCodes).
+ */
+function mapDiscounts(order: Obj, amount: (v: unknown) => Amount | undefined, exp: number): { code?: string; amount: Amount }[] {
+  const listed = Array.isArray(order["discounts"]) ? order["discounts"] : Array.isArray(order["discount_codes"]) ? order["discount_codes"] : [];
+  const entries = listed
+    .map((d): Obj | undefined => (typeof d === "string" ? { code: d } : isObj(d) ? d : undefined))
+    .filter((d): d is Obj => d !== undefined)
+    .map((d) => {
+      const kind = (text(d["value_type"]) ?? text(d["type"]) ?? "fixed_amount").toLowerCase();
+      const code = text(d["code"]) ?? text(d["discount_code"]);
+      return { code, own: amount(d["amount"]) ?? (kind.startsWith("fixed") ? amount(d["value"]) : undefined) };
+    });
+  const total = amount(order["total_discounts"]);
+  const out = entries.map((e) => ({ ...(e.code === undefined ? {} : { code: e.code }), amount: e.own ?? "0" }));
+  if (total !== undefined) {
+    const first = out[0];
+    if (first === undefined) {
+      if (parseDecimal(total, exp) !== 0) out.push({ amount: total });
+    } else if (out.length === 1) {
+      first.amount = total;
+    } else {
+      const i = entries.findIndex((e) => e.own === undefined);
+      const target = out[i];
+      if (target !== undefined) {
+        const rest = addAmounts(total, ...entries.flatMap((e) => (e.own === undefined ? [] : [`-${e.own}`])));
+        target.amount = isNegativeAmount(rest) ? "0" : rest;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * What Recharge says the order came to. subtotal is before discounts, as in every example of the
+ * reference (40.00 − 10.00 + 4.90 + 3.32 = 38.22), although subtotal_price's description says "less
+ * discounts": where a payload's subtotal_price is total_line_items_price less total_discounts (the
+ * described meaning), total_line_items_price is the subtotal. Recharge gives no shipping total: the
+ * shipping lines make it.
+ */
+function chargedTotals(order: Obj, amount: (v: unknown) => Amount | undefined, exp: number): Partial<Record<AmountField, Amount>> {
+  const out: Partial<Record<AmountField, Amount>> = {};
+  const subtotal = amount(order["subtotal_price"]);
+  const lineItems = amount(order["total_line_items_price"]);
+  const discounts = amount(order["total_discounts"]);
+  const minor = (a: Amount | undefined): number | undefined => (a === undefined ? undefined : parseDecimal(a, exp));
+  const afterDiscounts =
+    subtotal !== undefined && lineItems !== undefined && discounts !== undefined && minor(discounts) !== 0 &&
+    minor(addAmounts(subtotal, discounts)) === minor(lineItems);
+  const sub = afterDiscounts ? lineItems : (subtotal ?? lineItems);
+  if (sub !== undefined) out.subtotal = sub;
+  const tax = amount(order["total_tax"]);
+  if (tax !== undefined) out.taxTotal = tax;
+  if (discounts !== undefined) out.discountTotal = discounts;
+  const total = amount(order["total_price"]);
+  if (total !== undefined) out.total = total;
+  return out;
 }
 
 /** The cart a checkout came from (`external_checkout_id`, else the cart token). */

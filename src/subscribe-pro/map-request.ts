@@ -1,4 +1,4 @@
-import { currencyExponent, parseDecimal } from "../money.js";
+import { currencyExponent, isNegativeAmount, parseAmount, parseDecimal } from "../money.js";
 import { ERROR_CLASS_PLATFORM, type Address, type LineResult, type NormalizedLine, type NormalizedOrder } from "../orders/types.js";
 import type { SpAddress, SpCallbackRequest } from "./types.js";
 
@@ -56,8 +56,10 @@ export function mapSpRequest(req: SpCallbackRequest): MappedSpRequest {
     }
     const line: NormalizedLine = { ref, sku: item.productSku, quantity, subscriptionId: String(item.subscription.id) };
     if (item.useFixedPrice === true) {
-      const price = item.fixedPrice === null || item.fixedPrice === undefined ? undefined : parseDecimal(item.fixedPrice, exponent);
-      if (price === undefined || price < 0) {
+      // The unit price as sent, exactly: the line's subtotal is it × qty, rounded once (as SP's own
+      // Magento module does: row total = round(price × qty)), so 3.3333 × 3 is 10.00, not 9.99.
+      const price = item.fixedPrice === null || item.fixedPrice === undefined ? undefined : parseAmount(item.fixedPrice);
+      if (price === undefined || isNegativeAmount(price) || parseDecimal(price, exponent) === undefined) {
         fail(`Fixed price ${JSON.stringify(item.fixedPrice ?? null)} of product ${item.productSku} is not a valid amount`);
         return;
       }

@@ -1,4 +1,4 @@
-import { currencyExponent, formatMinor } from "../money.js";
+import { currencyExponent, formatAmount, formatMinor, parseAmount, roundAmount } from "../money.js";
 import { ERROR_CLASS_PLATFORM, type LineResult, type PlatformOrderResult } from "../orders/types.js";
 import type { SpCallbackRequest, SpErrorItem } from "./types.js";
 
@@ -33,6 +33,12 @@ export function buildSpResponse(
   const currency = req.currency.toUpperCase();
   const exp = currencyExponent(currency);
   const money = (minor: number): string => formatMinor(minor, exp, Math.max(4, exp));
+  // A fixed price the platform honoured (its unit price is the fixed one, rounded) is answered as
+  // sent: 8.3350 × 3 = 25.01 adds up where 8.3400 × 3 would not.
+  const unitPrice = (item: SpCallbackRequest["items"][number], minor: number): string => {
+    const fixed = item.useFixedPrice === true && item.fixedPrice !== null && item.fixedPrice !== undefined ? parseAmount(item.fixedPrice) : undefined;
+    return fixed !== undefined && roundAmount(fixed, exp) === minor ? formatAmount(fixed, Math.max(4, exp)) : money(minor);
+  };
 
   const errorItems: SpErrorItem[] = [];
   const orderedItems: Record<string, unknown>[] = [];
@@ -55,7 +61,7 @@ export function buildSpResponse(
       Object.assign(out, {
         qty: String(line.quantity),
         requiresShipping: line.requiresShipping,
-        unitPrice: money(line.unitPrice),
+        unitPrice: unitPrice(item, line.unitPrice),
         ...(line.discountTotal !== 0 ? { discountTotal: money(line.discountTotal) } : {}),
         shippingTotal: money(line.shippingTotal),
         taxTotal: money(line.taxTotal),

@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { Ajv2020, type ErrorObject, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { PayloadError, type InvalidField } from "../errors.js";
+import { currencyUnit, UNKNOWN_CURRENCY_MESSAGE } from "../money.js";
 import { escapePointer } from "./json.js";
 
 /** The folder of JSON Schemas shipped with orderbridge (same relative place from src/ and dist/). */
@@ -15,6 +16,7 @@ export interface Validator<T> {
 }
 
 const MAX_REPORTED_ERRORS = 50;
+const ISO_4217_FORMAT = "iso-4217";
 /** Inputs with more values than this are answered with their first error only. */
 const MAX_NODES_FOR_ALL_ERRORS = 5_000;
 
@@ -39,6 +41,8 @@ export function createSchemaRegistry(dir = SCHEMA_DIR) {
     const ajv = new Ajv2020({ allErrors, strict: true, allowUnionTypes: true, strictTypes: false });
     // The CJS plugin is its own default export at run time; the types describe the ESM shape.
     (addFormats as unknown as (a: Ajv2020) => void)(ajv);
+    // Currencies: the ISO 4217 table's, with a minor unit (src/money.ts), in any case.
+    ajv.addFormat(ISO_4217_FORMAT, { type: "string", validate: (code: string) => currencyUnit(code) !== undefined });
     for (const file of files) ajv.addSchema(JSON.parse(fs.readFileSync(file, "utf8")) as object);
     return ajv;
   };
@@ -98,6 +102,9 @@ export function formatAjvErrors(errors: readonly ErrorObject[]): InvalidField[] 
         break;
       case "type":
         message = `must be ${String((e.params as { type: string | string[] }).type).split(",").join(" or ")}`;
+        break;
+      case "format":
+        if ((e.params as { format?: string }).format === ISO_4217_FORMAT) message = UNKNOWN_CURRENCY_MESSAGE;
         break;
       case "anyOf":
       case "oneOf":

@@ -42,7 +42,7 @@ export function contractOrder(skus: string[], allowPartial = false): NormalizedO
     billingAddress: { firstName: "Jane", lastName: "Doe", city: "Springfield", country: "US" },
     shippingMethodCode: "ups_ground",
     couponCodes: [],
-    lines: skus.map((sku, i) => ({ ref: String(i), sku, quantity: i + 1, fixedUnitPrice: 1000 + i * 100, subscriptionId: `sub-${i}` })),
+    lines: skus.map((sku, i) => ({ ref: String(i), sku, quantity: i + 1, fixedUnitPrice: `${10 + i}.00`, subscriptionId: `sub-${i}` })),
   };
 }
 

@@ -178,6 +178,10 @@ function sumTaxLines(taxLines: unknown, where: string): bigint {
   if (!Array.isArray(taxLines)) throw new InvalidVariable(`${where}: expected a list`);
   let sum = 0n;
   taxLines.forEach((t: unknown, i) => {
+    // OrderCreateTaxLineInput: rate (Decimal!) and title (String!) are non-null.
+    if (!isPlainObject(t) || !["string", "number"].includes(typeof t["rate"]) || typeof t["title"] !== "string") {
+      throw new InvalidVariable(`${where}[${i}]: rate and title are required (OrderCreateTaxLineInput)`);
+    }
     sum += shopMoneyAmount(t, "priceSet", `${where}[${i}]`) ?? 0n;
   });
   return sum;
@@ -479,6 +483,8 @@ class ShopifyAdminStandIn implements ShopifyStandIn {
       if (!Array.isArray(shippingLines)) throw new InvalidVariable("order.shippingLines: expected a list");
       shippingLines.forEach((s: unknown, i) => {
         shipping += shopMoneyAmount(s, "priceSet", `order.shippingLines[${i}]`) ?? 0n;
+        // Shopify's totalTaxSet includes the shipping lines' taxes.
+        tax += sumTaxLines(isPlainObject(s) ? s["taxLines"] : undefined, `order.shippingLines[${i}].taxLines`);
       });
     }
     tax += sumTaxLines(input["taxLines"], "order.taxLines");

@@ -193,7 +193,7 @@ for (const { kind, skip } of await storeKinds()) {
         assert.equal(noShip.body.errorItems[0].errorMessage, "Shipping method carrier_pigeon is not available");
       });
 
-      it("prices in integer minor units: fixed prices, tax, shipping only for shippable lines", async () => {
+      it("prices each total rounded once: a fixed price exactly × qty, tax, shipping only for shippable lines", async () => {
         const body = order("price", [
           { productSku: "RUBY-RED", qty: "3", useFixedPrice: true, fixedPrice: "8.3350", subscription: { id: "fixed" } },
           { productSku: "EBOOK", qty: 1, subscription: { id: "ebook" } },
@@ -201,11 +201,12 @@ for (const { kind, skip } of await storeKinds()) {
         const res = await t.callback(body);
         assert.equal(res.status, 201);
         const [ruby, ebook] = res.body.orderDetails.items as Json[];
-        // 8.3350 → 8.34 (half up); 3 × 8.34 = 25.02; tax 9 % = 2.2518 → 2.25; shipping 0.60 + 3 × 1.20 = 4.20
-        assert.deepEqual([ruby?.["unitPrice"], ruby?.["taxTotal"], ruby?.["shippingTotal"], ruby?.["lineTotal"]], ["8.3400", "2.2500", "4.2000", "31.4700"]);
+        // 3 × 8.3350 = 25.005 → 25.01, rounded once (not 3 × 8.34 = 25.02); tax 9 % of 25.005 = 2.25045 → 2.25;
+        // shipping 0.60 + 3 × 1.20 = 4.20. The fixed price is answered as sent.
+        assert.deepEqual([ruby?.["unitPrice"], ruby?.["taxTotal"], ruby?.["shippingTotal"], ruby?.["lineTotal"]], ["8.3350", "2.2500", "4.2000", "31.4600"]);
         // 4.99, tax 20 % = 0.998 → 1.00, no shipping
         assert.deepEqual([ebook?.["requiresShipping"], ebook?.["taxTotal"], ebook?.["shippingTotal"], ebook?.["lineTotal"]], [false, "1.0000", "0.0000", "5.9900"]);
-        assert.equal(res.body.orderDetails.total, "37.4600");
+        assert.equal(res.body.orderDetails.total, "37.4500");
       });
 
       it("refuses an order in another currency than the catalog's", async () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadConfig } from "../../src/config.js";
+import { ConfigError } from "../../src/errors.js";
 import { createLogger } from "../../src/logger.js";
 import type { CreateOrderContext, NormalizedOrder } from "../../src/orders/types.js";
 import { createLocalPlatform, type LocalPlatform } from "../../src/platforms/local/adapter.js";
@@ -33,6 +34,18 @@ describe("the local platform's catalog", () => {
     assert.throws(() => compileCatalog(doc("JPY", "1.50"), schemas, "test"), /has more decimals than JPY has \(0\)/);
     assert.doesNotThrow(() => compileCatalog(doc("USD", "9.9900"), schemas, "test"), "trailing zeros are exact");
     assert.doesNotThrow(() => compileCatalog(doc("JPY", "150"), schemas, "test"));
+  });
+
+  it("takes its currency's unit from ISO 4217 (IQD 3, LBP 2) and refuses a currency ISO 4217 does not price in (ConfigError)", () => {
+    const doc = (currency: string, price: string) => ({ currency, products: [{ sku: "A", name: "A", price }] });
+    assert.equal(compileCatalog(doc("IQD", "12.345"), schemas, "test").products.get("A")?.price, 12345);
+    assert.equal(compileCatalog(doc("LBP", "1500.50"), schemas, "test").products.get("A")?.price, 150050);
+    for (const code of ["XYZ", "XAU"]) {
+      assert.throws(
+        () => compileCatalog(doc(code, "1"), schemas, "test"),
+        (e: unknown) => e instanceof ConfigError && /test is not a valid catalog: \/currency is not an ISO 4217 currency code with a minor unit/.test(e.message),
+      );
+    }
   });
 });
 

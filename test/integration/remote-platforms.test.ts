@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { Webhook } from "standardwebhooks";
 import { deliveryId } from "../../src/platforms/http/adapter.js";
 import { idempotencyTag } from "../../src/platforms/shopify/adapter.js";
+import fs from "node:fs";
 import { startOmsStandIn, type OmsStandIn } from "../helpers/oms-stand-in.js";
 import { rcFixture, rcFixtureText, startRechargeService, type Json, type RechargeTestService } from "../helpers/recharge.js";
 import { minimalOrder } from "../helpers/service.js";
@@ -14,13 +15,20 @@ const kind = "sqlite" as const;
 const OMS_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SHOP_TOKEN = "shpat_test_token";
 
+/** The reference's Update an order example as a successful order not yet synced (test/fixtures/recharge/reference). */
+function referenceUpdateOrder(): string {
+  const body = JSON.parse(fs.readFileSync(new URL("../fixtures/recharge/reference/order-update.json", import.meta.url), "utf8")) as Json;
+  Object.assign(body["order"], { external_order_id: { ecommerce: null }, external_order_number: { ecommerce: null } });
+  return JSON.stringify(body);
+}
+
 const spItems = (...skus: string[]): Json[] => skus.map((sku, i) => ({ productSku: sku, qty: String(i + 2), subscription: { id: `sub-${i}` } }));
 
 describe("PLATFORM=http: orders go to the merchant's own system", () => {
   let oms: OmsStandIn;
   let t: RechargeTestService;
   before(async () => {
-    oms = await startOmsStandIn({ secret: OMS_SECRET, skus: ["RUBY-RED", "EARL-GREY"] });
+    oms = await startOmsStandIn({ secret: OMS_SECRET, skus: ["RUBY-RED", "EARL-GREY", "TOM0001"] });
     t = await startRechargeService(kind, {
       env: {
         PLATFORM: "http",
@@ -133,6 +141,24 @@ describe("PLATFORM=http: orders go to the merchant's own system", () => {
     await t.settle();
     assert.deepEqual(oms.clearedCarts, ["cart_7f3c9a21"]);
   });
+
+  it("Recharge: the OMS gets Recharge's amounts, each rounded once, its totals, and where its lines disagree, the differences", async () => {
+    const res = await t.webhook("order/created", referenceUpdateOrder());
+    await t.settle();
+    assert.equal((await t.job(res.body.eventId)).state, "done");
+    const placed = oms.orders.get(deliveryId("recharge:order:210987092"));
+    assert.ok(placed);
+    const sent = placed.request["order"] as Json;
+    assert.deepEqual(
+      sent["lines"].map((l: Json) => [l["sku"], l["unitPrice"], l["subtotal"], l["taxTotal"]]),
+      [["TOM0001", "10.00", "10.00", "0.95"]],
+      "tax lines 0.725 + 0.225 are 0.95 (0.96 was sent)",
+    );
+    assert.deepEqual(sent["shippingLines"], [{ code: "Standard", title: "Standard", price: "4.90", taxTotal: "0.47" }]);
+    assert.deepEqual(sent["discounts"], [{ code: "TESTCODE10", amount: "10.00" }]);
+    assert.deepEqual(sent["totals"], { subtotal: "10.00", shippingTotal: "4.90", taxTotal: "0.47", discountTotal: "10.00", total: "5.37" });
+    assert.deepEqual(sent["amountDifferences"], [{ field: "taxTotal", computed: "1.42", recorded: "0.47", difference: "-0.95" }]);
+  });
 });
 
 describe("PLATFORM=shopify: orders go to Shopify through the Admin GraphQL API", () => {
@@ -145,6 +171,7 @@ describe("PLATFORM=shopify: orders go to Shopify through the Admin GraphQL API",
       variants: [
         { sku: "RUBY-RED", price: "10.00", productTitle: "Ruby Red Black Tea", inventoryQuantity: 100 },
         { sku: "EARL-GREY", price: "12.00", productTitle: "Earl Grey Tea", inventoryQuantity: 1 },
+        { sku: "TOM0001", price: "99.00", productTitle: "Shirt bundle", inventoryQuantity: 100 },
       ],
     });
     t = await startRechargeService(kind, {
@@ -240,6 +267,32 @@ describe("PLATFORM=shopify: orders go to Shopify through the Admin GraphQL API",
     assert.ok(put);
     assert.equal(put.headers["x-recharge-version"], "2021-01");
     assert.deepEqual(put.body, { external_order_id: node["legacyResourceId"], external_order_number: node["name"] });
+  });
+
+  it("Recharge: tax lines allocated so they add up to each tax rounded once, shipping taxed, the discount as an amount, the differences as an attribute", async () => {
+    const res = await t.webhook("order/created", referenceUpdateOrder());
+    await t.settle();
+    assert.equal((await t.job(res.body.eventId)).state, "done");
+    const created = shop.orders.at(-1);
+    assert.ok(created);
+    const input = created.input as Json;
+    const money = (amount: string): Json => ({ shopMoney: { amount, currencyCode: "USD" } });
+    assert.deepEqual(input["lineItems"][0]["priceSet"], money("10.00"));
+    assert.deepEqual(input["lineItems"][0]["taxLines"], [
+      { title: "CA State Tax", rate: "0.0725", priceSet: money("0.73") },
+      { title: "LA County Tax", rate: "0.0225", priceSet: money("0.22") },
+    ]);
+    assert.deepEqual(input["shippingLines"][0]["taxLines"], [
+      { title: "CA State Tax", rate: "0.0725", priceSet: money("0.36") },
+      { title: "Los Angeles County Tax", rate: "0.0225", priceSet: money("0.11") },
+    ]);
+    assert.deepEqual(input["discountCode"], { itemFixedDiscountCode: { code: "TESTCODE10", amountSet: money("10.00") } });
+    assert.ok(
+      (input["customAttributes"] as Json[]).some((a) => a["key"] === "orderbridge_amount_differences" && a["value"] === "taxTotal: charged 0.47, lines 1.42, difference -0.95"),
+      JSON.stringify(input["customAttributes"]),
+    );
+    const node = created.node as Json;
+    assert.equal(node["totalTaxSet"]["shopMoney"]["amount"], "1.42", "Shopify adds up the lines: 0.95 + 0.47");
   });
 
   it("checkout/processed is skipped: Shopify has no carts for orderbridge to clear", async () => {

@@ -71,7 +71,7 @@ function orderInput(api: ShopifyStandIn, overrides: Record<string, unknown> = {}
       { variantId: api.variants.get("JADE")?.id, quantity: 1 },
     ],
     shippingLines: [{ title: "Standard", priceSet: { shopMoney: { amount: "5.95", currencyCode: "EUR" } } }],
-    taxLines: [{ title: "Shipping VAT", priceSet: { shopMoney: { amount: "1.19", currencyCode: "EUR" } } }],
+    taxLines: [{ title: "Shipping VAT", rate: "0.2", priceSet: { shopMoney: { amount: "1.19", currencyCode: "EUR" } } }],
     discountCode: { itemFixedDiscountCode: { code: "SUB10", amountSet: { shopMoney: { amount: "3.00", currencyCode: "EUR" } } } },
     ...overrides,
   };

@@ -60,7 +60,7 @@ describe("Subscribe Pro mapping", () => {
     assert.equal(invalid.get("0")?.errorClass, ERROR_CLASS_PLATFORM);
     assert.match(invalid.get("0")?.message ?? "", /Quantity "0" of product RUBY-RED is not a whole number/);
     assert.equal(order.lines.length, 1);
-    assert.equal(order.lines[0]?.fixedUnitPrice, 999);
+    assert.equal(order.lines[0]?.fixedUnitPrice, "9.9900", "exact, as sent");
 
     req.items[1]!.fixedPrice = "free";
     assert.match(mapSpRequest(req).invalid.get("1")?.message ?? "", /Fixed price "free"/);

@@ -3,7 +3,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import axios, { type AxiosInstance } from "axios";
 import { ConfigError, PlatformError } from "../../errors.js";
 import { backoffMs, parseRetryAfter } from "../../jobs/retry-policy.js";
-import { currencyExponent, formatMinor, parseDecimal } from "../../money.js";
+import { currencyExponent, formatAmount, formatMinor, multiplyAmount, parseDecimal, roundAmount } from "../../money.js";
+import { differencesAsText, settleCharged } from "../../orders/amounts.js";
 import {
   ERROR_CLASS_PLATFORM,
   type CartToClear,
@@ -198,10 +199,19 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
   return { name: "http", createOrder, ...(o.cartUrl === undefined ? {} : { clearCart }) };
 }
 
-/** The normalised order as the published request schema has it (amounts as decimal strings). */
+/**
+ * The normalised order as the published request schema has it. Amounts are decimal strings in the
+ * currency's unit, each rounded once, except a fixed unit price, which is sent exactly as the
+ * source gave it (with the line's subtotal, rounded once, beside it).
+ */
 export function toWire(order: NormalizedOrder): Record<string, unknown> {
   const exp = currencyExponent(order.currency);
   const m = (n: number): string => formatMinor(n, exp);
+  const r = (a: string): string => m(roundAmount(a, exp));
+  const settled = settleCharged(order, exp);
+  const totals: Record<string, string> = {};
+  if (settled !== undefined) for (const [k, v] of Object.entries(settled.totals)) totals[k] = m(v);
+  else for (const [k, v] of Object.entries(order.charged ?? {})) totals[k] = r(v);
   return {
     source: order.source,
     sourceOrderId: order.sourceOrderId ?? null,
@@ -219,13 +229,24 @@ export function toWire(order: NormalizedOrder): Record<string, unknown> {
       quantity: l.quantity,
       ...(l.description === undefined ? {} : { description: l.description }),
       ...(l.requiresShipping === undefined ? {} : { requiresShipping: l.requiresShipping }),
-      ...(l.fixedUnitPrice === undefined ? {} : { unitPrice: m(l.fixedUnitPrice) }),
-      ...(l.fixedTaxTotal === undefined ? {} : { taxTotal: m(l.fixedTaxTotal) }),
+      ...(l.fixedUnitPrice === undefined ? {} : { unitPrice: formatAmount(l.fixedUnitPrice, exp), subtotal: r(multiplyAmount(l.fixedUnitPrice, l.quantity)) }),
+      ...(l.fixedTaxTotal === undefined ? {} : { taxTotal: r(l.fixedTaxTotal) }),
       ...(l.subscriptionId === undefined ? {} : { subscriptionId: l.subscriptionId }),
       ...(l.properties === undefined ? {} : { properties: l.properties }),
     })),
-    ...(order.shippingLines === undefined ? {} : { shippingLines: order.shippingLines.map((s) => ({ ...s, price: m(s.price) })) }),
-    ...(order.discounts === undefined ? {} : { discounts: order.discounts.map((d) => ({ ...d, amount: m(d.amount) })) }),
+    ...(order.shippingLines === undefined
+      ? {}
+      : {
+          shippingLines: order.shippingLines.map((s) => ({
+            code: s.code,
+            ...(s.title === undefined ? {} : { title: s.title }),
+            price: r(s.price),
+            ...(s.taxTotal === undefined ? {} : { taxTotal: r(s.taxTotal) }),
+          })),
+        }),
+    ...(order.discounts === undefined ? {} : { discounts: order.discounts.map((d) => ({ ...d, amount: r(d.amount) })) }),
+    ...(Object.keys(totals).length === 0 ? {} : { totals }),
+    ...(settled === undefined || settled.differences.length === 0 ? {} : { amountDifferences: differencesAsText(settled.differences, exp) }),
     ...(order.note === undefined ? {} : { note: order.note }),
     ...(order.tags === undefined ? {} : { tags: order.tags }),
     ...(order.attributes === undefined ? {} : { attributes: order.attributes }),
@@ -236,6 +257,7 @@ export function toWire(order: NormalizedOrder): Record<string, unknown> {
 function fromWire(order: NormalizedOrder, a: HttpOrderResponse, clock: () => number): PlatformOrderResult {
   const exp = currencyExponent(order.currency);
   const m = (s: string | undefined): number | undefined => (s === undefined ? undefined : parseDecimal(s, exp));
+  const sent = settleCharged(order, exp)?.totals;
   const byRef = new Map(a.lines.map((l) => [l.ref, l]));
   const lines: LineResult[] = [];
   for (const line of order.lines) {
@@ -248,10 +270,12 @@ function fromWire(order: NormalizedOrder, a: HttpOrderResponse, clock: () => num
     if (a.order !== null && r.platformItemId === "") {
       throw new PlatformError(`the http platform placed order ${a.order.orderNumber} but gave line ${line.ref} no platformItemId`, false);
     }
-    const unitPrice = m(r.unitPrice) ?? line.fixedUnitPrice ?? 0;
+    const fixed = (a: string | undefined): number | undefined => (a === undefined ? undefined : roundAmount(a, exp));
+    const unitPrice = m(r.unitPrice) ?? fixed(line.fixedUnitPrice) ?? 0;
     const shippingTotal = m(r.shippingTotal) ?? 0;
-    const taxTotal = m(r.taxTotal) ?? line.fixedTaxTotal ?? 0;
+    const taxTotal = m(r.taxTotal) ?? fixed(line.fixedTaxTotal) ?? 0;
     const discountTotal = m(r.discountTotal) ?? 0;
+    const subtotal = line.fixedUnitPrice !== undefined && r.unitPrice === undefined ? roundAmount(multiplyAmount(line.fixedUnitPrice, line.quantity), exp) : unitPrice * line.quantity;
     lines.push({
       ok: true,
       ref: line.ref,
@@ -264,7 +288,7 @@ function fromWire(order: NormalizedOrder, a: HttpOrderResponse, clock: () => num
       shippingTotal,
       taxTotal,
       discountTotal,
-      lineTotal: m(r.lineTotal) ?? unitPrice * line.quantity + shippingTotal + taxTotal - discountTotal,
+      lineTotal: m(r.lineTotal) ?? subtotal + shippingTotal + taxTotal - discountTotal,
     });
   }
   const placed = a.order;
@@ -281,11 +305,11 @@ function fromWire(order: NormalizedOrder, a: HttpOrderResponse, clock: () => num
             currency: order.currency,
             status: placed.status ?? "placed",
             state: placed.state ?? "open",
-            subtotal: m(placed.subtotal) ?? sum((l) => l.unitPrice * l.quantity),
-            shippingTotal: m(placed.shippingTotal) ?? sum((l) => l.shippingTotal),
-            taxTotal: m(placed.taxTotal) ?? sum((l) => l.taxTotal),
-            discountTotal: m(placed.discountTotal) ?? sum((l) => l.discountTotal),
-            total: m(placed.total) ?? sum((l) => l.lineTotal),
+            subtotal: m(placed.subtotal) ?? sent?.subtotal ?? sum((l) => l.unitPrice * l.quantity),
+            shippingTotal: m(placed.shippingTotal) ?? sent?.shippingTotal ?? sum((l) => l.shippingTotal),
+            taxTotal: m(placed.taxTotal) ?? sent?.taxTotal ?? sum((l) => l.taxTotal),
+            discountTotal: m(placed.discountTotal) ?? sent?.discountTotal ?? sum((l) => l.discountTotal),
+            total: m(placed.total) ?? sent?.total ?? sum((l) => l.lineTotal),
           },
     lines,
     replayed: a.replayed === true,

@@ -1,4 +1,6 @@
 import { sql, type Kysely } from "kysely";
+import { currencyExponent, formatMinor, roundAmount } from "../../money.js";
+import { differencesAsText } from "../../orders/amounts.js";
 import { isUniqueViolation, retryOnConflict } from "../../store/db.js";
 import { param, prepare, preparedInsert, type Executor, type Prepared } from "../../store/prepared.js";
 import type { Database, LocalOrderItemRow, LocalOrderRow } from "../../store/schema.js";
@@ -13,7 +15,7 @@ import {
   type PlatformOrderResult,
 } from "../../orders/types.js";
 import type { Catalog } from "./catalog.js";
-import { checkLine, priceOrder, type AcceptedLine } from "./pricing.js";
+import { checkLine, priceOrder, type AcceptedLine, type PricedOrder } from "./pricing.js";
 
 export interface LocalPlatformOptions {
   db: Kysely<Database>;
@@ -52,6 +54,7 @@ export interface LocalPlatform extends PlatformAdapter {
  */
 export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
   const { db, catalog } = opts;
+  const exponent = currencyExponent(catalog.currency);
   const clock = opts.clock ?? Date.now;
   // The statements of placing an order, compiled once (src/store/prepared.ts).
   const q = {
@@ -235,7 +238,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     const failedSoFar = (): boolean => [...outcomes.values()].some((o) => "ok" in o && !o.ok);
     const notPlaced = (): PlatformOrderResult => ({
       order: null,
-      lines: order.lines.map((l) => toLineResult(outcomes.get(l.ref) as LineResult | AcceptedLine)),
+      lines: order.lines.map((l) => toLineResult(outcomes.get(l.ref) as LineResult | AcceptedLine, exponent)),
       replayed: false,
       ranAtomically: false,
     });
@@ -288,7 +291,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       billing_address: order.billingAddress === undefined ? null : JSON.stringify(order.billingAddress),
       shipping_address: order.shippingAddress === undefined ? null : JSON.stringify(order.shippingAddress),
       created_at: createdAt,
-      details: orderDetails(order),
+      details: orderDetails(order, priced, exponent),
     };
     const itemRows: NewItemRow[] = priced.lines.map((l) => ({
       line_no: order.lines.indexOf(l.line),
@@ -298,7 +301,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       description: l.line.description ?? null,
       quantity: l.line.quantity,
       requires_shipping: l.requiresShipping ? 1 : 0,
-      unit_price: l.unitPrice,
+      unit_price: l.unitPriceMinor,
       shipping_total: l.shippingTotal,
       tax_total: l.taxTotal,
       discount_total: 0,
@@ -315,7 +318,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       order: toPlacedOrder(row),
       lines: order.lines.map((l) => {
         const it = itemByRef.get(l.ref);
-        return it === undefined ? toLineResult(outcomes.get(l.ref) as LineResult) : itemResult(it);
+        return it === undefined ? toLineResult(outcomes.get(l.ref) as LineResult, exponent) : itemResult(it);
       }),
       replayed: false,
       ranAtomically: ctx.atomically !== undefined,
@@ -336,18 +339,24 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
   return { name: "local", atomicWithStore: true, init, createOrder, clearCart };
 }
 
-/** What the source sent beyond lines and prices, kept as JSON (null when there is nothing). */
-function orderDetails(order: NormalizedOrder): string | null {
+/**
+ * What the source sent beyond lines and prices, kept as JSON (null when there is nothing): the
+ * charged shipping lines with their tax, the discounts, and where the source's totals and its lines
+ * disagree, the differences (amounts as decimal text in the currency's unit).
+ */
+function orderDetails(order: NormalizedOrder, priced: PricedOrder, exponent: number): string | null {
+  const m = (n: number): string => formatMinor(n, exponent);
   const d: Record<string, unknown> = {};
-  if (order.shippingLines !== undefined) d["shippingLines"] = order.shippingLines;
-  if (order.discounts !== undefined && order.discounts.length > 0) d["discounts"] = order.discounts;
+  if (priced.shippingLines !== undefined) d["shippingLines"] = priced.shippingLines.map((s) => ({ ...s, price: m(s.price), taxTotal: m(s.taxTotal) }));
+  if (priced.discounts.length > 0) d["discounts"] = priced.discounts.map((x) => ({ ...x, amount: m(x.amount) }));
+  if (priced.differences.length > 0) d["amountDifferences"] = differencesAsText(priced.differences, exponent);
   if (order.note !== undefined) d["note"] = order.note;
   if (order.tags !== undefined) d["tags"] = order.tags;
   if (order.attributes !== undefined && order.attributes.length > 0) d["attributes"] = order.attributes;
   return Object.keys(d).length === 0 ? null : JSON.stringify(d);
 }
 
-function toLineResult(o: LineResult | AcceptedLine): LineResult {
+function toLineResult(o: LineResult | AcceptedLine, exponent: number): LineResult {
   if ("ok" in o) return o;
   // Accepted but not ordered (the order was not placed): reported as ok, without an item id.
   return {
@@ -358,7 +367,7 @@ function toLineResult(o: LineResult | AcceptedLine): LineResult {
     name: o.product.name,
     quantity: o.line.quantity,
     requiresShipping: o.requiresShipping,
-    unitPrice: o.unitPrice,
+    unitPrice: roundAmount(o.unitPrice, exponent),
     shippingTotal: 0,
     taxTotal: 0,
     discountTotal: 0,

@@ -1,5 +1,5 @@
 import type { Kysely } from "kysely";
-import { currencyExponent, formatMinor } from "../../money.js";
+import { currencyUnit, formatMinor } from "../../money.js";
 import type { Database, LocalOrderItemRow, LocalOrderRow } from "../../store/schema.js";
 
 /** An order of the local platform as the admin API shows it (amounts as decimal text). */
@@ -38,12 +38,17 @@ export interface OrderView {
     subscriptionId: string | null;
     properties: { name: string; value: string }[];
   }[];
-  /** What the source sent beyond lines and prices: shipping lines, discounts, note, tags, attributes. */
+  /**
+   * What the source sent beyond lines and prices: shippingLines (with their taxTotal), discounts,
+   * amountDifferences (where the source's totals and its lines disagree: the totals above are the
+   * source's), note, tags, attributes.
+   */
   details: Record<string, unknown> | null;
 }
 
 function view(o: LocalOrderRow, items: LocalOrderItemRow[]): OrderView {
-  const exp = currencyExponent(o.currency);
+  // Stored orders passed the ISO 4217 check; one stored before it had two decimals.
+  const exp = currencyUnit(o.currency) ?? 2;
   const m = (n: number): string => formatMinor(n, exp);
   return {
     platformOrderId: String(o.id),

@@ -3,7 +3,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import axios, { type AxiosInstance } from "axios";
 import { PlatformError } from "../../errors.js";
 import { backoffMs, parseRetryAfter } from "../../jobs/retry-policy.js";
-import { currencyExponent, formatMinor, parseDecimal } from "../../money.js";
+import { allocate, currencyExponent, formatMinor, parseDecimal, roundAmount, type Amount } from "../../money.js";
+import { settleCharged } from "../../orders/amounts.js";
 import {
   ERROR_CLASS_PLATFORM,
   type Address,
@@ -13,6 +14,7 @@ import {
   type NormalizedOrder,
   type PlatformAdapter,
   type PlatformOrderResult,
+  type TaxLine,
 } from "../../orders/types.js";
 import { remoteRequestId, type Scrub } from "../../security/scrub.js";
 
@@ -281,27 +283,59 @@ function mailingAddress(a: Address | undefined): Obj | undefined {
   return out;
 }
 
+/** A tax rate as Shopify's Decimal: tax ÷ base to 4 places (0 without a base). */
+function rateOf(tax: number, base: number): string {
+  if (base <= 0) return "0";
+  const tenThousandths = Math.round((tax * 10_000) / base);
+  return formatMinor(tenThousandths, 4);
+}
+
+/**
+ * The tax lines of a line or shipping line: the source's breakdown (title, rate), its parts
+ * allocated so that they add up to the tax rounded once (0.725 + 0.225 is one 0.95, never
+ * 0.73 + 0.23); one "Tax" line without a breakdown. Shopify requires a rate on each.
+ */
+function taxLinesInput(tax: Amount | undefined, breakdown: TaxLine[] | undefined, base: number, exp: number, money: (n: number) => Obj): Obj | undefined {
+  if (tax === undefined) return undefined;
+  const total = roundAmount(tax, exp);
+  if (total === 0) return undefined;
+  if (breakdown === undefined || breakdown.length === 0) return { taxLines: [{ title: "Tax", rate: rateOf(total, base), priceSet: money(total) }] };
+  const shares = allocate(total, breakdown.map((t) => t.price));
+  return { taxLines: breakdown.map((t, i) => ({ title: t.title, rate: t.rate ?? rateOf(shares[i] ?? 0, base), priceSet: money(shares[i] ?? 0) })) };
+}
+
 function orderVariables(order: NormalizedOrder, lines: NormalizedLine[], resolved: Map<string, Variant | null>, key: string, tag: string): Obj {
   const exp = currencyExponent(order.currency);
   const money = (n: number): Obj => ({ shopMoney: { amount: formatMinor(n, exp), currencyCode: order.currency } });
+  const round = (a: Amount): number => roundAmount(a, exp);
+  // Recharge's totals, where its lines disagree with them: Shopify adds the lines up itself, so the
+  // figures Recharge charged travel as an attribute of the order, for the merchant to see.
+  const settled = settleCharged(order, exp);
+  const differences = (settled?.differences ?? []).map(
+    (d) => `${d.field}: charged ${formatMinor(d.recorded, exp)}, ${d.field === "total" ? "from the totals" : "lines"} ${formatMinor(d.computed, exp)}, difference ${formatMinor(d.difference, exp)}`,
+  );
   const input: Obj = {
     currency: order.currency,
-    lineItems: lines.map((l) => ({
-      variantId: (resolved.get(l.sku) as Variant).id,
-      quantity: l.quantity,
-      ...(l.fixedUnitPrice === undefined ? {} : { priceSet: money(l.fixedUnitPrice) }),
-      ...(l.fixedTaxTotal === undefined || l.fixedTaxTotal === 0 ? {} : { taxLines: [{ title: "Tax", priceSet: money(l.fixedTaxTotal) }] }),
-      properties: [
-        { name: REF_PROPERTY, value: l.ref },
-        ...(l.subscriptionId === undefined ? [] : [{ name: "_subscription_id", value: l.subscriptionId }]),
-        ...(l.properties ?? []),
-      ],
-    })),
+    lineItems: lines.map((l) => {
+      const unit = l.fixedUnitPrice === undefined ? undefined : round(l.fixedUnitPrice);
+      return {
+        variantId: (resolved.get(l.sku) as Variant).id,
+        quantity: l.quantity,
+        ...(unit === undefined ? {} : { priceSet: money(unit) }),
+        ...taxLinesInput(l.fixedTaxTotal, l.taxLines, (unit ?? parseDecimal((resolved.get(l.sku) as Variant).price, exp) ?? 0) * l.quantity, exp, money),
+        properties: [
+          { name: REF_PROPERTY, value: l.ref },
+          ...(l.subscriptionId === undefined ? [] : [{ name: "_subscription_id", value: l.subscriptionId }]),
+          ...(l.properties ?? []),
+        ],
+      };
+    }),
     tags: ["orderbridge", tag, `source:${order.source}`, ...(order.tags ?? "").split(",").map((t) => t.trim()).filter(Boolean)],
     customAttributes: [
       { key: "orderbridge_idempotency_key", value: key },
       { key: "subscription_source", value: order.source },
       ...(order.sourceOrderId === undefined ? [] : [{ key: "source_order_id", value: order.sourceOrderId }]),
+      ...(differences.length === 0 ? [] : [{ key: "orderbridge_amount_differences", value: differences.join("; ") }]),
       ...(order.attributes ?? []).map((a) => ({ key: a.name, value: a.value })),
     ],
     sourceIdentifier: key.slice(0, 255),
@@ -319,14 +353,18 @@ function orderVariables(order: NormalizedOrder, lines: NormalizedLine[], resolve
   const billing = mailingAddress(order.billingAddress);
   if (billing !== undefined) input["billingAddress"] = billing;
   if (order.shippingLines !== undefined && order.shippingLines.length > 0) {
-    input["shippingLines"] = order.shippingLines.map((s) => ({ title: s.title ?? s.code, code: s.code, priceSet: money(s.price) }));
+    input["shippingLines"] = order.shippingLines.map((s) => {
+      const price = round(s.price);
+      return { title: s.title ?? s.code, code: s.code, priceSet: money(price), ...taxLinesInput(s.taxTotal, s.taxLines, price, exp, money) };
+    });
   } else if (order.shippingMethodCode !== undefined) {
     input["shippingLines"] = [{ title: order.shippingMethodCode, code: order.shippingMethodCode, priceSet: money(0) }];
   }
-  // orderCreate takes one discount code.
-  const discount = order.discounts?.find((d) => d.amount > 0);
-  const code = discount?.code ?? order.couponCodes[0];
-  if (discount !== undefined) input["discountCode"] = { itemFixedDiscountCode: { code: code ?? "orderbridge", amountSet: money(discount.amount) } };
+  // orderCreate takes one discount code: it carries the whole discount (Recharge's total_discounts).
+  const discounts = order.discounts ?? [];
+  const discountTotal = settled?.totals.discountTotal ?? discounts.reduce((sum, d) => sum + round(d.amount), 0);
+  const code = discounts.find((d) => d.code !== undefined)?.code ?? order.couponCodes[0];
+  if (discountTotal > 0) input["discountCode"] = { itemFixedDiscountCode: { code: code ?? "orderbridge", amountSet: money(discountTotal) } };
   if (order.note !== undefined) input["note"] = order.note;
   return { order: input, options: { sendReceipt: false, sendFulfillmentReceipt: false, inventoryBehaviour: "DECREMENT_OBEYING_POLICY" } };
 }
@@ -340,7 +378,7 @@ function notPlaced(order: NormalizedOrder, failures: Map<string, string>, resolv
       const why = failures.get(l.ref);
       if (why !== undefined) return { ok: false, ref: l.ref, sku: l.sku, message: why, errorClass: ERROR_CLASS_PLATFORM };
       const v = resolved.get(l.sku);
-      const unitPrice = l.fixedUnitPrice ?? parseDecimal(v?.price ?? "0", exp) ?? 0;
+      const unitPrice = l.fixedUnitPrice === undefined ? (parseDecimal(v?.price ?? "0", exp) ?? 0) : roundAmount(l.fixedUnitPrice, exp);
       return {
         ok: true, ref: l.ref, platformItemId: "", sku: l.sku, name: v?.title ?? l.sku, quantity: l.quantity,
         requiresShipping: l.requiresShipping ?? true, unitPrice, shippingTotal: 0, taxTotal: 0, discountTotal: 0, lineTotal: 0,
@@ -372,7 +410,7 @@ function fromShopify(order: NormalizedOrder, node: Obj, failures: Map<string, st
       return { ok: false, ref: l.ref, sku: l.sku, message: why, errorClass: ERROR_CLASS_PLATFORM };
     }
     const unitPrice = amount(it["originalUnitPriceSet"]);
-    const taxTotal = l.fixedTaxTotal ?? 0;
+    const taxTotal = l.fixedTaxTotal === undefined ? 0 : roundAmount(l.fixedTaxTotal, exp);
     return {
       ok: true, ref: l.ref, platformItemId: String(it["id"]).replace(/^gid:\/\/shopify\/LineItem\//, ""), sku: l.sku,
       name: l.description ?? l.sku, quantity: Number(it["quantity"] ?? l.quantity), requiresShipping: l.requiresShipping ?? true,

@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import path from "node:path";
+import { runCli } from "../helpers/process.js";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { JOB_PUT_CHARGE, JOB_PUT_ORDER } from "../../src/recharge/handlers.js";
@@ -14,20 +12,7 @@ import { storeKinds } from "../helpers/stores.js";
  * Issue 13, item 11: orders placed while RECHARGE_WRITEBACK=off get their write-backs once it is
  * on, through `orderbridge recharge writeback --since`.
  */
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/cli/main.ts"), ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env["PATH"] ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
-}
 
 for (const { kind, skip } of await storeKinds()) {
   describe(`orderbridge recharge writeback [${kind}]`, { skip }, () => {
@@ -49,22 +34,22 @@ for (const { kind, skip } of await storeKinds()) {
         assert.equal((await t.jobs({ kind: JOB_PUT_ORDER })).length, 0, "write-back off: no write-back jobs");
 
         // Refused where write-back is off: the jobs could not be sent.
-        const off = await cli(["recharge", "writeback", "--since", "1h"], { ...on, RECHARGE_WRITEBACK: "off" });
+        const off = await runCli(["recharge", "writeback", "--since", "1h"], { ...on, RECHARGE_WRITEBACK: "off" });
         assert.equal(off.code, 78, off.stderr);
         assert.match(off.stderr, /write-back is off here/);
-        const bad = await cli(["recharge", "writeback", "--since", "yesterday"], on);
+        const bad = await runCli(["recharge", "writeback", "--since", "yesterday"], on);
         assert.equal(bad.code, 2);
         assert.match(bad.stderr, /--since must be an ISO 8601 date/);
 
-        const dry = await cli(["recharge", "writeback", "--since", "1h", "--dry-run", "--json"], on);
+        const dry = await runCli(["recharge", "writeback", "--since", "1h", "--dry-run", "--json"], on);
         assert.equal(dry.code, 0, dry.stderr);
         assert.deepEqual({ ...JSON.parse(dry.stdout), since: undefined }, { since: undefined, dryRun: true, orders: 2, queued: 3, existing: {} });
         assert.equal((await t.jobs({ kind: JOB_PUT_ORDER })).length, 0, "a dry run queues nothing");
 
-        const first = await cli(["recharge", "writeback", "--since", new Date(Date.now() - 3_600_000).toISOString()], on);
+        const first = await runCli(["recharge", "writeback", "--since", new Date(Date.now() - 3_600_000).toISOString()], on);
         assert.equal(first.code, 0, first.stderr);
         assert.match(first.stdout, /2 Recharge order\(s\) placed since .*; queued 3 write-back\(s\)/);
-        const again = await cli(["recharge", "writeback", "--since", "1d", "--json"], on);
+        const again = await runCli(["recharge", "writeback", "--since", "1d", "--json"], on);
         assert.equal(again.code, 0, again.stderr);
         assert.deepEqual(JSON.parse(again.stdout).existing, { pending: 3 });
         assert.equal(JSON.parse(again.stdout).queued, 0, "idempotent");
@@ -82,7 +67,7 @@ for (const { kind, skip } of await storeKinds()) {
         const paths = t.recharge.succeeded().map((c) => c.path).sort();
         assert.deepEqual(paths, ["/charges/377750000", "/orders/840000001", "/orders/840000002"].sort());
         assert.equal((await t.jobs({ kind: JOB_PUT_CHARGE })).length, 1);
-        const last = await cli(["recharge", "writeback", "--since", "1d"], on);
+        const last = await runCli(["recharge", "writeback", "--since", "1d"], on);
         assert.match(last.stdout, /queued 0 write-back\(s\); already there: 3 done/);
       } finally {
         await t.stop();

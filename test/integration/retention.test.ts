@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import path from "node:path";
+import { runCli } from "../helpers/process.js";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import type { Kysely } from "kysely";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
@@ -14,7 +12,6 @@ import { minimalOrder, startService, type TestService } from "../helpers/service
 import { StandInPlatform } from "../helpers/stand-in-platform.js";
 import { freshDatabase, storeKinds } from "../helpers/stores.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const silent = createLogger({ level: "error", format: "json", silent: true });
 const OLD = (now: number): number => now - 40 * DAY_MS;
 const RECENT = (now: number): number => now - 10 * DAY_MS;
@@ -47,25 +44,6 @@ const ids = async (db: Kysely<Database>, table: "jobs" | "sp_callbacks"): Promis
     ? (await db.selectFrom("jobs").select("id").orderBy("id").execute()).map((r) => r.id)
     : (await db.selectFrom("sp_callbacks").select("idempotency_key").orderBy("idempotency_key").execute()).map((r) => r.idempotency_key);
 
-/** Runs `orderbridge …` (src/cli/main.ts through tsx). */
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/cli/main.ts"), ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env["PATH"] ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString("utf8")));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  return new Promise((resolve) =>
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-}
 
 for (const { kind, skip } of await storeKinds()) {
   describe(`retention [${kind}]`, { skip }, () => {
@@ -275,20 +253,20 @@ for (const { kind, skip } of await storeKinds()) {
         }
         const env = { ...fresh.env, NODE_ENV: "production" }; // no callback secret needed to prune
 
-        const dry = await cli(["prune", "--dry-run", "--json"], env);
+        const dry = await runCli(["prune", "--dry-run", "--json"], env);
         assert.equal(dry.code, 0, dry.stderr);
         const counted = JSON.parse(dry.stdout) as Record<string, any>;
         assert.equal(counted["dryRun"], true);
         assert.deepEqual(counted["jobs"], { deleted: 2, done: 1, skipped: 0, ignored: 1 });
 
-        const text = await cli(["prune"], env);
+        const text = await runCli(["prune"], env);
         assert.equal(text.code, 0, text.stderr);
         assert.match(text.stdout, new RegExp(`^${kind}: what finished before \\S+ \\(30 days\\)`, "m"));
         assert.match(text.stdout, /^jobs +2 deleted \(done 1, skipped 0, ignored 1; dead letters are kept\)/m);
         assert.match(text.stdout, /^sp_callbacks +1 deleted \(retryable/m);
         assert.match(text.stdout, /^sp_callbacks +1 lost their stored answer/m);
 
-        const json = await cli(["prune", "--json", "--days", "7"], env);
+        const json = await runCli(["prune", "--json", "--days", "7"], env);
         assert.equal(json.code, 0, json.stderr);
         const none = JSON.parse(json.stdout) as Record<string, any>;
         assert.equal(none["retentionDays"], 7);
@@ -302,10 +280,10 @@ for (const { kind, skip } of await storeKinds()) {
           await check.close();
         }
 
-        const short = await cli(["prune", "--days", "3"], env);
+        const short = await runCli(["prune", "--days", "3"], env);
         assert.equal(short.code, 2);
         assert.match(short.stderr, /--days must be at least 7/);
-        const badEnv = await cli(["prune"], { ...env, RETENTION_DAYS: "3" });
+        const badEnv = await runCli(["prune"], { ...env, RETENTION_DAYS: "3" });
         assert.equal(badEnv.code, 78);
         assert.match(badEnv.stderr, /RETENTION_DAYS must be 0 \(keep everything\) or at least 7/);
       } finally {

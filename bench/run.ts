@@ -688,6 +688,28 @@ interface BacklogResult {
   timedOut: boolean;
 }
 
+/** POSTs `n` signed order/created webhooks (each a new order), 20 at a time; resolves with how many were accepted. */
+async function deliverWebhooks(url: string, n: number): Promise<number> {
+  const bodies = Array.from({ length: n }, () => rcWebhookBody());
+  let next = 0;
+  let accepted = 0;
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++] as string;
+        const res = await fetch(`${url}/webhooks/recharge/order/created`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-recharge-hmac-sha256": rcSign(body) },
+          body,
+        });
+        const answer = (await res.json()) as { status?: string };
+        if (res.status === 200 && answer.status === "accepted") accepted++;
+      }
+    }),
+  );
+  return accepted;
+}
+
 async function runBacklog(results: Results): Promise<void> {
   let standIn: RechargeStandIn | undefined;
   let server: Server | undefined;
@@ -709,24 +731,8 @@ async function runBacklog(results: Results): Promise<void> {
     const rss = sampleRss([server]);
     const url = server.url;
     // Deliver the webhooks as fast as possible (20 at a time); each is acknowledged at once.
-    const bodies = Array.from({ length: BACKLOG_WEBHOOKS }, () => rcWebhookBody());
-    let next = 0;
-    let accepted = 0;
     const deliverStart = Date.now();
-    await Promise.all(
-      Array.from({ length: 20 }, async () => {
-        while (next < bodies.length) {
-          const body = bodies[next++] as string;
-          const res = await fetch(`${url}/webhooks/recharge/order/created`, {
-            method: "POST",
-            headers: { "content-type": "application/json", "x-recharge-hmac-sha256": rcSign(body) },
-            body,
-          });
-          const answer = (await res.json()) as { status?: string };
-          if (res.status === 200 && answer.status === "accepted") accepted++;
-        }
-      }),
-    );
+    const accepted = await deliverWebhooks(url, BACKLOG_WEBHOOKS);
     const deliverMs = Date.now() - deliverStart;
     log(`backlog: ${accepted}/${BACKLOG_WEBHOOKS} webhooks accepted in ${deliverMs} ms; waiting for the write-backs (up to ${BACKLOG_TIMEOUT_MS / 60_000} min)`);
     const putOrders = (): number => (standIn as RechargeStandIn).succeeded().filter((c) => c.method === "PUT" && c.path.startsWith("/orders/")).length;
@@ -788,23 +794,9 @@ async function runBacklog(results: Results): Promise<void> {
 
 /** Delivers `n` signed order/created webhooks (20 at a time) and resolves when all are placed: ms from the first delivery. */
 async function placeBurst(server: Server, n: number): Promise<number> {
-  const bodies = Array.from({ length: n }, () => rcWebhookBody());
-  let next = 0;
   const start = Date.now();
-  await Promise.all(
-    Array.from({ length: 20 }, async () => {
-      while (next < bodies.length) {
-        const body = bodies[next++] as string;
-        const res = await fetch(`${server.url}/webhooks/recharge/order/created`, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-recharge-hmac-sha256": rcSign(body) },
-          body,
-        });
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`placement: a webhook was answered ${res.status}`);
-      }
-    }),
-  );
+  const accepted = await deliverWebhooks(server.url, n);
+  if (accepted !== n) throw new Error(`placement: ${accepted}/${n} webhooks accepted`);
   // Placed = the inbox event done (its counter in /metrics).
   for (;;) {
     const text = await (await fetch(`${server.url}/metrics`)).text();

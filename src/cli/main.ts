@@ -11,7 +11,8 @@ import { openStore } from "../store/db.js";
 import { describePrune, MIN_RETENTION_DAYS, prune } from "../store/retention.js";
 import { createSchemaRegistry } from "../validation/schemas.js";
 import { adminClient, CliError } from "./admin-client.js";
-import { runCheck } from "./check.js";
+import { CHECK_NAMES, runCheck } from "./check.js";
+import { colorWanted } from "./check/report.js";
 import { BUILTIN_FIXTURES, runSend, type SendSource } from "./send.js";
 import { table } from "./table.js";
 
@@ -142,9 +143,15 @@ program
 
 program
   .command("check")
-  .description("Conformance run against any Subscribe Pro order-callback handler (exit 1 on any failure, 69 when nothing answers)")
+  .description(
+    "Conformance run against any Subscribe Pro order-callback handler: it places real orders through it (exit 1 on any failure, 69 when nothing answers, 2 when it refuses to start)",
+  )
   .argument("<url>", "the handler's callback URL")
   .requiredOption("--secret <secret>", "the shared secret it verifies Sp-Hmac with")
+  .option("--yes", "run the checks that place orders against a handler that is not on this machine (loopback)", false)
+  .option("--safe", "run only the checks that place nothing (refusals, impossible orders)", false)
+  .option("--only <names>", `run only these checks (repeatable, or comma-separated): ${CHECK_NAMES.join(", ")}`, (v: string, acc: string[]) => [...acc, ...v.split(",").map((s) => s.trim()).filter(Boolean)], [] as string[])
+  .option("--json", "one JSON line per result as it finishes, after a plan line and before a summary line", false)
   .option("--junit <file>", "also write JUnit XML to this file")
   .option("--timeout <ms>", "per request", int("--timeout"), 30_000)
   .option("--skus <known>", "two SKUs the handler's platform sells, comma-separated", "RUBY-RED,EARL-GREY")
@@ -158,6 +165,12 @@ program
       timeoutMs: Number(opts["timeout"]),
       ...(typeof opts["junit"] === "string" ? { junit: opts["junit"] } : {}),
       out,
+      json: opts["json"] === true,
+      color: colorWanted(out, process.env),
+      width: out.isTTY ? out.columns : undefined,
+      only: opts["only"] as string[],
+      safe: opts["safe"] === true,
+      yes: opts["yes"] === true,
       progress: opts["progress"] !== false && process.stderr.isTTY === true,
       skus: { known: [a, b] },
     });

@@ -11,7 +11,7 @@ import { param, prepare } from "../store/prepared.js";
 import type { Database } from "../store/schema.js";
 import { parseJsonBody } from "../validation/json.js";
 import type { Validator } from "../validation/schemas.js";
-import { mapSpRequest } from "./map-request.js";
+import { mapSpRequest, salesOrderToken } from "./map-request.js";
 import { buildSpResponse } from "./response.js";
 import type { SpCallbackRequest } from "./types.js";
 
@@ -95,7 +95,7 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
   return async function handleCallback(input: CallbackInput): Promise<CallbackOutput> {
     const parsed = parseJsonBody(input.rawBody);
     const req = deps.validate(parsed);
-    const token = typeof req.salesOrderToken === "string" ? req.salesOrderToken : undefined;
+    const token = salesOrderToken(req);
     const key = token !== undefined ? `sp:${token}` : `sp:sha256:${sha256(input.rawBody)}`;
     const log = input.log.child({ salesOrderToken: token ?? null });
     const bodyHash = sha256(canonicalJson(parsed));

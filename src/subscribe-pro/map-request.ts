@@ -1,6 +1,6 @@
 import { currencyExponent, isNegativeAmount, parseAmount, parseDecimal } from "../money.js";
 import { ERROR_CLASS_PLATFORM, type Address, type LineResult, type NormalizedLine, type NormalizedOrder } from "../orders/types.js";
-import type { SpAddress, SpCallbackRequest } from "./types.js";
+import type { SpAddress, SpCallbackRequest, SpItem } from "./types.js";
 
 export const MAX_QUANTITY = 100_000;
 
@@ -24,6 +24,20 @@ function mapAddress(a: SpAddress | null | undefined): Address | undefined {
     if (v !== undefined) out[key] = v;
   }
   return out as Address;
+}
+
+/**
+ * The request's salesOrderToken as an idempotency key: absent, null and "" all mean none (PHP
+ * senders write "" for an unset string), and the raw body's hash keys the request instead. An
+ * empty token must not become a key of its own: every token-less order would then share it.
+ */
+export function salesOrderToken(req: Pick<SpCallbackRequest, "salesOrderToken">): string | undefined {
+  return typeof req.salesOrderToken === "string" && req.salesOrderToken !== "" ? req.salesOrderToken : undefined;
+}
+
+/** The item's subscription id, when it has a subscription (it is optional). */
+export function subscriptionIdOf(item: SpItem): string | undefined {
+  return item.subscription === null || item.subscription === undefined ? undefined : String(item.subscription.id);
 }
 
 /** "4", 4, "4.0000" → 4; anything else (0, -1, 1.5, "abc", too large) → undefined. */
@@ -54,7 +68,9 @@ export function mapSpRequest(req: SpCallbackRequest): MappedSpRequest {
       fail(`Quantity ${JSON.stringify(item.qty)} of product ${item.productSku} is not a whole number from 1 to ${MAX_QUANTITY}`);
       return;
     }
-    const line: NormalizedLine = { ref, sku: item.productSku, quantity, subscriptionId: String(item.subscription.id) };
+    const line: NormalizedLine = { ref, sku: item.productSku, quantity };
+    const subscriptionId = subscriptionIdOf(item);
+    if (subscriptionId !== undefined) line.subscriptionId = subscriptionId;
     if (item.useFixedPrice === true) {
       // The unit price as sent, exactly: the line's subtotal is it × qty, rounded once (as SP's own
       // Magento module does: row total = round(price × qty)), so 3.3333 × 3 is 10.00, not 9.99.
@@ -81,7 +97,7 @@ export function mapSpRequest(req: SpCallbackRequest): MappedSpRequest {
   }
   const order: NormalizedOrder = {
     source: "subscribe-pro",
-    sourceOrderId: str(req.salesOrderToken),
+    sourceOrderId: salesOrderToken(req),
     allowPartial: req.allowSomeFailedItems === true,
     currency,
     customer: {

@@ -1,5 +1,6 @@
 import { currencyExponent, formatAmount, formatMinor, parseAmount, roundAmount } from "../money.js";
 import { ERROR_CLASS_PLATFORM, type LineResult, type PlatformOrderResult } from "../orders/types.js";
+import { subscriptionIdOf } from "./map-request.js";
 import type { SpCallbackRequest, SpErrorItem } from "./types.js";
 
 export interface SpResponse {
@@ -43,14 +44,16 @@ export function buildSpResponse(
   const errorItems: SpErrorItem[] = [];
   const orderedItems: Record<string, unknown>[] = [];
   req.items.forEach((item, i) => {
-    const subscriptionId = String(item.subscription.id);
+    // An item without a subscription is answered without subscriptionId (there is none to echo).
+    const subscriptionId = subscriptionIdOf(item);
+    const sub = subscriptionId === undefined ? {} : { subscriptionId };
     const line = lines.get(String(i));
     if (line === undefined) {
-      errorItems.push({ subscriptionId, errorMessage: "The platform reported nothing for this item", errorClass: "Technology" });
+      errorItems.push({ ...sub, errorMessage: "The platform reported nothing for this item", errorClass: "Technology" });
     } else if (!line.ok) {
-      errorItems.push({ subscriptionId, errorMessage: line.message, errorClass: line.errorClass });
+      errorItems.push({ ...sub, errorMessage: line.message, errorClass: line.errorClass });
     } else if (order === null) {
-      errorItems.push({ subscriptionId, errorMessage: NOT_ORDERED_WITHOUT_PARTIAL, errorClass: ERROR_CLASS_PLATFORM });
+      errorItems.push({ ...sub, errorMessage: NOT_ORDERED_WITHOUT_PARTIAL, errorClass: ERROR_CLASS_PLATFORM });
     } else {
       const out: Record<string, unknown> = {
         platformOrderItemId: line.platformItemId,
@@ -66,7 +69,7 @@ export function buildSpResponse(
         shippingTotal: money(line.shippingTotal),
         taxTotal: money(line.taxTotal),
         lineTotal: money(line.lineTotal),
-        subscriptionId,
+        ...sub,
       });
       orderedItems.push(out);
     }

@@ -24,7 +24,8 @@ export interface SpItem {
   requiresShipping?: boolean | null;
   useFixedPrice?: boolean | null;
   fixedPrice?: Num;
-  subscription: { id: string | number; [k: string]: unknown };
+  /** Optional: an item without one is answered without subscriptionId. */
+  subscription?: { id: string | number; [k: string]: unknown } | null;
   [k: string]: unknown;
 }
 
@@ -46,7 +47,8 @@ export interface SpCallbackRequest {
 }
 
 export interface SpErrorItem {
-  subscriptionId: string;
+  /** Absent for an item sent without a subscription. */
+  subscriptionId?: string;
   errorMessage: string;
   errorClass?: string;
 }

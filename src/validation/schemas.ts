@@ -51,9 +51,13 @@ export function createSchemaRegistry(dir = SCHEMA_DIR) {
   const firstErrorAjv = makeAjv(false);
 
   return {
-    /** Compiles (once) the schema with this path below schemas/, e.g. "subscribe-pro/order-callback-request". */
+    /**
+     * Compiles (once) the schema with this path below schemas/, e.g. "subscribe-pro/order-callback-request",
+     * or one of its definitions: "subscribe-pro/order-callback-response#/$defs/placed".
+     */
     validator<T>(name: string): Validator<T> {
-      const id = `https://orderbridge.dev/schemas/${name}.schema.json`;
+      const [file, fragment] = name.split("#", 2);
+      const id = `https://orderbridge.dev/schemas/${file ?? name}.schema.json${fragment === undefined ? "" : `#${fragment}`}`;
       const fn: ValidateFunction | undefined = ajv.getSchema(id);
       const fast: ValidateFunction | undefined = firstErrorAjv.getSchema(id);
       if (fn === undefined || fast === undefined) throw new Error(`schema ${id} is not in ${dir}`);

@@ -45,6 +45,11 @@ export function fixture<T = Record<string, unknown>>(name: string): T {
   return JSON.parse(fs.readFileSync(path.join(FIXTURES, name), "utf8")) as T;
 }
 
+/** A fixture file's exact bytes (to be sent, and signed, as they are). */
+export function fixtureBytes(name: string): Buffer {
+  return fs.readFileSync(path.join(FIXTURES, name));
+}
+
 export interface StartOptions extends ServiceOptions {
   env?: Record<string, string>;
   catalog?: CatalogFile;

@@ -5,7 +5,7 @@ import { DEMO_CATALOG, type CatalogFile } from "../../src/platforms/local/catalo
 import { ERROR_CLASS_PLATFORM } from "../../src/orders/types.js";
 import { canonicalJson } from "../../src/orders/canonical-json.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
-import { SECRET, fixture, startService, type TestService } from "../helpers/service.js";
+import { SECRET, fixture, fixtureBytes, startService, type TestService } from "../helpers/service.js";
 import { storeKinds } from "../helpers/stores.js";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test bodies are free-form JSON
@@ -131,6 +131,77 @@ for (const { kind, skip } of await storeKinds()) {
       });
     });
 
+    describe("requests from reality: Subscribe Pro's documented example, a PHP-encoded body", () => {
+      it("Subscribe Pro's documented example request → 201, answered as its documented example response", async () => {
+        // test/fixtures/subscribe-pro/documented-example.json: the example of Subscribe Pro's order
+        // callback page (shared/seeds/003_…), its elisions ("...") left out and its e-mail (obfuscated
+        // on the page) replaced. It names no shipping method and has minimal addresses. A catalog priced
+        // like the documented answer: 4 × 10.00, tax 10 %, shipping 1.80 a unit by the default method.
+        const t = await startService(kind, {
+          env: { ORDER_NUMBER_PREFIX: "ABC-", ORDER_NUMBER_START: "91293923" },
+          clock: () => Date.parse("2021-04-01T17:43:00Z"),
+          catalog: {
+            currency: "USD",
+            products: [{ sku: "RUBY-RED", name: "Ruby Red Black Tea", price: "10.00", taxRate: "0.1" }],
+            shippingMethods: { default: { perUnit: "1.80" } },
+          },
+        });
+        try {
+          const res = await t.callback(fixtureBytes("subscribe-pro/documented-example.json"));
+          assert.equal(res.status, 201, res.text);
+          const ours = structuredClone(res.body as Json);
+          // errorItems: [] is ours (the documented answer leaves it out); ids are ours to choose.
+          assert.deepEqual(ours["errorItems"], []);
+          delete ours["errorItems"];
+          const spec = fixture("subscribe-pro/documented-example-response.json") as Json;
+          for (const [o, s] of [[ours, spec], [ours["orderDetails"], spec["orderDetails"]]] as const) o["orderNumber"] = s["orderNumber"];
+          assert.match(ours["orderDetails"]["platformOrderId"], /^\S+$/);
+          ours["orderDetails"]["platformOrderId"] = spec["orderDetails"]["platformOrderId"];
+          assert.match(ours["orderDetails"]["items"][0]["platformOrderItemId"], /^\S+$/);
+          ours["orderDetails"]["items"][0]["platformOrderItemId"] = spec["orderDetails"]["items"][0]["platformOrderItemId"];
+          assert.deepEqual(ours, spec);
+        } finally {
+          await t.stop();
+        }
+      });
+
+      it("a PHP-style pretty-printed body (4-space indent, \\/ and \\u00e9 escapes) is verified over its raw bytes and answered 201", async () => {
+        const t = await startService(kind);
+        try {
+          // test/fixtures/subscribe-pro/php-pretty-printed.json: what PHP's json_encode(…, JSON_PRETTY_PRINT)
+          // writes: 4-space indent, "/" as "\/", every non-ASCII character as \uXXXX (a surrogate pair beyond U+FFFF).
+          const raw = fixtureBytes("subscribe-pro/php-pretty-printed.json");
+          const text = raw.toString("utf8");
+          assert.match(text, /^ {4}"billingAddress": \{$/m);
+          assert.ok(text.includes("Montr\\u00e9al") && text.includes("https:\\/\\/shop.example.com") && text.includes("\\ud83c\\udf75"));
+          assert.match(text, /^[\x20-\x7e\n]*$/, "ASCII only");
+
+          const res = await t.callback(raw);
+          assert.equal(res.status, 201, res.text);
+          const d = (res.body as Json)["orderDetails"];
+          assert.equal(d.billingAddress.city, "Montréal");
+          assert.equal(d.billingAddress.company, "Café Crème / Thés & Co.");
+          assert.equal(d.shippingAddress.street2, "app. 5/B");
+          assert.equal(d.items[0].shortDescription, "Thé noir Ruby Red — 2 oz. 🍵");
+          assert.deepEqual(d.items.map((i: Json) => [i["productSku"], i["qty"], i["subscriptionId"]]), [
+            ["RUBY-RED", "2", "413245300"],
+            ["EARL-GREY", "1", "413245301"],
+          ]);
+
+          // The same bytes again, and the same order re-encoded compactly (other bytes, correctly signed): one order.
+          assert.equal((await t.callback(raw)).text, res.text);
+          const compact = JSON.stringify(JSON.parse(text));
+          assert.equal((await t.callback(compact)).text, res.text);
+          assert.equal(await t.count("local_orders"), 1);
+          // A signature made over that re-encoding does not verify the bytes that were sent.
+          const resigned = await t.callback(raw, { secret: null, headers: { "Sp-Hmac": signSpHmac(SECRET, compact) } });
+          assert.equal(resigned.status, 401);
+        } finally {
+          await t.stop();
+        }
+      });
+    });
+
     describe("orders", () => {
       let t: TestService;
       before(async () => {
@@ -207,6 +278,34 @@ for (const { kind, skip } of await storeKinds()) {
         // 4.99, tax 20 % = 0.998 → 1.00, no shipping
         assert.deepEqual([ebook?.["requiresShipping"], ebook?.["taxTotal"], ebook?.["shippingTotal"], ebook?.["lineTotal"]], [false, "1.0000", "0.0000", "5.9900"]);
         assert.equal(res.body.orderDetails.total, "37.4500");
+      });
+
+      it("items without a subscription (optional, as for the Magento 2 extension) are answered without subscriptionId", async () => {
+        const res = await t.callback({
+          ...order("nosub", [
+            { productSku: "RUBY-RED", qty: "1" },
+            { productSku: "EARL-GREY", qty: "2", subscription: null },
+            { productSku: "RUBY-RED", qty: "1", subscription: { id: "with" } },
+            { productSku: "GHOST", qty: "1" },
+          ]),
+          allowSomeFailedItems: true,
+        });
+        assert.equal(res.status, 202, res.text);
+        assert.deepEqual(
+          res.body.orderDetails.items.map((i: Json) => [i["productSku"], i["qty"], "subscriptionId" in i ? i["subscriptionId"] : "(none)"]),
+          [
+            ["RUBY-RED", "1", "(none)"],
+            ["EARL-GREY", "2", "(none)"],
+            ["RUBY-RED", "1", "with"],
+          ],
+        );
+        assert.deepEqual(res.body.errorItems, [{ errorMessage: "Product GHOST was not found in the catalog", errorClass: ERROR_CLASS_PLATFORM }]);
+        const stored = await t.admin(`/admin/orders/${encodeURIComponent(res.body.orderNumber)}`);
+        assert.deepEqual(stored.body.items.map((i: Json) => i["subscriptionId"]), [null, null, "with"]);
+
+        const none = await t.callback(order("nosub-409", [{ productSku: "GHOST", qty: "1" }]));
+        assert.equal(none.status, 409);
+        assert.deepEqual(none.body.errorItems, [{ errorMessage: "Product GHOST was not found in the catalog", errorClass: ERROR_CLASS_PLATFORM }]);
       });
 
       it("refuses an order in another currency than the catalog's", async () => {
@@ -322,6 +421,25 @@ for (const { kind, skip } of await storeKinds()) {
         assert.notEqual(c.body.orderNumber, a.body.orderNumber);
       });
 
+      it("an empty salesOrderToken counts as none: the raw body is the key, not the token \"\"", async () => {
+        const raw = JSON.stringify({ ...order("x"), salesOrderToken: "" });
+        const a = await t.callback(raw);
+        assert.equal(a.status, 201, a.text);
+        assert.equal(a.body.orderDetails.salesOrderToken, "", "echoed as sent");
+        // A byte-identical retry is the same order.
+        const b = await t.callback(raw);
+        assert.equal(b.text, a.text);
+        // Another order with an empty token is another order (not a reuse of a token "").
+        const other = await t.callback({ ...order("y", [{ productSku: "EARL-GREY", qty: "1", subscription: { id: "e2" } }]), salesOrderToken: "" });
+        assert.equal(other.status, 201, other.text);
+        assert.notEqual(other.body.orderNumber, a.body.orderNumber);
+        for (const n of [a.body.orderNumber, other.body.orderNumber]) {
+          assert.equal((await t.admin(`/admin/orders/${encodeURIComponent(n)}`)).body.salesOrderToken, null);
+        }
+        const keys = await t.store.db.selectFrom("sp_callbacks").select("idempotency_key").where("idempotency_key", "like", "sp:%").execute();
+        assert.ok(!keys.some((k) => k.idempotency_key === "sp:"), "no key for the empty token");
+      });
+
       it("takes over a key whose owner died (expired lease)", async () => {
         const body = order("orphan");
         const now = Date.now();
@@ -413,18 +531,23 @@ for (const { kind, skip } of await storeKinds()) {
         delete body["customerEmail"];
         body["currency"] = "dollars";
         body["items"][0].qty = { amount: 1 };
-        body["items"].push({ productSku: "X", qty: 1 });
+        body["items"].push({ productSku: "X", qty: 1, subscription: {} });
+        body["salesOrderToken"] = 42;
         const res = await t.callback(body);
         await expectRejected(res, 400, "schema_violation");
         const pointers = (res.body["errors"] as Json[]).map((e) => e["pointer"]).sort();
-        assert.deepEqual(pointers, ["/currency", "/customerEmail", "/items/0/qty", "/items/1/subscription"]);
+        assert.deepEqual(pointers, ["/currency", "/customerEmail", "/items/0/qty", "/items/1/subscription/id", "/salesOrderToken"]);
         const byPointer = Object.fromEntries((res.body["errors"] as Json[]).map((e) => [e["pointer"], e["message"]]));
         assert.equal(byPointer["/customerEmail"], "is required");
         assert.equal(byPointer["/items/0/qty"], "must be string or number");
+        assert.equal(byPointer["/salesOrderToken"], "must be string or null");
         assert.match(res.body["errorMessage"], /does not match the schema/);
 
         await expectRejected(await t.callback([1, 2]), 400, "schema_violation");
         await expectRejected(await t.callback({ ...order(1), items: [] }), 400, "schema_violation");
+        const long = await t.callback({ ...order(1), salesOrderToken: "t".repeat(256) });
+        await expectRejected(long, 400, "schema_violation");
+        assert.deepEqual((long.body["errors"] as Json[]).map((e) => e["pointer"]), ["/salesOrderToken"]);
       });
 
       it("413 for a body over BODY_LIMIT", async () => {

@@ -106,7 +106,7 @@ const SP: Endpoint = {
     { path: ["items", 0], accepts: types("object") },
     { path: ["items", 0, "productSku"], accepts: types("string") },
     { path: ["items", 0, "qty"], accepts: types("string", "number") },
-    { path: ["items", 0, "subscription"], accepts: types("object") },
+    { path: ["items", 0, "subscription"], accepts: types("object", "null") },
     { path: ["items", 0, "subscription", "id"], accepts: types("string", "integer") },
   ],
 };

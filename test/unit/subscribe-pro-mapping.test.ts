@@ -3,7 +3,7 @@ import fs from "node:fs";
 import { describe, it } from "node:test";
 import { ERROR_CLASS_PLATFORM } from "../../src/orders/types.js";
 import { canonicalJson } from "../../src/orders/canonical-json.js";
-import { mapSpRequest, parseQuantity } from "../../src/subscribe-pro/map-request.js";
+import { mapSpRequest, parseQuantity, salesOrderToken } from "../../src/subscribe-pro/map-request.js";
 import { buildSpResponse, decideStatus, NOT_ORDERED_WITHOUT_PARTIAL } from "../../src/subscribe-pro/response.js";
 import type { SpCallbackRequest } from "../../src/subscribe-pro/types.js";
 
@@ -64,6 +64,18 @@ describe("Subscribe Pro mapping", () => {
 
     req.items[1]!.fixedPrice = "free";
     assert.match(mapSpRequest(req).invalid.get("1")?.message ?? "", /Fixed price "free"/);
+  });
+
+  it("an item's subscription is optional, and an empty salesOrderToken is none", () => {
+    const req = example();
+    delete req.items[0]!.subscription;
+    req.items[1]!.subscription = null;
+    req.salesOrderToken = "";
+    const { order } = mapSpRequest(req);
+    assert.deepEqual(order.lines.map((l) => "subscriptionId" in l), [false, false]);
+    assert.equal(order.sourceOrderId, undefined);
+    for (const none of [undefined, null, ""]) assert.equal(salesOrderToken({ salesOrderToken: none }), undefined);
+    assert.equal(salesOrderToken({ salesOrderToken: " " }), " ");
   });
 
   it("lists every item as an error when nothing is placed, including those that could have been ordered", () => {

@@ -697,13 +697,17 @@ async function deliverWebhooks(url: string, n: number): Promise<number> {
     Array.from({ length: 20 }, async () => {
       while (next < bodies.length) {
         const body = bodies[next++] as string;
-        const res = await fetch(`${url}/webhooks/recharge/order/created`, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-recharge-hmac-sha256": rcSign(body) },
-          body,
-        });
+        const post = () =>
+          fetch(`${url}/webhooks/recharge/order/created`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-recharge-hmac-sha256": rcSign(body) },
+            body,
+          });
+        // fetch keeps connections alive across servers: a new server given the port of one stopped
+        // a moment ago meets a pooled socket that is closed. A delivery is idempotent, so send it again.
+        const res = await post().catch(post);
         const answer = (await res.json()) as { status?: string };
-        if (res.status === 200 && answer.status === "accepted") accepted++;
+        if (res.status === 200 && (answer.status === "accepted" || answer.status === "duplicate")) accepted++;
       }
     }),
   );
@@ -799,7 +803,8 @@ async function placeBurst(server: Server, n: number): Promise<number> {
   if (accepted !== n) throw new Error(`placement: ${accepted}/${n} webhooks accepted`);
   // Placed = the inbox event done (its counter in /metrics).
   for (;;) {
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const scrape = () => fetch(`${server.url}/metrics`);
+    const text = await (await scrape().catch(scrape)).text();
     const m = /^orderbridge_job_attempts_total\{kind="recharge\.webhook",result="done"\} (\d+)/m.exec(text);
     if (m !== null && Number(m[1]) >= n) return Date.now() - start;
     if (Date.now() - start > PLACEMENT_TIMEOUT_MS) throw new Error(`placement: ${m?.[1] ?? 0}/${n} orders placed in ${PLACEMENT_TIMEOUT_MS / 1000} s`);

@@ -160,6 +160,8 @@ function tail(file: string, lines = 30): string {
 async function startServer(name: string, args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<Server> {
   const logFile = path.join(tmpDir, `${name}.log`);
   const fd = fs.openSync(logFile, "a");
+  // A log may hold an earlier server's lines (the same name started again): read this one's only.
+  const from = fs.fstatSync(fd).size;
   let child: ChildProcess;
   try {
     child = spawn(process.execPath, args, {
@@ -174,7 +176,7 @@ async function startServer(name: string, args: string[], env: Record<string, str
   children.add(child);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const m = /listening on port (\d+)/.exec(fs.readFileSync(logFile, "utf8"));
+    const m = /listening on port (\d+)/.exec(fs.readFileSync(logFile, "utf8").slice(from));
     if (m !== null) {
       const port = Number(m[1]);
       return { name, child, port, url: `http://127.0.0.1:${port}`, logFile };

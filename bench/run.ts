@@ -305,7 +305,7 @@ function spOrderRequests(): AcRequest[] {
 }
 
 const rcFixture = JSON.parse(
-  fs.readFileSync(path.join(ROOT, "test/fixtures/recharge/2021-11/order-created.json"), "utf8"),
+  fs.readFileSync(path.join(ROOT, "samples/recharge/2021-11/order-created.json"), "utf8"),
 ) as { order: Record<string, unknown> };
 let rcOrderId = 700_000_000 + Math.floor(Math.random() * 100_000_000);
 

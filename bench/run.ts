@@ -27,7 +27,7 @@ import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
 import { openStore } from "../src/store/db.js";
 import { DAY_MS } from "../src/store/retention.js";
-import { startRechargeStandIn, type RechargeStandIn } from "../test/helpers/recharge-api-stand-in.js";
+import { startRechargeStandIn, type RechargeStandIn } from "../tools/stand-ins/recharge-api.js";
 
 // ---------------------------------------------------------------------------------------------
 // Settings

@@ -4,7 +4,7 @@ import request from "supertest";
 import { SAMPLES_DIR } from "../../src/cli/samples.js";
 import { signRechargeLegacy, rechargeSignatureHeader } from "../../src/security/recharge-signature.js";
 import type { JobRow } from "../../src/store/schema.js";
-import { startRechargeStandIn, type RechargeStandIn, type RechargeStandInOptions } from "./recharge-api-stand-in.js";
+import { startRechargeStandIn, type RechargeStandIn, type RechargeStandInOptions } from "../../tools/stand-ins/recharge-api.js";
 import { ADMIN_TOKEN, startService, type StartOptions, type TestService } from "./service.js";
 import type { StoreKind } from "./stores.js";
 

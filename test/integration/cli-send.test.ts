@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
-import { close, listen } from "../helpers/loopback.js";
+import { close, listen } from "../../tools/stand-ins/loopback.js";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";

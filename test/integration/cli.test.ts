@@ -6,7 +6,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import http, { type Server } from "node:http";
-import { close, listen } from "../helpers/loopback.js";
+import { close, listen } from "../../tools/stand-ins/loopback.js";
 import { rcFixture, startRechargeService, type RechargeTestService } from "../helpers/recharge.js";
 import { ADMIN_TOKEN, SECRET, minimalOrder } from "../helpers/service.js";
 

@@ -36,6 +36,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app/dist ./dist
 COPY schemas ./schemas
+# The samples `orderbridge send` reads.
+COPY samples ./samples
 COPY openapi.yaml ./
 # The orderbridge command (migrate, config check, events, orders) and the health check.
 COPY scripts/orderbridge.mjs scripts/build-if-stale.mjs scripts/healthcheck.mjs ./scripts/

@@ -28,6 +28,7 @@ cp "$root/package.json" "$root/package-lock.json" "$work/app/"
 (cd "$work/app" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
 cp -r "$work/build/dist" "$work/app/dist"
 cp -r "$root/schemas" "$work/app/schemas"
+cp -r "$root/samples" "$work/app/samples"
 cp "$root/openapi.yaml" "$work/app/openapi.yaml"
 mkdir -p "$work/app/scripts"
 cp "$root/scripts/orderbridge.mjs" "$root/scripts/build-if-stale.mjs" "$root/scripts/healthcheck.mjs" "$work/app/scripts/"
@@ -73,4 +74,8 @@ if ! (cd "$work/app" && NODE_ENV=production DATA_DIR="$work/data" "${run_as[@]}"
   || ! (cd "$work/app" && NODE_ENV=production DATA_DIR="$work/data" SP_HMAC_SECRETS=$secret "${run_as[@]}" node scripts/orderbridge.mjs config check >> "$work/cli.log" 2>&1); then
   echo "docker-mirror: the orderbridge command failed in the runtime image:" >&2; cat "$work/cli.log" >&2; exit 1
 fi
-echo "docker-mirror: ok (healthy, signed callback placed as an unprivileged user, OpenAPI served, orderbridge migrate and config check run)"
+# orderbridge send reads its built-in samples from the package (samples/), here from dist/.
+if ! (cd "$work/app" && SP_HMAC_SECRETS=$secret "${run_as[@]}" node scripts/orderbridge.mjs send subscribe-pro minimal --to "http://127.0.0.1:$port/callbacks/subscribe-pro/order" >> "$work/cli.log" 2>&1); then
+  echo "docker-mirror: orderbridge send failed in the runtime image:" >&2; cat "$work/cli.log" >&2; exit 1
+fi
+echo "docker-mirror: ok (healthy, signed callback placed as an unprivileged user, OpenAPI served, orderbridge migrate, config check and send run)"

@@ -6,6 +6,7 @@ import { describe, it } from "node:test";
 // scripts/docker-mirror.sh (run by CI) repeats the same steps.
 const dockerfile = fs.readFileSync(new URL("../../Dockerfile", import.meta.url), "utf8");
 const mirror = fs.readFileSync(new URL("../../scripts/docker-mirror.sh", import.meta.url), "utf8");
+const pkg = JSON.parse(fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { files: string[] };
 const stages = dockerfile.split(/^FROM /m).slice(1);
 const runtime = stages[stages.length - 1] ?? "";
 
@@ -40,5 +41,17 @@ describe("Dockerfile", () => {
     assert.match(mirror, /npm ci --omit=dev/);
     assert.match(mirror, /NODE_ENV=production/);
     assert.match(mirror, /setpriv --reuid=65534/);
+  });
+
+  it("ships what the code reads from the package root at run time: in package.json files, the runtime image and the mirror", () => {
+    // schemas/ (src/validation/schemas.ts), samples/ (src/cli/samples.ts, orderbridge send), openapi.yaml (src/http/openapi.ts).
+    for (const dir of ["schemas", "samples"]) {
+      assert.ok(pkg.files.includes(dir), `package.json files lists ${dir}`);
+      assert.match(runtime, new RegExp(`^COPY ${dir} \\./${dir}$`, "m"), `the runtime stage copies ${dir}/`);
+      assert.match(mirror, new RegExp(`cp -r "\\$root/${dir}" "\\$work/app/${dir}"`), `the mirror copies ${dir}/`);
+    }
+    assert.ok(pkg.files.includes("openapi.yaml"));
+    assert.match(runtime, /^COPY openapi\.yaml \.\/$/m);
+    assert.match(mirror, /node scripts\/orderbridge\.mjs send subscribe-pro minimal/, "the mirror sends a built-in sample from the runtime image");
   });
 });

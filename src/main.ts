@@ -107,8 +107,6 @@ async function serve(config: Config, log: Logger): Promise<void> {
   server.keepAliveTimeout = 65_000;
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  log.info(`orderbridge listening on port ${port}`, { port, database: service.store.kind, worker: cluster.isWorker });
-
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -144,6 +142,9 @@ async function serve(config: Config, log: Logger): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // Announced only now: whoever waits for this line (a supervisor, a test) may signal at once, and
+  // a signal before the handlers exist would kill the process instead of stopping it.
+  log.info(`orderbridge listening on port ${port}`, { port, database: service.store.kind, worker: cluster.isWorker });
 }
 
 /** A listen failure the configuration causes (HOST, PORT) as a ConfigError that says what to change. */

@@ -265,8 +265,6 @@ export const SHOPIFY = {
   apiUrl: url("SHOPIFY_API_URL", {
     defaultText: "`https://<shop>.myshopify.com`",
     help: "`PLATFORM=shopify`: another base URL (a proxy, a test server)",
-    // Shown as set (it names a proxy or a test server, not a credential).
-    describe: (v) => v,
   }),
 } satisfies Spec;
 

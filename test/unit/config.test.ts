@@ -117,6 +117,12 @@ describe("loadConfig", () => {
     assert.equal(maskUrl("https://oms.example.com/orders?api_key=k&x=1"), "https://oms.example.com/orders?api_key=****&x=1");
     const described = JSON.stringify(describeConfig(loadConfig({ DATABASE_URL: "postgres://app@db/orders?password=TopSecret" })));
     assert.doesNotMatch(described, /TopSecret/);
+    // Every URL setting, a proxy in front of Shopify's API too.
+    const shop = describeConfig(
+      loadConfig({ PLATFORM: "shopify", SHOPIFY_SHOP: "tea-shop", SHOPIFY_ACCESS_TOKEN: "shpat_x", SHOPIFY_API_URL: "https://user:ProxyPass@proxy.example.com/shopify" }),
+    );
+    assert.doesNotMatch(JSON.stringify(shop), /ProxyPass/);
+    assert.match(JSON.stringify(shop), /proxy\.example\.com/);
   });
 
   it("HOST: an IP address or a host name", () => {

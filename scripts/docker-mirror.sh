@@ -85,4 +85,8 @@ if ! (cd "$work/app" && NODE_ENV=production DATA_DIR="$work/data" "${run_as[@]}"
   || ! (cd "$work/app" && NODE_ENV=production DATA_DIR="$work/data" SP_HMAC_SECRETS=$secret "${run_as[@]}" node scripts/orderbridge.mjs config check >> "$work/cli.log" 2>&1); then
   cat "$work/cli.log" >&2; fail "the orderbridge command failed in the runtime image"
 fi
-echo "docker-mirror: ok (healthy on /readyz, signed callback placed as an unprivileged user, OpenAPI served, orderbridge migrate and config check run)"
+# orderbridge send reads its built-in samples from the package (samples/), here from dist/.
+if ! (cd "$work/app" && SP_HMAC_SECRETS=$secret "${run_as[@]}" node scripts/orderbridge.mjs send subscribe-pro minimal --to "http://127.0.0.1:$port/callbacks/subscribe-pro/order" >> "$work/cli.log" 2>&1); then
+  cat "$work/cli.log" >&2; fail "orderbridge send failed in the runtime image"
+fi
+echo "docker-mirror: ok (healthy on /readyz, signed callback placed as an unprivileged user, OpenAPI served, orderbridge migrate, config check and send run)"

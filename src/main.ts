@@ -1,7 +1,7 @@
 import cluster from "node:cluster";
 import type { Server } from "node:http";
 import { ensureCallbackSecret } from "./bootstrap.js";
-import { describeConfig, loadConfig, type Config } from "./config.js";
+import { describeConfig, loadConfig, misspeltSettingMessage, misspeltSettings, type Config } from "./config.js";
 import { ConfigError } from "./errors.js";
 import { alreadyMasked, createLogger, type Logger } from "./logger.js";
 import { serveClusterMetrics } from "./metrics.js";
@@ -23,7 +23,9 @@ async function main(): Promise<void> {
     config = loadConfig(process.env, { isTty: process.stdout.isTTY === true });
   } catch (e) {
     if (e instanceof ConfigError) {
-      process.stderr.write(`orderbridge: refusing to start: ${e.message}\n`);
+      // A misspelt variable is often why a required one is missing (SP_HMAC_SECRET in production).
+      const hints = misspeltSettings(process.env).map((m) => `orderbridge: warning: ${misspeltSettingMessage(m)}\n`);
+      process.stderr.write(`orderbridge: refusing to start: ${e.message}\n${hints.join("")}`);
       process.exit(EX_CONFIG);
     }
     throw e;
@@ -40,8 +42,14 @@ async function main(): Promise<void> {
   return serve(config, log);
 }
 
-function runPrimary(config: Config, log: Logger): void {
+/** The start-up lines, written once per machine (by the cluster primary): the configuration, then any variable that looks misspelt. */
+function logStart(config: Config, log: Logger): void {
   log.info("starting orderbridge", { config: alreadyMasked(describeConfig(config)) });
+  for (const m of misspeltSettings(process.env)) log.warn(misspeltSettingMessage(m), { variable: m.name, suggestion: m.suggestion });
+}
+
+function runPrimary(config: Config, log: Logger): void {
+  logStart(config, log);
   let stopping = false;
   const fork = (): void => {
     cluster.fork();
@@ -88,7 +96,7 @@ function runPrimary(config: Config, log: Logger): void {
 }
 
 async function serve(config: Config, log: Logger): Promise<void> {
-  if (cluster.isPrimary) log.info("starting orderbridge", { config: alreadyMasked(describeConfig(config)) });
+  if (cluster.isPrimary) logStart(config, log);
   const service = await createService(config, log);
   // Without HOST, Node listens on every interface (IPv6 and IPv4 when the host has both).
   const server: Server = config.host === undefined ? service.app.listen(config.port) : service.app.listen(config.port, config.host);
@@ -99,8 +107,6 @@ async function serve(config: Config, log: Logger): Promise<void> {
   server.keepAliveTimeout = 65_000;
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  log.info(`orderbridge listening on port ${port}`, { port, database: service.store.kind, worker: cluster.isWorker });
-
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -136,6 +142,9 @@ async function serve(config: Config, log: Logger): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // Announced only now: whoever waits for this line (a supervisor, a test) may signal at once, and
+  // a signal before the handlers exist would kill the process instead of stopping it.
+  log.info(`orderbridge listening on port ${port}`, { port, database: service.store.kind, worker: cluster.isWorker });
 }
 
 /** A listen failure the configuration causes (HOST, PORT) as a ConfigError that says what to change. */

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from "commander";
 import { describeGeneratedSecret } from "../bootstrap.js";
-import { describeConfig, loadConfig } from "../config.js";
+import { describeConfig, loadConfig, misspeltSettingMessage, misspeltSettings } from "../config.js";
 import { ConfigError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { loadPlatformModule } from "../platforms/index.js";
@@ -90,6 +90,8 @@ config
   .command("check")
   .description("Validate the environment and print the effective configuration, secrets masked")
   .action(async () => {
+    // Before validating: a misspelt variable is often why a required one is missing.
+    for (const m of misspeltSettings(process.env)) process.stderr.write(`orderbridge: warning: ${misspeltSettingMessage(m)}\n`);
     const c = loadConfig(process.env, { isTty: false });
     // What the service reads at start besides the environment: the catalog (CATALOG_FILE) and an
     // adapter module (PLATFORM=./module.js), loaded and created as the service would, then closed.

@@ -5,17 +5,17 @@ import { signRechargeLegacy } from "../security/recharge-signature.js";
 import { signSpHmac } from "../security/sp-hmac.js";
 import { CliError } from "./admin-client.js";
 import {
-  RECHARGE_FIXTURE_NAMES,
-  SP_FIXTURE_NAMES,
-  rechargeFixture,
-  spFixture,
+  RECHARGE_SAMPLE_NAMES,
+  SP_SAMPLE_NAMES,
+  rechargeSample,
+  spSample,
   type JsonObject,
-  type RechargeFixtureName,
-  type SpFixtureName,
-} from "./fixtures.js";
+  type RechargeSampleName,
+  type SpSampleName,
+} from "./samples.js";
 
 /**
- * `orderbridge send`: posts a correctly signed sample (a built-in fixture or a JSON file) to a
+ * `orderbridge send`: posts a correctly signed sample (a built-in one or a JSON file) to a
  * Subscribe Pro order callback or a Recharge webhook URL and prints each answer, like the test-event
  * commands of Stripe's and Shopify's CLIs. Options to provoke the hard cases: a tampered body
  * (expect 401), byte-identical duplicates, concurrent or not (expect one order), and Recharge's
@@ -25,7 +25,7 @@ import {
 export type SendSource = "subscribe-pro" | "recharge";
 export interface SendOptions {
   source: SendSource;
-  /** A built-in fixture name (BUILTIN_FIXTURES) or a path to a JSON file, sent byte for byte as read. */
+  /** A built-in sample name (BUILTIN_FIXTURES) or a path to a JSON file, sent byte for byte as read. */
   what: string;
   /**
    * The full URL. For recharge, a URL ending with /webhooks/recharge gets the topic appended as a
@@ -34,7 +34,7 @@ export interface SendOptions {
   to: string;
   /** Default: the first entry of SP_HMAC_SECRETS (subscribe-pro) or RECHARGE_CLIENT_SECRETS (recharge). */
   secret?: string;
-  /** Recharge only; default from the fixture (a file: checkout/processed for a checkout, else order/created). */
+  /** Recharge only; default from the sample (a file: checkout/processed for a checkout, else order/created). */
   topic?: string;
   /** Recharge: which version's built-in body (default 2021-11); also sent as X-Recharge-Version. */
   version?: "2021-01" | "2021-11";
@@ -52,8 +52,8 @@ export interface SendOptions {
 }
 
 export const BUILTIN_FIXTURES: Record<SendSource, string[]> = {
-  "subscribe-pro": [...SP_FIXTURE_NAMES],
-  recharge: [...RECHARGE_FIXTURE_NAMES],
+  "subscribe-pro": [...SP_SAMPLE_NAMES],
+  recharge: [...RECHARGE_SAMPLE_NAMES],
 };
 
 const SP_PATH = "/callbacks/subscribe-pro/order";
@@ -205,7 +205,7 @@ async function spDeliveries(o: SendOptions, base: URL, secret: string, say: (s: 
   const src = await load(o);
   let body: Buffer;
   if ("builtin" in src) {
-    const order = spFixture(src.builtin as SpFixtureName);
+    const order = spSample(src.builtin as SpSampleName);
     // A fresh token per invocation: every send is a new order (its copies are byte-identical).
     order["salesOrderToken"] = randomBytes(16).toString("hex");
     body = pretty(order);
@@ -234,7 +234,7 @@ async function rechargeDeliveries(o: SendOptions, base: URL, secret: string, say
   if ("builtin" in src) {
     const version = o.version ?? "2021-11";
     sentVersion = version;
-    const f = rechargeFixture(src.builtin as RechargeFixtureName, version);
+    const f = rechargeSample(src.builtin as RechargeSampleName, version);
     const resource = (f.body["order"] ?? f.body["checkout"]) as JsonObject;
     if ("order" in f.body) {
       // A fresh Recharge order id per invocation, so each send is a new order.

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { close, listen } from "./loopback.js";
+import { close, listen } from "../../tools/stand-ins/loopback.js";
 import { createSchemaRegistry } from "../../src/validation/schemas.js";
 import { orderbridgeWebhook, verifyOrderbridgeRequest } from "../fixtures/platform-http/receiver.js";
 

@@ -1,16 +1,17 @@
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import request from "supertest";
+import { SAMPLES_DIR } from "../../src/cli/samples.js";
 import { signRechargeLegacy, rechargeSignatureHeader } from "../../src/security/recharge-signature.js";
 import type { JobRow } from "../../src/store/schema.js";
-import { startRechargeStandIn, type RechargeStandIn, type RechargeStandInOptions } from "./recharge-api-stand-in.js";
+import { startRechargeStandIn, type RechargeStandIn, type RechargeStandInOptions } from "../../tools/stand-ins/recharge-api.js";
 import { ADMIN_TOKEN, startService, type StartOptions, type TestService } from "./service.js";
 import type { StoreKind } from "./stores.js";
 
 export const RC_SECRET = "rc_client_secret_example";
 export const RC_TOKEN = "rc_api_token_for_tests";
-const FIXTURES = fileURLToPath(new URL("../fixtures/recharge/", import.meta.url));
+// Recharge's payloads (samples/recharge/<version>/), which `orderbridge send` sends too.
+const FIXTURES = path.join(SAMPLES_DIR, "recharge");
 
 export type Version = "2021-01" | "2021-11";
 

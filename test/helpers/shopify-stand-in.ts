@@ -1,6 +1,6 @@
 import { createServer, STATUS_CODES } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { close, firstHeader, isPlainObject, listen, readBody } from "./loopback.js";
+import { close, firstHeader, isPlainObject, listen, readBody } from "../../tools/stand-ins/loopback.js";
 
 /**
  * A real local HTTP server standing in for Shopify's Admin GraphQL API

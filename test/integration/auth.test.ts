@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import { after, describe, it } from "node:test";
-import { close, listen } from "../helpers/loopback.js";
+import { close, listen } from "../../tools/stand-ins/loopback.js";
 import { minimalOrder, startService, type TestService } from "../helpers/service.js";
 
 // Authentication is independent of the store: these run on SQLite. Supertest connects from

@@ -5,6 +5,7 @@ import { DEMO_CATALOG, type CatalogFile } from "../../src/platforms/local/catalo
 import { ERROR_CLASS_PLATFORM } from "../../src/orders/types.js";
 import { canonicalJson } from "../../src/orders/canonical-json.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
+import { spSample } from "../../src/cli/samples.js";
 import { SECRET, fixture, fixtureBytes, startService, type TestService } from "../helpers/service.js";
 import { storeKinds } from "../helpers/stores.js";
 
@@ -12,7 +13,8 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 
 const SPEC_TIME = Date.parse("2024-05-01T14:05:09Z");
 const SPEC_ENV = { ORDER_NUMBER_PREFIX: "ABC-", ORDER_NUMBER_START: "100271" };
-const exampleRequest = (): Json => fixture("subscribe-pro/example-request.json");
+// The spec's example request (§7): samples/subscribe-pro/example-request.json.
+const exampleRequest = (): Json => spSample("full-order");
 
 /** The demo catalog with some products changed. */
 function catalogWith(changes: Record<string, Partial<CatalogFile["products"][number]>>): CatalogFile {

@@ -14,7 +14,7 @@ import { CliError } from "../../src/cli/admin-client.js";
 import { CHECK_NAMES, isLoopbackHost, planCheck, runCheck, type CheckOptions, type CheckResult } from "../../src/cli/check.js";
 import { colorWanted, textReporter, wrap } from "../../src/cli/check/report.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
-import { close, listen } from "../helpers/loopback.js";
+import { close, listen } from "../../tools/stand-ins/loopback.js";
 import { CALLBACK, SECRET, startService, type TestService } from "../helpers/service.js";
 import { storeKinds } from "../helpers/stores.js";
 

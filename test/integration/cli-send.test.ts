@@ -1,17 +1,27 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
-import { close, listen } from "../helpers/loopback.js";
+import { close, listen } from "../../tools/stand-ins/loopback.js";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { RECHARGE_FIXTURE_NAMES, rechargeFixture, spFixture, type RechargeFixtureName } from "../../src/cli/fixtures.js";
+import {
+  RECHARGE_SAMPLE_NAMES,
+  rechargeSample,
+  rechargeSampleFile,
+  SAMPLES_DIR,
+  SP_SAMPLE_NAMES,
+  spSample,
+  spSampleFile,
+  type RechargeSampleName,
+} from "../../src/cli/samples.js";
 import { BUILTIN_FIXTURES, runSend, type SendOptions } from "../../src/cli/send.js";
 import { signRechargeLegacy } from "../../src/security/recharge-signature.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
+import { createSchemaRegistry } from "../../src/validation/schemas.js";
 import { RC_SECRET, rcFixture, startRechargeService, type Json, type RechargeTestService, type Version } from "../helpers/recharge.js";
-import { SECRET, fixture } from "../helpers/service.js";
+import { SECRET } from "../helpers/service.js";
 
 /** Collects what runSend prints. */
 function sink(): { out: Writable; text(): string; lines(): Json[] } {
@@ -66,41 +76,53 @@ describe("orderbridge send: built-in samples", () => {
     assert.deepEqual(BUILTIN_FIXTURES.recharge, ["order-created", "order-processed", "order-updated", "prepaid", "queued", "checkout-processed"]);
   });
 
-  it("full-order is the spec's example request", () => {
-    assert.deepEqual(spFixture("full-order"), fixture("subscribe-pro/example-request.json"));
-  });
-
-  it("the Recharge samples are the test fixtures of both versions", () => {
-    const file: Record<RechargeFixtureName, string> = {
-      "order-created": "order-created",
-      "order-processed": "order-processed-prepaid-2",
-      "order-updated": "order-updated",
-      prepaid: "order-created-prepaid-1",
-      queued: "order-queued",
-      "checkout-processed": "checkout-processed",
+  it("each sample is a JSON file under samples/ that validates against its schema, sent under its topic", () => {
+    const registry = createSchemaRegistry();
+    const spRequest = registry.validator<unknown>("subscribe-pro/order-callback-request");
+    for (const name of SP_SAMPLE_NAMES) {
+      assert.ok(spSampleFile(name).startsWith(SAMPLES_DIR), name);
+      const body = spSample(name);
+      assert.deepEqual(spRequest(body), body, name);
+    }
+    const orderWebhook = registry.validator<unknown>("recharge/order-webhook");
+    const checkoutWebhook = registry.validator<unknown>("recharge/checkout-webhook");
+    const topics: Record<RechargeSampleName, string> = {
+      "order-created": "order/created",
+      "order-processed": "order/processed",
+      "order-updated": "order/updated",
+      prepaid: "order/created",
+      queued: "order/created",
+      "checkout-processed": "checkout/processed",
     };
     for (const version of ["2021-11", "2021-01"] as Version[]) {
-      for (const name of RECHARGE_FIXTURE_NAMES) {
-        const expected = rcFixture(version, file[name]);
-        if (name === "order-updated") {
-          // Deliberately not yet synced: the fixture file is the echo of our own write-back.
-          const o = expected["order"] as Json;
-          if (version === "2021-11") {
-            o["external_order_id"] = { ecommerce: null };
-            o["external_order_number"] = { ecommerce: null };
-          } else {
-            o["shopify_order_id"] = null;
-            o["shopify_order_number"] = null;
-            delete o["external_order_id"];
-            delete o["external_order_number"];
-          }
-        }
-        assert.deepEqual(rechargeFixture(name, version).body, expected, `${version} ${name}`);
+      for (const name of RECHARGE_SAMPLE_NAMES) {
+        assert.ok(rechargeSampleFile(name, version).startsWith(path.join(SAMPLES_DIR, "recharge", version)), name);
+        const { topic, body } = rechargeSample(name, version);
+        assert.equal(topic, topics[name], `${version} ${name}`);
+        const validate = topic === "checkout/processed" ? checkoutWebhook : orderWebhook;
+        assert.deepEqual(validate(body), body, `${version} ${name}`);
       }
     }
-    assert.equal(rechargeFixture("order-processed", "2021-11").topic, "order/processed");
-    assert.equal(rechargeFixture("checkout-processed", "2021-01").topic, "checkout/processed");
-    assert.equal(rechargeFixture("prepaid", "2021-01").topic, "order/created");
+    // Each read is a fresh copy: send changes ids in it.
+    spSample("minimal")["salesOrderToken"] = "changed";
+    assert.equal(spSample("minimal")["salesOrderToken"], "test-0001");
+  });
+
+  it("order-updated is Recharge's order/updated payload before the write-back (its echo would read as placed elsewhere)", () => {
+    for (const version of ["2021-11", "2021-01"] as Version[]) {
+      const expected = rcFixture(version, "order-updated");
+      const o = expected["order"] as Json;
+      if (version === "2021-11") {
+        o["external_order_id"] = { ecommerce: null };
+        o["external_order_number"] = { ecommerce: null };
+      } else {
+        o["shopify_order_id"] = null;
+        o["shopify_order_number"] = null;
+        delete o["external_order_id"];
+        delete o["external_order_number"];
+      }
+      assert.deepEqual(rechargeSample("order-updated", version).body, expected, version);
+    }
   });
 });
 
@@ -115,7 +137,7 @@ describe("orderbridge send: what goes on the wire", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orderbridge-send-"));
     try {
       const file = path.join(dir, "order.json");
-      const bytes = Buffer.from(`${JSON.stringify({ ...spFixture("minimal"), salesOrderToken: "file-token" }, null, 4).replace(/\n/g, "\r\n")}\n`);
+      const bytes = Buffer.from(`${JSON.stringify({ ...spSample("minimal"), salesOrderToken: "file-token" }, null, 4).replace(/\n/g, "\r\n")}\n`);
       fs.writeFileSync(file, bytes);
       c.seen.length = 0;
       await send({ source: "subscribe-pro", what: file, to: `${c.url}/callbacks/subscribe-pro/order`, secret: "s3cret" });
@@ -307,7 +329,7 @@ describe("orderbridge send against a running orderbridge", () => {
     try {
       const file = path.join(dir, "order.json");
       const token = `file-${Date.now()}`;
-      fs.writeFileSync(file, `${JSON.stringify({ ...spFixture("minimal"), salesOrderToken: token }, null, 2)}\n`);
+      fs.writeFileSync(file, `${JSON.stringify({ ...spSample("minimal"), salesOrderToken: token }, null, 2)}\n`);
       const r = await sp(file, { duplicate: 2 });
       assert.deepEqual(r.statuses, [201, 201]);
       assert.equal((await ordersFor(`salesOrderToken=${token}`)).length, 1);

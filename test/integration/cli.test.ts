@@ -6,7 +6,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import http, { type Server } from "node:http";
-import { close, listen } from "../helpers/loopback.js";
+import { close, listen } from "../../tools/stand-ins/loopback.js";
 import { rcFixture, startRechargeService, type RechargeTestService } from "../helpers/recharge.js";
 import { ADMIN_TOKEN, SECRET, minimalOrder } from "../helpers/service.js";
 
@@ -126,6 +126,19 @@ describe("orderbridge config check and migrate", () => {
     assert.match(bad.stderr, /SP_AUTH must be/);
     assert.match(bad.stderr, /HOST must be an IP address or a host name .*\(got "nothost!"\)/);
     assert.match(bad.stderr, /LOG_LEVEL must be one of .*\(got "loud"\)/);
+  });
+
+  it("config check warns of a variable that looks like a misspelt setting, naming the setting, never the value (issue #15, item 4)", async () => {
+    const ok = await runCli(["config", "check"], { SP_HMAC_SECRETS: "s", DATA_DIR: os.tmpdir(), RECHARGE_CLIENT_SECRET: "rc-secret-value-0123" });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stderr, /^orderbridge: warning: RECHARGE_CLIENT_SECRET is not an orderbridge setting and is ignored: did you mean RECHARGE_CLIENT_SECRETS\?$/m);
+    assert.match(ok.stdout, /"webhooks": "off \(no RECHARGE_CLIENT_SECRETS\)"/);
+    // Also when the configuration is refused: the misspelling is often why.
+    const refused = await runCli(["config", "check"], { NODE_ENV: "production", SP_HMAC_SECRET: "sp-secret-value-0123", DATA_DIR: os.tmpdir() });
+    assert.equal(refused.code, 78);
+    assert.match(refused.stderr, /SP_HMAC_SECRETS is required in production/);
+    assert.match(refused.stderr, /SP_HMAC_SECRET is not an orderbridge setting and is ignored: did you mean SP_HMAC_SECRETS\?/);
+    for (const r of [ok, refused]) assert.doesNotMatch(r.stdout + r.stderr, /secret-value-0123/);
   });
 
   it("config check reads the catalog as the service would, and says where the callback secret will come from", async () => {

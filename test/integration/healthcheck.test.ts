@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { close } from "../helpers/loopback.js";
+import { close, listen } from "../../tools/stand-ins/loopback.js";
 import { startService } from "../helpers/service.js";
 import { storeKinds } from "../helpers/stores.js";
 
@@ -26,8 +25,7 @@ for (const { kind, skip } of await storeKinds()) {
     it("is healthy when ready, and unhealthy while the database does not answer", async () => {
       const t = await startService(kind);
       const server = http.createServer(t.app);
-      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-      const port = String((server.address() as AddressInfo).port);
+      const { port } = new URL(await listen(server));
       try {
         // HOST unset or a wildcard: the service listens everywhere, the check asks the loopback.
         for (const host of [undefined, "0.0.0.0", "127.0.0.1"]) {
@@ -50,8 +48,7 @@ for (const { kind, skip } of await storeKinds()) {
 describe("HEALTHCHECK without a service", () => {
   it("is unhealthy, saying why", async () => {
     const server = http.createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const port = String((server.address() as AddressInfo).port);
+    const { port } = new URL(await listen(server));
     await close(server);
     const r = await healthcheck({ PORT: port });
     assert.equal(r.code, 1);

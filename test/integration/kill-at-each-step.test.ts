@@ -4,7 +4,7 @@ import { deliveryId } from "../../src/platforms/http/adapter.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
 import { startOmsStandIn } from "../helpers/oms-stand-in.js";
 import { killAll, spawnServer, type RunningServer } from "../helpers/process.js";
-import { startRechargeStandIn } from "../helpers/recharge-api-stand-in.js";
+import { startRechargeStandIn } from "../../tools/stand-ins/recharge-api.js";
 import { RC_TOKEN, postWebhook, rcFixtureText, rechargeProcessEnv, waitFor } from "../helpers/recharge.js";
 import { ADMIN_TOKEN, minimalOrder } from "../helpers/service.js";
 import { freshDatabase, storeKinds } from "../helpers/stores.js";

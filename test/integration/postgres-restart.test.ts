@@ -8,7 +8,7 @@ import { signRechargeLegacy } from "../../src/security/recharge-signature.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
 import { startPrivatePostgres, type PrivatePostgres } from "../helpers/private-postgres.js";
 import { spawnServer, type RunningServer } from "../helpers/process.js";
-import { startRechargeStandIn, type RechargeStandIn } from "../helpers/recharge-api-stand-in.js";
+import { startRechargeStandIn, type RechargeStandIn } from "../../tools/stand-ins/recharge-api.js";
 import { RC_SECRET, RC_TOKEN, rcFixture, waitFor } from "../helpers/recharge.js";
 import { ADMIN_TOKEN, CALLBACK, minimalOrder } from "../helpers/service.js";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { killAll, spawnServer, type RunningServer } from "../helpers/process.js";
-import { startRechargeStandIn } from "../helpers/recharge-api-stand-in.js";
+import { startRechargeStandIn } from "../../tools/stand-ins/recharge-api.js";
 import { RC_TOKEN, postWebhook, rcFixtureText, rechargeProcessEnv, waitFor } from "../helpers/recharge.js";
 import { ADMIN_TOKEN } from "../helpers/service.js";
 import { freshDatabase, storeKinds } from "../helpers/stores.js";

@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { createLogger } from "../../src/logger.js";
 import { JOB_PUT_ORDER, JOB_WEBHOOK } from "../../src/recharge/handlers.js";
 import { createService, type Service } from "../../src/service.js";
-import type { RecordedCall } from "../helpers/recharge-api-stand-in.js";
+import type { RecordedCall } from "../../tools/stand-ins/recharge-api.js";
 import { rcFixture, startRechargeService, waitFor, type Json, type RechargeTestService } from "../helpers/recharge.js";
 import { storeKinds } from "../helpers/stores.js";
 

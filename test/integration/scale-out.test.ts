@@ -8,7 +8,7 @@ import { signSpHmac } from "../../src/security/sp-hmac.js";
 import { openStore } from "../../src/store/db.js";
 import { startOmsStandIn } from "../helpers/oms-stand-in.js";
 import { killAll, spawnServer, type RunningServer } from "../helpers/process.js";
-import { startRechargeStandIn, type RechargeStandIn } from "../helpers/recharge-api-stand-in.js";
+import { startRechargeStandIn, type RechargeStandIn } from "../../tools/stand-ins/recharge-api.js";
 import { RC_SECRET, RC_TOKEN, rcFixture, waitFor } from "../helpers/recharge.js";
 import { ADMIN_TOKEN, minimalOrder } from "../helpers/service.js";
 import { freshDatabase, storeKinds, type StoreKind } from "../helpers/stores.js";

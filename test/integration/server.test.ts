@@ -93,6 +93,40 @@ describe("the orderbridge process", () => {
     assert.equal(fs.existsSync(path.join(dataDir, "sp-hmac-secret")), false, "no secret is generated in production");
   });
 
+  it("a SIGTERM the moment it says it is listening stops it gracefully (exit 0), every time", async () => {
+    // The handlers were installed after the "listening" line: a supervisor that signalled at once
+    // killed the process (exit by signal) about one time in four.
+    for (let i = 0; i < 6; i++) {
+      const server = await spawnServer({ DATA_DIR: tempDir(), SP_HMAC_SECRETS: "s" });
+      assert.equal(await server.stop("SIGTERM"), 0, server.output());
+    }
+  });
+
+  it("warns at start of a variable that looks like a misspelt setting, with the setting, never the value (issue #15, item 4)", async () => {
+    const refused = await runToExit({ NODE_ENV: "production", DATA_DIR: tempDir(), SP_HMAC_SECRET: "sp-secret-value-0123" });
+    assert.equal(refused.code, 78);
+    assert.match(refused.output, /SP_HMAC_SECRETS is required in production/);
+    assert.match(refused.output, /warning: SP_HMAC_SECRET is not an orderbridge setting and is ignored: did you mean SP_HMAC_SECRETS\?/);
+    // The warning comes before the "listening" line spawnServer waits for.
+    const server = await spawnServer({ DATA_DIR: tempDir(), SP_HMAC_SECRETS: "s", RECHARGE_CLIENT_SECRET: "rc-secret-value-0123" });
+    assert.equal(await server.stop("SIGTERM"), 0);
+    const warning = server
+      .output()
+      .split("\n")
+      .find((l) => l.includes("RECHARGE_CLIENT_SECRET is not an orderbridge setting"));
+    assert.ok(warning !== undefined, server.output());
+    assert.deepEqual(
+      (({ level, message, variable, suggestion }) => ({ level, message, variable, suggestion }))(JSON.parse(warning) as Record<string, string>),
+      {
+        level: "warn",
+        message: "RECHARGE_CLIENT_SECRET is not an orderbridge setting and is ignored: did you mean RECHARGE_CLIENT_SECRETS?",
+        variable: "RECHARGE_CLIENT_SECRET",
+        suggestion: "RECHARGE_CLIENT_SECRETS",
+      },
+    );
+    assert.doesNotMatch(refused.output + server.output(), /secret-value-0123/);
+  });
+
   it("refuses a broken catalog, naming the bad field", async () => {
     const dataDir = tempDir();
     const catalog = path.join(dataDir, "catalog.json");

@@ -5,7 +5,9 @@ import { describe, it } from "node:test";
 import express from "express";
 import ipaddr from "ipaddr.js";
 import YAML from "yaml";
-import { loadConfig } from "../../src/config.js";
+import { loadConfig, misspeltSettings } from "../../src/config.js";
+import { settingsOf } from "../../src/config/settings.js";
+import { SECTIONS } from "../../src/config/spec.js";
 
 // `docker compose` cannot run here: compose.yaml is read as Compose reads it (YAML, then
 // ${VAR:?…} / ${VAR:-…} interpolation from .env, the image's ENV under env_file under environment)
@@ -71,16 +73,8 @@ function imageEnv(): Env {
   return env;
 }
 
-/**
- * Every setting orderbridge reads: the rows of the README's configuration table, which
- * test/unit/readme.test.ts keeps equal to what the configuration reads.
- */
-function knownSettings(): Set<string> {
-  const readme = read("README.md");
-  const start = readme.indexOf("## Configuration");
-  const section = readme.slice(start, readme.indexOf("\n## ", start + 1));
-  return new Set([...section.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((m) => m[1] as string));
-}
+/** Every setting orderbridge reads: the names of its configuration spec. */
+const KNOWN = new Set(SECTIONS.flatMap((section) => settingsOf(section.spec).map((setting) => setting.name)));
 
 const composeText = read("compose.yaml");
 const example = read("compose.env.example");
@@ -139,16 +133,15 @@ describe("compose.yaml", () => {
   });
 
   it("sets only orderbridge settings in the instances, each valid by orderbridge's own loader", () => {
-    const known = knownSettings();
-    assert.ok(known.has("TRUST_PROXY") && known.has("DATABASE_URL"), "the README's configuration table was found");
     const interpolated = new Set([...composeText.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]));
     for (const [name, s] of instances) {
-      for (const v of Object.keys(environmentOf(s))) assert.ok(known.has(v), `${name}: ${v} is not an orderbridge setting`);
+      for (const v of Object.keys(environmentOf(s))) assert.ok(KNOWN.has(v), `${name}: ${v} is not an orderbridge setting`);
       // compose.env.example, commented-out suggestions included: settings, or what compose.yaml itself uses.
       for (const m of example.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)) {
         const v = m[1] as string;
-        assert.ok(known.has(v) || interpolated.has(v), `compose.env.example: ${v} is neither an orderbridge setting nor used by compose.yaml`);
+        assert.ok(KNOWN.has(v) || interpolated.has(v), `compose.env.example: ${v} is neither an orderbridge setting nor used by compose.yaml`);
       }
+      assert.deepEqual(misspeltSettings(containerEnv(s)), [], `${name}: nothing orderbridge would warn about at start`);
       const config = loadConfig(containerEnv(s), { isTty: false });
       assert.equal(config.env, "production");
       assert.equal(config.database.kind, "postgres");

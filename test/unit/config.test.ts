@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { describeConfig, loadConfig, maskUrl, parseBytes } from "../../src/config.js";
+import { describeConfig, loadConfig, maskUrl, misspeltSettingMessage, misspeltSettings, parseBytes } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
 
 describe("loadConfig", () => {
@@ -117,6 +117,12 @@ describe("loadConfig", () => {
     assert.equal(maskUrl("https://oms.example.com/orders?api_key=k&x=1"), "https://oms.example.com/orders?api_key=****&x=1");
     const described = JSON.stringify(describeConfig(loadConfig({ DATABASE_URL: "postgres://app@db/orders?password=TopSecret" })));
     assert.doesNotMatch(described, /TopSecret/);
+    // Every URL setting, a proxy in front of Shopify's API too.
+    const shop = describeConfig(
+      loadConfig({ PLATFORM: "shopify", SHOPIFY_SHOP: "tea-shop", SHOPIFY_ACCESS_TOKEN: "shpat_x", SHOPIFY_API_URL: "https://user:ProxyPass@proxy.example.com/shopify" }),
+    );
+    assert.doesNotMatch(JSON.stringify(shop), /ProxyPass/);
+    assert.match(JSON.stringify(shop), /proxy\.example\.com/);
   });
 
   it("HOST: an IP address or a host name", () => {
@@ -252,5 +258,63 @@ describe("loadConfig: platforms", () => {
     const mod = loadConfig({ PLATFORM: "./adapters/my-oms.js" });
     assert.ok(mod.platform.modulePath?.endsWith("/adapters/my-oms.js"));
     assert.throws(() => loadConfig({ PLATFORM: "magento" }), /PLATFORM "magento" is not available/);
+  });
+});
+
+describe("misspelt settings (issue #15, item 4)", () => {
+  const suggestions = (env: Record<string, string>) => misspeltSettings(env).map((m) => [m.name, m.suggestion]);
+
+  it("names a variable close to a setting (a trailing S more or less, up to two letters, another case) with the setting", () => {
+    assert.deepEqual(
+      suggestions({
+        RECHARGE_CLIENT_SECRET: "whsec-value",
+        SP_HMAC_SECRET: "s",
+        DATABASE_URI: "postgres://h/db",
+        JOB_MAX_ATTEMPT: "3",
+        SHOPIFY_ACCESS_TOKENS: "t",
+        PLATFORM_DEADLINE_SM: "100",
+        sp_auth: "ip",
+        WORKERS_CONCURRENCY: "8",
+      }),
+      [
+        ["DATABASE_URI", "DATABASE_URL"],
+        ["JOB_MAX_ATTEMPT", "JOB_MAX_ATTEMPTS"],
+        ["PLATFORM_DEADLINE_SM", "PLATFORM_DEADLINE_MS"],
+        ["RECHARGE_CLIENT_SECRET", "RECHARGE_CLIENT_SECRETS"],
+        ["SHOPIFY_ACCESS_TOKENS", "SHOPIFY_ACCESS_TOKEN"],
+        ["SP_HMAC_SECRET", "SP_HMAC_SECRETS"],
+        ["WORKERS_CONCURRENCY", "WORKER_CONCURRENCY"],
+        ["sp_auth", "SP_AUTH"],
+      ],
+    );
+  });
+
+  it("leaves settings, far-off names and other programs' variables alone", () => {
+    const env = {
+      // Settings themselves.
+      RECHARGE_CLIENT_SECRETS: "s",
+      SP_HMAC_SECRETS: "s",
+      NODE_ENV: "test",
+      // orderbridge's first words, but more than two letters from any setting.
+      PLATFORM_TIMEOUT: "100",
+      RECHARGE_SOMETHING: "x",
+      SHOPIFY_API_KEY: "k",
+      DATABASE_HOST: "db",
+      // Not orderbridge's: Node's own, the shell's, Docker's and npm's.
+      NODE_OPTIONS: "--max-old-space-size=512",
+      NODE_ENVS: "x",
+      HOSTNAME: "c0ffee",
+      PATH: "/usr/bin",
+      npm_config_cache: "/tmp",
+    };
+    assert.deepEqual(suggestions(env), []);
+  });
+
+  it("the warning names the variable and the setting, never the value", () => {
+    const [m] = misspeltSettings({ RECHARGE_CLIENT_SECRET: "rc-secret-value-0123" });
+    assert.ok(m !== undefined);
+    const line = misspeltSettingMessage(m);
+    assert.equal(line, "RECHARGE_CLIENT_SECRET is not an orderbridge setting and is ignored: did you mean RECHARGE_CLIENT_SECRETS?");
+    assert.doesNotMatch(JSON.stringify(m) + line, /rc-secret-value/);
   });
 });

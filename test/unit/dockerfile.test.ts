@@ -78,10 +78,18 @@ describe("Dockerfile", () => {
     assert.ok(labels["org.opencontainers.image.description"]);
   });
 
-  it("ships in the package what the runtime stage runs", () => {
-    for (const f of ["dist", "schemas", "openapi.yaml", "scripts/orderbridge.mjs", "scripts/build-if-stale.mjs", "scripts/healthcheck.mjs"]) {
-      assert.ok(pkg.files.includes(f), `package.json "files" has ${f}`);
+  it("ships in the package, and so in the image, what runs and what the code reads from the package root", () => {
+    const needed = new Set(["dist", "scripts/orderbridge.mjs", "scripts/build-if-stale.mjs", "scripts/healthcheck.mjs"]);
+    // schemas/ (src/validation/schemas.ts), samples/ (src/cli/samples.ts), openapi.yaml (src/http/openapi.ts), …
+    const sources = fs.readdirSync(path.join(ROOT, "src"), { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts"));
+    for (const f of sources) {
+      for (const m of read(`src/${f}`).matchAll(/new URL\("((?:\.\.\/)+)([^"/]+)\/?[^"]*", import\.meta\.url\)/g)) {
+        // Relative to the module in src/ (or dist/, at the same depth): ../ per directory, then the root.
+        if ((m[1] as string).length / 3 === f.split("/").length) needed.add(m[2] as string);
+      }
     }
+    assert.ok(needed.has("schemas") && needed.has("openapi.yaml") && needed.has("samples"), [...needed].join(", "));
+    for (const f of needed) assert.ok(pkg.files.includes(f), `package.json "files" has ${f}`);
   });
 });
 
@@ -125,7 +133,9 @@ describe("scripts/docker-mirror.sh", () => {
     assert.match(mirror, /cp -a "\$work\/pkg\/package" "\$work\/app"/, "the runtime stage is the package");
     assert.match(mirror, /node scripts\/healthcheck\.mjs/, "the same HEALTHCHECK command");
     assert.match(mirror, /node scripts\/orderbridge\.mjs migrate/, "the orderbridge command in the runtime image");
+    assert.match(mirror, /node scripts\/orderbridge\.mjs send subscribe-pro minimal/, "a built-in sample sent from the runtime image");
     assert.match(mirror, /NODE_ENV=production/);
     assert.match(mirror, /setpriv --reuid=65534/);
   });
+
 });

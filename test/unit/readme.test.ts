@@ -1,17 +1,27 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { describe, it } from "node:test";
+import { configTable, readmeConfigTable, TABLE_START } from "../../src/config/readme.js";
+import { settingsOf } from "../../src/config/settings.js";
+import { SECTIONS } from "../../src/config/spec.js";
 
 const readme = fs.readFileSync(new URL("../../README.md", import.meta.url), "utf8");
-const configSource = fs.readFileSync(new URL("../../src/config.ts", import.meta.url), "utf8");
 
 describe("README", () => {
-  it("documents every environment variable the service reads, and no other", () => {
-    const read = new Set([...configSource.matchAll(/(?:get|int|list|bool)\("([A-Z_]+)"|env\["([A-Z_]+)"\]/g)].map((m) => m[1] ?? m[2]));
-    const configSection = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Endpoints"));
-    const documented = new Set([...configSection.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]));
-    assert.deepEqual([...read].filter((v) => !documented.has(v)), [], "read but not documented");
-    assert.deepEqual([...documented].filter((v) => !read.has(v)), [], "documented but not read");
+  it("holds the configuration table made from the settings' spec (after changing src/config/spec.ts, run npm run docs:config)", () => {
+    const table = readmeConfigTable(readme);
+    assert.ok(table !== undefined, "README.md has the configuration table's markers");
+    assert.equal(table, configTable());
+    const section = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## The `orderbridge` command"));
+    assert.ok(section.includes(TABLE_START), "the table is in the Configuration section");
+  });
+
+  it("the table has one row per setting, each with its values and help", () => {
+    const settings = SECTIONS.flatMap((s) => settingsOf(s.spec));
+    const names = settings.map((s) => s.name);
+    assert.equal(new Set(names).size, names.length, "no variable is declared twice");
+    assert.deepEqual([...configTable().matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]), names);
+    for (const s of settings) assert.ok(s.help !== "" && s.values !== "" && s.defaultText !== "", s.name);
   });
 
   it("quotes the receiving example for PLATFORM=http exactly as the tests run it (test/fixtures/platform-http/receiver.ts)", () => {

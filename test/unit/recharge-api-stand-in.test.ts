@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
-import { startRechargeStandIn } from "../helpers/recharge-api-stand-in.js";
-import type { RechargeStandIn, RechargeStandInOptions } from "../helpers/recharge-api-stand-in.js";
+import { startRechargeStandIn } from "../../tools/stand-ins/recharge-api.js";
+import type { RechargeStandIn, RechargeStandInOptions } from "../../tools/stand-ins/recharge-api.js";
 
 const TOKEN = "test-token";
 const HEADERS: Record<string, string> = {

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { SAMPLES_DIR } from "../../src/cli/samples.js";
 import { PayloadError } from "../../src/errors.js";
 import { createSchemaRegistry } from "../../src/validation/schemas.js";
 
-// Fixtures: test/fixtures/recharge/<version>/*.json (shared/spec/recharge-webhooks.md §7).
-const FIXTURE_DIR = fileURLToPath(new URL("../fixtures/recharge/", import.meta.url));
+// Fixtures: samples/recharge/<version>/*.json (shared/spec/recharge-webhooks.md §7), which `orderbridge send` sends too.
+const FIXTURE_DIR = path.join(SAMPLES_DIR, "recharge/");
 const VERSIONS = ["2021-01", "2021-11"] as const;
 const FIXTURES = [
   "checkout-processed.json",
@@ -17,6 +18,7 @@ const FIXTURES = [
   "order-processed-prepaid-2.json",
   "order-queued.json",
   "order-updated.json",
+  "order-updated-not-synced.json",
 ];
 
 const registry = createSchemaRegistry();

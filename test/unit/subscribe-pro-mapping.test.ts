@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import { describe, it } from "node:test";
+import { spSample } from "../../src/cli/samples.js";
 import { ERROR_CLASS_PLATFORM } from "../../src/orders/types.js";
 import { canonicalJson } from "../../src/orders/canonical-json.js";
 import { mapSpRequest, parseQuantity, salesOrderToken } from "../../src/subscribe-pro/map-request.js";
 import { buildSpResponse, decideStatus, NOT_ORDERED_WITHOUT_PARTIAL } from "../../src/subscribe-pro/response.js";
 import type { SpCallbackRequest } from "../../src/subscribe-pro/types.js";
 
-const example = (): SpCallbackRequest =>
-  JSON.parse(fs.readFileSync(new URL("../fixtures/subscribe-pro/example-request.json", import.meta.url), "utf8")) as SpCallbackRequest;
+// The spec's example request (§7): samples/subscribe-pro/example-request.json.
+const example = (): SpCallbackRequest => spSample("full-order") as unknown as SpCallbackRequest;
 
 describe("Subscribe Pro mapping", () => {
   it("decides 201/202/409 by the spec's rule", () => {

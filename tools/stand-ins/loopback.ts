@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 
-// The node:http plumbing shared by the loopback servers of the tests (API stand-ins, CLI targets).
+// The node:http plumbing shared by the loopback servers of the tests and the bench (API stand-ins, CLI targets).
 
 /** Listens on 127.0.0.1, port 0, and resolves with the base URL. */
 export async function listen(server: http.Server): Promise<string> {

@@ -1,0 +1,415 @@
+import { isIP } from "node:net";
+import { parseAllowlist, type Allowlist } from "../security/ip-allowlist.js";
+import { parseSigningKey } from "../security/standard-webhooks.js";
+import { MIN_RETENTION_DAYS } from "../store/retention.js";
+import { bool, bytes, custom, decimal, filePath, int, list, maskUrl, oneOf, splitList, text, token, url, type Spec } from "./settings.js";
+
+/**
+ * Every setting orderbridge reads from its environment, once: section by section, each under the
+ * key its value has in Config. The parser (src/config.ts), the masked description (`config check`,
+ * the start-up log) and the README's configuration table (`npm run docs:config`) are made from this.
+ * Rules between settings (TRUST_PROXY with SP_AUTH, what PLATFORM=http needs, …) are in loadConfig.
+ */
+
+export type SpAuthMode = "hmac" | "ip" | "both" | "either";
+export type TrustProxy = boolean | number | string[];
+
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
+const LOG_LEVELS = ["error", "warn", "info", "http", "verbose", "debug", "silly"] as const;
+
+const nodeEnv = custom<"production" | "development" | "test">("NODE_ENV", {
+  values: "`production`, `test`; anything else is `development`",
+  default: "development",
+  defaultText: "`development`",
+  help: "`production` refuses to start without a callback secret and logs JSON",
+  parse: (raw) => (raw === "production" ? "production" : raw === "test" ? "test" : "development"),
+});
+
+export const SERVICE = {
+  port: int("PORT", { default: 3000, min: 0, max: 65535, help: "HTTP port (`0` picks a free one)" }),
+  host: custom<string | undefined>("HOST", {
+    values: "an IP address or a host name",
+    default: undefined,
+    defaultText: "all interfaces",
+    help: "address to listen on, e.g. `127.0.0.1`, `::1` or `localhost`",
+    parse: (raw, problem) => {
+      if (isIP(raw) === 0 && !HOSTNAME.test(raw)) {
+        problem(`HOST must be an IP address or a host name to listen on, such as 127.0.0.1, :: or localhost (got "${raw}")`);
+      }
+      return raw;
+    },
+    describe: (v) => v ?? "(all interfaces)",
+  }),
+  env: nodeEnv,
+  dataDir: filePath("DATA_DIR", {
+    default: "./data",
+    help: "the embedded SQLite database (`orderbridge.sqlite`, created readable by its owner only: it holds customers' names and addresses) and the generated secret",
+  }),
+  bodyLimitBytes: bytes("BODY_LIMIT", { default: "1mb", min: "1kb", max: "100mb", help: "largest request body (`512kb`, `2mb`, …)" }),
+  workers: int("WORKERS", {
+    default: 1,
+    min: 1,
+    max: 64,
+    help: "processes serving on this machine (node `cluster`, one shared port); a worker that dies is replaced",
+  }),
+  shutdownTimeoutMs: int("SHUTDOWN_TIMEOUT_MS", {
+    default: 10_000,
+    min: 0,
+    max: 600_000,
+    help: "on SIGTERM/SIGINT, how long in-flight requests and jobs may finish (unfinished jobs are given back to the queue)",
+  }),
+  trustProxy: custom<TrustProxy>("TRUST_PROXY", {
+    values: "addresses, CIDR ranges, `loopback`, `linklocal`, `uniquelocal`; a hop count; `true`/`false`",
+    default: false,
+    defaultText: "off",
+    help:
+      "which proxies may set `X-Forwarded-For` (Express `trust proxy`), see \"Behind a proxy or load balancer\"; `true` or a hop count only with " +
+      "`SP_AUTH=hmac`. Off means the socket address is the client, so a forged header changes nothing",
+    parse: parseTrustProxy,
+  }),
+} satisfies Spec;
+
+export const POSTGRES = {
+  url: text("DATABASE_URL", {
+    values: "`postgres://` or `postgresql://` URL",
+    pattern: { re: /^postgres(ql)?:\/\//, message: "DATABASE_URL must be a postgres:// or postgresql:// URL" },
+    help: "`postgres://user:pass@host:5432/db`: use PostgreSQL instead of SQLite",
+    describe: (v) => (v === undefined ? undefined : maskUrl(v)),
+  }),
+  schema: text("DATABASE_SCHEMA", {
+    values: "lower-case SQL identifier",
+    pattern: { re: /^[a-z_][a-z0-9_]{0,62}$/, message: "DATABASE_SCHEMA must be a lower-case SQL identifier (letters, digits, _)" },
+    defaultText: "the connection's `search_path`",
+    help:
+      "PostgreSQL schema for orderbridge's tables (created if missing); like the two below, refused without `DATABASE_URL` (the instance " +
+      "would otherwise run on a SQLite file of its own)",
+  }),
+  poolSize: int("DATABASE_POOL_SIZE", { default: 10, min: 1, max: 200, help: "PostgreSQL connections" }),
+  preparedStatements: bool("DATABASE_PREPARED_STATEMENTS", {
+    default: true,
+    help:
+      "run statements as named prepared statements on PostgreSQL; set `false` behind a proxy that pools transactions without supporting them " +
+      "(PgBouncer before 1.21, or without `max_prepared_statements`)",
+  }),
+} satisfies Spec;
+
+export const SQLITE = {
+  synchronous: oneOf("SQLITE_SYNCHRONOUS", ["FULL", "NORMAL"], {
+    default: "FULL",
+    fold: "upper",
+    got: "none",
+    help: "`FULL`: no answer before its data is on disk (survives power loss; the flush runs off the event loop, see \"Storage\"); `NORMAL` survives process crashes only",
+  }),
+  groupCommit: bool("SQLITE_GROUP_COMMIT", {
+    default: true,
+    help: "transactions of one event-loop turn share one commit (one fsync); each is still answered only once durable. `false`: one commit per transaction",
+  }),
+  allowNewDatabase: bool("SQLITE_ALLOW_NEW_DATABASE", {
+    default: false,
+    help:
+      "`true`: start although `DATA_DIR/database-id` names a database that is not there: create a new, empty one (or use the other file found) " +
+      "and name it in the marker from then on. For one start; remove it afterwards (see \"Storage\")",
+  }),
+} satisfies Spec;
+
+export const SUBSCRIBE_PRO = {
+  hmacSecrets: list("SP_HMAC_SECRETS", {
+    secret: true,
+    defaultText: "generated outside production",
+    help: "shared secrets; any one verifies (rotation: add the new one, switch Subscribe Pro over, remove the old)",
+    describe: (v) => `${v.length} configured`,
+  }),
+  allowlist: custom<Allowlist>("SP_ALLOWED_IPS", {
+    values: "comma-separated addresses and CIDR ranges",
+    default: () => parseAllowlist([]),
+    help: "IPv4 and IPv6 (`203.0.113.0/24, 2001:db8::/32`); IPv4-mapped IPv6 clients match IPv4 entries",
+    parse: (raw, problem, fallback) => {
+      try {
+        return parseAllowlist(splitList(raw));
+      } catch (e) {
+        problem(`SP_ALLOWED_IPS: ${(e as Error).message}`);
+        return fallback();
+      }
+    },
+    describeAs: "allowedIps",
+    describe: (v) => v.entries,
+  }),
+  auth: oneOf<SpAuthMode>("SP_AUTH", ["hmac", "ip", "both", "either"], {
+    default: "hmac",
+    fold: "lower",
+    got: "folded",
+    help: "`hmac`: valid signature required; `ip`: allowed address required; `both`: both; `either`: one of the two",
+  }),
+} satisfies Spec;
+
+export const ACCESS = {
+  adminToken: token("ADMIN_TOKEN", {
+    minLength: 16,
+    hint: "use a random value, e.g. `openssl rand -hex 24`",
+    help: "enables `/admin/*` with `Authorization: Bearer <token>`; unset, `/admin` answers 404",
+    describe: (v) => (v === undefined ? "(admin API disabled)" : "****"),
+  }),
+  metricsToken: token("METRICS_TOKEN", {
+    minLength: 16,
+    help: "when set, `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open",
+    describe: (v) => (v === undefined ? "(GET /metrics open)" : "****"),
+  }),
+} satisfies Spec;
+
+export const LOG = {
+  level: oneOf<string>("LOG_LEVEL", LOG_LEVELS, { default: "info", fold: "lower", got: "raw", help: "how much is logged, from `error` (least) to `silly`" }),
+  format: oneOf("LOG_FORMAT", ["json", "pretty"], {
+    default: (ctx) => (ctx.valueOf(nodeEnv) !== "production" && ctx.isTty ? "pretty" : "json"),
+    defaultText: "`pretty` in a terminal (outside production), else `json`",
+    fold: "lower",
+    got: "raw",
+    help: "`json` (one object a line) or `pretty`",
+  }),
+  redactEmail: bool("LOG_REDACT_EMAIL", {
+    default: false,
+    help: "`true`: the customer's email is scrubbed too, like payment values, from what a platform writes in an error before it is logged or kept as a last error",
+  }),
+} satisfies Spec;
+
+const platformDeadline = int("PLATFORM_DEADLINE_MS", {
+  default: 20_000,
+  min: 100,
+  max: 600_000,
+  help: "longest time a callback may spend on the platform before answering 503",
+});
+
+export const PLATFORM = {
+  name: custom("PLATFORM", {
+    values: "`local`, `http`, `shopify`, or a module path",
+    default: "local",
+    defaultText: "`local`",
+    help: "where orders go: `local`, `http`, `shopify`, or the path of an adapter module (`./my-adapter.mjs`)",
+    parse: (raw, problem) => {
+      if (!["local", "http", "shopify"].includes(raw) && !isModulePath(raw)) {
+        problem(`PLATFORM "${raw}" is not available: use local, http, shopify, or the path of an adapter module (./my-adapter.js)`);
+      }
+      return raw;
+    },
+  }),
+  deadlineMs: platformDeadline,
+  timeoutMs: int("PLATFORM_TIMEOUT_MS", {
+    default: 10_000,
+    min: 100,
+    max: 600_000,
+    help: "one request's timeout to a remote platform (attempts are retried within `PLATFORM_DEADLINE_MS`)",
+  }),
+} satisfies Spec;
+
+/** PLATFORM=./my-adapter.js (or an absolute path, or a .js/.mjs/.cjs file name). */
+export function isModulePath(name: string): boolean {
+  return /^(\.{1,2}\/|\/)|\.(m?js|cjs)$/.test(name);
+}
+
+export const LOCAL_PLATFORM = {
+  catalogFile: filePath("CATALOG_FILE", {
+    defaultText: "built-in demo catalog",
+    help: "JSON catalog of the local platform (see below)",
+    describe: (v) => v ?? "(built-in demo catalog)",
+  }),
+  orderNumbers: {
+    prefix: text("ORDER_NUMBER_PREFIX", {
+      values: "up to 20 letters, digits or `_-#/.`",
+      default: "OB-",
+      // As set: spaces are refused, and an empty prefix is one.
+      untrimmed: true,
+      pattern: { re: /^[A-Za-z0-9_\-#/.]{0,20}$/, message: "ORDER_NUMBER_PREFIX may hold up to 20 letters, digits or _-#/. characters" },
+      help: "prefix of local order numbers (`OB-100000`)",
+    }),
+    start: int("ORDER_NUMBER_START", { default: 100_000, min: 1, max: 2 ** 50, help: "first local order id (used when the database is created)" }),
+  },
+} satisfies Spec;
+
+export const HTTP_PLATFORM = {
+  url: url("PLATFORM_HTTP_URL", { help: "`PLATFORM=http`: where orders are POSTed" }),
+  cartUrl: url("PLATFORM_HTTP_CART_URL", { help: "`PLATFORM=http`: where `cart.clear` is POSTed (without it, carts are not cleared)" }),
+  secret: custom<string | undefined>("PLATFORM_HTTP_SECRET", {
+    values: "`whsec_<base64>`, `<base64>` or `raw:<ASCII text>`, 16+ bytes",
+    secret: true,
+    default: undefined,
+    help: "`PLATFORM=http`: the Standard Webhooks signing key (see \"The signing key\")",
+    parse: (raw, problem) => {
+      const key = parseSigningKey(raw);
+      if (!key.ok) problem(key.problem);
+      return raw;
+    },
+    describe: (v) => (v === undefined ? undefined : describeSigningKey(v)),
+  }),
+} satisfies Spec;
+
+export const SHOPIFY_SHOP_NEEDED = "PLATFORM=shopify needs SHOPIFY_SHOP: the shop's handle (my-shop of my-shop.myshopify.com)";
+
+export const SHOPIFY = {
+  shop: custom<string | undefined>("SHOPIFY_SHOP", {
+    values: "a shop handle, or its `myshopify.com` host",
+    default: undefined,
+    help: "`PLATFORM=shopify`: the shop's handle (`tea-shop` or `tea-shop.myshopify.com`)",
+    parse: (raw, problem) => {
+      const shop = raw.replace(/^https?:\/\//, "").replace(/\.myshopify\.com\/?$/, "");
+      if (/^[a-z0-9][a-z0-9-]*$/i.test(shop)) return shop;
+      problem(SHOPIFY_SHOP_NEEDED);
+      return undefined;
+    },
+  }),
+  accessToken: text("SHOPIFY_ACCESS_TOKEN", { values: "text", secret: true, help: "`PLATFORM=shopify`: the custom app's Admin API access token" }),
+  apiVersion: text("SHOPIFY_API_VERSION", {
+    values: "`YYYY-MM` or `unstable`",
+    default: "2025-10",
+    pattern: { re: /^(\d{4}-\d{2}|unstable)$/, message: "SHOPIFY_API_VERSION must look like 2025-10" },
+    help: "`PLATFORM=shopify`: the Admin API version, always explicit",
+  }),
+  apiUrl: url("SHOPIFY_API_URL", {
+    defaultText: "`https://<shop>.myshopify.com`",
+    help: "`PLATFORM=shopify`: another base URL (a proxy, a test server)",
+  }),
+} satisfies Spec;
+
+const rechargeTimeout = int("RECHARGE_TIMEOUT_MS", { default: 10_000, min: 100, max: 120_000, help: "timeout of one Recharge API call" });
+
+export const RECHARGE = {
+  clientSecrets: list("RECHARGE_CLIENT_SECRETS", {
+    secret: true,
+    defaultText: "– (webhooks off)",
+    help: "Recharge API client secrets that sign webhooks; any one verifies",
+    describeAs: "webhooks",
+    describe: (v) => (v.length > 0 ? `on (${v.length} client secret(s))` : "off (no RECHARGE_CLIENT_SECRETS)"),
+  }),
+  apiToken: text("RECHARGE_API_TOKEN", {
+    values: "text",
+    secret: true,
+    help: "Recharge API token for the write-back (`X-Recharge-Access-Token`); required with `RECHARGE_CLIENT_SECRETS` unless `RECHARGE_WRITEBACK=off`",
+    describeAs: "writeBack",
+    describe: (v) => (v === undefined ? "off" : "on (token ****)"),
+  }),
+  writeBack: oneOf("RECHARGE_WRITEBACK", ["on", "off"], {
+    default: "on",
+    fold: "lower",
+    got: "none",
+    help: "`off`: place orders from webhooks but write nothing back",
+    // Kept as apiToken: none when off.
+    described: false,
+  }),
+  apiUrl: url("RECHARGE_API_URL", { default: "https://api.rechargeapps.com", help: "Recharge API base URL" }),
+  apiVersion: oneOf("RECHARGE_API_VERSION", ["2021-01", "2021-11"], {
+    default: "2021-11",
+    fold: "exact",
+    got: "none",
+    help: "version assumed when a payload's shape does not tell",
+  }),
+  timeoutMs: rechargeTimeout,
+  rateLimit: {
+    burst: int("RECHARGE_RATE_LIMIT_BURST", { default: 40, min: 1, max: 10_000, help: "Recharge calls allowed at once (bucket size, shared by all instances)" }),
+    perSecond: decimal("RECHARGE_RATE_LIMIT_PER_SECOND", {
+      default: 2,
+      above: 0,
+      max: 1000,
+      unit: "requests per second",
+      help: "Recharge calls per second after the burst (decimals allowed)",
+    }),
+  },
+  signatureToleranceSeconds: int("RECHARGE_SIGNATURE_TOLERANCE_S", {
+    default: 172_800,
+    min: 1,
+    max: 30 * 86_400,
+    help: "how far (either way) a timestamp-bound signature may be from now",
+  }),
+  sendOrderNumber: bool("RECHARGE_WRITEBACK_ORDER_NUMBER", { default: true, help: "send `external_order_number` with the order write-back" }),
+} satisfies Spec;
+
+export const JOBS = {
+  concurrency: int("WORKER_CONCURRENCY", {
+    default: 4,
+    min: 0,
+    max: 64,
+    help: "inbox events (received webhooks: placing orders) run at once by this process; `0` runs none",
+  }),
+  writebackConcurrency: int("RECHARGE_WRITEBACK_CONCURRENCY", {
+    default: 4,
+    min: 0,
+    max: 64,
+    help: "write-backs run at once by this process, in their own lane under the rate limit; `0` runs none",
+  }),
+  pollMs: int("WORKER_POLL_MS", { default: 1000, min: 10, max: 60_000, help: "how often an idle worker looks for due jobs (new work wakes it at once)" }),
+  leaseMs: int("JOB_LEASE_MS", {
+    // Long enough for the slowest job: a platform call, or a Recharge call after its rate-limit wait.
+    default: (ctx) => Math.max(60_000, 2 * Math.max(ctx.valueOf(platformDeadline), ctx.valueOf(rechargeTimeout))),
+    defaultText: "`max(60000, 2 × the longer of PLATFORM_DEADLINE_MS and RECHARGE_TIMEOUT_MS)`",
+    min: 500,
+    max: 3_600_000,
+    help:
+      "how long a worker owns a job without renewing it: a running job's lease is renewed every third of it, so a job may run longer; a job " +
+      "whose worker died is requeued once its lease runs out (looked for every `WORKER_POLL_MS`)",
+  }),
+  maxAttempts: int("JOB_MAX_ATTEMPTS", { default: 20, min: 1, max: 1000, help: "attempts before a job is dead" }),
+  backoffBaseMs: int("JOB_BACKOFF_BASE_MS", { default: 1000, min: 1, max: 3_600_000, help: "delay before the first retry (doubling, with jitter)" }),
+  backoffMaxMs: int("JOB_BACKOFF_MAX_MS", { default: 300_000, min: 1, max: 86_400_000, help: "longest delay between two attempts" }),
+} satisfies Spec;
+
+export const RETENTION = {
+  days: int("RETENTION_DAYS", {
+    default: 30,
+    min: 0,
+    max: 36_500,
+    check: (days) =>
+      days > 0 && days < MIN_RETENTION_DAYS
+        ? `RETENTION_DAYS must be 0 (keep everything) or at least ${MIN_RETENTION_DAYS} (got ${days}): a placed order's stored ` +
+          "answer must outlive any retry Subscribe Pro can make of its callback"
+        : undefined,
+    help:
+      "finished events and write-backs, and the stored answers of placed callbacks, are pruned this many days after they finished (see " +
+      `"Retention"); \`0\` keeps everything; at least \`${MIN_RETENTION_DAYS}\` otherwise`,
+    describe: (days) => (days === 0 ? "0 (keep everything)" : days),
+  }),
+  pruneIntervalMs: int("PRUNE_INTERVAL_MS", {
+    default: 3_600_000,
+    min: 1000,
+    max: 7 * 86_400_000,
+    help: "how often the service prunes (the first time a minute after start, or after this when shorter)",
+  }),
+} satisfies Spec;
+
+/** The sections in the README's order, with the title of their rows. */
+export const SECTIONS: readonly { readonly title: string; readonly spec: Spec }[] = [
+  { title: "Service", spec: SERVICE },
+  { title: "Database: PostgreSQL (with `DATABASE_URL`)", spec: POSTGRES },
+  { title: "Database: SQLite (without `DATABASE_URL`)", spec: SQLITE },
+  { title: "Subscribe Pro callbacks", spec: SUBSCRIBE_PRO },
+  { title: "Admin API and metrics", spec: ACCESS },
+  { title: "Logs", spec: LOG },
+  { title: "Platform", spec: PLATFORM },
+  { title: "The local platform (`PLATFORM=local`)", spec: LOCAL_PLATFORM },
+  { title: "The merchant's own system (`PLATFORM=http`)", spec: HTTP_PLATFORM },
+  { title: "Shopify (`PLATFORM=shopify`)", spec: SHOPIFY },
+  { title: "Recharge webhooks and write-back", spec: RECHARGE },
+  { title: "Jobs (inbox events and write-backs)", spec: JOBS },
+  { title: "Retention", spec: RETENTION },
+];
+
+function parseTrustProxy(raw: string, problem: (message: string) => void): TrustProxy {
+  const v = raw.toLowerCase();
+  if (["false", "0", "off", "no"].includes(v)) return false;
+  if (["true", "on", "yes"].includes(v)) return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  const entries = splitList(raw);
+  for (const e of entries) {
+    if (["loopback", "linklocal", "uniquelocal"].includes(e)) continue;
+    try {
+      parseAllowlist([e]);
+    } catch {
+      problem(`TRUST_PROXY: "${e}" is not an address, a CIDR range, a hop count, true/false, or one of loopback, linklocal, uniquelocal`);
+    }
+  }
+  return entries;
+}
+
+/** How PLATFORM_HTTP_SECRET is read, never its value: a plain base64 key shows it is decoded. */
+function describeSigningKey(secret: string): string {
+  const k = parseSigningKey(secret);
+  if (!k.ok) return "****";
+  const form = { whsec: "whsec_<base64>", base64: "<base64>", raw: "raw:<text>" }[k.key.format];
+  return `**** (${form}, ${k.key.bytes} bytes)`;
+}

@@ -2,7 +2,7 @@
 # The npm package as a user gets it: npm pack (prepack builds dist/), the tarball installed into an
 # empty project with production dependencies only, then the installed command: orderbridge --help,
 # orderbridge serve (production settings, its own data dir, a free port read from its log), and
-# orderbridge check against that server; then a graceful stop. Needs the npm registry (the
+# orderbridge check and send against that server; then a graceful stop. Needs the npm registry (the
 # dependencies). CI runs it; it runs the same anywhere: bash scripts/pack-smoke.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +23,7 @@ echo "pack-smoke: npm pack"
 tarball=$(ls "$work"/*.tgz)
 listing=$(tar -tzf "$tarball")
 for f in package.json LICENSE README.md openapi.yaml dist/main.js dist/cli/main.js scripts/orderbridge.mjs \
-  schemas/subscribe-pro/order-callback-request.schema.json; do
+  schemas/subscribe-pro/order-callback-request.schema.json samples/subscribe-pro/minimal.json; do
   grep -qxF "package/$f" <<< "$listing" || fail "$f is not in the package"
 done
 if grep -E '^package/(src|test|bench|\.ci|data|node_modules)/|^package/scripts/(test|start|docker-|pack-smoke)|\.sqlite|/\.env' <<< "$listing"; then
@@ -69,6 +69,9 @@ if ! ob check "http://127.0.0.1:$port/callbacks/subscribe-pro/order" --secret "$
 fi
 grep -qE "[1-9][0-9]* passed, 0 failed" "$work/check.log" || { cat "$work/check.log" >&2; fail "orderbridge check did not pass every check"; }
 echo "pack-smoke: check: $(grep -oE "[0-9]+ passed, [0-9]+ failed" "$work/check.log")"
+# A built-in sample, read from the installed package's samples/.
+ob send subscribe-pro minimal --to "http://127.0.0.1:$port/callbacks/subscribe-pro/order" --secret "$secret" > "$work/send.log" 2>&1 \
+  || { cat "$work/send.log" >&2; fail "orderbridge send subscribe-pro minimal failed"; }
 
 echo "pack-smoke: stop (SIGTERM)"
 kill -TERM "$pid"
@@ -76,4 +79,4 @@ code=0
 wait "$pid" || code=$?
 pid=""
 [ "$code" = "0" ] || { cat "$work/serve.log" >&2; fail "orderbridge serve exited with $code on SIGTERM"; }
-echo "pack-smoke: ok ($(basename "$tarball"): installed with production dependencies, --help, serve, check passed, stopped gracefully)"
+echo "pack-smoke: ok ($(basename "$tarball"): installed with production dependencies, --help, serve, check passed, a sample sent, stopped gracefully)"

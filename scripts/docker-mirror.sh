@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Repeats the Dockerfile's steps without Docker (no engine runs here): build stage, runtime stage
-# with `npm ci --omit=dev`, start as a non-root user with production settings, then the
-# HEALTHCHECK command and a signed order callback. Exits non-zero on any failure.
+# Repeats the Dockerfile's steps without Docker (no engine runs here): the build stage in a copy of
+# the build context (.dockerignore applied), npm ci, npm pack, npm prune --omit=dev; the runtime
+# stage as that package with the pruned node_modules; then, as a non-root user with production
+# settings, the HEALTHCHECK command, a signed order callback, the OpenAPI document, and the
+# orderbridge command. Exits non-zero on any failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
@@ -15,26 +17,34 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+fail() { echo "docker-mirror: $*" >&2; exit 1; }
 
 echo "docker-mirror: build stage"
-mkdir -p "$work/build"
-cp "$root/package.json" "$root/package-lock.json" "$root/tsconfig.json" "$root/tsconfig.build.json" "$work/build/"
-cp -r "$root/src" "$root/schemas" "$work/build/"
-(cd "$work/build" && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+# COPY package.json package-lock.json, npm ci, COPY . . (the context: .dockerignore applied)
+mkdir -p "$work/build" "$work/pkg"
+cp "$root/package.json" "$root/package-lock.json" "$work/build/"
+(cd "$work/build" && npm ci --no-audit --no-fund --loglevel=error)
+node "$root/scripts/docker-context.mjs" "$work/build"
+for left_out in .git test bench data dist; do
+  [ ! -e "$work/build/$left_out" ] || fail "$left_out is in the build context (.dockerignore)"
+done
+# npm pack (prepack builds dist/), unpack, production dependencies only
+(cd "$work/build" && npm pack --pack-destination "$work/pkg" --loglevel=error > /dev/null \
+  && tar -xzf "$work"/pkg/*.tgz -C "$work/pkg" \
+  && npm prune --omit=dev --no-audit --no-fund --loglevel=error \
+  && mv node_modules "$work/pkg/package/node_modules")
 
 echo "docker-mirror: runtime stage"
-mkdir -p "$work/app" "$work/data"
-cp "$root/package.json" "$root/package-lock.json" "$work/app/"
-(cd "$work/app" && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
-cp -r "$work/build/dist" "$work/app/dist"
-cp -r "$root/schemas" "$work/app/schemas"
-cp -r "$root/samples" "$work/app/samples"
-cp "$root/openapi.yaml" "$work/app/openapi.yaml"
-mkdir -p "$work/app/scripts"
-cp "$root/scripts/orderbridge.mjs" "$root/scripts/build-if-stale.mjs" "$root/scripts/healthcheck.mjs" "$work/app/scripts/"
+# COPY --from=build /pkg/package ./
+cp -a "$work/pkg/package" "$work/app"
+mkdir -p "$work/data"
 for dev in typescript tsx supertest; do
-  if [ -d "$work/app/node_modules/$dev" ]; then echo "docker-mirror: dev dependency $dev in the runtime image" >&2; exit 1; fi
+  [ ! -d "$work/app/node_modules/$dev" ] || fail "dev dependency $dev in the runtime image"
 done
+for source in src test bench tsconfig.json; do
+  [ ! -e "$work/app/$source" ] || fail "$source in the runtime image (package.json \"files\")"
+done
+[ -x "$work/app/scripts/orderbridge.mjs" ] || fail "scripts/orderbridge.mjs is not executable (the image links it as /usr/local/bin/orderbridge)"
 
 # USER node: run as an unprivileged user when we are root.
 run_as=()
@@ -52,30 +62,31 @@ pid=$!
 
 echo "docker-mirror: HEALTHCHECK"
 for _ in $(seq 1 50); do
-  if (cd "$work/app" && PORT=$port node scripts/healthcheck.mjs); then
+  if (cd "$work/app" && PORT=$port node scripts/healthcheck.mjs > "$work/health.log"); then
     healthy=1; break
   fi
   sleep 0.2
 done
-if [ -z "${healthy:-}" ]; then echo "docker-mirror: the service never became healthy" >&2; cat "$work/server.log" >&2; exit 1; fi
+if [ -z "${healthy:-}" ]; then cat "$work/health.log" "$work/server.log" >&2; fail "the service never became healthy"; fi
+grep -q '/readyz: 200' "$work/health.log" || fail "the HEALTHCHECK did not ask /readyz: $(cat "$work/health.log")"
 
 body='{"customerId":"1","customerEmail":"a@example.com","platformCustomerId":"P1","salesOrderToken":"docker-mirror","currency":"USD","payment":{},"shippingAddress":{"city":"X"},"items":[{"productSku":"RUBY-RED","qty":"1","subscription":{"id":"s"}}]}'
 sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/^.* //')
 status=$(curl -s -o "$work/response.json" -w '%{http_code}' -X POST "http://127.0.0.1:$port/callbacks/subscribe-pro/order" \
   -H 'Content-Type: application/json' -H "Sp-Hmac: $sig" --data-binary "$body")
-if [ "$status" != "201" ]; then echo "docker-mirror: callback answered $status" >&2; cat "$work/response.json" "$work/server.log" >&2; exit 1; fi
+if [ "$status" != "201" ]; then cat "$work/response.json" "$work/server.log" >&2; fail "callback answered $status"; fi
 if [ "$(id -u)" = "0" ] && [ "$(stat -c %u "$work/data/orderbridge.sqlite")" != "65534" ]; then
-  echo "docker-mirror: the database was not written by the unprivileged user" >&2; exit 1
+  fail "the database was not written by the unprivileged user"
 fi
 openapi=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/openapi.json")
-if [ "$openapi" != "200" ]; then echo "docker-mirror: /openapi.json answered $openapi (openapi.yaml missing from the image?)" >&2; exit 1; fi
+[ "$openapi" = "200" ] || fail "/openapi.json answered $openapi (openapi.yaml missing from the image?)"
 # The orderbridge command in the image: migrate (needs no callback secret) and config check.
 if ! (cd "$work/app" && NODE_ENV=production DATA_DIR="$work/data" "${run_as[@]}" node scripts/orderbridge.mjs migrate > "$work/cli.log" 2>&1) \
   || ! (cd "$work/app" && NODE_ENV=production DATA_DIR="$work/data" SP_HMAC_SECRETS=$secret "${run_as[@]}" node scripts/orderbridge.mjs config check >> "$work/cli.log" 2>&1); then
-  echo "docker-mirror: the orderbridge command failed in the runtime image:" >&2; cat "$work/cli.log" >&2; exit 1
+  cat "$work/cli.log" >&2; fail "the orderbridge command failed in the runtime image"
 fi
 # orderbridge send reads its built-in samples from the package (samples/), here from dist/.
 if ! (cd "$work/app" && SP_HMAC_SECRETS=$secret "${run_as[@]}" node scripts/orderbridge.mjs send subscribe-pro minimal --to "http://127.0.0.1:$port/callbacks/subscribe-pro/order" >> "$work/cli.log" 2>&1); then
-  echo "docker-mirror: orderbridge send failed in the runtime image:" >&2; cat "$work/cli.log" >&2; exit 1
+  cat "$work/cli.log" >&2; fail "orderbridge send failed in the runtime image"
 fi
-echo "docker-mirror: ok (healthy, signed callback placed as an unprivileged user, OpenAPI served, orderbridge migrate, config check and send run)"
+echo "docker-mirror: ok (healthy on /readyz, signed callback placed as an unprivileged user, OpenAPI served, orderbridge migrate, config check and send run)"

@@ -110,6 +110,14 @@ function decodeCursor(c: string): { createdAt: number; id: string } | undefined 
   return m === null || unstorableText(m[2] as string) !== undefined ? undefined : { createdAt: Number(m[1]), id: m[2] as string };
 }
 
+/** The orders list's cursor: opaque to clients, the last platformOrderId of the page inside. */
+const ORDER_CURSOR = "order:";
+const encodeOrderCursor = (platformOrderId: string): string => Buffer.from(`${ORDER_CURSOR}${platformOrderId}`, "utf8").toString("base64url");
+function decodeOrderCursor(c: string): number | undefined {
+  const m = /^order:(\d{1,15})$/.exec(Buffer.from(c, "base64url").toString("utf8"));
+  return m === null || Number(m[1]) < 1 ? undefined : Number(m[1]);
+}
+
 /** `/admin/*`: local orders and the event log, behind `Authorization: Bearer <ADMIN_TOKEN>`. */
 export function adminRouter(token: string, deps: AdminDeps): express.Router {
   const router = express.Router();
@@ -129,20 +137,25 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
   router.get("/orders", async (req, res) => {
     const q = queryReader(req.query as Record<string, unknown>);
     const limit = q.int("limit", 1, 200) ?? 50;
+    const cursorText = q.str("cursor");
+    const cursor = cursorText === undefined ? undefined : decodeOrderCursor(cursorText);
+    if (cursorText !== undefined && cursor === undefined) q.fields.push({ pointer: "/query/cursor", message: "must be the nextCursor of a previous page" });
+    // Deprecated alias of cursor, kept for one release: the nextBefore of the previous page.
     const before = q.int("before", 1, Number.MAX_SAFE_INTEGER);
+    if (cursorText !== undefined && before !== undefined) q.fields.push({ pointer: "/query/before", message: "is the deprecated form of cursor: give one of the two" });
     const token = q.str("salesOrderToken");
     const source = q.str("source", ["subscribe-pro", "recharge"]);
     const sourceOrderId = q.str("sourceOrderId");
     q.check();
-    res.json(
-      await deps.orders.list({
-        limit,
-        ...(before === undefined ? {} : { before }),
-        ...(token === undefined ? {} : { salesOrderToken: token }),
-        ...(source === undefined ? {} : { source }),
-        ...(sourceOrderId === undefined ? {} : { sourceOrderId }),
-      }),
-    );
+    const after = cursor ?? before;
+    const page = await deps.orders.list({
+      limit,
+      ...(after === undefined ? {} : { before: after }),
+      ...(token === undefined ? {} : { salesOrderToken: token }),
+      ...(source === undefined ? {} : { source }),
+      ...(sourceOrderId === undefined ? {} : { sourceOrderId }),
+    });
+    res.json({ orders: page.orders, nextCursor: page.nextBefore === null ? null : encodeOrderCursor(page.nextBefore), nextBefore: page.nextBefore });
   });
   router.get("/orders/:orderNumber", async (req, res) => {
     const orderNumber = pathParam(req, "orderNumber");

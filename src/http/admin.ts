@@ -5,6 +5,7 @@ import type { JobListQuery, ReplayResult } from "../jobs/queue.js";
 import type { OrderView } from "../platforms/local/orders-query.js";
 import type { JobRow, JobState } from "../store/schema.js";
 import { unstorableText } from "../validation/json.js";
+import { recordRoute } from "./context.js";
 import { pathParam } from "./path.js";
 
 export interface AdminDeps {
@@ -122,7 +123,7 @@ function decodeOrderCursor(c: string): number | undefined {
 export function adminRouter(token: string, deps: AdminDeps): express.Router {
   const router = express.Router();
   const authorized = bearerTokenCheck(token);
-  router.use((req, _res, next) => {
+  const authenticate: express.RequestHandler = (req, _res, next) => {
     const header = req.get("authorization");
     if (!authorized(header)) {
       throw new UnauthorizedError(
@@ -132,9 +133,11 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
       );
     }
     next();
-  });
+  };
+  // Every route records its pattern, then checks the token: a 401 is counted under its route too.
+  const guard = [recordRoute, authenticate];
 
-  router.get("/orders", async (req, res) => {
+  router.get("/orders", ...guard, async (req, res) => {
     const q = queryReader(req.query as Record<string, unknown>);
     const limit = q.int("limit", 1, 200) ?? 50;
     const cursorText = q.str("cursor");
@@ -157,14 +160,14 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
     });
     res.json({ orders: page.orders, nextCursor: page.nextBefore === null ? null : encodeOrderCursor(page.nextBefore), nextBefore: page.nextBefore });
   });
-  router.get("/orders/:orderNumber", async (req, res) => {
+  router.get("/orders/:orderNumber", ...guard, async (req, res) => {
     const orderNumber = pathParam(req, "orderNumber");
     const order = await deps.orders.get(orderNumber);
     if (order === undefined) throw new NotFoundError(`No order ${orderNumber}.`);
     res.json(order);
   });
 
-  router.get("/events", async (req, res) => {
+  router.get("/events", ...guard, async (req, res) => {
     const q = queryReader(req.query as Record<string, unknown>);
     const limit = q.int("limit", 1, 200) ?? 50;
     const state = q.str("state", JOB_STATES) as JobState | undefined;
@@ -184,18 +187,20 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
     const last = rows.at(-1);
     res.json({ events: rows.map((r) => eventView(r)), nextCursor: rows.length === limit && last !== undefined ? encodeCursor(last) : null });
   });
-  router.get("/events/:id", async (req, res) => {
+  router.get("/events/:id", ...guard, async (req, res) => {
     const id = pathParam(req, "id");
     const row = await deps.events.get(id);
     if (row === undefined) throw new NotFoundError(`No event ${id}.`);
     res.json(eventView(row, true));
   });
-  router.post("/events/:id/replay", async (req, res) => {
+  router.post("/events/:id/replay", ...guard, async (req, res) => {
     const id = pathParam(req, "id");
     const r = await deps.events.replay(id);
     if (r.kind === "not_found") throw new NotFoundError(`No event ${id}.`);
     if (r.kind === "running") throw new ConflictError(`Event ${id} is running right now; replay it after it has finished.`);
     res.status(202).json(eventView(r.job));
   });
+  // Any other admin path: the token first, as for the routes, so nothing says which paths exist.
+  router.use(authenticate);
   return router;
 }

@@ -181,7 +181,9 @@ function observer(m: Metrics) {
       m.callbackOutcomes.inc({ outcome: [201, 202, 409].includes(status) && res.locals["callbackAnswered"] === true ? String(status) : `${Math.floor(status / 100)}xx` });
     } else if (route.startsWith("/webhooks/recharge")) {
       const w = res.locals["webhook"] as { topic: string; result: string } | undefined;
-      m.webhooks.inc(w ?? { topic: "(none)", result: "refused" }); // another method (405)
+      const labels = w ?? { topic: "(none)", result: "refused" }; // another method (405)
+      m.webhooks.inc(labels);
+      m.webhooksDeprecated.inc(labels);
     }
   };
 }

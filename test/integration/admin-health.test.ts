@@ -91,6 +91,20 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(ready.body.status, "ready");
     });
 
+    it("logs scrapes and probes at debug, every other request at info", async () => {
+      const ids: Record<string, string> = { "/metrics": "q-metrics", "/healthz": "q-healthz", "/readyz": "q-readyz", "/admin/orders": "q-admin", "/nope": "q-nope" };
+      for (const [path, id] of Object.entries(ids)) {
+        const r = request(t.app).get(path).set("X-Request-Id", id);
+        await (path.startsWith("/admin") ? r.set("Authorization", `Bearer ${ADMIN_TOKEN}`) : r);
+      }
+      const levelOf = (id: string): unknown =>
+        t.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l["requestId"] === id && l["message"] === "request")?.["level"];
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(ids).map(([path, id]) => [path, levelOf(id)])),
+        { "/metrics": "debug", "/healthz": "debug", "/readyz": "debug", "/admin/orders": "info", "/nope": "info" },
+      );
+    });
+
     it("answers unknown paths with a JSON 404 and sets security headers", async () => {
       const res = await request(t.app).get("/nope");
       assert.equal(res.status, 404);

@@ -318,7 +318,7 @@ describe("GET /metrics with WORKERS=2", () => {
     try {
       server = await spawnServer({ ...db.env, WORKERS: "2", SP_HMAC_SECRETS: SECRET });
       const s = server;
-      for (let i = 0; i < 100 && (s.output().match(/listening on port/g) ?? []).length < 2; i++) await sleep(100);
+      for (let i = 0; i < 100 && (s.output().match(/orderbridge listening on /g) ?? []).length < 2; i++) await sleep(100);
       // A dead letter in the shared database: every worker reads it, the scrape must show it once.
       const store = await openStore(loadConfig(db.env).database, silent);
       const now = Date.now();

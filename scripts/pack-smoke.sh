@@ -55,7 +55,7 @@ secret=pack-smoke-secret
 pid=$!
 port=""
 for _ in $(seq 1 150); do
-  port=$(grep -oE 'listening on port [0-9]+' "$work/serve.log" | grep -oE '[0-9]+$' || true)
+  port=$(grep -oE 'listening on http://[^ ]*:[0-9]+' "$work/serve.log" | head -n 1 | grep -oE '[0-9]+$' || true)
   [ -n "$port" ] && break
   kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log" >&2; pid=""; fail "orderbridge serve exited before listening"; }
   sleep 0.2

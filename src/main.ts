@@ -3,7 +3,8 @@ import type { Server } from "node:http";
 import { ensureCallbackSecret } from "./bootstrap.js";
 import { describeConfig, loadConfig, misspeltSettingMessage, misspeltSettings, type Config } from "./config.js";
 import { ConfigError } from "./errors.js";
-import { alreadyMasked, createLogger, type Logger } from "./logger.js";
+import { listeningMessage, listeningUrl } from "./http/routes.js";
+import { alreadyMasked, colourWanted, createLogger, type Logger } from "./logger.js";
 import { serveClusterMetrics } from "./metrics.js";
 import { tuneRuntime } from "./runtime.js";
 import { createService } from "./service.js";
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const log = createLogger(config.log).child({ pid: process.pid });
+  const log = createLogger({ ...config.log, colour: colourWanted(process.stdout, process.env) }).child({ pid: process.pid });
   try {
     // In the primary first, so cluster workers find the secret instead of racing to create it.
     config = ensureCallbackSecret(config, log);
@@ -106,7 +107,8 @@ async function serve(config: Config, log: Logger): Promise<void> {
   });
   server.keepAliveTimeout = 65_000;
   const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : config.port;
+  const bound = typeof address === "object" && address !== null ? address : { address: config.host ?? "::", port: config.port };
+  const port = bound.port;
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -144,7 +146,9 @@ async function serve(config: Config, log: Logger): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
   // Announced only now: whoever waits for this line (a supervisor, a test) may signal at once, and
   // a signal before the handlers exist would kill the process instead of stopping it.
-  log.info(`orderbridge listening on port ${port}`, { port, database: service.store.kind, worker: cluster.isWorker });
+  const url = listeningUrl(bound, config.host);
+  const on = { recharge: config.recharge.clientSecrets.length > 0, admin: config.adminToken !== undefined };
+  log.info(listeningMessage(url, on), { url: url.url, port, database: service.store.kind, worker: cluster.isWorker });
 }
 
 /** A listen failure the configuration causes (HOST, PORT) as a ConfigError that says what to change. */

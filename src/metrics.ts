@@ -20,6 +20,8 @@ export interface Metrics {
   httpDuration: Histogram<"method" | "route">;
   callbackOutcomes: Counter<"outcome">;
   webhooks: Counter<"topic" | "result">;
+  /** Deprecated name of `webhooks` (orderbridge_webhooks_total), counted alike for one release. */
+  webhooksDeprecated: Counter<"topic" | "result">;
   jobAttempts: Counter<"kind" | "result">;
   rechargeCalls: Counter<"status">;
   rateLimitWaits: Counter;
@@ -61,6 +63,8 @@ export function queueQuery(db: Kysely<Database>, now: number) {
 export interface MetricsOptions {
   /** Every job kind there is: each gets a figure (0 when it has no jobs), so no series vanishes. */
   jobKinds: readonly string[];
+  /** What orderbridge_build_info says: the package version, and the commit when it is known. */
+  build: { version: string; commit: string | undefined };
 }
 
 export function createMetrics(db: Kysely<Database>, opts: MetricsOptions): Metrics {
@@ -88,8 +92,14 @@ export function createMetrics(db: Kysely<Database>, opts: MetricsOptions): Metri
       registers: [registry],
     }),
     webhooks: new Counter({
-      name: "orderbridge_webhooks_total",
+      name: "orderbridge_recharge_webhooks_total",
       help: "Recharge webhooks received, by topic (a handled one, (other) or (none)) and result (accepted, duplicate, ignored, refused)",
+      labelNames: ["topic", "result"],
+      registers: [registry],
+    }),
+    webhooksDeprecated: new Counter({
+      name: "orderbridge_webhooks_total",
+      help: "Deprecated (removed in the next release): orderbridge_recharge_webhooks_total under its old name",
       labelNames: ["topic", "result"],
       registers: [registry],
     }),
@@ -123,6 +133,16 @@ export function createMetrics(db: Kysely<Database>, opts: MetricsOptions): Metri
       registers: [registry],
     }),
   };
+
+  // Prometheus's info-metric convention: value 1, the facts as labels (joined onto other series by
+  // instance). A fixed set of one series per process.
+  new Gauge({
+    name: "orderbridge_build_info",
+    help: "orderbridge's version, the Node.js version it runs on and the commit it was built from (empty when unknown); always 1",
+    labelNames: ["version", "node_version", "commit"],
+    registers: [registry],
+    aggregator: "max",
+  }).set({ version: opts.build.version, node_version: process.version, commit: opts.build.commit ?? "" }, 1);
 
   // Read from the database when scraped: one grouped query serves both gauges. Every worker reads
   // the same rows, so a cluster-wide scrape takes the largest, not the sum.

@@ -4,6 +4,7 @@ import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { createApp } from "./http/app.js";
 import { createMetrics, instrumentPlatform } from "./metrics.js";
+import { VERSION } from "./version.js";
 import { getJob, listJobs, replayJob } from "./jobs/queue.js";
 import { createRateLimiter } from "./jobs/rate-limiter.js";
 import { createWorker, type Worker } from "./jobs/worker.js";
@@ -64,7 +65,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       clock,
     });
     await local.init();
-    const metrics = createMetrics(store.db, { jobKinds: JOB_KINDS });
+    const metrics = createMetrics(store.db, { jobKinds: JOB_KINDS, build: { version: VERSION, commit: config.buildCommit } });
     const platform = tracePlatform(instrumentPlatform(opts.platform ?? (await createPlatform(config.platform, { local, schemas, log, clock, env: process.env })), metrics));
     const handleCallback = traced(
       "subscribe-pro.callback",

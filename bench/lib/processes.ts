@@ -83,7 +83,7 @@ function tail(file: string, lines = 30): string {
   }
 }
 
-/** Spawns `node <args>` with only the given environment (plus PATH), output to a file; waits for "listening on port N". */
+/** Spawns `node <args>` with only the given environment (plus PATH), output to a file; waits for "listening on port N" (a bench server) or "listening on http://host:N" (orderbridge). */
 export async function startServer(name: string, args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<Server> {
   const logFile = inTmpDir(`${name}.log`);
   const fd = fs.openSync(logFile, "a");
@@ -103,7 +103,7 @@ export async function startServer(name: string, args: string[], env: Record<stri
   children.add(child);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const m = /listening on port (\d+)/.exec(fs.readFileSync(logFile, "utf8").slice(from));
+    const m = /listening on (?:port |http:\/\/(?:\[[^\]]*\]|[^\s:/]+):)(\d+)/.exec(fs.readFileSync(logFile, "utf8").slice(from));
     if (m !== null) {
       const port = Number(m[1]);
       return { name, child, port, url: `http://127.0.0.1:${port}`, logFile };

@@ -199,16 +199,23 @@ const query = (params: Record<string, unknown>): string => {
   return s === "" ? "" : `?${s}`;
 };
 
+/** After a table: how to get the next page, when there is one. */
+const printNextPage = (nextCursor: string | null | undefined): void => {
+  if (typeof nextCursor === "string") print(`more: add --cursor ${nextCursor}`);
+};
+
 const events = program.command("events").description("The event log: Recharge inbox events and write-back jobs");
 withServer(events.command("list").description("Newest first"))
   .addOption(new Option("--state <state>").choices(["pending", "running", "done", "skipped", "ignored", "dead"]))
   .option("--kind <kind>", "e.g. recharge.webhook, recharge.order_writeback")
   .option("--resource <id>", "a Recharge order id")
   .option("--limit <n>", "1–200", int("--limit"), 50)
+  .option("--cursor <cursor>", "the next page: the cursor the page before printed (nextCursor)")
   .action(async (opts: Obj) => {
-    const page = (await server(opts).get(`/admin/events${query({ state: opts["state"], kind: opts["kind"], resourceId: opts["resource"], limit: opts["limit"] })}`)) as { events: Obj[] };
+    const page = (await server(opts).get(`/admin/events${query({ state: opts["state"], kind: opts["kind"], resourceId: opts["resource"], limit: opts["limit"], cursor: opts["cursor"] })}`)) as { events: Obj[]; nextCursor: string | null };
     if (opts["json"] === true) return print(JSON.stringify(page));
     print(table(["id", "kind", "topic", "state", "attempts", "resource", "created", "outcome / last error"], page.events.map((e) => [e["id"], e["kind"], e["topic"], e["state"], `${String(e["attempts"])}/${String(e["maxAttempts"])}`, e["resourceId"], e["createdAt"], e["lastError"] ?? e["outcome"]])));
+    printNextPage(page.nextCursor);
   });
 withServer(events.command("show").description("One event or job, with its body and payload").argument("<id>")).action(async (id: string, opts: Obj) => {
   print(JSON.stringify(await server(opts).get(`/admin/events/${encodeURIComponent(id)}`), null, opts["json"] === true ? 0 : 2));
@@ -224,10 +231,12 @@ withServer(orders.command("list").description("Newest first"))
   .addOption(new Option("--source <source>").choices(["subscribe-pro", "recharge"]))
   .option("--source-order-id <id>", "e.g. a Recharge order id")
   .option("--limit <n>", "1–200", int("--limit"), 50)
+  .option("--cursor <cursor>", "the next page: the cursor the page before printed (nextCursor)")
   .action(async (opts: Obj) => {
-    const page = (await server(opts).get(`/admin/orders${query({ salesOrderToken: opts["salesOrderToken"], source: opts["source"], sourceOrderId: opts["sourceOrderId"], limit: opts["limit"] })}`)) as { orders: Obj[] };
+    const page = (await server(opts).get(`/admin/orders${query({ salesOrderToken: opts["salesOrderToken"], source: opts["source"], sourceOrderId: opts["sourceOrderId"], limit: opts["limit"], cursor: opts["cursor"] })}`)) as { orders: Obj[]; nextCursor: string | null };
     if (opts["json"] === true) return print(JSON.stringify(page));
     print(table(["order", "source", "source order", "created", "items", "total"], page.orders.map((o) => [o["orderNumber"], o["source"], o["sourceOrderId"], o["createdAt"], (o["items"] as unknown[]).length, `${String(o["total"])} ${String(o["currency"])}`])));
+    printNextPage(page.nextCursor);
   });
 withServer(orders.command("show").description("One order with its items").argument("<orderNumber>")).action(async (n: string, opts: Obj) => {
   print(JSON.stringify(await server(opts).get(`/admin/orders/${encodeURIComponent(n)}`), null, opts["json"] === true ? 0 : 2));

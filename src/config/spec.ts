@@ -154,6 +154,11 @@ export const ACCESS = {
     help: "when set, `GET /metrics` needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it is open",
     describe: (v) => (v === undefined ? "(GET /metrics open)" : "****"),
   }),
+  buildCommit: text("BUILD_COMMIT", {
+    values: "a commit id",
+    pattern: { re: /^[0-9A-Za-z._-]{1,64}$/, message: "BUILD_COMMIT: a commit id (letters, digits and . _ -, up to 64 characters)" },
+    help: "the commit this build is of (e.g. `$(git rev-parse HEAD)`), the `commit` label of `orderbridge_build_info`; unset, the label is empty",
+  }),
 } satisfies Spec;
 
 export const LOG = {

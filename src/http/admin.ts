@@ -5,6 +5,7 @@ import type { JobListQuery, ReplayResult } from "../jobs/queue.js";
 import type { OrderView } from "../platforms/local/orders-query.js";
 import type { JobRow, JobState } from "../store/schema.js";
 import { unstorableText } from "../validation/json.js";
+import { recordRoute } from "./context.js";
 import { pathParam } from "./path.js";
 
 export interface AdminDeps {
@@ -110,11 +111,19 @@ function decodeCursor(c: string): { createdAt: number; id: string } | undefined 
   return m === null || unstorableText(m[2] as string) !== undefined ? undefined : { createdAt: Number(m[1]), id: m[2] as string };
 }
 
+/** The orders list's cursor: opaque to clients, the last platformOrderId of the page inside. */
+const ORDER_CURSOR = "order:";
+const encodeOrderCursor = (platformOrderId: string): string => Buffer.from(`${ORDER_CURSOR}${platformOrderId}`, "utf8").toString("base64url");
+function decodeOrderCursor(c: string): number | undefined {
+  const m = /^order:(\d{1,15})$/.exec(Buffer.from(c, "base64url").toString("utf8"));
+  return m === null || Number(m[1]) < 1 ? undefined : Number(m[1]);
+}
+
 /** `/admin/*`: local orders and the event log, behind `Authorization: Bearer <ADMIN_TOKEN>`. */
 export function adminRouter(token: string, deps: AdminDeps): express.Router {
   const router = express.Router();
   const authorized = bearerTokenCheck(token);
-  router.use((req, _res, next) => {
+  const authenticate: express.RequestHandler = (req, _res, next) => {
     const header = req.get("authorization");
     if (!authorized(header)) {
       throw new UnauthorizedError(
@@ -124,34 +133,41 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
       );
     }
     next();
-  });
+  };
+  // Every route records its pattern, then checks the token: a 401 is counted under its route too.
+  const guard = [recordRoute, authenticate];
 
-  router.get("/orders", async (req, res) => {
+  router.get("/orders", ...guard, async (req, res) => {
     const q = queryReader(req.query as Record<string, unknown>);
     const limit = q.int("limit", 1, 200) ?? 50;
+    const cursorText = q.str("cursor");
+    const cursor = cursorText === undefined ? undefined : decodeOrderCursor(cursorText);
+    if (cursorText !== undefined && cursor === undefined) q.fields.push({ pointer: "/query/cursor", message: "must be the nextCursor of a previous page" });
+    // Deprecated alias of cursor, kept for one release: the nextBefore of the previous page.
     const before = q.int("before", 1, Number.MAX_SAFE_INTEGER);
+    if (cursorText !== undefined && before !== undefined) q.fields.push({ pointer: "/query/before", message: "is the deprecated form of cursor: give one of the two" });
     const token = q.str("salesOrderToken");
     const source = q.str("source", ["subscribe-pro", "recharge"]);
     const sourceOrderId = q.str("sourceOrderId");
     q.check();
-    res.json(
-      await deps.orders.list({
-        limit,
-        ...(before === undefined ? {} : { before }),
-        ...(token === undefined ? {} : { salesOrderToken: token }),
-        ...(source === undefined ? {} : { source }),
-        ...(sourceOrderId === undefined ? {} : { sourceOrderId }),
-      }),
-    );
+    const after = cursor ?? before;
+    const page = await deps.orders.list({
+      limit,
+      ...(after === undefined ? {} : { before: after }),
+      ...(token === undefined ? {} : { salesOrderToken: token }),
+      ...(source === undefined ? {} : { source }),
+      ...(sourceOrderId === undefined ? {} : { sourceOrderId }),
+    });
+    res.json({ orders: page.orders, nextCursor: page.nextBefore === null ? null : encodeOrderCursor(page.nextBefore), nextBefore: page.nextBefore });
   });
-  router.get("/orders/:orderNumber", async (req, res) => {
+  router.get("/orders/:orderNumber", ...guard, async (req, res) => {
     const orderNumber = pathParam(req, "orderNumber");
     const order = await deps.orders.get(orderNumber);
     if (order === undefined) throw new NotFoundError(`No order ${orderNumber}.`);
     res.json(order);
   });
 
-  router.get("/events", async (req, res) => {
+  router.get("/events", ...guard, async (req, res) => {
     const q = queryReader(req.query as Record<string, unknown>);
     const limit = q.int("limit", 1, 200) ?? 50;
     const state = q.str("state", JOB_STATES) as JobState | undefined;
@@ -171,18 +187,20 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
     const last = rows.at(-1);
     res.json({ events: rows.map((r) => eventView(r)), nextCursor: rows.length === limit && last !== undefined ? encodeCursor(last) : null });
   });
-  router.get("/events/:id", async (req, res) => {
+  router.get("/events/:id", ...guard, async (req, res) => {
     const id = pathParam(req, "id");
     const row = await deps.events.get(id);
     if (row === undefined) throw new NotFoundError(`No event ${id}.`);
     res.json(eventView(row, true));
   });
-  router.post("/events/:id/replay", async (req, res) => {
+  router.post("/events/:id/replay", ...guard, async (req, res) => {
     const id = pathParam(req, "id");
     const r = await deps.events.replay(id);
     if (r.kind === "not_found") throw new NotFoundError(`No event ${id}.`);
     if (r.kind === "running") throw new ConflictError(`Event ${id} is running right now; replay it after it has finished.`);
     res.status(202).json(eventView(r.job));
   });
+  // Any other admin path: the token first, as for the routes, so nothing says which paths exist.
+  router.use(authenticate);
   return router;
 }

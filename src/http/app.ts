@@ -19,6 +19,7 @@ import type { RechargeAck, RechargeDelivery } from "../recharge/receive.js";
 import { normalizeTopic } from "../recharge/receive.js";
 import { adminRouter, type AdminDeps } from "./admin.js";
 import { loadOpenApi } from "./openapi.js";
+import { ROUTES } from "./routes.js";
 import { isStoreUnavailable } from "../store/db.js";
 import type { CallbackInput, CallbackOutput } from "../subscribe-pro/callback.js";
 import { ctx, requestContext } from "./context.js";
@@ -52,7 +53,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ status: "ok" });
   });
   const metricsAuthorized = deps.config.metricsToken === undefined ? undefined : bearerTokenCheck(deps.config.metricsToken);
-  app.get("/metrics", async (req, res) => {
+  app.get(ROUTES.metrics, async (req, res) => {
     const header = req.get("authorization");
     if (metricsAuthorized !== undefined && !metricsAuthorized(header)) {
       throw new UnauthorizedError(
@@ -78,7 +79,7 @@ export function createApp(deps: AppDeps): express.Express {
     }
   });
 
-  const spRoute = "/callbacks/subscribe-pro/order";
+  const spRoute = ROUTES.subscribeProCallback;
   app.post(
     spRoute,
     spPreBody(deps.spAuth),
@@ -135,7 +136,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.locals["webhook"] = { topic: answered, result: ack.status };
     res.status(200).json(ack);
   };
-  for (const route of ["/webhooks/recharge", "/webhooks/recharge/*topic"]) {
+  for (const route of [ROUTES.rechargeWebhooks, ROUTES.rechargeWebhooksByTopic]) {
     app.post(route, rawBody(deps.config.bodyLimitBytes), rechargeWebhook);
     app.all(route, () => {
       throw new MethodNotAllowedError("Recharge webhooks are delivered with POST.", ["POST"]);
@@ -143,7 +144,7 @@ export function createApp(deps: AppDeps): express.Express {
   }
 
   if (deps.config.adminToken !== undefined) {
-    app.use("/admin", adminRouter(deps.config.adminToken, deps.admin));
+    app.use(ROUTES.admin, adminRouter(deps.config.adminToken, deps.admin));
   }
 
   app.use(() => {
@@ -170,7 +171,7 @@ function rawBody(limit: number) {
   };
 }
 
-const SP_ROUTE = "/callbacks/subscribe-pro/order";
+const SP_ROUTE = ROUTES.subscribeProCallback;
 
 /** Counts every answer into the metrics once it is sent (route, callback outcome, webhook result). */
 function observer(m: Metrics) {
@@ -181,9 +182,11 @@ function observer(m: Metrics) {
     m.httpDuration.observe({ method, route }, seconds);
     if (route === SP_ROUTE) {
       m.callbackOutcomes.inc({ outcome: [201, 202, 409].includes(status) && res.locals["callbackAnswered"] === true ? String(status) : `${Math.floor(status / 100)}xx` });
-    } else if (route.startsWith("/webhooks/recharge")) {
+    } else if (route.startsWith(ROUTES.rechargeWebhooks)) {
       const w = res.locals["webhook"] as { topic: string; result: string } | undefined;
-      m.webhooks.inc(w ?? { topic: "(none)", result: "refused" }); // another method (405)
+      const labels = w ?? { topic: "(none)", result: "refused" }; // another method (405)
+      m.webhooks.inc(labels);
+      m.webhooksDeprecated.inc(labels);
     }
   };
 }

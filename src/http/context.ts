@@ -18,6 +18,26 @@ export function ctx(res: Response): RequestContext {
 }
 
 /**
+ * The matched route's pattern with its router's mount path, a metric label (a closed set).
+ * Express matches paths regardless of case and gives a mount path as sent (/ADMIN), so it is
+ * lower-cased (ours are).
+ */
+const routePattern = (req: Request): string => `${req.baseUrl.toLowerCase()}${String((req.route as { path: unknown }).path)}`;
+
+/**
+ * First handler of a route inside a router: records its pattern while the mount path is known.
+ * Express restores req.baseUrl when a request leaves the router, so an error answered by the
+ * app's error handler was labelled without it (route="/events/:id" beside "/admin/events").
+ */
+export function recordRoute(req: Request, res: Response, next: NextFunction): void {
+  res.locals["route"] = routePattern(req);
+  next();
+}
+
+/** Probes and scrapes come every few seconds: their access lines are debug while they succeed. */
+const QUIET_ROUTES: ReadonlySet<string> = new Set(["/metrics", "/healthz", "/readyz"]);
+
+/**
  * Gives every request an id (the caller's X-Request-Id when it is a sane token), echoes it, and
  * writes one access-log line when the response is finished: method, route, status, latency.
  */
@@ -31,11 +51,11 @@ export function requestContext(log: Logger, observe?: (req: Request, res: Respon
     res.setHeader("X-Request-Id", requestId);
     res.on("finish", () => {
       const latencyMs = Number(process.hrtime.bigint() - context.startedAt) / 1e6;
-      // The route's pattern, a metric label: from a closed set. Express matches paths regardless of
-      // case and gives a router's mount path as sent (/ADMIN), so it is lower-cased (ours are).
-      const route = req.route === undefined ? "(unmatched)" : `${req.baseUrl.toLowerCase()}${String((req.route as { path: unknown }).path)}`;
+      const recorded = res.locals["route"];
+      const route = typeof recorded === "string" ? recorded : req.route === undefined ? "(unmatched)" : routePattern(req);
       observe?.(req, res, route, latencyMs / 1000);
-      context.log.log(res.statusCode >= 500 ? "warn" : "info", "request", {
+      const level = res.statusCode >= 500 ? "warn" : res.statusCode < 400 && QUIET_ROUTES.has(route) ? "debug" : "info";
+      context.log.log(level, "request", {
         method: req.method,
         route,
         // As sent (percent-encoded), cut short: anyone can send a 16 kB URL, once a request.

@@ -3,6 +3,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+/** The start-up line's URL (http://host:port, an IPv6 host bracketed); group 1 is the port. */
+export const LISTENING = /orderbridge listening on http:\/\/(?:\[[^\]]*\]|[^\s:/]+):(\d+)/;
 
 export interface RunningServer {
   child: ChildProcess;
@@ -29,7 +31,7 @@ export function spawnServer(env: Record<string, string>, timeoutMs = 60_000): Pr
       reject(new Error(`server did not start in ${timeoutMs} ms:\n${out}`));
     }, timeoutMs);
     const onData = (): void => {
-      const m = /listening on port (\d+)/.exec(out);
+      const m = LISTENING.exec(out);
       if (m === null) return;
       clearTimeout(timer);
       child.stdout.off("data", onData);

@@ -33,11 +33,28 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(page1.body.orders[0].items[0].quantity, 5);
       assert.equal(page1.body.orders[0].shippingTotal, "5.00");
       assert.equal(page1.body.orders[0].total, "65.00");
+      const page2 = await t.admin(`/admin/orders?limit=2&cursor=${page1.body.nextCursor}`);
+      assert.deepEqual(page2.body.orders.map((o: { salesOrderToken: string }) => o.salesOrderToken), ["adm-3", "adm-2"]);
+      const page3 = await t.admin(`/admin/orders?limit=2&cursor=${page2.body.nextCursor}`);
+      assert.equal(page3.body.orders.length, 1);
+      assert.equal(page3.body.nextCursor, null);
+      assert.equal(page3.body.nextBefore, null);
+    });
+
+    it("still pages with the deprecated before / nextBefore (one release), never with both forms at once", async () => {
+      const page1 = await t.admin("/admin/orders?limit=2");
+      assert.match(page1.body.nextBefore, /^\d+$/);
       const page2 = await t.admin(`/admin/orders?limit=2&before=${page1.body.nextBefore}`);
       assert.deepEqual(page2.body.orders.map((o: { salesOrderToken: string }) => o.salesOrderToken), ["adm-3", "adm-2"]);
-      const page3 = await t.admin(`/admin/orders?limit=2&before=${page2.body.nextBefore}`);
-      assert.equal(page3.body.orders.length, 1);
-      assert.equal(page3.body.nextBefore, null);
+      const both = await t.admin(`/admin/orders?limit=2&before=${page1.body.nextBefore}&cursor=${page1.body.nextCursor}`);
+      assert.equal(both.status, 400);
+      assert.deepEqual(both.body.errors.map((e: { pointer: string }) => e.pointer), ["/query/before"]);
+      // The cursor is the orders list's own: an events cursor, or anything made up, is refused.
+      for (const forged of [Buffer.from("1700000000000:evt_x").toString("base64url"), "nope", Buffer.from("order:0").toString("base64url")]) {
+        const res = await t.admin(`/admin/orders?cursor=${forged}`);
+        assert.equal(res.status, 400, forged);
+        assert.equal(res.body.errors[0].pointer, "/query/cursor");
+      }
     });
 
     it("filters by salesOrderToken and shows one order by number", async () => {
@@ -61,7 +78,7 @@ for (const { kind, skip } of await storeKinds()) {
       const unknown = await t.admin("/admin/orders?limit[]=1&salesOrderTokn=x");
       assert.equal(unknown.status, 400);
       assert.deepEqual(unknown.body.errors.map((e: { pointer: string }) => e.pointer), ["/query/limit[]", "/query/salesOrderTokn"]);
-      assert.match(unknown.body.errors[1].message, /is not a parameter of this endpoint \(it takes limit, before, salesOrderToken, source, sourceOrderId\)/);
+      assert.match(unknown.body.errors[1].message, /is not a parameter of this endpoint \(it takes limit, cursor, before, salesOrderToken, source, sourceOrderId\)/);
       const events = await t.admin("/admin/events?state[x]=dead");
       assert.equal(events.status, 400);
       assert.equal(events.body.errors[0].pointer, "/query/state[x]");
@@ -72,6 +89,20 @@ for (const { kind, skip } of await storeKinds()) {
       const ready = await request(t.app).get("/readyz");
       assert.equal(ready.status, 200);
       assert.equal(ready.body.status, "ready");
+    });
+
+    it("logs scrapes and probes at debug, every other request at info", async () => {
+      const ids: Record<string, string> = { "/metrics": "q-metrics", "/healthz": "q-healthz", "/readyz": "q-readyz", "/admin/orders": "q-admin", "/nope": "q-nope" };
+      for (const [path, id] of Object.entries(ids)) {
+        const r = request(t.app).get(path).set("X-Request-Id", id);
+        await (path.startsWith("/admin") ? r.set("Authorization", `Bearer ${ADMIN_TOKEN}`) : r);
+      }
+      const levelOf = (id: string): unknown =>
+        t.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l["requestId"] === id && l["message"] === "request")?.["level"];
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(ids).map(([path, id]) => [path, levelOf(id)])),
+        { "/metrics": "debug", "/healthz": "debug", "/readyz": "debug", "/admin/orders": "info", "/nope": "info" },
+      );
     });
 
     it("answers unknown paths with a JSON 404 and sets security headers", async () => {

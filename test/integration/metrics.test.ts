@@ -62,6 +62,29 @@ for (const { kind, skip } of await storeKinds()) {
       assert.ok(sample(text, "process_cpu_user_seconds_total") > 0, "default process metrics");
     });
 
+    it("labels every admin answer, errors too, with its full route pattern (the /admin prefix kept)", async () => {
+      const admin = (method: "get" | "post", url: string, token = ADMIN_TOKEN) =>
+        (method === "get" ? request(t.app).get(url) : request(t.app).post(url)).set("Authorization", `Bearer ${token}`).then((r) => r);
+      assert.equal((await admin("get", "/admin/events")).status, 200);
+      assert.equal((await admin("get", "/admin/events/evt_missing")).status, 404);
+      assert.equal((await admin("post", "/admin/events/evt_missing/replay")).status, 404);
+      assert.equal((await admin("get", "/admin/events?state=nope")).status, 400);
+      assert.equal((await admin("get", "/admin/orders", "wrong-token-wrong-token")).status, 401);
+      const text = await scrape();
+      assert.equal(sample(text, "orderbridge_http_requests_total", { route: "/admin/events", status: "200" }), 1);
+      assert.equal(sample(text, "orderbridge_http_requests_total", { route: "/admin/events/:id", status: "404" }), 1);
+      assert.equal(sample(text, "orderbridge_http_requests_total", { route: "/admin/events/:id/replay", status: "404" }), 1);
+      assert.equal(sample(text, "orderbridge_http_requests_total", { route: "/admin/events", status: "400" }), 1);
+      assert.equal(sample(text, "orderbridge_http_requests_total", { route: "/admin/orders", status: "401" }), 1);
+      const routes = new Set([...text.matchAll(/^orderbridge_http_requests_total\{[^}]*route="([^"]*)"/gm)].map((m) => m[1]));
+      for (const r of ["/events", "/events/:id", "/events/:id/replay", "/orders"]) assert.ok(!routes.has(r), `route="${r}" without its prefix`);
+    });
+
+    it("says which build runs: orderbridge_build_info with version, node_version and commit, value 1", async () => {
+      const text = await scrape();
+      assert.equal(sample(text, "orderbridge_build_info", { version: "0.1.0", node_version: process.version, commit: "" }), 1);
+    });
+
     it("tells the platform's replays and the sender's mistakes from new orders and platform errors", async () => {
       const before = await scrape();
       const count = (text: string, outcome: string): number => sample(text, "orderbridge_platform_duration_seconds_count", { platform: "local", outcome });
@@ -91,10 +114,14 @@ for (const { kind, skip } of await storeKinds()) {
       await t.webhook("order/created", second);
       await t.settle();
       const text = await scrape();
-      assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result: "accepted" }), 2);
-      assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result: "duplicate" }), 1);
-      assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result: "ignored" }), 1);
-      assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result: "refused" }), 1, "refused, under the URL's topic");
+      assert.equal(sample(text, "orderbridge_recharge_webhooks_total", { topic: "order/created", result: "accepted" }), 2);
+      assert.equal(sample(text, "orderbridge_recharge_webhooks_total", { topic: "order/created", result: "duplicate" }), 1);
+      assert.equal(sample(text, "orderbridge_recharge_webhooks_total", { topic: "order/created", result: "ignored" }), 1);
+      assert.equal(sample(text, "orderbridge_recharge_webhooks_total", { topic: "order/created", result: "refused" }), 1, "refused, under the URL's topic");
+      // The old name, deprecated for one release, counts alike.
+      for (const result of ["accepted", "duplicate", "ignored", "refused"]) {
+        assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result }), sample(text, "orderbridge_recharge_webhooks_total", { topic: "order/created", result }), result);
+      }
       assert.equal(series(text, "orderbridge_queue_jobs", { kind: "recharge.webhook", state: "done" }), undefined, "finished jobs are not read");
       assert.equal(series(text, "orderbridge_queue_jobs", { kind: "recharge.webhook", state: "pending" }), 0);
       assert.equal(sample(text, "orderbridge_queue_jobs", { kind: "recharge.order_writeback", state: "dead" }), 1, "the dead letter");
@@ -210,7 +237,7 @@ describe("metric labels come from closed sets, whatever is sent (issue #13, item
       assert.deepEqual(ownSeries(after), ownSeries(before), "no new series");
       // Only the values grow (a few digits each); 300 new series would be some 20 kB.
       assert.ok(ownBytes(after) - ownBytes(before) < 2048, `orderbridge's metrics grew from ${ownBytes(before)} to ${ownBytes(after)} bytes`);
-      assert.equal(sample(after, "orderbridge_webhooks_total", { topic: "(other)", result: "ignored" }), 602, "every one counted");
+      assert.equal(sample(after, "orderbridge_recharge_webhooks_total", { topic: "(other)", result: "ignored" }), 602, "every one counted");
 
       // Authenticated or not, a topic orderbridge does not handle is (other); a refused one too.
       const signed = await t.webhook("subscription/created", { subscription: { id: 1 } });
@@ -219,9 +246,9 @@ describe("metric labels come from closed sets, whatever is sent (issue #13, item
       assert.equal((await t.webhook(`x"${rand(0)}`, { order: {} }, { secret: "wrong" })).status, 401);
       assert.equal((await t.webhook("order/created", { order: {} }, { sign: "none" })).status, 401);
       const last = await scrape();
-      assert.equal(sample(last, "orderbridge_webhooks_total", { topic: "(other)", result: "ignored" }), 603);
-      assert.equal(sample(last, "orderbridge_webhooks_total", { topic: "(other)", result: "refused" }), 1);
-      assert.equal(sample(last, "orderbridge_webhooks_total", { topic: "order/created", result: "refused" }), 1);
+      assert.equal(sample(last, "orderbridge_recharge_webhooks_total", { topic: "(other)", result: "ignored" }), 603);
+      assert.equal(sample(last, "orderbridge_recharge_webhooks_total", { topic: "(other)", result: "refused" }), 1);
+      assert.equal(sample(last, "orderbridge_recharge_webhooks_total", { topic: "order/created", result: "refused" }), 1);
       const closed = new Set<string>([...HANDLED_TOPICS, "(other)", "(none)"]);
       const topics = [...last.matchAll(/^orderbridge_webhooks_total\{([^\n]*)\} /gm)].map((m) => /topic="((?:[^"\\]|\\.)*)"/.exec(m[1]!)?.[1]);
       assert.ok(topics.length > 0);
@@ -291,7 +318,7 @@ describe("GET /metrics with WORKERS=2", () => {
     try {
       server = await spawnServer({ ...db.env, WORKERS: "2", SP_HMAC_SECRETS: SECRET });
       const s = server;
-      for (let i = 0; i < 100 && (s.output().match(/listening on port/g) ?? []).length < 2; i++) await sleep(100);
+      for (let i = 0; i < 100 && (s.output().match(/orderbridge listening on /g) ?? []).length < 2; i++) await sleep(100);
       // A dead letter in the shared database: every worker reads it, the scrape must show it once.
       const store = await openStore(loadConfig(db.env).database, silent);
       const now = Date.now();

@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import { after, before, describe, it } from "node:test";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
 import type express from "express";
 import request from "supertest";
+import YAML from "yaml";
+import { OPENAPI_FILE, schemaComponentName } from "../../src/http/openapi.js";
 import { createSchemaRegistry } from "../../src/validation/schemas.js";
-import { startService, type TestService } from "../helpers/service.js";
+import { rcFixture, startRechargeService, type RechargeTestService } from "../helpers/recharge.js";
+import { ADMIN_TOKEN, minimalOrder, startService, type TestService } from "../helpers/service.js";
+import { storeKinds } from "../helpers/stores.js";
 
 type Obj = Record<string, unknown>;
 interface Layer {
@@ -121,3 +128,175 @@ describe("OpenAPI", () => {
     assert.equal(res.status, 201);
   });
 });
+
+/** Keys whose values are data (examples, schema values), where null and any key are legitimate. */
+const DATA_KEYS = new Set(["example", "examples", "value", "default", "const", "enum"]);
+/** Keys whose values are maps of names (a schema's properties), not OpenAPI or JSON Schema objects. */
+const NAME_MAPS = new Set(["properties", "patternProperties", "$defs", "schemas", "responses", "parameters", "headers", "securitySchemes", "requestBodies", "paths", "content"]);
+
+/**
+ * Every place a plain YAML reading would accept but that is no document: a key with no value (in a
+ * flow mapping, `{ description: a, b }` makes `b` a key of null), and a description, summary or
+ * title that is not text.
+ */
+function junk(doc: unknown): string[] {
+  const found: string[] = [];
+  const walk = (n: unknown, where: string, namesHere: boolean): void => {
+    if (Array.isArray(n)) return n.forEach((x, i) => walk(x, `${where}/${i}`, false));
+    if (n === null || typeof n !== "object") return;
+    for (const [k, v] of Object.entries(n as Obj)) {
+      const at = `${where}/${k.replace(/~/g, "~0").replace(/\//g, "~1")}`;
+      if (v === null) found.push(`${at} is null`);
+      if (!namesHere && ["description", "summary", "title"].includes(k) && typeof v !== "string") found.push(`${at} is not a string`);
+      if (!namesHere && DATA_KEYS.has(k)) continue;
+      walk(v, at, !namesHere && NAME_MAPS.has(k));
+    }
+  };
+  walk(doc, "", false);
+  return found;
+}
+
+describe("OpenAPI document as written", () => {
+  const text = fs.readFileSync(OPENAPI_FILE, "utf8");
+  // strict and uniqueKeys: a repeated key or a YAML-1.1-ism is an error, not a silent overwrite.
+  const written = YAML.parse(text, { strict: true, uniqueKeys: true, prettyErrors: true }) as Obj;
+
+  it("has no keys without values and every description is text", () => {
+    assert.deepEqual(junk(written), []);
+  });
+
+  it("is what GET /openapi.json serves, with only the schema files bundled in", async () => {
+    const t = await startService("sqlite");
+    try {
+      const served = (await request(t.app).get("/openapi.json")).body as Obj;
+      assert.deepEqual(junk(served), []);
+      const bundled = new Set<string>();
+      const refsToComponents = (n: unknown): unknown => {
+        if (Array.isArray(n)) return n.map(refsToComponents);
+        if (n === null || typeof n !== "object") return n;
+        const out: Obj = {};
+        for (const [k, v] of Object.entries(n as Obj)) {
+          if (k === "$ref" && typeof v === "string" && v.startsWith("schemas/")) {
+            bundled.add(schemaComponentName(v));
+            out[k] = `#/components/schemas/${schemaComponentName(v)}`;
+          } else out[k] = refsToComponents(v);
+        }
+        return out;
+      };
+      const expected = refsToComponents(written);
+      const withoutBundled = structuredClone(served);
+      const schemas = (withoutBundled["components"] as Obj)["schemas"] as Obj;
+      for (const name of bundled) {
+        assert.ok(name in schemas, `${name} is bundled`);
+        delete schemas[name];
+      }
+      assert.deepEqual(withoutBundled, expected);
+    } finally {
+      await t.stop();
+    }
+  });
+});
+
+/**
+ * Checks an answer against the document: its status is one the operation lists, and its JSON body
+ * validates against that response's schema (references into components resolved as a client would).
+ */
+function answerChecker(doc: Obj): (method: string, path: string, res: request.Response) => void {
+  const components = doc["components"] as Obj;
+  const schemas = components["schemas"] as Obj;
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats.default(ajv);
+  const idOf = (name: string): string => {
+    const own = (schemas[name] as Obj)["$id"];
+    return typeof own === "string" ? own : `https://orderbridge.test/openapi/components/schemas/${name}`;
+  };
+  const rewrite = (n: unknown): unknown => {
+    if (Array.isArray(n)) return n.map(rewrite);
+    if (n === null || typeof n !== "object") return n;
+    const out: Obj = {};
+    for (const [k, v] of Object.entries(n as Obj)) {
+      out[k] = k === "$ref" && typeof v === "string" && v.startsWith("#/components/schemas/") ? idOf(v.slice("#/components/schemas/".length)) : rewrite(v);
+    }
+    return out;
+  };
+  for (const name of Object.keys(schemas)) ajv.addSchema({ ...(rewrite(schemas[name]) as Obj), $id: idOf(name) });
+  const resolve = (o: Obj): Obj => {
+    const ref = o["$ref"];
+    if (typeof ref !== "string") return o;
+    const [, section, name] = /^#\/components\/(\w+)\/(\w+)$/.exec(ref) ?? [];
+    return resolve((components[String(section)] as Obj)[String(name)] as Obj);
+  };
+  return (method, path, res) => {
+    const op = ((doc["paths"] as Obj)[path] as Obj | undefined)?.[method.toLowerCase()] as Obj | undefined;
+    assert.ok(op !== undefined, `${method} ${path} is documented`);
+    const response = (op["responses"] as Obj)[String(res.status)] as Obj | undefined;
+    assert.ok(response !== undefined, `${method} ${path} answered ${res.status}, which the document does not list`);
+    const schema = (((resolve(response)["content"] as Obj)["application/json"] as Obj)["schema"]) as Obj;
+    const validate = ajv.compile(rewrite(schema) as Obj);
+    assert.ok(validate(res.body), `${method} ${path} ${res.status}: ${ajv.errorsText(validate.errors)}\n${res.text}`);
+    assert.match(String(res.headers["x-request-id"]), /./, "X-Request-Id, as documented");
+  };
+}
+
+for (const { kind, skip } of await storeKinds()) {
+  describe(`admin answers match the OpenAPI document [${kind}]`, { skip }, () => {
+    let t: RechargeTestService;
+    let check: (method: string, path: string, res: request.Response) => void;
+    before(async () => {
+      t = await startRechargeService(kind);
+      check = answerChecker((await request(t.app).get("/openapi.json")).body as Obj);
+      assert.equal((await t.callback(minimalOrder("oas-1"))).status, 201);
+      assert.equal((await t.callback(minimalOrder("oas-2", [{ productSku: "RUBY-RED", qty: 2, subscription: { id: "s2" } }]))).status, 201);
+      assert.equal((await t.webhook("order/created", rcFixture("2021-11", "order-created"))).status, 200);
+      await t.settle();
+    });
+    after(() => t.stop());
+    const admin = (method: "get" | "post", url: string, token: string | null = ADMIN_TOKEN) => {
+      const r = method === "get" ? request(t.app).get(url) : request(t.app).post(url);
+      return (token === null ? r : r.set("Authorization", `Bearer ${token}`)).then((x) => x);
+    };
+
+    it("orders: pages, one order, and their errors", async () => {
+      const page1 = await admin("get", "/admin/orders?limit=1");
+      check("GET", "/admin/orders", page1);
+      assert.equal(page1.body.orders.length, 1);
+      const page2 = await admin("get", `/admin/orders?limit=1&cursor=${String(page1.body.nextCursor)}`);
+      check("GET", "/admin/orders", page2);
+      const all = await admin("get", "/admin/orders?limit=200");
+      check("GET", "/admin/orders", all);
+      assert.deepEqual(new Set(all.body.orders.map((o: Obj) => o["source"])), new Set(["subscribe-pro", "recharge"]));
+      for (const o of all.body.orders as Obj[]) check("GET", "/admin/orders/{orderNumber}", await admin("get", `/admin/orders/${encodeURIComponent(String(o["orderNumber"]))}`));
+      check("GET", "/admin/orders/{orderNumber}", await admin("get", "/admin/orders/OB-404"));
+      check("GET", "/admin/orders", await admin("get", "/admin/orders?limit=0&cursor=x"));
+      check("GET", "/admin/orders", await admin("get", "/admin/orders", null));
+    });
+
+    it("events: the list, one event, a replay, and their errors", async () => {
+      const page = await admin("get", "/admin/events?limit=200");
+      check("GET", "/admin/events", page);
+      const events = page.body.events as Obj[];
+      assert.ok(events.some((e) => e["kind"] === "recharge.webhook") && events.some((e) => e["kind"] !== "recharge.webhook"), "a webhook event and a write-back job");
+      const firstPage = await admin("get", "/admin/events?limit=1");
+      check("GET", "/admin/events", firstPage);
+      check("GET", "/admin/events", await admin("get", `/admin/events?limit=1&cursor=${String(firstPage.body.nextCursor)}`));
+      for (const e of events) check("GET", "/admin/events/{id}", await admin("get", `/admin/events/${String(e["id"])}`));
+      check("GET", "/admin/events/{id}", await admin("get", "/admin/events/evt_missing"));
+      check("POST", "/admin/events/{id}/replay", await admin("post", `/admin/events/${String(events[0]?.["id"])}/replay`));
+      check("POST", "/admin/events/{id}/replay", await admin("post", "/admin/events/evt_missing/replay"));
+      check("GET", "/admin/events", await admin("get", "/admin/events?state=nope"));
+      check("GET", "/admin/events", await admin("get", "/admin/events", "wrong-token-wrong-token"));
+      await t.settle();
+    });
+
+    it("the other endpoints' answers too", async () => {
+      check("GET", "/healthz", await request(t.app).get("/healthz"));
+      check("GET", "/readyz", await request(t.app).get("/readyz"));
+      check("POST", "/webhooks/recharge/{topic}", await t.webhook("order/created", rcFixture("2021-11", "order-created")));
+      check("POST", "/webhooks/recharge/{topic}", await t.webhook("order/created", "{}", { sign: "none" }));
+      // 405 is listed on the path's one operation, for the methods it does not take.
+      check("POST", "/webhooks/recharge", await request(t.app).get("/webhooks/recharge"));
+      check("POST", "/callbacks/subscribe-pro/order", await request(t.app).put("/callbacks/subscribe-pro/order"));
+      await t.settle();
+    });
+  });
+}

@@ -103,8 +103,8 @@ for (const { kind, skip } of await storeKinds()) {
         assert.equal(odd.body.status, "ignored");
 
         const metrics = await request(t.app).get("/metrics");
-        assert.match(metrics.text, /orderbridge_webhooks_total\{topic="\(other\)",result="ignored"\} [1-9]/);
-        assert.match(metrics.text, /orderbridge_webhooks_total\{topic="order\/created",result="accepted"\} [1-9]/);
+        assert.match(metrics.text, /orderbridge_recharge_webhooks_total\{topic="\(other\)",result="ignored"\} [1-9]/);
+        assert.match(metrics.text, /orderbridge_recharge_webhooks_total\{topic="order\/created",result="accepted"\} [1-9]/);
         assert.doesNotMatch(metrics.text, /topic="charge|topic="subscription/);
       });
 

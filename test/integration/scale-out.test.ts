@@ -211,8 +211,8 @@ for (const { kind, skip } of await storeKinds()) {
       let server: RunningServer | undefined;
       try {
         server = await spawnServer(env);
-        await waitFor("both workers", async () => ((server as RunningServer).output().match(/listening on port/g) ?? []).length >= 2);
-        const pids = new Set([...server.output().matchAll(/"pid":(\d+)[^\n]*listening on port|listening on port[^\n]*"pid":(\d+)/g)].map((m) => m[1] ?? m[2]));
+        await waitFor("both workers", async () => ((server as RunningServer).output().match(/orderbridge listening on /g) ?? []).length >= 2);
+        const pids = new Set([...server.output().matchAll(/"pid":(\d+)[^\n]*orderbridge listening on |orderbridge listening on [^\n]*"pid":(\d+)/g)].map((m) => m[1] ?? m[2]));
         assert.equal(pids.size, 2, "two worker processes");
 
         // A write-back that Recharge holds open, and a callback the platform answers slowly.

@@ -174,7 +174,7 @@ describe("the orderbridge process", () => {
     const listening = (out: string): number[] =>
       out
         .split("\n")
-        .filter((l) => l.includes("orderbridge listening on port") && l.includes('"worker":true'))
+        .filter((l) => l.includes("orderbridge listening on http://") && l.includes('"worker":true'))
         .map((l) => (JSON.parse(l) as { pid: number }).pid);
     // A fixed port: with PORT=0 each new set of workers would get a port of its own.
     const port = await new Promise<number>((resolve) => {
@@ -224,7 +224,7 @@ describe("the orderbridge process", () => {
   it("writes readable lines in pretty mode", async () => {
     const server = await spawnServer({ DATA_DIR: tempDir(), SP_HMAC_SECRETS: "s", LOG_FORMAT: "pretty" });
     await server.stop();
-    assert.match(server.output(), /^\d\d:\d\d:\d\d\.\d{3} .*info.* orderbridge listening on port \d+/m);
+    assert.match(server.output(), /^\d\d:\d\d:\d\d\.\d{3} .*info.* orderbridge listening on http:\/\/\S+:\d+/m);
   });
 
   it("serves IPv6 clients and matches them against an IPv6 allowlist", { skip: hasIpv6Loopback ? false : "no IPv6 loopback here" }, async () => {

@@ -23,4 +23,21 @@ describe("logger", () => {
     assert.deepEqual(entry["nested"], { clientSecret: "[redacted]", list: [{ authorization: "[redacted]" }] });
     assert.doesNotMatch(lines.join(""), /deadbeef|pm_1|s3cr3t|Bearer abc/);
   });
+
+  it("matches sensitive key names by whole words: cardNumber and card_number are redacted, discard and cardinality are not", async () => {
+    const stream = new PassThrough();
+    const lines: string[] = [];
+    stream.on("data", (d: Buffer) => lines.push(d.toString("utf8")));
+    const log = createLogger({ level: "info", format: "json", stream });
+    const redacted = ["card", "cardNumber", "card_number", "card-number", "CARD_NUMBER", "creditCard", "cards", "apiKey", "api_key", "X-Api-Key", "apikey",
+      "set-cookie", "SP_HMAC_SECRETS", "clientSecrets", "passwd", "cvv", "authorization", "paymentProfileId", "accessToken", "signatures", "x.password"];
+    const kept = ["discard", "discarded", "cardinality", "tokenizer", "secretary", "passwordless", "keyboard", "apiVersion", "discardedCards"];
+    log.info("keys", { fields: Object.fromEntries([...redacted, ...kept].map((k) => [k, `value-of-${k}`])) });
+    await new Promise((r) => setImmediate(r));
+    const fields = (JSON.parse(lines.join("")) as { fields: Record<string, string> }).fields;
+    for (const k of redacted) assert.equal(fields[k], "[redacted]", k);
+    for (const k of kept.slice(0, -1)) assert.equal(fields[k], `value-of-${k}`, k);
+    // "discarded" + "cards": a word of its own, so redacted (whole words, not substrings, either way).
+    assert.equal(fields["discardedCards"], "[redacted]");
+  });
 });

@@ -34,6 +34,12 @@ export function recordRoute(req: Request, res: Response, next: NextFunction): vo
   next();
 }
 
+/** The route's pattern once the request was routed (the one recorded inside a router, or the app's); undefined when none matched. */
+export function matchedRoute(req: Request, res: Response): string | undefined {
+  const recorded = res.locals["route"];
+  return typeof recorded === "string" ? recorded : req.route === undefined ? undefined : routePattern(req);
+}
+
 /** Probes and scrapes come every few seconds: their access lines are debug while they succeed. */
 const QUIET_ROUTES: ReadonlySet<string> = new Set(["/metrics", "/healthz", "/readyz"]);
 
@@ -51,8 +57,7 @@ export function requestContext(log: Logger, observe?: (req: Request, res: Respon
     res.setHeader("X-Request-Id", requestId);
     res.on("finish", () => {
       const latencyMs = Number(process.hrtime.bigint() - context.startedAt) / 1e6;
-      const recorded = res.locals["route"];
-      const route = typeof recorded === "string" ? recorded : req.route === undefined ? "(unmatched)" : routePattern(req);
+      const route = matchedRoute(req, res) ?? "(unmatched)";
       observe?.(req, res, route, latencyMs / 1000);
       const level = res.statusCode >= 500 ? "warn" : res.statusCode < 400 && QUIET_ROUTES.has(route) ? "debug" : "info";
       context.log.log(level, "request", {

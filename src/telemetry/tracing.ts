@@ -1,8 +1,9 @@
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Link, type Span } from "@opentelemetry/api";
 import type { NextFunction, Request, Response } from "express";
-import { readFileSync } from "node:fs";
 import type { Config } from "../config.js";
+import { matchedRoute } from "../http/context.js";
 import type { Logger } from "../logger.js";
+import { VERSION } from "../version.js";
 
 /**
  * Optional OpenTelemetry tracing. On when OTEL_EXPORTER_OTLP_ENDPOINT (or _TRACES_ENDPOINT) is set:
@@ -43,7 +44,6 @@ export function tracesUrl(c: Config["tracing"]): string | undefined {
 export async function startTracing(c: Config["tracing"], meta: { log: Logger }): Promise<Tracing> {
   const url = tracesUrl(c);
   if (url === undefined) return OFF;
-  const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   const [{ NodeTracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
     import("@opentelemetry/sdk-trace-node"),
     import("@opentelemetry/exporter-trace-otlp-http"),
@@ -51,7 +51,7 @@ export async function startTracing(c: Config["tracing"], meta: { log: Logger }):
   ]);
   const exporter = new OTLPTraceExporter({ url, headers: { ...c.headers } });
   const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({ "service.name": c.serviceName, "service.version": version, "process.pid": process.pid }),
+    resource: resourceFromAttributes({ "service.name": c.serviceName, "service.version": VERSION, "process.pid": process.pid }),
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
   provider.register();
@@ -180,7 +180,7 @@ export function traceRequests() {
     const end = (): void => {
       if (ended) return;
       ended = true;
-      const route = req.route === undefined ? undefined : `${req.baseUrl.toLowerCase()}${String((req.route as { path: unknown }).path)}`;
+      const route = matchedRoute(req, res);
       if (route !== undefined) {
         span.setAttribute("http.route", route);
         span.updateName(`${req.method} ${route}`);

@@ -89,7 +89,7 @@ describe("Dockerfile", () => {
       }
     }
     assert.ok(needed.has("schemas") && needed.has("openapi.yaml") && needed.has("samples"), [...needed].join(", "));
-    // npm packs package.json whatever "files" says (src/telemetry/tracing.ts and src/version.ts read it).
+    // npm packs package.json whatever "files" says (src/version.ts reads it).
     needed.delete("package.json");
     for (const f of needed) assert.ok(pkg.files.includes(f), `package.json "files" has ${f}`);
   });

@@ -1,9 +1,11 @@
 import { randomBytes, randomInt } from "node:crypto";
 import fs from "node:fs/promises";
 import { performance } from "node:perf_hooks";
+import { createHttpClient, OutboundFailure } from "../outbound/http-client.js";
 import { signRechargeLegacy } from "../security/recharge-signature.js";
 import { signSpHmac } from "../security/sp-hmac.js";
 import { CliError } from "./admin-client.js";
+import { RECHARGE_PATH, rechargeSecret, SP_PATH, spSecret } from "./defaults.js";
 import {
   RECHARGE_SAMPLE_NAMES,
   SP_SAMPLE_NAMES,
@@ -56,8 +58,6 @@ export const BUILTIN_FIXTURES: Record<SendSource, string[]> = {
   recharge: [...RECHARGE_SAMPLE_NAMES],
 };
 
-const SP_PATH = "/callbacks/subscribe-pro/order";
-const RECHARGE_PATH = "/webhooks/recharge";
 const TIMEOUT_MS = 30_000;
 const MAX_TEXT = 2000;
 const USER_AGENT = "orderbridge-send";
@@ -111,17 +111,20 @@ export async function runSend(o: SendOptions): Promise<{ sent: number; statuses:
   }
 
   const results: Result[] = [];
+  // Copies are summarised once all are in (each distinct answer once, with its count); --json
+  // and a single send print every answer as it comes.
+  const summarise = o.duplicate > 1 && !o.json;
   let i = 0;
   for (const d of deliveries) {
     const first = i;
     i += o.duplicate;
-    results.push(
-      ...(await pool(o.duplicate, o.concurrency, async (k) => {
-        const r = await post(first + k, d);
-        print(o, r, d.url);
-        return r;
-      })),
-    );
+    const answers = await pool(o.duplicate, o.concurrency, async (k) => {
+      const r = await post(first + k, d);
+      if (!summarise) print(o, r, d.url);
+      return r;
+    });
+    if (summarise) printGrouped(o, answers, d.url);
+    results.push(...answers);
   }
 
   const statuses = results.map((r) => r.status);
@@ -131,7 +134,7 @@ export async function runSend(o: SendOptions): Promise<{ sent: number; statuses:
     .sort((a, b) => a[0] - b[0])
     .map(([s, n]) => `${s} ×${n}`)
     .join(", ");
-  say(`sent ${statuses.length}, statuses: ${summary}`);
+  say(`sent ${statuses.length}, statuses: ${summary}${summarise ? `; ${describeCopies(results)}` : ""}`);
   const exitCode = sendExitCode(o.source, o.tamper, results);
   if (exitCode === 1) say(o.tamper ? "the receiver accepted a tampered request" : "the receiver refused the request");
   return { sent: statuses.length, statuses, exitCode };
@@ -169,10 +172,7 @@ function parseUrl(to: string): URL {
 function resolveSecret(o: SendOptions): string {
   if (o.secret !== undefined && o.secret !== "") return o.secret;
   const env = o.source === "subscribe-pro" ? "SP_HMAC_SECRETS" : "RECHARGE_CLIENT_SECRETS";
-  const first = (process.env[env] ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .find((s) => s !== "");
+  const first = o.source === "subscribe-pro" ? spSecret() : rechargeSecret();
   if (first !== undefined) return first;
   const what =
     o.source === "subscribe-pro"
@@ -329,31 +329,19 @@ async function pool<T>(n: number, concurrency: number, fn: (k: number) => Promis
   return results;
 }
 
+const http = createHttpClient({ timeoutMs: TIMEOUT_MS, keepAlive: false });
+
 async function post(i: number, d: Delivery): Promise<Result> {
   const start = performance.now();
   const ms = (): number => Math.round(performance.now() - start);
   const topic = d.topic === undefined ? {} : { topic: d.topic };
   try {
-    const res = await fetch(d.url, {
-      method: "POST",
-      headers: d.headers,
-      body: new Uint8Array(d.body),
-      redirect: "manual",
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
-    const text = Buffer.from(await res.arrayBuffer()).toString("utf8");
-    return { i, status: res.status, ms: ms(), text, ...topic };
+    const res = await http.request({ method: "POST", url: d.url, headers: d.headers, body: d.body });
+    return { i, status: res.status, ms: res.ms, text: res.text, ...topic };
   } catch (e) {
-    return { i, status: 0, ms: ms(), text: "", error: networkError(e), ...topic };
+    if (!(e instanceof OutboundFailure)) throw e;
+    return { i, status: 0, ms: ms(), text: "", error: e.kind === "timeout" ? `no answer within ${TIMEOUT_MS / 1000} s` : e.message, ...topic };
   }
-}
-
-function networkError(e: unknown): string {
-  const err = e as Error & { cause?: { code?: string; message?: string } };
-  if (err.name === "TimeoutError") return `no answer within ${TIMEOUT_MS / 1000} s`;
-  const cause = err.cause;
-  if (cause?.message !== undefined && cause.message !== "") return cause.message;
-  return cause?.code ?? err.message;
 }
 
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
@@ -365,7 +353,7 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
   }
 }
 
-function print(o: SendOptions, r: Result, url: string): void {
+function print(o: SendOptions, r: Result, url: string, heading = `${r.status} ${r.ms} ms`): void {
   const j = parseJson(r.text);
   if (o.json) {
     const line: Record<string, unknown> = {
@@ -379,9 +367,49 @@ function print(o: SendOptions, r: Result, url: string): void {
     o.out.write(`${JSON.stringify(line)}\n`);
     return;
   }
-  const lines = [`→ POST ${url}  ${r.status} ${r.ms} ms`];
+  const lines = [`→ POST ${url}  ${heading}`];
   if (r.error !== undefined) lines.push(`network error: ${r.error}`);
   else if (j.ok) lines.push(JSON.stringify(j.value, null, 2));
   else if (r.text !== "") lines.push(r.text.length > MAX_TEXT ? `${r.text.slice(0, MAX_TEXT)}… (${r.text.length} characters)` : r.text);
   o.out.write(`${lines.join("\n")}\n`);
+}
+
+/** The answers to the copies of one request, each distinct answer once with how many got it. */
+function printGrouped(o: SendOptions, answers: readonly Result[], url: string): void {
+  const groups = new Map<string, Result[]>();
+  for (const r of answers) {
+    const key = `${r.status}\u0000${r.error ?? ""}\u0000${r.text}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  for (const same of groups.values()) {
+    const r = same[0] as Result;
+    const ms = same.map((x) => x.ms);
+    const span = same.length === 1 ? `${r.ms} ms` : `${Math.min(...ms)}–${Math.max(...ms)} ms`;
+    const copies = same.length === 1 ? `copy ${r.i}` : `${same.length} identical answers`;
+    print(o, r, url, `${r.status} ×${same.length} (${copies}) ${span}`);
+  }
+}
+
+/**
+ * What the copies came to: "20 identical answers, 1 order (ABC-1001)", or how many different
+ * answers; the orders (Subscribe Pro's orderNumber) or events (Recharge's eventId) they name.
+ */
+export function describeCopies(results: readonly { status: number; text: string; error?: string }[]): string {
+  const distinct = new Set(results.map((r) => `${r.status}\u0000${r.error ?? ""}\u0000${r.text}`)).size;
+  const answers = distinct === 1 ? `${results.length} identical answers` : `${distinct} different answers`;
+  const named = (field: string): string[] => {
+    const seen = new Set<string>();
+    for (const r of results) {
+      const j = parseJson(r.text);
+      const v = j.ok && isObject(j.value) ? j.value[field] : undefined;
+      if (typeof v === "string" && v !== "") seen.add(v);
+    }
+    return [...seen];
+  };
+  const orders = named("orderNumber");
+  const events = named("eventId");
+  const list = (xs: string[]): string => (xs.length <= 3 ? ` (${xs.join(", ")})` : "");
+  if (orders.length > 0) return `${answers}, ${orders.length} order${orders.length === 1 ? "" : "s"}${list(orders)}`;
+  if (events.length > 0) return `${answers}, ${events.length} event${events.length === 1 ? "" : "s"}${list(events)}`;
+  return `${answers}, no order`;
 }

@@ -9,10 +9,12 @@ import { backoffMs, type BackoffOptions } from "./retry-policy.js";
  */
 export type Attempt<T> =
   | { done: T }
+  /** Another pass at once, without waiting (the attempt made progress, e.g. dropped a refused line). */
+  | { again: true }
   | {
       /** Why this attempt failed, for the log and the final error. */
       failure: string;
-      /** How long to wait: a remote's Retry-After or its own hint; default the backoff; 0 = at once. */
+      /** How long to wait: a remote's Retry-After or its own hint; default the backoff. */
       waitMs?: number | undefined;
     };
 
@@ -33,8 +35,8 @@ export async function retrying<T>(o: RetryOptions<T>): Promise<T> {
   for (let n = 1; ; n++) {
     const a = await o.attempt(n);
     if ("done" in a) return a.done;
-    const waitMs = Math.min(a.waitMs ?? backoffMs(n, o.backoff, o.random), o.maxWaitMs ?? Infinity);
-    if (waitMs <= 0) continue;
+    if ("again" in a) continue;
+    const waitMs = Math.max(0, Math.min(a.waitMs ?? backoffMs(n, o.backoff, o.random), o.maxWaitMs ?? Infinity));
     o.onRetry?.({ attempt: n, failure: a.failure, waitMs });
     try {
       // timers/promises removes its abort listener when done: the caller's signal may live long.

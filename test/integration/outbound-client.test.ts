@@ -106,19 +106,19 @@ describe("the outbound HTTP client", () => {
 });
 
 describe("the outbound retry loop", () => {
-  it("retries until done, waiting what an attempt asks (0: at once), and ends a wait at the deadline with the caller's error", async () => {
+  it("retries until done, waiting what an attempt asks (again: at once), and ends a wait at the deadline with the caller's error", async () => {
     const waits: number[] = [];
     const result = await retrying<string>({
       signal: new AbortController().signal,
       backoff: { baseMs: 1, maxMs: 2 },
       maxWaitMs: 5,
-      attempt: async (n) => (n === 1 ? { failure: "first", waitMs: 0 } : n === 2 ? { failure: "second", waitMs: 60_000 } : n === 3 ? { failure: "third" } : { done: `after ${n}` }),
+      attempt: async (n) => (n === 1 ? { again: true as const } : n === 2 ? { failure: "second", waitMs: 60_000 } : n === 3 ? { failure: "third" } : { done: `after ${n}` }),
       onRetry: (r) => waits.push(r.waitMs),
       giveUp: () => new Error("gave up"),
       random: () => 1,
     });
     assert.equal(result, "after 4");
-    assert.deepEqual(waits, [5, 2], "0 sleeps not at all; a long hint is capped; the default is the backoff (3rd failure: 2 ms)");
+    assert.deepEqual(waits, [5, 2], "again sleeps not at all; a long hint is capped; the default is the backoff (3rd failure: 2 ms)");
 
     const ac = new AbortController();
     const seen: number[] = [];

@@ -232,7 +232,7 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
           const message = userErrors.map((e) => String(e["message"])).join("; ");
           for (const l of sendable) if (!failures.has(l.ref)) failures.set(l.ref, `Shopify refused the order: ${message}`);
         }
-        return { failure: "refused lines", waitMs: 0 };
+        return { again: true };
       },
     });
   }

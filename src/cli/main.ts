@@ -132,7 +132,7 @@ program
   .option("--topic <topic>", "Recharge topic (default from the sample)")
   .addOption(new Option("--version <version>", "Recharge payload version of the built-in samples").choices(["2021-01", "2021-11"]))
   .option("--tamper", "change one byte after signing (the receiver must refuse it)", false)
-  .option("--duplicate <n>", "send the same bytes n times (identical answers are printed once, with their count)", int("--duplicate"), 1)
+  .option("--duplicate <n>", "send the same bytes n times (a line per answer, each distinct body once, then a summary such as: 20 identical answers, 1 order)", int("--duplicate"), 1)
   .option("--concurrency <n>", "how many copies at once", int("--concurrency"), 1)
   .option("--out-of-order", "Recharge: order/updated first, then order/created", false)
   .option("--json", "one JSON line per request (every answer, duplicates too)", false)

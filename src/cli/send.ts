@@ -111,19 +111,25 @@ export async function runSend(o: SendOptions): Promise<{ sent: number; statuses:
   }
 
   const results: Result[] = [];
-  // Copies are summarised once all are in (each distinct answer once, with its count); --json
-  // and a single send print every answer as it comes.
+  // Copies: a line per answer as it comes, but each distinct body printed once (the first time),
+  // and a summary of what they came to; --json prints every answer whole.
   const summarise = o.duplicate > 1 && !o.json;
   let i = 0;
   for (const d of deliveries) {
     const first = i;
     i += o.duplicate;
+    const seen = new Map<string, number>();
     const answers = await pool(o.duplicate, o.concurrency, async (k) => {
       const r = await post(first + k, d);
-      if (!summarise) print(o, r, d.url);
+      const earlier = summarise ? seen.get(answerKey(r)) : undefined;
+      if (earlier === undefined) {
+        seen.set(answerKey(r), r.i);
+        print(o, r, d.url);
+      } else {
+        o.out.write(`→ POST ${d.url}  ${r.status} ${r.ms} ms  (the same answer as #${earlier})\n`);
+      }
       return r;
     });
-    if (summarise) printGrouped(o, answers, d.url);
     results.push(...answers);
   }
 
@@ -134,7 +140,8 @@ export async function runSend(o: SendOptions): Promise<{ sent: number; statuses:
     .sort((a, b) => a[0] - b[0])
     .map(([s, n]) => `${s} ×${n}`)
     .join(", ");
-  say(`sent ${statuses.length}, statuses: ${summary}${summarise ? `; ${describeCopies(results)}` : ""}`);
+  say(`sent ${statuses.length}, statuses: ${summary}`);
+  if (summarise) say(describeCopies(results));
   const exitCode = sendExitCode(o.source, o.tamper, results);
   if (exitCode === 1) say(o.tamper ? "the receiver accepted a tampered request" : "the receiver refused the request");
   return { sent: statuses.length, statuses, exitCode };
@@ -353,7 +360,7 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
   }
 }
 
-function print(o: SendOptions, r: Result, url: string, heading = `${r.status} ${r.ms} ms`): void {
+function print(o: SendOptions, r: Result, url: string): void {
   const j = parseJson(r.text);
   if (o.json) {
     const line: Record<string, unknown> = {
@@ -367,35 +374,22 @@ function print(o: SendOptions, r: Result, url: string, heading = `${r.status} ${
     o.out.write(`${JSON.stringify(line)}\n`);
     return;
   }
-  const lines = [`→ POST ${url}  ${heading}`];
+  const lines = [`→ POST ${url}  ${r.status} ${r.ms} ms`];
   if (r.error !== undefined) lines.push(`network error: ${r.error}`);
   else if (j.ok) lines.push(JSON.stringify(j.value, null, 2));
   else if (r.text !== "") lines.push(r.text.length > MAX_TEXT ? `${r.text.slice(0, MAX_TEXT)}… (${r.text.length} characters)` : r.text);
   o.out.write(`${lines.join("\n")}\n`);
 }
 
-/** The answers to the copies of one request, each distinct answer once with how many got it. */
-function printGrouped(o: SendOptions, answers: readonly Result[], url: string): void {
-  const groups = new Map<string, Result[]>();
-  for (const r of answers) {
-    const key = `${r.status}\u0000${r.error ?? ""}\u0000${r.text}`;
-    groups.set(key, [...(groups.get(key) ?? []), r]);
-  }
-  for (const same of groups.values()) {
-    const r = same[0] as Result;
-    const ms = same.map((x) => x.ms);
-    const span = same.length === 1 ? `${r.ms} ms` : `${Math.min(...ms)}–${Math.max(...ms)} ms`;
-    const copies = same.length === 1 ? `copy ${r.i}` : `${same.length} identical answers`;
-    print(o, r, url, `${r.status} ×${same.length} (${copies}) ${span}`);
-  }
-}
+/** Answers with the same status, error and bytes are the same answer. */
+const answerKey = (r: { status: number; text: string; error?: string | undefined }): string => `${r.status}\u0000${r.error ?? ""}\u0000${r.text}`;
 
 /**
  * What the copies came to: "20 identical answers, 1 order (ABC-1001)", or how many different
  * answers; the orders (Subscribe Pro's orderNumber) or events (Recharge's eventId) they name.
  */
 export function describeCopies(results: readonly { status: number; text: string; error?: string }[]): string {
-  const distinct = new Set(results.map((r) => `${r.status}\u0000${r.error ?? ""}\u0000${r.text}`)).size;
+  const distinct = new Set(results.map(answerKey)).size;
   const answers = distinct === 1 ? `${results.length} identical answers` : `${distinct} different answers`;
   const named = (field: string): string[] => {
     const seen = new Set<string>();

@@ -17,6 +17,7 @@ import {
   SHOPIFY_SHOP_NEEDED,
   SQLITE,
   SUBSCRIBE_PRO,
+  TRACING,
 } from "./config/spec.js";
 
 export { maskUrl, parseBytes } from "./config/settings.js";
@@ -48,6 +49,7 @@ export type Config = Values<typeof SERVICE> &
     readonly recharge: Omit<Values<typeof RECHARGE>, "writeBack">;
     readonly jobs: Values<typeof JOBS>;
     readonly retention: Values<typeof RETENTION>;
+    readonly tracing: Values<typeof TRACING>;
   };
 
 /**
@@ -84,6 +86,7 @@ export function loadConfig(
   const { writeBack, ...recharge } = read(RECHARGE);
   const jobs = read(JOBS);
   const retention = read(RETENTION);
+  const tracing = read(TRACING);
 
   // ---- rules between settings ----
   if (postgres === undefined) {
@@ -160,6 +163,7 @@ export function loadConfig(
     recharge: { ...recharge, apiToken: writeBack === "off" ? undefined : recharge.apiToken },
     jobs,
     retention,
+    tracing,
   };
   return Object.freeze(config);
 }
@@ -184,5 +188,6 @@ export function describeConfig(c: Config): Record<string, unknown> {
     recharge: describeSpec(RECHARGE, c.recharge),
     jobs: describeSpec(JOBS, c.jobs),
     retention: describeSpec(RETENTION, c.retention),
+    tracing: describeSpec(TRACING, c.tracing),
   };
 }

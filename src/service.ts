@@ -20,6 +20,8 @@ import { createSubscribeProCallback } from "./subscribe-pro/callback.js";
 import type { SpCallbackRequest } from "./subscribe-pro/types.js";
 import type { PlatformAdapter } from "./orders/types.js";
 import { createSchemaRegistry } from "./validation/schemas.js";
+import { traceHandlers, tracePlatform, traceRechargeClient, tracedValidator } from "./telemetry/instrument.js";
+import { startTracing, traced, type Tracing } from "./telemetry/tracing.js";
 
 export interface Service {
   app: express.Express;
@@ -47,10 +49,12 @@ export interface ServiceOptions {
 export async function createService(config: Config, log: Logger, opts: ServiceOptions = {}): Promise<Service> {
   const clock = opts.clock ?? Date.now;
   const schemas = createSchemaRegistry();
-  const validateRequest = schemas.validator<SpCallbackRequest>("subscribe-pro/order-callback-request");
+  const validateRequest = tracedValidator("subscribe-pro.validate", schemas.validator<SpCallbackRequest>("subscribe-pro/order-callback-request"));
   const catalog = loadCatalog(config.catalogFile, schemas);
   const store = await openStore(config.database, log);
+  let tracing: Tracing | undefined;
   try {
+    tracing = await startTracing(config.tracing, { log });
     const local = createLocalPlatform({
       db: store.db,
       catalog,
@@ -61,15 +65,20 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
     });
     await local.init();
     const metrics = createMetrics(store.db, { jobKinds: JOB_KINDS });
-    const platform = instrumentPlatform(opts.platform ?? (await createPlatform(config.platform, { local, schemas, log, clock, env: process.env })), metrics);
-    const handleCallback = createSubscribeProCallback({
+    const platform = tracePlatform(instrumentPlatform(opts.platform ?? (await createPlatform(config.platform, { local, schemas, log, clock, env: process.env })), metrics));
+    const handleCallback = traced(
+      "subscribe-pro.callback",
+      {},
+      createSubscribeProCallback({
       db: store.db,
       platform,
       validate: validateRequest,
       platformDeadlineMs: config.platform.deadlineMs,
       clock,
       redactEmail: config.log.redactEmail,
-    });
+      }),
+      (span, out) => span.setAttribute("http.response.status_code", out.status),
+    );
 
     const rc = config.recharge;
     // One bucket per token, shared by every instance using this database.
@@ -80,7 +89,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
     const client =
       rc.apiToken === undefined || limiter === undefined
         ? undefined
-        : createRechargeClient({
+        : traceRechargeClient(createRechargeClient({
             baseUrl: rc.apiUrl,
             token: rc.apiToken,
             timeoutMs: rc.timeoutMs,
@@ -94,13 +103,13 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
               metrics.rateLimitWaitSeconds.inc(ms / 1000);
             },
             limiter,
-          });
+          }));
     const nudgeInbox = (): void => worker.nudge("inbox");
     const nudgeWriteBacks = (): void => worker.nudge("writeback");
     const worker = createWorker({
       db: store.db,
       dialect: store.kind,
-      handlers: createRechargeHandlers({
+      handlers: traceHandlers(createRechargeHandlers({
         db: store.db,
         platform,
         platformDeadlineMs: config.platform.deadlineMs,
@@ -110,7 +119,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
         clock,
         onEnqueued: nudgeWriteBacks,
         redactEmail: config.log.redactEmail,
-      }),
+      })),
       // Placing orders (inbox events) and write-backs run in lanes of their own: a write-back
       // waiting for Recharge's rate limit never holds up an order.
       lanes: [
@@ -140,7 +149,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
     const receiveRecharge =
       rc.clientSecrets.length === 0
         ? undefined
-        : createRechargeReceiver({
+        : traced("recharge.receive", {}, createRechargeReceiver({
             db: store.db,
             secrets: rc.clientSecrets,
             toleranceSeconds: rc.signatureToleranceSeconds,
@@ -150,7 +159,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
             maxAttempts: config.jobs.maxAttempts,
             clock,
             onEnqueued: nudgeInbox,
-          });
+          }), (span, ack) => span.setAttributes({ "orderbridge.recharge.ack": ack.status, ...(ack.topic === null ? {} : { "orderbridge.recharge.topic": ack.topic }) }));
 
     if (platform.name !== "local") log.info("platform", { platform: platform.name, clearsCarts: platform.clearCart !== undefined });
     if (config.trustProxy === true || typeof config.trustProxy === "number") {
@@ -210,10 +219,12 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
         await worker.stop(config.shutdownTimeoutMs);
         await platform.close?.();
         await store.close();
+        await tracing?.shutdown();
       },
     };
   } catch (e) {
     await store.close();
+    await tracing?.shutdown();
     throw e;
   }
 }

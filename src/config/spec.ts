@@ -372,6 +372,25 @@ export const RETENTION = {
   }),
 } satisfies Spec;
 
+export const TRACING = {
+  endpoint: url("OTEL_EXPORTER_OTLP_ENDPOINT", {
+    help:
+      "OpenTelemetry collector (OTLP over HTTP, e.g. `http://otel-collector:4318`): traces go to `<url>/v1/traces`. Tracing is off, and its " +
+      "SDK never loaded, without it or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`",
+  }),
+  tracesEndpoint: url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", { help: "the traces URL itself (used as given, instead of `<OTEL_EXPORTER_OTLP_ENDPOINT>/v1/traces`)" }),
+  headers: custom<Readonly<Record<string, string>>>("OTEL_EXPORTER_OTLP_HEADERS", {
+    values: "`name=value` pairs, comma-separated (values percent-encoded)",
+    default: {},
+    defaultText: "none",
+    secret: true,
+    help: "headers sent with every export, e.g. `Authorization=Bearer%20<token>` for a hosted collector",
+    parse: parseOtlpHeaders,
+    describe: (h) => (Object.keys(h).length === 0 ? "(none)" : Object.fromEntries(Object.keys(h).map((k) => [k, "****"]))),
+  }),
+  serviceName: text("OTEL_SERVICE_NAME", { values: "text", default: "orderbridge", help: "`service.name` of the traces" }),
+} satisfies Spec;
+
 /** The sections in the README's order, with the title of their rows. */
 export const SECTIONS: readonly { readonly title: string; readonly spec: Spec }[] = [
   { title: "Service", spec: SERVICE },
@@ -387,7 +406,30 @@ export const SECTIONS: readonly { readonly title: string; readonly spec: Spec }[
   { title: "Recharge webhooks and write-back", spec: RECHARGE },
   { title: "Jobs (inbox events and write-backs)", spec: JOBS },
   { title: "Retention", spec: RETENTION },
+  { title: "Tracing (OpenTelemetry)", spec: TRACING },
 ];
+
+/** OTEL_EXPORTER_OTLP_HEADERS as the OpenTelemetry specification writes it: `a=b,c=d`, values percent-encoded. */
+function parseOtlpHeaders(raw: string, problem: (message: string) => void): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const pair of splitList(raw)) {
+    const eq = pair.indexOf("=");
+    const name = eq < 0 ? "" : pair.slice(0, eq).trim();
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      problem(`OTEL_EXPORTER_OTLP_HEADERS: each entry must be name=value with a header name (entry ${JSON.stringify(name === "" ? pair.split("=")[0] : name)} is not)`);
+      continue;
+    }
+    let value: string;
+    try {
+      value = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      problem(`OTEL_EXPORTER_OTLP_HEADERS: the value of ${name} is not percent-encoded text`);
+      continue;
+    }
+    headers[name] = value;
+  }
+  return headers;
+}
 
 function parseTrustProxy(raw: string, problem: (message: string) => void): TrustProxy {
   const v = raw.toLowerCase();

@@ -24,6 +24,7 @@ import type { CallbackInput, CallbackOutput } from "../subscribe-pro/callback.js
 import { ctx, requestContext } from "./context.js";
 import { pathParam, refuseUndecodablePath } from "./path.js";
 import { spPreBody, spVerifySignature, type SpAuthPolicy } from "./subscribe-pro-auth.js";
+import { tracedMiddleware, traceRequests } from "../telemetry/tracing.js";
 
 export interface AppDeps {
   config: Pick<Config, "trustProxy" | "bodyLimitBytes" | "adminToken" | "metricsToken">;
@@ -42,6 +43,7 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.set("trust proxy", deps.config.trustProxy);
   app.set("etag", false);
+  app.use(traceRequests());
   app.use(helmet());
   app.use(requestContext(deps.log, observer(deps.metrics)));
   app.use(refuseUndecodablePath);
@@ -81,7 +83,7 @@ export function createApp(deps: AppDeps): express.Express {
     spRoute,
     spPreBody(deps.spAuth),
     rawBody(deps.config.bodyLimitBytes),
-    spVerifySignature(deps.spAuth),
+    tracedMiddleware("subscribe-pro.verify", spVerifySignature(deps.spAuth)),
     async (req: Request, res: Response) => {
       const c = ctx(res);
       const out = await deps.handleCallback({ rawBody: req.body as Buffer, requestId: c.requestId, log: c.log });

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { currentTraceparent } from "../telemetry/tracing.js";
 import type { Kysely } from "kysely";
 import type { Database, JobRow, JobState } from "../store/schema.js";
 
@@ -33,6 +34,8 @@ export interface NewJob {
   maxAttempts: number;
   runAt?: number;
   correlationId?: string | null;
+  /** The W3C traceparent of the span that queued it; by default the active span's (tracing on). */
+  traceContext?: string | null;
 }
 
 export const newJobId = (prefix: string): string => `${prefix}_${Date.now().toString(36)}${randomBytes(8).toString("hex")}`;
@@ -70,6 +73,7 @@ export async function enqueue(db: Kysely<Database>, job: NewJob, now: number): P
         last_error: null,
         outcome: job.outcome ?? null,
         correlation_id: job.correlationId ?? null,
+        trace_context: job.traceContext ?? currentTraceparent() ?? null,
         created_at: now,
         updated_at: now,
       })

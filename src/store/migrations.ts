@@ -188,6 +188,13 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex("sp_callbacks_state_updated").on("sp_callbacks").columns(["state", "updated_at"]).execute();
     },
   },
+  "0010_trace_context": {
+    async up(db: Kysely<unknown>) {
+      // The W3C traceparent of the span that queued a job (tracing on), so that each run of it is
+      // linked to the request that caused it.
+      await db.schema.alterTable("jobs").addColumn("trace_context", "text").execute();
+    },
+  },
 };
 
 /**

@@ -108,6 +108,8 @@ export interface JobRow {
   last_error: string | null;
   outcome: string | null;
   correlation_id: string | null;
+  /** W3C traceparent of the span that queued the job (tracing on); null otherwise. */
+  trace_context: string | null;
   created_at: number;
   updated_at: number;
 }

@@ -1,0 +1,77 @@
+import type { JobHandler } from "../jobs/worker.js";
+import type { PlatformAdapter } from "../orders/types.js";
+import type { RechargeClient } from "../recharge/client.js";
+import type { Validator } from "../validation/schemas.js";
+import { inSpan, inSpanSync, linkTo, SpanKind, traced } from "./tracing.js";
+
+/*
+ * The spans of orderbridge's own steps, put around its parts by the composition root (service.ts):
+ * the parts themselves know nothing of tracing. Each is a plain call while tracing is off.
+ */
+
+/** Each validation in a span (`subscribe-pro.validate`); the validator keeps its schema id. */
+export function tracedValidator<T>(name: string, v: Validator<T>): Validator<T> {
+  const wrapped = ((value: unknown) => inSpanSync(name, {}, () => v(value))) as Validator<T>;
+  Object.defineProperty(wrapped, "schemaId", { value: v.schemaId });
+  return wrapped;
+}
+
+/** Each platform call in a client span, `platform.create_order` / `platform.clear_cart`, with the platform's name and the outcome. */
+export function tracePlatform(platform: PlatformAdapter): PlatformAdapter {
+  const attributes = { "orderbridge.platform": platform.name };
+  const out: PlatformAdapter = {
+    ...platform,
+    createOrder: traced("platform.create_order", { kind: SpanKind.CLIENT, attributes }, (order, ctx) => platform.createOrder(order, ctx), (span, r) => {
+      span.setAttributes({
+        ...(r.order === null ? {} : { "orderbridge.order_number": r.order.orderNumber }),
+        "orderbridge.lines_refused": r.lines.filter((l) => !l.ok).length,
+      });
+    }),
+  };
+  if (platform.clearCart !== undefined) {
+    const clear = platform.clearCart.bind(platform);
+    out.clearCart = traced("platform.clear_cart", { kind: SpanKind.CLIENT, attributes }, (cart, ctx) => clear(cart, ctx));
+  }
+  return out;
+}
+
+/** Each Recharge API call in a client span (`recharge PUT`), with the answer's status. */
+export function traceRechargeClient(client: RechargeClient): RechargeClient {
+  const status = (span: { setAttribute(k: string, v: number): unknown }, r: { status: number }): void => void span.setAttribute("http.response.status_code", r.status);
+  return {
+    ...client,
+    put: traced("recharge PUT", { kind: SpanKind.CLIENT, attributes: { "http.request.method": "PUT" } }, (path, body, version, signal) => client.put(path, body, version, signal), status),
+    get: traced("recharge GET", { kind: SpanKind.CLIENT, attributes: { "http.request.method": "GET" } }, (path, version, signal) => client.get(path, version, signal), status),
+  };
+}
+
+/**
+ * Each run of a job in a consumer span (`job recharge.put-order`), linked to the span that queued
+ * it (the request, or the run of the job before it) when the job kept its trace context.
+ */
+export function traceHandlers(handlers: Record<string, JobHandler>): Record<string, JobHandler> {
+  return Object.fromEntries(
+    Object.entries(handlers).map(([kind, handler]) => [
+      kind,
+      ((job, ctx) =>
+        inSpan(
+          `job ${kind}`,
+          {
+            kind: SpanKind.CONSUMER,
+            attributes: {
+              "orderbridge.job.id": job.id,
+              "orderbridge.job.kind": kind,
+              "orderbridge.job.attempt": ctx.attempt,
+              ...(job.correlation_id === null ? {} : { "orderbridge.request_id": job.correlation_id }),
+            },
+            links: linkTo(job.trace_context),
+          },
+          async (span) => {
+            const r = await handler(job, ctx);
+            span.setAttributes({ "orderbridge.job.state": r.state, "orderbridge.job.outcome": r.outcome });
+            return r;
+          },
+        )) satisfies JobHandler,
+    ]),
+  );
+}

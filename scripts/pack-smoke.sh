@@ -47,6 +47,11 @@ for cmd in serve migrate check send "config"; do
   grep -qE "^  $cmd\b" <<< "$help" || fail "orderbridge --help does not list $cmd:"$'\n'"$help"
 done
 
+echo "pack-smoke: orderbridge --version"
+version=$(ob --version) || fail "orderbridge --version failed"
+expected=$(node -p "require('$root/package.json').version")
+[ "$version" = "$expected" ] || fail "orderbridge --version printed \"$version\", package.json says $expected"
+
 echo "pack-smoke: orderbridge serve"
 secret=pack-smoke-secret
 # exec: $! is node itself (the bin's #!/usr/bin/env node), so the stop below reaches the service.

@@ -10,11 +10,13 @@ import { queueMissingWriteBacks } from "../recharge/catch-up.js";
 import { openStore } from "../store/db.js";
 import { describePrune, MIN_RETENTION_DAYS, prune } from "../store/retention.js";
 import { createSchemaRegistry } from "../validation/schemas.js";
-import { adminClient, CliError } from "./admin-client.js";
+import { packageVersion } from "../version.js";
+import { adminClient, CliError, collectPages, MAX_PAGE } from "./admin-client.js";
 import { CHECK_NAMES, runCheck } from "./check.js";
 import { colorWanted } from "./check/report.js";
 import { BUILTIN_FIXTURES, runSend, type SendSource } from "./send.js";
-import { table } from "./table.js";
+import { adminToken, RECHARGE_PATH, serviceUrl, servicePath, SP_PATH, spSecret } from "./defaults.js";
+import { details, table } from "./table.js";
 
 /**
  * The `orderbridge` command. Exit codes: 0 success; 1 a check failed or the server refused;
@@ -30,8 +32,13 @@ const int = (name: string) => (v: string): number => {
 
 const program = new Command("orderbridge")
   .description("Subscription orders (Subscribe Pro, Recharge) into a commerce platform, exactly once.")
+  .version(packageVersion(), "-V, --version", "print orderbridge's version")
+  // Program options only before a command: `send --version 2021-01` is the payload version.
+  .enablePositionalOptions()
   .showHelpAfterError("(run with --help for usage)")
   .exitOverride();
+
+const JSON_HELP = "print JSON instead of text (for scripts)";
 
 program
   .command("serve")
@@ -43,11 +50,13 @@ program
 program
   .command("migrate")
   .description("Apply pending database migrations (DATABASE_URL, or the SQLite file in DATA_DIR) and exit")
-  .action(async () => {
+  .option("--json", JSON_HELP, false)
+  .action(async (opts: Obj) => {
     // Migrating serves no callbacks, so it needs no callback secret (an init container has none).
     const config = loadConfig(process.env, { forServing: false });
     const store = await openStore(config.database, createLogger({ level: "error", format: "json", silent: true }));
     await store.close();
+    if (opts["json"] === true) return print(JSON.stringify({ database: store.kind, applied: store.migrated }));
     print(store.migrated.length === 0 ? `${store.kind}: up to date` : `${store.kind}: applied ${store.migrated.join(", ")}`);
   });
 
@@ -59,7 +68,7 @@ program
   )
   .option("--days <n>", `this retention instead of RETENTION_DAYS (at least ${MIN_RETENTION_DAYS})`, int("--days"))
   .option("--dry-run", "count what would go, change nothing", false)
-  .option("--json", "print JSON", false)
+  .option("--json", JSON_HELP, false)
   .action(async (opts: Obj) => {
     const config = loadConfig(process.env, { forServing: false });
     const days = typeof opts["days"] === "number" ? opts["days"] : config.retention.days;
@@ -89,7 +98,8 @@ const config = program.command("config").description("Inspect the configuration"
 config
   .command("check")
   .description("Validate the environment and print the effective configuration, secrets masked")
-  .action(async () => {
+  .option("--json", "print the effective configuration alone, as JSON", false)
+  .action(async (opts: Obj) => {
     // Before validating: a misspelt variable is often why a required one is missing.
     for (const m of misspeltSettings(process.env)) process.stderr.write(`orderbridge: warning: ${misspeltSettingMessage(m)}\n`);
     const c = loadConfig(process.env, { isTty: false });
@@ -107,6 +117,7 @@ config
     const described = describeConfig(c);
     const generated = describeGeneratedSecret(c);
     if (generated !== undefined) (described["subscribePro"] as Record<string, unknown>)["hmacSecrets"] = generated;
+    if (opts["json"] === true) return print(JSON.stringify(described));
     print(JSON.stringify(described, null, 2));
     print("configuration ok");
   });
@@ -116,20 +127,20 @@ program
   .description("Send a correctly signed sample order (a built-in fixture or a JSON file) and print the answer")
   .addArgument(new Command().createArgument("<source>", "subscribe-pro or recharge").choices(["subscribe-pro", "recharge"]))
   .argument("<fixture-or-file>", `a built-in sample (subscribe-pro: ${BUILTIN_FIXTURES["subscribe-pro"].join(", ")}; recharge: ${BUILTIN_FIXTURES.recharge.join(", ")}) or a JSON file sent byte for byte`)
-  .requiredOption("--to <url>", "the URL to POST to (a callback URL, or https://…/webhooks/recharge)")
-  .option("--secret <secret>", "signing secret (default: SP_HMAC_SECRETS or RECHARGE_CLIENT_SECRETS)")
+  .option("--to <url>", `the URL to POST to (a callback URL, or https://…/webhooks/recharge; default: ORDERBRIDGE_URL or http://localhost:3000, with ${SP_PATH} or ${RECHARGE_PATH})`)
+  .option("--secret <secret>", "signing secret (default: the first of SP_HMAC_SECRETS, else the service's generated secret in DATA_DIR; for recharge the first of RECHARGE_CLIENT_SECRETS)")
   .option("--topic <topic>", "Recharge topic (default from the sample)")
   .addOption(new Option("--version <version>", "Recharge payload version of the built-in samples").choices(["2021-01", "2021-11"]))
   .option("--tamper", "change one byte after signing (the receiver must refuse it)", false)
-  .option("--duplicate <n>", "send the same bytes n times", int("--duplicate"), 1)
+  .option("--duplicate <n>", "send the same bytes n times (a line per answer, each distinct body once, then a summary such as: 20 identical answers, 1 order)", int("--duplicate"), 1)
   .option("--concurrency <n>", "how many copies at once", int("--concurrency"), 1)
   .option("--out-of-order", "Recharge: order/updated first, then order/created", false)
-  .option("--json", "one JSON line per request", false)
+  .option("--json", "one JSON line per request (every answer, duplicates too)", false)
   .action(async (source: string, what: string, opts: Obj) => {
     const r = await runSend({
       source: source as SendSource,
       what,
-      to: String(opts["to"]),
+      to: typeof opts["to"] === "string" ? opts["to"] : servicePath(serviceUrl(undefined), source === "recharge" ? RECHARGE_PATH : SP_PATH),
       ...(typeof opts["secret"] === "string" ? { secret: opts["secret"] } : {}),
       ...(typeof opts["topic"] === "string" ? { topic: opts["topic"] } : {}),
       ...(opts["version"] === "2021-01" || opts["version"] === "2021-11" ? { version: opts["version"] } : {}),
@@ -148,8 +159,8 @@ program
   .description(
     "Conformance run against any Subscribe Pro order-callback handler: it places real orders through it (exit 1 on any failure, 69 when nothing answers, 2 when it refuses to start)",
   )
-  .argument("<url>", "the handler's callback URL")
-  .requiredOption("--secret <secret>", "the shared secret it verifies Sp-Hmac with")
+  .argument("[url]", `the handler's callback URL (default: ORDERBRIDGE_URL or http://localhost:3000, with ${SP_PATH})`)
+  .option("--secret <secret>", "the shared secret it verifies Sp-Hmac with (default: the first of SP_HMAC_SECRETS, else the service's generated secret in DATA_DIR)")
   .option("--yes", "run the checks that place orders against a handler that is not on this machine (loopback)", false)
   .option("--safe", "run only the checks that place nothing (refusals, impossible orders)", false)
   .option("--only <names>", `run only these checks (repeatable, or comma-separated): ${CHECK_NAMES.join(", ")}`, (v: string, acc: string[]) => [...acc, ...v.split(",").map((s) => s.trim()).filter(Boolean)], [] as string[])
@@ -158,12 +169,16 @@ program
   .option("--timeout <ms>", "per request", int("--timeout"), 30_000)
   .option("--skus <known>", "two SKUs the handler's platform sells, comma-separated", "RUBY-RED,EARL-GREY")
   .option("--no-progress", "no progress bar")
-  .action(async (url: string, opts: Obj) => {
+  .action(async (url: string | undefined, opts: Obj) => {
     const [a, b] = String(opts["skus"]).split(",").map((s) => s.trim());
     if (a === undefined || b === undefined || a === "" || b === "") throw new CliError("--skus needs two SKUs, comma-separated", 2);
+    const secret = typeof opts["secret"] === "string" && opts["secret"] !== "" ? opts["secret"] : spSecret();
+    if (secret === undefined) {
+      throw new CliError("No shared secret: pass --secret or set SP_HMAC_SECRETS to the secret the handler verifies Sp-Hmac with.", 2);
+    }
     const r = await runCheck({
-      url,
-      secret: String(opts["secret"]),
+      url: url ?? servicePath(serviceUrl(undefined), SP_PATH),
+      secret,
       timeoutMs: Number(opts["timeout"]),
       ...(typeof opts["junit"] === "string" ? { junit: opts["junit"] } : {}),
       out,
@@ -180,24 +195,26 @@ program
     else if (r.failed > 0) process.exitCode = 1;
   });
 
-/** --url and --token for the admin API commands. */
-function withServer(cmd: Command): Command {
+/** --url, --token and --json for the admin API commands. */
+function withServer(cmd: Command, json = JSON_HELP): Command {
   return cmd
     .option("--url <url>", "orderbridge's base URL (default: ORDERBRIDGE_URL or http://localhost:3000)")
     .option("--token <token>", "admin token (default: ADMIN_TOKEN)")
-    .option("--json", "print JSON instead of a table", false);
+    .option("--json", json, false);
 }
-const server = (opts: Obj) =>
-  adminClient(
-    typeof opts["url"] === "string" ? opts["url"] : (process.env["ORDERBRIDGE_URL"] ?? "http://localhost:3000"),
-    typeof opts["token"] === "string" ? opts["token"] : process.env["ADMIN_TOKEN"],
-  );
-const query = (params: Record<string, unknown>): string => {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== false) q.set(k, String(v));
-  const s = q.toString();
-  return s === "" ? "" : `?${s}`;
-};
+const server = (opts: Obj) => adminClient(serviceUrl(opts["url"]), adminToken(opts["token"]));
+
+/** --limit and --all of a list: pages of up to 200 are followed through the API's cursor. */
+function withPaging(cmd: Command): Command {
+  return cmd
+    .option("--limit <n>", `how many, newest first (more than ${MAX_PAGE} are fetched page by page)`, int("--limit"))
+    .option("--all", "every one there is, page by page", false);
+}
+function pageLimit(opts: Obj): number | undefined {
+  if (opts["all"] === true && opts["limit"] !== undefined) throw new CliError("--all and --limit exclude each other", 2);
+  if (opts["all"] === true) return undefined;
+  return typeof opts["limit"] === "number" ? opts["limit"] : 50;
+}
 
 /** After a table: how to get the next page, when there is one. */
 const printNextPage = (nextCursor: string | null | undefined): void => {
@@ -205,20 +222,29 @@ const printNextPage = (nextCursor: string | null | undefined): void => {
 };
 
 const events = program.command("events").description("The event log: Recharge inbox events and write-back jobs");
-withServer(events.command("list").description("Newest first"))
+withPaging(withServer(events.command("list").description("Newest first"), "print JSON ({ events, nextCursor }) instead of a table"))
   .addOption(new Option("--state <state>").choices(["pending", "running", "done", "skipped", "ignored", "dead"]))
   .option("--kind <kind>", "e.g. recharge.webhook, recharge.order_writeback")
   .option("--resource <id>", "a Recharge order id")
-  .option("--limit <n>", "1–200", int("--limit"), 50)
-  .option("--cursor <cursor>", "the next page: the cursor the page before printed (nextCursor)")
+  .option("--cursor <cursor>", "start at this page: the cursor a list before printed (nextCursor)")
   .action(async (opts: Obj) => {
-    const page = (await server(opts).get(`/admin/events${query({ state: opts["state"], kind: opts["kind"], resourceId: opts["resource"], limit: opts["limit"], cursor: opts["cursor"] })}`)) as { events: Obj[]; nextCursor: string | null };
-    if (opts["json"] === true) return print(JSON.stringify(page));
-    print(table(["id", "kind", "topic", "state", "attempts", "resource", "created", "outcome / last error"], page.events.map((e) => [e["id"], e["kind"], e["topic"], e["state"], `${String(e["attempts"])}/${String(e["maxAttempts"])}`, e["resourceId"], e["createdAt"], e["lastError"] ?? e["outcome"]])));
-    printNextPage(page.nextCursor);
+    const { items, next } = await collectPages(server(opts), {
+      path: "/admin/events",
+      params: { state: opts["state"], kind: opts["kind"], resourceId: opts["resource"] },
+      itemsField: "events",
+      cursorField: "nextCursor",
+      cursorParam: "cursor",
+      start: opts["cursor"] as string | undefined,
+      limit: pageLimit(opts),
+    });
+    const list = items as Obj[];
+    if (opts["json"] === true) return print(JSON.stringify({ events: list, nextCursor: next }));
+    print(table(["id", "kind", "topic", "state", "attempts", "resource", "created", "outcome / last error"], list.map((e) => [e["id"], e["kind"], e["topic"], e["state"], `${String(e["attempts"])}/${String(e["maxAttempts"])}`, e["resourceId"], e["createdAt"], e["lastError"] ?? e["outcome"]])));
+    printNextPage(next);
   });
 withServer(events.command("show").description("One event or job, with its body and payload").argument("<id>")).action(async (id: string, opts: Obj) => {
-  print(JSON.stringify(await server(opts).get(`/admin/events/${encodeURIComponent(id)}`), null, opts["json"] === true ? 0 : 2));
+  const e = (await server(opts).get(`/admin/events/${encodeURIComponent(id)}`)) as Obj;
+  print(opts["json"] === true ? JSON.stringify(e) : details(e));
 });
 withServer(events.command("replay").description("Run an event or job again from the start").argument("<id>")).action(async (id: string, opts: Obj) => {
   const e = (await server(opts).post(`/admin/events/${encodeURIComponent(id)}/replay`)) as Obj;
@@ -226,20 +252,29 @@ withServer(events.command("replay").description("Run an event or job again from 
 });
 
 const orders = program.command("orders").description("The local platform's orders");
-withServer(orders.command("list").description("Newest first"))
+withPaging(withServer(orders.command("list").description("Newest first"), "print JSON ({ orders, nextCursor }) instead of a table"))
   .option("--sales-order-token <token>")
   .addOption(new Option("--source <source>").choices(["subscribe-pro", "recharge"]))
   .option("--source-order-id <id>", "e.g. a Recharge order id")
-  .option("--limit <n>", "1–200", int("--limit"), 50)
-  .option("--cursor <cursor>", "the next page: the cursor the page before printed (nextCursor)")
+  .option("--cursor <cursor>", "start at this page: the cursor a list before printed (nextCursor)")
   .action(async (opts: Obj) => {
-    const page = (await server(opts).get(`/admin/orders${query({ salesOrderToken: opts["salesOrderToken"], source: opts["source"], sourceOrderId: opts["sourceOrderId"], limit: opts["limit"], cursor: opts["cursor"] })}`)) as { orders: Obj[]; nextCursor: string | null };
-    if (opts["json"] === true) return print(JSON.stringify(page));
-    print(table(["order", "source", "source order", "created", "items", "total"], page.orders.map((o) => [o["orderNumber"], o["source"], o["sourceOrderId"], o["createdAt"], (o["items"] as unknown[]).length, `${String(o["total"])} ${String(o["currency"])}`])));
-    printNextPage(page.nextCursor);
+    const { items, next } = await collectPages(server(opts), {
+      path: "/admin/orders",
+      params: { salesOrderToken: opts["salesOrderToken"], source: opts["source"], sourceOrderId: opts["sourceOrderId"] },
+      itemsField: "orders",
+      cursorField: "nextCursor",
+      cursorParam: "cursor",
+      start: opts["cursor"] as string | undefined,
+      limit: pageLimit(opts),
+    });
+    const list = items as Obj[];
+    if (opts["json"] === true) return print(JSON.stringify({ orders: list, nextCursor: next }));
+    print(table(["order", "source", "source order", "created", "items", "total"], list.map((o) => [o["orderNumber"], o["source"], o["sourceOrderId"], o["createdAt"], (o["items"] as unknown[]).length, `${String(o["total"])} ${String(o["currency"])}`])));
+    printNextPage(next);
   });
 withServer(orders.command("show").description("One order with its items").argument("<orderNumber>")).action(async (n: string, opts: Obj) => {
-  print(JSON.stringify(await server(opts).get(`/admin/orders/${encodeURIComponent(n)}`), null, opts["json"] === true ? 0 : 2));
+  const o = (await server(opts).get(`/admin/orders/${encodeURIComponent(n)}`)) as Obj;
+  print(opts["json"] === true ? JSON.stringify(o) : details(o, { items: ["platformOrderItemId", "sku", "name", "quantity", "unitPrice", "taxTotal", "lineTotal"] }));
 });
 
 /** `--since`: an ISO 8601 date or time (`2026-11-30`, `2026-11-30T12:00:00Z`), or a span before now (`90m`, `72h`, `30d`). */
@@ -257,7 +292,7 @@ recharge
   .description("Queue the write-backs that Recharge orders placed since a time never got (placed with RECHARGE_WRITEBACK=off); idempotent")
   .requiredOption("--since <time>", "an ISO 8601 date or time, or a span before now such as 72h or 30d")
   .option("--dry-run", "count what would be queued, queue nothing", false)
-  .option("--json", "print JSON", false)
+  .option("--json", JSON_HELP, false)
   .action(async (opts: Obj) => {
     const since = parseSince(String(opts["since"]));
     const c = loadConfig(process.env, { forServing: false });

@@ -1,9 +1,11 @@
 import { randomBytes, randomInt } from "node:crypto";
 import fs from "node:fs/promises";
 import { performance } from "node:perf_hooks";
+import { createHttpClient, OutboundFailure } from "../outbound/http-client.js";
 import { signRechargeLegacy } from "../security/recharge-signature.js";
 import { signSpHmac } from "../security/sp-hmac.js";
 import { CliError } from "./admin-client.js";
+import { RECHARGE_PATH, rechargeSecret, SP_PATH, spSecret } from "./defaults.js";
 import {
   RECHARGE_SAMPLE_NAMES,
   SP_SAMPLE_NAMES,
@@ -56,8 +58,6 @@ export const BUILTIN_FIXTURES: Record<SendSource, string[]> = {
   recharge: [...RECHARGE_SAMPLE_NAMES],
 };
 
-const SP_PATH = "/callbacks/subscribe-pro/order";
-const RECHARGE_PATH = "/webhooks/recharge";
 const TIMEOUT_MS = 30_000;
 const MAX_TEXT = 2000;
 const USER_AGENT = "orderbridge-send";
@@ -111,17 +111,26 @@ export async function runSend(o: SendOptions): Promise<{ sent: number; statuses:
   }
 
   const results: Result[] = [];
+  // Copies: a line per answer as it comes, but each distinct body printed once (the first time),
+  // and a summary of what they came to; --json prints every answer whole.
+  const summarise = o.duplicate > 1 && !o.json;
   let i = 0;
   for (const d of deliveries) {
     const first = i;
     i += o.duplicate;
-    results.push(
-      ...(await pool(o.duplicate, o.concurrency, async (k) => {
-        const r = await post(first + k, d);
+    const seen = new Map<string, number>();
+    const answers = await pool(o.duplicate, o.concurrency, async (k) => {
+      const r = await post(first + k, d);
+      const earlier = summarise ? seen.get(answerKey(r)) : undefined;
+      if (earlier === undefined) {
+        seen.set(answerKey(r), r.i);
         print(o, r, d.url);
-        return r;
-      })),
-    );
+      } else {
+        o.out.write(`→ POST ${d.url}  ${r.status} ${r.ms} ms  (the same answer as #${earlier})\n`);
+      }
+      return r;
+    });
+    results.push(...answers);
   }
 
   const statuses = results.map((r) => r.status);
@@ -132,6 +141,7 @@ export async function runSend(o: SendOptions): Promise<{ sent: number; statuses:
     .map(([s, n]) => `${s} ×${n}`)
     .join(", ");
   say(`sent ${statuses.length}, statuses: ${summary}`);
+  if (summarise) say(describeCopies(results));
   const exitCode = sendExitCode(o.source, o.tamper, results);
   if (exitCode === 1) say(o.tamper ? "the receiver accepted a tampered request" : "the receiver refused the request");
   return { sent: statuses.length, statuses, exitCode };
@@ -169,10 +179,7 @@ function parseUrl(to: string): URL {
 function resolveSecret(o: SendOptions): string {
   if (o.secret !== undefined && o.secret !== "") return o.secret;
   const env = o.source === "subscribe-pro" ? "SP_HMAC_SECRETS" : "RECHARGE_CLIENT_SECRETS";
-  const first = (process.env[env] ?? "")
-    .split(",")
-    .map((s) => s.trim())
-    .find((s) => s !== "");
+  const first = o.source === "subscribe-pro" ? spSecret() : rechargeSecret();
   if (first !== undefined) return first;
   const what =
     o.source === "subscribe-pro"
@@ -329,31 +336,19 @@ async function pool<T>(n: number, concurrency: number, fn: (k: number) => Promis
   return results;
 }
 
+const http = createHttpClient({ timeoutMs: TIMEOUT_MS, keepAlive: false });
+
 async function post(i: number, d: Delivery): Promise<Result> {
   const start = performance.now();
   const ms = (): number => Math.round(performance.now() - start);
   const topic = d.topic === undefined ? {} : { topic: d.topic };
   try {
-    const res = await fetch(d.url, {
-      method: "POST",
-      headers: d.headers,
-      body: new Uint8Array(d.body),
-      redirect: "manual",
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
-    const text = Buffer.from(await res.arrayBuffer()).toString("utf8");
-    return { i, status: res.status, ms: ms(), text, ...topic };
+    const res = await http.request({ method: "POST", url: d.url, headers: d.headers, body: d.body });
+    return { i, status: res.status, ms: res.ms, text: res.text, ...topic };
   } catch (e) {
-    return { i, status: 0, ms: ms(), text: "", error: networkError(e), ...topic };
+    if (!(e instanceof OutboundFailure)) throw e;
+    return { i, status: 0, ms: ms(), text: "", error: e.kind === "timeout" ? `no answer within ${TIMEOUT_MS / 1000} s` : e.message, ...topic };
   }
-}
-
-function networkError(e: unknown): string {
-  const err = e as Error & { cause?: { code?: string; message?: string } };
-  if (err.name === "TimeoutError") return `no answer within ${TIMEOUT_MS / 1000} s`;
-  const cause = err.cause;
-  if (cause?.message !== undefined && cause.message !== "") return cause.message;
-  return cause?.code ?? err.message;
 }
 
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
@@ -384,4 +379,31 @@ function print(o: SendOptions, r: Result, url: string): void {
   else if (j.ok) lines.push(JSON.stringify(j.value, null, 2));
   else if (r.text !== "") lines.push(r.text.length > MAX_TEXT ? `${r.text.slice(0, MAX_TEXT)}… (${r.text.length} characters)` : r.text);
   o.out.write(`${lines.join("\n")}\n`);
+}
+
+/** Answers with the same status, error and bytes are the same answer. */
+const answerKey = (r: { status: number; text: string; error?: string | undefined }): string => `${r.status}\u0000${r.error ?? ""}\u0000${r.text}`;
+
+/**
+ * What the copies came to: "20 identical answers, 1 order (ABC-1001)", or how many different
+ * answers; the orders (Subscribe Pro's orderNumber) or events (Recharge's eventId) they name.
+ */
+export function describeCopies(results: readonly { status: number; text: string; error?: string }[]): string {
+  const distinct = new Set(results.map(answerKey)).size;
+  const answers = distinct === 1 ? `${results.length} identical answers` : `${distinct} different answers`;
+  const named = (field: string): string[] => {
+    const seen = new Set<string>();
+    for (const r of results) {
+      const j = parseJson(r.text);
+      const v = j.ok && isObject(j.value) ? j.value[field] : undefined;
+      if (typeof v === "string" && v !== "") seen.add(v);
+    }
+    return [...seen];
+  };
+  const orders = named("orderNumber");
+  const events = named("eventId");
+  const list = (xs: string[]): string => (xs.length <= 3 ? ` (${xs.join(", ")})` : "");
+  if (orders.length > 0) return `${answers}, ${orders.length} order${orders.length === 1 ? "" : "s"}${list(orders)}`;
+  if (events.length > 0) return `${answers}, ${events.length} event${events.length === 1 ? "" : "s"}${list(events)}`;
+  return `${answers}, no order`;
 }

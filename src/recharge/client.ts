@@ -1,14 +1,15 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import axios, { type AxiosInstance } from "axios";
 import type { RateLimiter } from "../jobs/rate-limiter.js";
-import { scrubber, type Scrub } from "../security/scrub.js";
+import { createHttpClient } from "../outbound/http-client.js";
+import type { Scrub } from "../security/scrub.js";
 import type { RechargeApiVersion } from "./order.js";
 
 /**
  * The Recharge REST API, as far as orderbridge calls it. Every request carries the access token and
  * an explicit `X-Recharge-Version` (never the store default), waits for a slot of the shared rate
  * limiter first, and resolves with the status whatever it is: what a status means for the job is the
- * caller's decision (src/jobs/retry-policy.ts). Network failures and timeouts reject.
+ * caller's decision (src/outbound/retry-policy.ts). Network failures and timeouts reject with an
+ * OutboundFailure (src/outbound/http-client.ts), its message scrubbed of the token.
  */
 export interface RechargeResponse {
   status: number;
@@ -50,14 +51,13 @@ export class RateLimitDeferral extends Error {
 }
 
 export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
-  const http: AxiosInstance = axios.create({
-    baseURL: o.baseUrl.replace(/\/+$/, ""),
-    timeout: o.timeoutMs,
+  const http = createHttpClient({
+    baseUrl: o.baseUrl,
+    timeoutMs: o.timeoutMs,
     headers: { "X-Recharge-Access-Token": o.token, Accept: "application/json" },
-    validateStatus: () => true,
-    maxRedirects: 0,
+    secrets: [o.token],
     // Ids and numbers, or one order (a few kilobytes): a small answer is plenty.
-    maxContentLength: 1024 * 1024,
+    maxAnswerBytes: 1024 * 1024,
   });
   async function send(method: "GET" | "PUT", path: string, body: unknown, version: RechargeApiVersion, signal: AbortSignal | undefined): Promise<RechargeResponse> {
     const slot = await o.limiter.tryReserve(o.maxWaitMs);
@@ -73,22 +73,30 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
         method,
         url: path,
         headers: { "X-Recharge-Version": version, ...(method === "PUT" ? { "Content-Type": "application/json" } : {}) },
-        ...(method === "PUT" ? { data: body } : {}),
-        ...(signal === undefined ? {} : { signal }),
+        ...(method === "PUT" ? { body: JSON.stringify(body) } : {}),
+        signal,
       })
       .catch((e: unknown) => {
         o.onResponse?.("error");
         throw e;
       });
     o.onResponse?.(res.status);
-    const headers: Record<string, string | undefined> = {};
-    for (const [k, v] of Object.entries(res.headers)) headers[k.toLowerCase()] = v === undefined || v === null ? undefined : String(v);
-    return { status: res.status, data: res.data as unknown, headers };
+    return { status: res.status, data: jsonOrText(res.text), headers: res.headers };
   }
   return {
     limiter: o.limiter,
-    scrub: scrubber([o.token]),
+    scrub: http.scrub,
     put: (path, body, version, signal) => send("PUT", path, body, version, signal),
     get: (path, version, signal) => send("GET", path, undefined, version, signal),
   };
+}
+
+/** The answer as JSON when it is JSON, else its text ("" when empty): the caller decides what it means. */
+function jsonOrText(text: string): unknown {
+  if (text === "") return text;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }

@@ -42,7 +42,8 @@ describe("the orderbridge command", () => {
     assert.equal(json.code, 0, json.stderr);
     const page = JSON.parse(json.stdout) as { orders: { sourceOrderId: string; orderNumber: string }[] };
     assert.deepEqual(page.orders.map((o) => o.sourceOrderId), ["990001"]);
-    const show = await runCli(["orders", "show", page.orders[0]?.orderNumber ?? "", "--url", url], { ADMIN_TOKEN });
+    // Without --json, show prints a record to read (test/integration/cli-options.test.ts).
+    const show = await runCli(["orders", "show", page.orders[0]?.orderNumber ?? "", "--json", "--url", url], { ADMIN_TOKEN });
     assert.equal(JSON.parse(show.stdout).sourceOrderId, "990001");
   });
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { backoffMs, classifyHttpStatus, gcraPenalize, gcraReserve, gcraTryReserve, gcraWait, parseRetryAfter } from "../../src/jobs/retry-policy.js";
+import { backoffMs, classifyHttpStatus, gcraPenalize, gcraReserve, gcraTryReserve, gcraWait, parseRetryAfter } from "../../src/outbound/retry-policy.js";
 
 describe("retry policy", () => {
   it("backs off exponentially with jitter between half and all of the step, capped", () => {

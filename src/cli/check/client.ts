@@ -1,6 +1,4 @@
-import http from "node:http";
-import https from "node:https";
-import { performance } from "node:perf_hooks";
+import { createHttpClient, networkErrorText } from "../../outbound/http-client.js";
 import { signSpHmac } from "../../security/sp-hmac.js";
 
 // The HTTP side of `orderbridge check`: exact bytes out, the whole answer in, within a deadline.
@@ -26,63 +24,18 @@ const USER_AGENT = "orderbridge-check";
 /** Answers larger than this are not read to the end (no order callback answer comes near it). */
 const MAX_ANSWER_BYTES = 5 * 1024 * 1024;
 
+// One connection per request, closed afterwards, so nothing lingers; each request its own deadline.
+const http = createHttpClient({
+  timeoutMs: 30_000,
+  keepAlive: false,
+  maxAnswerBytes: MAX_ANSWER_BYTES,
+  headers: { "Content-Type": "application/json", Accept: "application/json", "User-Agent": USER_AGENT },
+});
+
 /** POSTs the exact bytes `body`; rejects on network errors and when no full answer came in time. */
-function post(url: URL, body: Buffer, headers: Record<string, string>, timeoutMs: number): Promise<Answer> {
-  return new Promise<Answer>((resolve, reject) => {
-    const started = performance.now();
-    let failure: Error | undefined;
-    const client = url.protocol === "https:" ? https : http;
-    // agent: false: one connection per request, closed afterwards, so nothing lingers.
-    const req = client.request(url, {
-      method: "POST",
-      agent: false,
-      headers: {
-        "Content-Type": "application/json",
-        Accept: "application/json",
-        "User-Agent": USER_AGENT,
-        "Content-Length": String(body.byteLength),
-        ...headers,
-      },
-    });
-    const timer = setTimeout(() => {
-      failure = new Error(`no answer within ${timeoutMs} ms`);
-      req.destroy(failure);
-    }, timeoutMs);
-    const fail = (e: Error): void => {
-      clearTimeout(timer);
-      reject(failure ?? e);
-    };
-    req.on("error", fail);
-    req.on("response", (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on("data", (chunk: Buffer) => {
-        size += chunk.byteLength;
-        if (size > MAX_ANSWER_BYTES) {
-          failure = new Error(`the answer is larger than ${MAX_ANSWER_BYTES} bytes`);
-          req.destroy(failure);
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on("error", fail);
-      res.on("close", () => {
-        if (!res.complete) fail(new Error("the connection closed before the answer was complete"));
-      });
-      res.on("end", () => {
-        clearTimeout(timer);
-        const raw = Buffer.concat(chunks);
-        resolve({
-          status: res.statusCode ?? 0,
-          contentType: String(res.headers["content-type"] ?? ""),
-          raw,
-          text: raw.toString("utf8"),
-          ms: Math.round(performance.now() - started),
-        });
-      });
-    });
-    req.end(body);
-  });
+async function post(url: URL, body: Buffer, headers: Record<string, string>, timeoutMs: number): Promise<Answer> {
+  const res = await http.request({ method: "POST", url: url.toString(), body, headers, timeoutMs });
+  return { status: res.status, contentType: res.headers["content-type"] ?? "", raw: res.body, text: res.text, ms: res.ms };
 }
 
 /** POSTs `body` to the target, byte for byte, with the signature asked for. */
@@ -95,10 +48,4 @@ export function send(t: Target, body: string | Buffer, signature: Signature = "v
 }
 
 /** A network error's message (Node's AggregateError for a refused dual-stack connect has none). */
-export function errorText(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  if (e.message !== "") return e.message;
-  const inner = e instanceof AggregateError ? e.errors.map((x) => (x instanceof Error ? x.message : String(x))).filter(Boolean) : [];
-  const code = (e as NodeJS.ErrnoException).code;
-  return inner.length > 0 ? inner.join("; ") : (code ?? e.name);
-}
+export const errorText = networkErrorText;

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
-import axios, { type AxiosInstance } from "axios";
 import { ConfigError, PlatformError } from "../../errors.js";
-import { backoffMs, parseRetryAfter } from "../../jobs/retry-policy.js";
+import { createHttpClient, failureWords, OutboundFailure, type OutboundResponse } from "../../outbound/http-client.js";
+import { EXCERPT_CHARS } from "../../outbound/refusal.js";
+import { retrying } from "../../outbound/retry.js";
+import { parseRetryAfter } from "../../outbound/retry-policy.js";
 import { currencyExponent, formatAmount, formatMinor, multiplyAmount, parseDecimal, roundAmount } from "../../money.js";
 import { differencesAsText, settleCharged } from "../../orders/amounts.js";
 import {
@@ -64,20 +65,6 @@ export interface HttpPlatformOptions {
   backoff?: { baseMs: number; maxMs: number };
 }
 
-/** Errors that happen before a request is sent: the platform cannot have acted on it. */
-const CONNECT_ERRORS = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
-
-/** How much of a platform's answer the log keeps. */
-const EXCERPT_CHARS = 300;
-
-/** The kind of a network failure, in words the caller may see (the error's own text goes to the log). */
-function networkFailure(e: unknown): string {
-  const code = String((e as { code?: unknown }).code);
-  if (CONNECT_ERRORS.has(code)) return "could not connect";
-  if (code === "ECONNABORTED" || code === "ETIMEDOUT" || /timeout/i.test((e as Error).message)) return "timed out";
-  return "the connection failed";
-}
-
 /** The same delivery id on every attempt for one idempotency key, so the receiver can deduplicate. */
 export const deliveryId = (key: string): string => `msg_${createHash("sha256").update(key).digest("hex").slice(0, 32)}`;
 
@@ -94,13 +81,8 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
   if (!checked.ok) throw new ConfigError(checked.problem);
   const signingKey = checked.key;
   const backoff = o.backoff ?? { baseMs: 200, maxMs: 2000 };
-  const http: AxiosInstance = axios.create({
-    timeout: o.timeoutMs,
-    validateStatus: () => true,
-    maxRedirects: 0,
-    responseType: "text",
-    transformResponse: (d: unknown) => d,
-    maxContentLength: 10 * 1024 * 1024,
+  const http = createHttpClient({
+    timeoutMs: o.timeoutMs,
     headers: { "Content-Type": "application/json", Accept: "application/json", "User-Agent": "orderbridge" },
   });
 
@@ -125,45 +107,50 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
     const notPlaced = (): { notPlaced: boolean } => ({ notPlaced: !reached });
     const fate = (): string => (reached ? `it may have been ${outcome}` : `it was not ${outcome}`);
     let detail: string | undefined;
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline; ${fate()}`, true, { ...notPlaced(), detail });
-      const ts = Math.floor(clock() / 1000);
-      const signature = signingKey.sign(id, ts, body);
-      const scrub = ctx.scrub.with([...signingKey.forms, signature, signature.replace(/^v1,/, "")]);
-      let wait: number | undefined;
-      let failure: string;
-      try {
-        const res = await http.post<string>(url, body, {
-          signal,
-          headers: { "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": signature },
-        });
+    const pastDeadline = (): PlatformError =>
+      new PlatformError(`the http platform did not complete ${what} before the deadline; ${fate()}`, true, { ...notPlaced(), detail });
+    return retrying<string>({
+      signal,
+      backoff,
+      maxWaitMs: backoff.maxMs * 5,
+      attempt: async () => {
+        if (signal.aborted) throw pastDeadline();
+        const ts = Math.floor(clock() / 1000);
+        const signature = signingKey.sign(id, ts, body);
+        const scrub = ctx.scrub.with([...signingKey.forms, signature, signature.replace(/^v1,/, "")]);
+        let res: OutboundResponse;
+        try {
+          res = await http.request({
+            method: "POST",
+            url,
+            body,
+            signal,
+            headers: { "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": signature },
+          });
+        } catch (e) {
+          if (!(e instanceof OutboundFailure)) throw e;
+          if (e.mayHaveArrived) reached = true;
+          detail = scrub.excerpt(`${what} failed: ${e.message}`, EXCERPT_CHARS);
+          if (signal.aborted) throw pastDeadline();
+          return { failure: `${what} failed (${failureWords(e)})` };
+        }
         reached = true;
-        if (res.status >= 200 && res.status < 300) return typeof res.data === "string" ? res.data : "";
+        if (res.status >= 200 && res.status < 300) return { done: res.text };
         const rid = remoteRequestId(res.headers["x-request-id"], scrub);
-        failure = `${what} → HTTP ${res.status}${rid === undefined ? "" : ` (request id ${rid})`}`;
-        detail = scrub.excerpt(String(res.data ?? ""), EXCERPT_CHARS) || undefined;
+        const failure = `${what} → HTTP ${res.status}${rid === undefined ? "" : ` (request id ${rid})`}`;
+        detail = scrub.excerpt(res.text, EXCERPT_CHARS) || undefined;
         const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
         if (!retryable) throw new PlatformError(`the http platform refused ${failure}; it was not ${outcome}`, false, { notPlaced: true, detail });
-        wait = parseRetryAfter(res.headers["retry-after"] as string | undefined, clock());
-      } catch (e) {
-        if (e instanceof PlatformError) throw e;
-        if (!CONNECT_ERRORS.has(String((e as { code?: unknown }).code))) reached = true;
-        detail = scrub.excerpt(`${what} failed: ${(e as Error).message}`, EXCERPT_CHARS);
-        if (signal.aborted) throw new PlatformError(`the http platform did not complete ${what} before the deadline; ${fate()}`, true, { ...notPlaced(), detail });
-        failure = `${what} failed (${networkFailure(e)})`;
-      }
-      const delay = Math.min(wait ?? backoffMs(attempt, backoff), backoff.maxMs * 5);
+        return { failure, waitMs: parseRetryAfter(res.headers["retry-after"], clock()) };
+      },
       // The last failure's words reach the log with the final error; this says what each attempt met.
-      ctx.log.warn("the http platform failed; retrying", { failure, detail, attempt, retryInMs: delay });
-      try {
-        await sleep(delay, undefined, { signal });
-      } catch {
-        throw new PlatformError(`the http platform is unavailable (${failure}); gave up at the deadline after ${attempt} attempt(s); ${fate()}`, true, {
+      onRetry: ({ failure, attempt, waitMs }) => ctx.log.warn("the http platform failed; retrying", { failure, detail, attempt, retryInMs: waitMs }),
+      giveUp: ({ failure, attempts }) =>
+        new PlatformError(`the http platform is unavailable (${failure}); gave up at the deadline after ${attempts} attempt(s); ${fate()}`, true, {
           ...notPlaced(),
           detail,
-        });
-      }
-    }
+        }),
+    });
   }
 
   async function createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
-import axios, { type AxiosInstance } from "axios";
 import { PlatformError } from "../../errors.js";
-import { backoffMs, parseRetryAfter } from "../../jobs/retry-policy.js";
+import { createHttpClient, OutboundFailure, type OutboundResponse } from "../../outbound/http-client.js";
+import { refusal } from "../../outbound/refusal.js";
+import { retrying } from "../../outbound/retry.js";
+import { parseRetryAfter } from "../../outbound/retry-policy.js";
 import { allocate, currencyExponent, formatMinor, parseDecimal, roundAmount, type Amount } from "../../money.js";
 import { settleCharged } from "../../orders/amounts.js";
 import {
@@ -16,7 +17,7 @@ import {
   type PlatformOrderResult,
   type TaxLine,
 } from "../../orders/types.js";
-import { remoteRequestId, type Scrub } from "../../security/scrub.js";
+import type { Scrub } from "../../security/scrub.js";
 
 export interface ShopifyOptions {
   /** The shop's handle: `my-shop` of my-shop.myshopify.com. */
@@ -53,9 +54,6 @@ const FIND_ORDER = `query OrderbridgeFindOrder($query: String!) { orders(first: 
 const ORDER_CREATE = `mutation OrderbridgeOrderCreate($order: OrderCreateOrderInput!, $options: OrderCreateOptionsInput) {
   orderCreate(order: $order, options: $options) { order { ${ORDER_FIELDS} } userErrors { field message code } } }`;
 
-/** How much of Shopify's answer the log keeps. */
-const EXCERPT_CHARS = 300;
-
 /** The line property that ties a Shopify line item back to our line. */
 const REF_PROPERTY = "_orderbridge_ref";
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -75,23 +73,14 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
   const cacheMs = o.variantCacheMs ?? 10 * 60_000;
   const base = (o.apiUrl ?? `https://${o.shop}.myshopify.com`).replace(/\/+$/, "");
   const endpoint = `${base}/admin/api/${o.apiVersion}/graphql.json`;
-  const http: AxiosInstance = axios.create({
-    timeout: o.timeoutMs,
-    validateStatus: () => true,
-    maxRedirects: 0,
-    responseType: "text",
-    transformResponse: (d: unknown) => d,
+  const http = createHttpClient({
+    timeoutMs: o.timeoutMs,
     headers: { "X-Shopify-Access-Token": o.accessToken, "Content-Type": "application/json", Accept: "application/json" },
+    secrets: [o.accessToken],
   });
   const variants = new Map<string, { variant: Variant | null; at: number }>();
-
-  async function wait(ms: number, signal: AbortSignal, why: string): Promise<void> {
-    try {
-      await sleep(ms, undefined, { signal });
-    } catch {
-      throw new PlatformError(`Shopify ${why}; gave up at the deadline`, true);
-    }
-  }
+  const backoff = { baseMs: 200, maxMs: 2000 };
+  const gaveUp = ({ failure }: { failure: string }): PlatformError => new PlatformError(`Shopify ${failure}; gave up at the deadline`, true);
 
   /**
    * One GraphQL operation, retried while Shopify throttles (never executed) or, for reads, is
@@ -100,63 +89,55 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
    * A refusal answers the status and Shopify's request id; Shopify's words (which may quote the
    * values sent) go to the error's detail, scrubbed with `scrub` and of the access token.
    */
-  async function gql(operation: string, query: string, variables: Obj, signal: AbortSignal, orderScrub: Scrub, mutation = false): Promise<Obj> {
+  function gql(operation: string, query: string, variables: Obj, signal: AbortSignal, orderScrub: Scrub, mutation = false): Promise<Obj> {
     const scrub = orderScrub.with([o.accessToken]);
-    for (let attempt = 1; ; attempt++) {
-      if (signal.aborted) throw new PlatformError(`Shopify did not answer ${operation} before the deadline`, true);
-      let status: number;
-      let text: string;
-      let headers: Record<string, unknown>;
-      try {
-        const res = await http.post<string>(endpoint, JSON.stringify({ query, variables, operationName: operation }), { signal });
-        status = res.status;
-        text = typeof res.data === "string" ? res.data : "";
-        headers = res.headers as Record<string, unknown>;
-      } catch (e) {
-        if (signal.aborted) throw new PlatformError(`Shopify did not answer ${operation} before the deadline`, true, { cause: e });
-        if (mutation) throw new AmbiguousFailure(`${operation} failed: ${(e as Error).message}`);
-        await wait(backoffMs(attempt, { baseMs: 200, maxMs: 2000 }), signal, `is unreachable (${(e as Error).message})`);
-        continue;
-      }
-      if (status === 429) {
-        const ms = parseRetryAfter(headers["retry-after"] as string | undefined, clock()) ?? 1000;
-        await wait(ms, signal, "kept answering 429 Too Many Requests");
-        continue;
-      }
-      if (status >= 500) {
-        if (mutation) throw new AmbiguousFailure(`${operation} answered HTTP ${status}`);
-        await wait(backoffMs(attempt, { baseMs: 200, maxMs: 2000 }), signal, `answered HTTP ${status}`);
-        continue;
-      }
-      // Only on failure (built when thrown): Shopify's request id, and its words for the log.
-      const refusal = (message: string, said: string = text): PlatformError => {
-        const rid = remoteRequestId(headers["x-request-id"], scrub);
-        return new PlatformError(`${message}${rid === undefined ? "" : ` (request id ${rid})`}`, false, { detail: scrub.excerpt(said, EXCERPT_CHARS) });
-      };
-      if (status !== 200) {
-        const hint = status === 401 || status === 403 ? ": check SHOPIFY_ACCESS_TOKEN and its scopes" : status === 404 ? ": check SHOPIFY_SHOP and SHOPIFY_API_VERSION" : "";
-        throw refusal(`Shopify refused ${operation} with HTTP ${status}${hint}`);
-      }
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        throw refusal(`Shopify answered ${operation} with a body that is not JSON`);
-      }
-      if (!isObj(body)) throw refusal(`Shopify answered ${operation} with an unexpected body`);
-      const errors = Array.isArray(body["errors"]) ? body["errors"].filter(isObj) : [];
-      if (errors.some((e) => isObj(e["extensions"]) && e["extensions"]["code"] === "THROTTLED")) {
-        await wait(throttleWaitMs(body), signal, "kept throttling (THROTTLED)");
-        continue;
-      }
-      if (errors.length > 0 || (body["errors"] !== undefined && body["errors"] !== null && !Array.isArray(body["errors"]))) {
-        // GraphQL error messages quote the variables' values ("invalid value for email …"): log-only.
-        const msg = errors.length > 0 ? errors.map((e) => String(e["message"])).join("; ") : JSON.stringify(body["errors"]);
-        throw refusal(`Shopify refused ${operation} with GraphQL errors`, msg);
-      }
-      if (!isObj(body["data"])) throw refusal(`Shopify answered ${operation} without data`);
-      return body["data"];
-    }
+    return retrying<Obj>({
+      signal,
+      backoff,
+      giveUp: gaveUp,
+      attempt: async () => {
+        if (signal.aborted) throw new PlatformError(`Shopify did not answer ${operation} before the deadline`, true);
+        let res: OutboundResponse;
+        try {
+          res = await http.request({ method: "POST", url: endpoint, body: JSON.stringify({ query, variables, operationName: operation }), signal });
+        } catch (e) {
+          if (!(e instanceof OutboundFailure)) throw e;
+          if (signal.aborted) throw new PlatformError(`Shopify did not answer ${operation} before the deadline`, true, { cause: e });
+          if (mutation) throw new AmbiguousFailure(`${operation} failed: ${e.message}`);
+          return { failure: `is unreachable (${e.message})` };
+        }
+        const { status, text } = res;
+        if (status === 429) return { failure: "kept answering 429 Too Many Requests", waitMs: parseRetryAfter(res.headers["retry-after"], clock()) ?? 1000 };
+        if (status >= 500) {
+          if (mutation) throw new AmbiguousFailure(`${operation} answered HTTP ${status}`);
+          return { failure: `answered HTTP ${status}` };
+        }
+        // Only on failure (built when thrown): Shopify's request id, and its words for the log.
+        const refused = (message: string, said: string = text): PlatformError => refusal(message, res, scrub, { retryable: false, said });
+        if (status !== 200) {
+          const hint = status === 401 || status === 403 ? ": check SHOPIFY_ACCESS_TOKEN and its scopes" : status === 404 ? ": check SHOPIFY_SHOP and SHOPIFY_API_VERSION" : "";
+          throw refused(`Shopify refused ${operation} with HTTP ${status}${hint}`);
+        }
+        let body: unknown;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          throw refused(`Shopify answered ${operation} with a body that is not JSON`);
+        }
+        if (!isObj(body)) throw refused(`Shopify answered ${operation} with an unexpected body`);
+        const errors = Array.isArray(body["errors"]) ? body["errors"].filter(isObj) : [];
+        if (errors.some((e) => isObj(e["extensions"]) && e["extensions"]["code"] === "THROTTLED")) {
+          return { failure: "kept throttling (THROTTLED)", waitMs: throttleWaitMs(body) };
+        }
+        if (errors.length > 0 || (body["errors"] !== undefined && body["errors"] !== null && !Array.isArray(body["errors"]))) {
+          // GraphQL error messages quote the variables' values ("invalid value for email …"): log-only.
+          const msg = errors.length > 0 ? errors.map((e) => String(e["message"])).join("; ") : JSON.stringify(body["errors"]);
+          throw refused(`Shopify refused ${operation} with GraphQL errors`, msg);
+        }
+        if (!isObj(body["data"])) throw refused(`Shopify answered ${operation} without data`);
+        return { done: body["data"] };
+      },
+    });
   }
 
   /** SKU → variant for every SKU, from the cache or in one query for the rest. */
@@ -205,48 +186,55 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
     const tag = idempotencyTag(ctx.idempotencyKey);
     let resolved: Map<string, Variant | null> | undefined;
     const failures = new Map<string, string>();
-    for (let attempt = 1; ; attempt++) {
-      // Every attempt looks for the order first: an earlier attempt's answer may have been lost.
-      const existing = await findByTag(tag, ctx.signal, ctx.scrub);
-      if (existing !== undefined) return fromShopify(order, existing, failures, attempt === 1);
-      if (resolved === undefined) {
-        resolved = await resolve(order.lines.map((l) => l.sku), ctx.signal, ctx.scrub);
-        for (const l of order.lines) {
-          if (resolved.get(l.sku) === null) failures.set(l.ref, `Product ${l.sku} was not found in Shopify (no variant has this SKU)`);
+    // A pass ends with the order, or again at once after refused lines (each pass fails a line or
+    // all), or after a backoff when orderCreate went unanswered (the next pass looks for it first).
+    return retrying<PlatformOrderResult>({
+      signal: ctx.signal,
+      backoff,
+      giveUp: gaveUp,
+      attempt: async (attempt) => {
+        // Every attempt looks for the order first: an earlier attempt's answer may have been lost.
+        const existing = await findByTag(tag, ctx.signal, ctx.scrub);
+        if (existing !== undefined) return { done: fromShopify(order, existing, failures, attempt === 1) };
+        if (resolved === undefined) {
+          resolved = await resolve(order.lines.map((l) => l.sku), ctx.signal, ctx.scrub);
+          for (const l of order.lines) {
+            if (resolved.get(l.sku) === null) failures.set(l.ref, `Product ${l.sku} was not found in Shopify (no variant has this SKU)`);
+          }
         }
-      }
-      const sendable = order.lines.filter((l) => !failures.has(l.ref));
-      if (sendable.length === 0 || (failures.size > 0 && !order.allowPartial)) return notPlaced(order, failures, resolved);
-      let data: Obj;
-      try {
-        data = await gql("OrderbridgeOrderCreate", ORDER_CREATE, orderVariables(order, sendable, resolved, ctx.idempotencyKey, tag), ctx.signal, ctx.scrub, true);
-      } catch (e) {
-        if (!(e instanceof AmbiguousFailure)) throw e;
-        await wait(backoffMs(attempt, { baseMs: 200, maxMs: 2000 }), ctx.signal, `left orderCreate unanswered (${e.message})`);
-        continue;
-      }
-      const payload = data["orderCreate"];
-      if (!isObj(payload)) throw new PlatformError("Shopify answered orderCreate without an orderCreate payload", false);
-      const userErrors = Array.isArray(payload["userErrors"]) ? payload["userErrors"].filter(isObj) : [];
-      if (userErrors.length === 0 && isObj(payload["order"])) return fromShopify(order, payload["order"], failures, false);
-      if (userErrors.length === 0) throw new PlatformError("Shopify answered orderCreate with neither an order nor userErrors", false);
-      // A refused line fails; with allowPartial the rest is tried again (the loop ends: each pass fails a line or all).
-      let lineErrors = 0;
-      for (const e of userErrors) {
-        const field = Array.isArray(e["field"]) ? e["field"].map(String) : [];
-        const i = field[1] === "lineItems" && field[2] !== undefined && /^\d+$/.test(field[2]) ? Number(field[2]) : -1;
-        const line = sendable[i];
-        if (line !== undefined) {
-          failures.set(line.ref, `${line.sku}: ${String(e["message"])}`);
-          lineErrors++;
+        const sendable = order.lines.filter((l) => !failures.has(l.ref));
+        if (sendable.length === 0 || (failures.size > 0 && !order.allowPartial)) return { done: notPlaced(order, failures, resolved) };
+        let data: Obj;
+        try {
+          data = await gql("OrderbridgeOrderCreate", ORDER_CREATE, orderVariables(order, sendable, resolved, ctx.idempotencyKey, tag), ctx.signal, ctx.scrub, true);
+        } catch (e) {
+          if (!(e instanceof AmbiguousFailure)) throw e;
+          return { failure: `left orderCreate unanswered (${e.message})` };
         }
-      }
-      if (lineErrors < userErrors.length || lineErrors === 0) {
-        // An error about the order as a whole (address, email, …): no line can be ordered.
-        const message = userErrors.map((e) => String(e["message"])).join("; ");
-        for (const l of sendable) if (!failures.has(l.ref)) failures.set(l.ref, `Shopify refused the order: ${message}`);
-      }
-    }
+        const payload = data["orderCreate"];
+        if (!isObj(payload)) throw new PlatformError("Shopify answered orderCreate without an orderCreate payload", false);
+        const userErrors = Array.isArray(payload["userErrors"]) ? payload["userErrors"].filter(isObj) : [];
+        if (userErrors.length === 0 && isObj(payload["order"])) return { done: fromShopify(order, payload["order"], failures, false) };
+        if (userErrors.length === 0) throw new PlatformError("Shopify answered orderCreate with neither an order nor userErrors", false);
+        // A refused line fails; with allowPartial the rest is tried again (the loop ends: each pass fails a line or all).
+        let lineErrors = 0;
+        for (const e of userErrors) {
+          const field = Array.isArray(e["field"]) ? e["field"].map(String) : [];
+          const i = field[1] === "lineItems" && field[2] !== undefined && /^\d+$/.test(field[2]) ? Number(field[2]) : -1;
+          const line = sendable[i];
+          if (line !== undefined) {
+            failures.set(line.ref, `${line.sku}: ${String(e["message"])}`);
+            lineErrors++;
+          }
+        }
+        if (lineErrors < userErrors.length || lineErrors === 0) {
+          // An error about the order as a whole (address, email, …): no line can be ordered.
+          const message = userErrors.map((e) => String(e["message"])).join("; ");
+          for (const l of sendable) if (!failures.has(l.ref)) failures.set(l.ref, `Shopify refused the order: ${message}`);
+        }
+        return { again: true };
+      },
+    });
   }
 
   return { name: "shopify", createOrder };

@@ -2,11 +2,12 @@ import cluster from "node:cluster";
 import { randomUUID } from "node:crypto";
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { AppError, ServiceUnavailableError } from "./errors.js";
-import type { Kysely } from "kysely";
-import { sql } from "kysely";
 import type { CartToClear, CreateOrderContext, NormalizedOrder, PlatformAdapter, PlatformOrderResult } from "./orders/types.js";
 import { HANDLED_TOPICS } from "./recharge/order.js";
-import type { Database } from "./store/schema.js";
+import { QUEUE_STATES, queueCounts } from "./store/counts.js";
+import type { Tx } from "./store/handle.js";
+
+export { QUEUE_STATES } from "./store/counts.js";
 
 /**
  * What orderbridge exposes at GET /metrics (Prometheus text format). One registry per service, so
@@ -42,28 +43,12 @@ export function webhookTopicLabel(topic: string | null | undefined): string {
   return (HANDLED_TOPICS as readonly string[]).includes(topic) ? topic : "(other)";
 }
 
-/** The states the queue gauges count: never the finished ones, which retention keeps for weeks. */
-export const QUEUE_STATES = ["pending", "running", "dead"] as const;
-
-/**
- * The gauges' one query: counts per kind and unfinished state, and the oldest due job's age. It
- * reads only unfinished rows, through an index on state (jobs_state_updated, or jobs_due), so a
- * scrape costs the same with a million finished rows as with none.
- */
-export function queueQuery(db: Kysely<Database>, now: number) {
-  return db
-    .selectFrom("jobs")
-    .select(["state", "kind", sql<number>`count(*)`.as("n"), sql<number | null>`min(case when state = 'pending' and run_at <= ${now} then created_at end)`.as("oldest")])
-    .where("state", "in", QUEUE_STATES)
-    .groupBy(["state", "kind"]);
-}
-
 export interface MetricsOptions {
   /** Every job kind there is: each gets a figure (0 when it has no jobs), so no series vanishes. */
   jobKinds: readonly string[];
 }
 
-export function createMetrics(db: Kysely<Database>, opts: MetricsOptions): Metrics {
+export function createMetrics(db: Tx, opts: MetricsOptions): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics: Metrics = {
@@ -146,7 +131,7 @@ export function createMetrics(db: Kysely<Database>, opts: MetricsOptions): Metri
   });
   async function readQueue(): Promise<void> {
     const now = Date.now();
-    const rows = await queueQuery(db, now).execute();
+    const rows = await queueCounts(db, now);
     depth.reset();
     oldest.reset();
     const oldestByKind = new Map<string, number>();
@@ -155,8 +140,8 @@ export function createMetrics(db: Kysely<Database>, opts: MetricsOptions): Metri
       oldestByKind.set(kind, Infinity);
     }
     for (const r of rows) {
-      depth.set({ kind: r.kind, state: r.state }, Number(r.n));
-      const at = r.oldest === null || r.oldest === undefined ? Infinity : Number(r.oldest);
+      depth.set({ kind: r.kind, state: r.state }, r.n);
+      const at = r.oldest ?? Infinity;
       oldestByKind.set(r.kind, Math.min(oldestByKind.get(r.kind) ?? Infinity, at));
     }
     for (const [kind, at] of oldestByKind) oldest.set({ kind }, at === Infinity ? 0 : (now - at) / 1000);

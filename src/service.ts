@@ -4,7 +4,6 @@ import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { createApp } from "./http/app.js";
 import { createMetrics, instrumentPlatform } from "./metrics.js";
-import { getJob, listJobs, replayJob } from "./jobs/queue.js";
 import { createRateLimiter } from "./jobs/rate-limiter.js";
 import { createWorker, type Worker } from "./jobs/worker.js";
 import { createPlatform } from "./platforms/index.js";
@@ -15,6 +14,7 @@ import { createRechargeClient } from "./recharge/client.js";
 import { createRechargeHandlers, JOB_KINDS } from "./recharge/handlers.js";
 import { createRechargeReceiver } from "./recharge/receive.js";
 import { openStore, type Store } from "./store/db.js";
+import { getJob, listJobs, replayJob } from "./store/jobs.js";
 import { createPruner } from "./store/retention.js";
 import { createSubscribeProCallback } from "./subscribe-pro/callback.js";
 import type { SpCallbackRequest } from "./subscribe-pro/types.js";
@@ -52,18 +52,17 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
   const store = await openStore(config.database, log);
   try {
     const local = createLocalPlatform({
-      db: store.db,
+      db: store.handle,
       catalog,
       orderNumberPrefix: config.orderNumbers.prefix,
       orderNumberStart: config.orderNumbers.start,
-      ids: store.kind === "postgres" ? "sequences" : "counters",
       clock,
     });
     await local.init();
-    const metrics = createMetrics(store.db, { jobKinds: JOB_KINDS });
+    const metrics = createMetrics(store.handle, { jobKinds: JOB_KINDS });
     const platform = instrumentPlatform(opts.platform ?? (await createPlatform(config.platform, { local, schemas, log, clock, env: process.env })), metrics);
     const handleCallback = createSubscribeProCallback({
-      db: store.db,
+      db: store.handle,
       platform,
       validate: validateRequest,
       platformDeadlineMs: config.platform.deadlineMs,
@@ -76,7 +75,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
     const limiter =
       rc.apiToken === undefined
         ? undefined
-        : createRateLimiter(store.db, `recharge:${createHash("sha256").update(rc.apiToken).digest("hex").slice(0, 16)}`, rc.rateLimit, clock);
+        : createRateLimiter(store.handle, `recharge:${createHash("sha256").update(rc.apiToken).digest("hex").slice(0, 16)}`, rc.rateLimit, clock);
     const client =
       rc.apiToken === undefined || limiter === undefined
         ? undefined
@@ -98,10 +97,9 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
     const nudgeInbox = (): void => worker.nudge("inbox");
     const nudgeWriteBacks = (): void => worker.nudge("writeback");
     const worker = createWorker({
-      db: store.db,
-      dialect: store.kind,
+      db: store.handle,
       handlers: createRechargeHandlers({
-        db: store.db,
+        db: store.handle,
         platform,
         platformDeadlineMs: config.platform.deadlineMs,
         client,
@@ -130,7 +128,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       rc.clientSecrets.length === 0
         ? undefined
         : createRechargeReceiver({
-            db: store.db,
+            db: store.handle,
             secrets: rc.clientSecrets,
             toleranceSeconds: rc.signatureToleranceSeconds,
             defaultVersion: rc.apiVersion,
@@ -164,12 +162,12 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       receiveRecharge,
       ping: () => store.ping(),
       admin: {
-        orders: { list: (q) => listOrders(store.db, q), get: (n) => getOrder(store.db, n) },
+        orders: { list: (q) => listOrders(store.handle, q), get: (n) => getOrder(store.handle, n) },
         events: {
-          list: (q) => listJobs(store.db, q),
-          get: (id) => getJob(store.db, id),
+          list: (q) => listJobs(store.handle, q),
+          get: (id) => getJob(store.handle, id),
           async replay(id) {
-            const r = await replayJob(store.db, id, clock());
+            const r = await replayJob(store.handle, id, clock());
             if (r.kind === "replayed") worker.nudge(r.job.lane);
             return r;
           },
@@ -181,8 +179,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       config.retention.days === 0
         ? undefined
         : createPruner({
-            db: store.db,
-            dialect: store.kind,
+            db: store.handle,
             retentionDays: config.retention.days,
             intervalMs: config.retention.pruneIntervalMs,
             ...(opts.firstPruneDelayMs === undefined ? {} : { firstDelayMs: opts.firstPruneDelayMs }),

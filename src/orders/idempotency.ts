@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Kysely } from "kysely";
 import { IdempotencyConflictError, ServiceUnavailableError } from "../errors.js";
-import type { Database, SpCallbackRow } from "../store/schema.js";
+import { findCallback, finishProcessing, insertProcessing, takeOver, type CallbackRow } from "../store/callbacks.js";
+import type { Tx } from "../store/handle.js";
 
 /**
  * Exactly-once for synchronous callbacks. One row per idempotency key moves
@@ -35,7 +35,7 @@ export interface ClaimOptions {
   clock?: () => number;
 }
 
-export async function claimKey(db: Kysely<Database>, o: ClaimOptions): Promise<Claim> {
+export async function claimKey(db: Tx, o: ClaimOptions): Promise<Claim> {
   const clock = o.clock ?? Date.now;
   const attemptId = randomUUID();
   const waitUntil = clock() + o.waitMs;
@@ -44,10 +44,10 @@ export async function claimKey(db: Kysely<Database>, o: ClaimOptions): Promise<C
   for (;;) {
     const now = clock();
     // Only a pass that found no row may create the key (retention deletes retryable rows).
-    if (firstPass && (await insertKey(db, o, attemptId, now))) return { kind: "owner", attemptId, placedBefore: false };
+    if (firstPass && (await insertProcessing(db, { key: o.key, bodyHash: o.bodyHash, attemptId, leaseUntil: now + o.leaseMs, requestId: o.requestId, now }))) return { kind: "owner", attemptId, placedBefore: false };
     firstPass = false;
 
-    const row = await db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", o.key).executeTakeFirst();
+    const row = await findCallback(db, o.key);
     if (row === undefined) {
       firstPass = true;
       continue;
@@ -78,42 +78,17 @@ export async function claimKey(db: Kysely<Database>, o: ClaimOptions): Promise<C
       );
     }
     // Retryable, uncertain or pruned with this body, or processing under an expired lease: take it over.
-    const taken = await db
-      .updateTable("sp_callbacks")
-      .set({
-        state: "processing",
-        attempt_id: attemptId,
-        body_hash: o.bodyHash,
-        lease_until: now + o.leaseMs,
-        request_id: o.requestId,
-        updated_at: now,
-      })
-      .where("idempotency_key", "=", o.key)
-      .where("attempt_id", "=", row.attempt_id)
-      .executeTakeFirst();
-    if (Number(taken.numUpdatedRows) === 1) return { kind: "owner", attemptId, placedBefore: row.state === "pruned" };
+    const taken = await takeOver(db, {
+      key: o.key,
+      fromAttemptId: row.attempt_id,
+      attemptId,
+      bodyHash: o.bodyHash,
+      leaseUntil: now + o.leaseMs,
+      requestId: o.requestId,
+      now,
+    });
+    if (taken) return { kind: "owner", attemptId, placedBefore: row.state === "pruned" };
   }
-}
-
-async function insertKey(db: Kysely<Database>, o: ClaimOptions, attemptId: string, now: number): Promise<boolean> {
-  const inserted = await db
-    .insertInto("sp_callbacks")
-    .values({
-      idempotency_key: o.key,
-      body_hash: o.bodyHash,
-      state: "processing",
-      attempt_id: attemptId,
-      lease_until: now + o.leaseMs,
-      status: null,
-      response_body: null,
-      order_number: null,
-      request_id: o.requestId,
-      created_at: now,
-      updated_at: now,
-    })
-    .onConflict((oc) => oc.column("idempotency_key").doNothing())
-    .executeTakeFirst();
-  return Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1;
 }
 
 /**
@@ -121,30 +96,24 @@ async function insertKey(db: Kysely<Database>, o: ClaimOptions, attemptId: strin
  * lease expired and another request took over): the outcome is then not stored.
  */
 export async function finishAttempt(
-  db: Kysely<Database>,
+  db: Tx,
   key: string,
   attemptId: string,
   outcome: { status: number; body: string; orderNumber: string | null; now: number; uncertain?: boolean },
 ): Promise<boolean> {
   const final = outcome.status === 201 || outcome.status === 202;
-  const res = await db
-    .updateTable("sp_callbacks")
-    .set({
-      state: final ? "done" : outcome.uncertain === true ? "uncertain" : "retryable",
-      status: outcome.status,
-      response_body: outcome.body,
-      order_number: outcome.orderNumber,
-      updated_at: outcome.now,
-    })
-    .where("idempotency_key", "=", key)
-    .where("attempt_id", "=", attemptId)
-    // Only from processing: a late failure report never overwrites a stored 201/202.
-    .where("state", "=", "processing")
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) === 1;
+  return finishProcessing(db, {
+    key,
+    attemptId,
+    state: final ? "done" : outcome.uncertain === true ? "uncertain" : "retryable",
+    status: outcome.status,
+    body: outcome.body,
+    orderNumber: outcome.orderNumber,
+    now: outcome.now,
+  });
 }
 
-function stored(row: SpCallbackRow): Claim {
+function stored(row: CallbackRow): Claim {
   return { kind: "stored", status: row.status ?? 500, body: row.response_body ?? "{}", orderNumber: row.order_number };
 }
 

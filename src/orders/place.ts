@@ -1,8 +1,7 @@
-import type { Kysely } from "kysely";
 import { AppError, PlatformError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { scrubber, sensitiveValues } from "../security/scrub.js";
-import type { Database } from "../store/schema.js";
+import type { Tx } from "../store/handle.js";
 import type { NormalizedOrder, PlatformAdapter, PlatformOrderResult } from "./types.js";
 
 /**
@@ -18,7 +17,7 @@ export async function placeWithDeadline(
     idempotencyKey: string;
     deadlineMs: number;
     log: Logger;
-    atomically?: (tx: Kysely<Database>, r: PlatformOrderResult) => Promise<void>;
+    atomically?: (tx: Tx, r: PlatformOrderResult) => Promise<void>;
     /** Aborts the call early too (shutdown). */
     signal?: AbortSignal;
     /** Scrub the customer's email from the platform's words too (LOG_REDACT_EMAIL). */

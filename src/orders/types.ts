@@ -8,8 +8,7 @@
  *   salesOrderToken, or a hash of the raw body). Retries with the same key never create a second order.
  * - line: one item of an order; each line succeeds (platform item id) or fails (reason, error class).
  */
-import type { Kysely } from "kysely";
-import type { Database } from "../store/schema.js";
+import type { Tx } from "../store/handle.js";
 import type { Logger } from "../logger.js";
 import type { Scrub } from "../security/scrub.js";
 import type { Amount } from "../money.js";
@@ -188,7 +187,7 @@ export interface CreateOrderContext {
    * more than once for one call (a transaction run again after a deadlock): only the run whose
    * transaction committed counts, so whatever it remembers must be set afresh on each run.
    */
-  atomically?: (tx: Kysely<Database>, result: PlatformOrderResult) => Promise<void>;
+  atomically?: (tx: Tx, result: PlatformOrderResult) => Promise<void>;
 }
 
 /**

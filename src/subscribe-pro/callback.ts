@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from "node:crypto";
-import type { Kysely } from "kysely";
 import { IdempotencyConflictError, PlatformError, toErrorResponse } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { canonicalJson } from "../orders/canonical-json.js";
@@ -7,8 +6,8 @@ import { claimKey, finishAttempt, reusedKey } from "../orders/idempotency.js";
 import { placeWithDeadline } from "../orders/place.js";
 import type { LineResult, PlatformAdapter, PlatformOrderResult } from "../orders/types.js";
 import { isStoreUnavailable } from "../store/db.js";
-import { param, prepare } from "../store/prepared.js";
-import type { Database } from "../store/schema.js";
+import { createCallbackStatements } from "../store/callbacks.js";
+import { transaction, type Tx } from "../store/handle.js";
 import { parseJsonBody } from "../validation/json.js";
 import type { Validator } from "../validation/schemas.js";
 import { mapSpRequest, salesOrderToken } from "./map-request.js";
@@ -16,7 +15,7 @@ import { buildSpResponse } from "./response.js";
 import type { SpCallbackRequest } from "./types.js";
 
 export interface SubscribeProCallbackDeps {
-  db: Kysely<Database>;
+  db: Tx;
   platform: PlatformAdapter;
   validate: Validator<SpCallbackRequest>;
   /** Total time the platform may take before we answer 503. */
@@ -49,7 +48,7 @@ const sha256 = (data: string | Uint8Array): string => createHash("sha256").updat
 
 /** Stores an outcome (in the transaction given) and says what to answer. */
 type Persist = (
-  tx: Kysely<Database>,
+  tx: Tx,
   outcome: { status: number; body: string; orderNumber: string | null; replayed: boolean },
 ) => Promise<CallbackOutput>;
 
@@ -62,35 +61,7 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
   const clock = deps.clock ?? Date.now;
   // A request owns its key this long; after that (its process died) a retry may take over.
   const leaseMs = deps.platformDeadlineMs + Math.max(1_000, deps.platformDeadlineMs / 2);
-  const q = {
-    byKey: prepare(deps.db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", param<string>("key"))),
-    // An outcome stored unless the key is done (a stored order is final, never overwritten by a
-    // duplicate or a late failure) or held by a live claim.
-    store: prepare(
-      deps.db
-        .insertInto("sp_callbacks")
-        .values({
-          idempotency_key: param("key"), body_hash: param("bodyHash"), state: param("state"), attempt_id: param("attemptId"),
-          lease_until: param("now"), status: param("status"), response_body: param("body"), order_number: param("orderNumber"),
-          request_id: param("requestId"), created_at: param("now"), updated_at: param("now"),
-        })
-        .onConflict((oc) =>
-          oc
-            .column("idempotency_key")
-            .doUpdateSet({
-              body_hash: param("bodyHash"), state: param("state"), attempt_id: param("attemptId"), status: param("status"),
-              response_body: param("body"), order_number: param("orderNumber"), request_id: param("requestId"), updated_at: param("now"),
-            })
-            // Never over a stored order (final), nor over a live claim of the claim path.
-            .where((eb) =>
-              eb.or([
-                eb("sp_callbacks.state", "=", "retryable"),
-                eb.and([eb("sp_callbacks.state", "=", "processing"), eb("sp_callbacks.lease_until", "<=", param<number>("now"))]),
-              ]),
-            ),
-        ),
-    ),
-  };
+  const q = createCallbackStatements(deps.db);
 
   return async function handleCallback(input: CallbackInput): Promise<CallbackOutput> {
     const parsed = parseJsonBody(input.rawBody);
@@ -171,19 +142,19 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
       answeredFromStore = false; // set afresh by each run of the transaction (it may be run again)
       const now = clock();
       const final = o.status === 201 || o.status === 202;
-      const res = await q.store.run(tx, {
+      const stored = await q.storeUnlessHeld(tx, {
         key, bodyHash, state: final ? "done" : "retryable", attemptId, now, status: o.status, body: o.body,
         orderNumber: o.orderNumber, requestId: input.requestId,
       });
-      if (Number(res.numAffectedRows ?? 0n) === 1) {
+      if (stored) {
         return { status: o.status, body: o.body, headers: {}, replayed: o.replayed, orderNumber: o.orderNumber };
       }
       // Placed before (a retry) or by a concurrent duplicate: the stored answer is the answer.
-      const stored = (await q.byKey.run(tx, { key })).rows[0];
-      if (stored === undefined) throw new Error(`the stored outcome of ${key} vanished`);
-      if (stored.state !== "done") throw new HeldByClaim(); // rolls this transaction back
-      if (stored.body_hash !== bodyHash) throw reusedKey(key, "was already placed");
-      const out = fromStore({ status: stored.status ?? 500, body: stored.response_body ?? "{}", orderNumber: stored.order_number }, log);
+      const row = await q.findByKey(tx, key);
+      if (row === undefined) throw new Error(`the stored outcome of ${key} vanished`);
+      if (row.state !== "done") throw new HeldByClaim(); // rolls this transaction back
+      if (row.body_hash !== bodyHash) throw reusedKey(key, "was already placed");
+      const out = fromStore({ status: row.status ?? 500, body: row.response_body ?? "{}", orderNumber: row.order_number }, log);
       answeredFromStore = true;
       return out;
     };
@@ -214,7 +185,7 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
 
     // Runs in the transaction that stores the order (possibly more than once, see
     // CreateOrderContext.atomically): it builds everything from `result` alone.
-    const record = async (tx: Kysely<Database>, result: PlatformOrderResult | null): Promise<void> => {
+    const record = async (tx: Tx, result: PlatformOrderResult | null): Promise<void> => {
       const lines = new Map<string, LineResult>(mapped.invalid);
       for (const l of result?.lines ?? []) lines.set(l.ref, l);
       const response = buildSpResponse(req, lines, result);
@@ -235,7 +206,7 @@ export function createSubscribeProCallback(deps: SubscribeProCallbackDeps) {
         atomically: record,
         redactEmail: deps.redactEmail === true,
       });
-      if (!result.ranAtomically) await deps.db.transaction().execute((tx) => record(tx, result));
+      if (!result.ranAtomically) await transaction(deps.db, (tx) => record(tx, result));
       if (result.order !== null && result.lines.some((l) => !l.ok) && !order.allowPartial) {
         log.warn("the platform placed an order with failed items although allowSomeFailedItems is false");
       }

@@ -77,11 +77,10 @@ async function withLocal(kind: "sqlite" | "postgres", fn: (t: { store: Store; lo
   const store = await openStore(loadConfig(d.env).database, log);
   try {
     const local = createLocalPlatform({
-      db: store.db,
+      db: store.handle,
       catalog: compileCatalog(catalogDoc, schemas, "test"),
       orderNumberPrefix: "OB-",
       orderNumberStart: 1000,
-      ids: kind === "postgres" ? "sequences" : "counters",
     });
     await local.init();
     await fn({ store, local });

@@ -2,6 +2,7 @@ import cluster from "node:cluster";
 import { randomUUID } from "node:crypto";
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { AppError, ServiceUnavailableError } from "./errors.js";
+import type { InStorePlatform } from "./orders/placement.js";
 import type { CartToClear, CreateOrderContext, NormalizedOrder, PlatformAdapter, PlatformOrderResult } from "./orders/types.js";
 import { HANDLED_TOPICS } from "./recharge/order.js";
 import { QUEUE_STATES, queueCounts } from "./store/counts.js";
@@ -223,7 +224,6 @@ function platformOutcome(r: PlatformOrderResult): "placed" | "replayed" | "not_p
 export function instrumentPlatform(platform: PlatformAdapter, m: Metrics): PlatformAdapter {
   const instrumented: PlatformAdapter = {
     name: platform.name,
-    ...(platform.atomicWithStore === undefined ? {} : { atomicWithStore: platform.atomicWithStore }),
     async createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
       const end = m.platformDuration.startTimer({ platform: platform.name });
       try {
@@ -243,4 +243,22 @@ export function instrumentPlatform(platform: PlatformAdapter, m: Metrics): Platf
   }
   if (platform.close !== undefined) instrumented.close = platform.close.bind(platform);
   return instrumented;
+}
+
+/** The in-store platform, timed into the same histogram (its record commits with the order, so it is timed too). */
+export function instrumentInStore<P extends InStorePlatform>(platform: P, m: Metrics): InStorePlatform {
+  return {
+    name: platform.name,
+    async placeAndRecord(order, key, record, o) {
+      const end = m.platformDuration.startTimer({ platform: platform.name });
+      try {
+        const r = await platform.placeAndRecord(order, key, record, o);
+        end({ outcome: platformOutcome(r.result) });
+        return r;
+      } catch (e) {
+        end({ outcome: e instanceof AppError && e.httpStatus < 500 ? "refused" : "error" });
+        throw e;
+      }
+    },
+  };
 }

@@ -3,7 +3,8 @@ import type express from "express";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { createApp } from "./http/app.js";
-import { createMetrics, instrumentPlatform } from "./metrics.js";
+import { createMetrics, instrumentInStore, instrumentPlatform } from "./metrics.js";
+import { createInStorePlacement, createRemotePlacement, type Placement } from "./orders/placement.js";
 import { createRateLimiter } from "./jobs/rate-limiter.js";
 import { createWorker, type Worker } from "./jobs/worker.js";
 import { createPlatform } from "./platforms/index.js";
@@ -60,14 +61,20 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
     });
     await local.init();
     const metrics = createMetrics(store.handle, { jobKinds: JOB_KINDS });
-    const platform = instrumentPlatform(opts.platform ?? (await createPlatform(config.platform, { local, schemas, log, clock, env: process.env })), metrics);
+    const chosen = opts.platform ?? (await createPlatform(config.platform, { local, schemas, log, clock, env: process.env }));
+    const platform = instrumentPlatform(chosen, metrics);
+    // The local platform's orders live in this database: each commits with its source's record
+    // (one transaction). Any other platform is asked between a claim and the record.
+    const placement: Placement =
+      chosen === local
+        ? createInStorePlacement({ db: store.handle, platform: instrumentInStore(local, metrics), deadlineMs: config.platform.deadlineMs })
+        : createRemotePlacement({ db: store.handle, platform, deadlineMs: config.platform.deadlineMs, redactEmail: config.log.redactEmail });
     const handleCallback = createSubscribeProCallback({
       db: store.handle,
-      platform,
+      placement,
       validate: validateRequest,
       platformDeadlineMs: config.platform.deadlineMs,
       clock,
-      redactEmail: config.log.redactEmail,
     });
 
     const rc = config.recharge;
@@ -100,8 +107,8 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       db: store.handle,
       handlers: createRechargeHandlers({
         db: store.handle,
+        placement,
         platform,
-        platformDeadlineMs: config.platform.deadlineMs,
         client,
         sendOrderNumber: rc.sendOrderNumber,
         maxAttempts: config.jobs.maxAttempts,

@@ -1,10 +1,10 @@
 import { errorText, PlatformError } from "../errors.js";
-import { transaction, type Tx } from "../store/handle.js";
+import type { Tx } from "../store/handle.js";
 import { enqueue, type JobRow, type NewJob } from "../store/jobs.js";
 import { chargeIdOf, findPlaced, recordPlaced as recordPlacedOrder, setChargeIdIfUnknown } from "../store/recharge-orders.js";
 import { classifyHttpStatus, parseRetryAfter } from "../jobs/retry-policy.js";
 import { JobError, type JobHandler } from "../jobs/worker.js";
-import { placeWithDeadline } from "../orders/place.js";
+import type { Ledger, Placed, Placement } from "../orders/placement.js";
 import type { PlatformAdapter, PlatformOrderResult } from "../orders/types.js";
 import { remoteRequestId, scrubber, type Scrub } from "../security/scrub.js";
 import { RateLimitDeferral, type RechargeClient, type RechargeResponse } from "./client.js";
@@ -33,8 +33,10 @@ interface WriteBackPayload extends ExternalIds {
 
 export interface RechargeHandlerDeps {
   db: Tx;
+  /** How orders are placed (in-store or remote, as the composition root picked). */
+  placement: Placement;
+  /** The platform itself, for clearing carts. */
   platform: PlatformAdapter;
-  platformDeadlineMs: number;
   /** Undefined when write-back is switched off (RECHARGE_WRITEBACK=off). */
   client: RechargeClient | undefined;
   /** Send external_order_number with the order write-back. */
@@ -118,34 +120,29 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
       throw new JobError(`Recharge order ${view.id} cannot be placed: ${why}`, { retry: false });
     }
     const version = (job.api_version ?? "2021-11") as RechargeApiVersion;
-    let added = false;
-    const record = async (tx: Tx, r: PlatformOrderResult): Promise<void> => {
-      added = false; // afresh on each run of the transaction (it may be run again after a deadlock)
-      if (r.order === null) return;
-      added = await recordPlaced(tx, job, r.order, view, version);
+    const ledger: Ledger<boolean> = {
+      // The job's lease is the claim: only its worker runs it.
+      claim: async () => ({ kind: "owner" }),
+      // Whether write-backs were added; built afresh on each run of the transaction (it may be run again after a deadlock).
+      record: async (tx, r) => ({ kind: "kept", value: r?.order == null ? false : await recordPlaced(tx, job, r.order, view, version) }),
+      failed: async () => undefined,
     };
-    let result: PlatformOrderResult;
+    let placed: Placed<boolean>;
     try {
-      result = await placeWithDeadline(deps.platform, mapped.order, {
-        idempotencyKey: `recharge:order:${view.id}`,
-        deadlineMs: deps.platformDeadlineMs,
-        log: ctx.log,
-        atomically: record,
-        signal: ctx.signal,
-        redactEmail: deps.redactEmail,
-      });
+      placed = await deps.placement.place({ order: mapped.order, idempotencyKey: `recharge:order:${view.id}`, log: ctx.log, signal: ctx.signal }, ledger);
     } catch (e) {
       throw platformFailure(e);
     }
+    const result = placed.result;
+    if (result === null) throw new Error(`the placement of Recharge order ${view.id} answered no result`);
     if (result.order === null) {
       const failed = result.lines.flatMap((l) => (l.ok ? [] : [`${l.sku}: ${l.message}`]));
       throw new JobError(
-        `The ${deps.platform.name} platform did not place Recharge order ${view.id} (the customer has paid for every line, so it is not placed in part): ${failed.join("; ") || "no reason given"}. Fix the cause, then replay this event.`,
+        `The ${deps.placement.platformName} platform did not place Recharge order ${view.id} (the customer has paid for every line, so it is not placed in part): ${failed.join("; ") || "no reason given"}. Fix the cause, then replay this event.`,
         { retry: false },
       );
     }
-    if (!result.ranAtomically) await transaction(deps.db, (tx) => record(tx, result));
-    if (added) deps.onEnqueued();
+    if (placed.value) deps.onEnqueued();
     const failedLines = result.lines.filter((l) => !l.ok).length;
     return {
       state: "done",

@@ -48,3 +48,28 @@ export async function transaction<T>(tx: Tx, fn: (tx: Tx) => Promise<T>): Promis
     .transaction()
     .execute((trx) => fn({ db: trx, dialect: open.dialect, inTransaction: true } satisfies Open as unknown as Tx));
 }
+
+/** Carries a rolled-back transaction's value out of Kysely's transaction (which rolls back on a throw only). */
+class RolledBack<T> {
+  constructor(readonly value: T) {}
+}
+
+/**
+ * Runs `fn` in one transaction, committed unless `fn` answers `rollBack: true`: then everything it
+ * wrote is undone and its value still returned. Not on a handle that is a transaction already (a
+ * transaction cannot undo part of its caller's).
+ */
+export async function transactionOrRollback<T>(tx: Tx, fn: (tx: Tx) => Promise<{ value: T; rollBack: boolean }>): Promise<{ value: T; rolledBack: boolean }> {
+  const open = tx as unknown as Open;
+  if (open.inTransaction) throw new Error("transactionOrRollback: already in a transaction");
+  try {
+    return await transaction(tx, async (t) => {
+      const r = await fn(t);
+      if (r.rollBack) throw new RolledBack(r.value);
+      return { value: r.value, rolledBack: false };
+    });
+  } catch (e) {
+    if (e instanceof RolledBack) return { value: e.value as T, rolledBack: true };
+    throw e;
+  }
+}

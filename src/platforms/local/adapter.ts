@@ -1,7 +1,9 @@
 import { currencyExponent, formatMinor, roundAmount } from "../../money.js";
 import { differencesAsText } from "../../orders/amounts.js";
 import { isUniqueViolation, retryOnConflict } from "../../store/db.js";
-import { transaction, type Tx } from "../../store/handle.js";
+import { transactionOrRollback, type Tx } from "../../store/handle.js";
+import type { InStorePlatform, Recorded } from "../../orders/placement.js";
+import type { Logger } from "../../logger.js";
 import { createLocalOrders, type LocalOrder, type LocalOrderItem, type NewLocalOrder, type NewLocalOrderItem } from "../../store/local-orders.js";
 import {
   ERROR_CLASS_PLATFORM,
@@ -24,15 +26,18 @@ export interface LocalPlatformOptions {
   clock?: () => number;
 }
 
-/** Thrown inside the transaction to roll it back while still returning a result. */
-class Rollback {
-  constructor(readonly result: PlatformOrderResult) {}
-}
+/**
+ * What one pass of placing an order did in its transaction. Only `recorded` with a kept record
+ * commits; the others roll it back (the stock taken goes back).
+ */
+type Pass<T> =
+  | { kind: "recorded"; result: PlatformOrderResult; recorded: Recorded<T> }
+  /** Nothing can be placed: recorded afterwards, in a transaction of its own. */
+  | { kind: "notPlaced"; result: PlatformOrderResult }
+  /** An order exists under the key already: the next pass reads it. */
+  | { kind: "keyTaken" };
 
-/** Thrown inside the transaction when an order exists under the key already: roll back, then read it. */
-class KeyTaken {}
-
-export interface LocalPlatform extends PlatformAdapter {
+export interface LocalPlatform extends PlatformAdapter, InStorePlatform {
   clearCart(cart: CartToClear): Promise<void>;
   /** Creates stock rows for tracked products and the order-number counters, once. */
   init(): Promise<void>;
@@ -40,7 +45,9 @@ export interface LocalPlatform extends PlatformAdapter {
 
 /**
  * The built-in platform: orders live in orderbridge's own database, so placing an order, taking its
- * stock and storing the callback response commit in one transaction.
+ * stock and the source's record of it (the callback's answer, the Recharge sync row) commit in one
+ * transaction (placeAndRecord, used by the in-store placement). As a PlatformAdapter
+ * (createOrder) it records nothing else.
  */
 export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
   const { db, catalog } = opts;
@@ -61,7 +68,6 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
           : itemResult(it);
       }),
       replayed: true,
-      ranAtomically: false,
     };
   }
 
@@ -72,36 +78,64 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     await store.init(db, stock);
   }
 
-  async function createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
+  async function placeAndRecord<T>(
+    order: NormalizedOrder,
+    key: string,
+    record: (tx: Tx, result: PlatformOrderResult) => Promise<Recorded<T>>,
+    o: { log: Logger; signal?: AbortSignal },
+  ): Promise<{ result: PlatformOrderResult; recorded: Recorded<T> }> {
     // Most keys are new, so the first pass does not look for an order under the key: its insert
     // finds out (one statement, one PostgreSQL round trip, less per order). When the key is taken
     // (a retry, or another instance placing the same key at this moment, whose insert we waited
     // for), the pass rolls back and the second one reads that order.
-    // A deadlock or serialization failure runs the pass again from BEGIN, ctx.atomically included
+    // A deadlock or serialization failure runs the pass again from BEGIN, `record` included
     // (retryOnConflict): nothing of the failed run was kept.
     for (let pass = 0; ; pass++) {
+      let p: Pass<T>;
       try {
-        return await retryOnConflict(() => transaction(db, (tx) => placeInTransaction(tx, order, ctx, pass > 0)), ctx);
+        const run = await retryOnConflict(
+          () =>
+            transactionOrRollback(db, async (tx) => {
+              const r = await placeInTransaction(tx, order, key, pass > 0, record);
+              return { value: r, rollBack: r.kind !== "recorded" || r.recorded.kind === "held" };
+            }),
+          o,
+        );
+        p = run.value;
       } catch (e) {
-        if (e instanceof Rollback) return e.result;
-        if (pass === 0 && (e instanceof KeyTaken || isUniqueViolation(e))) continue;
-        if (e instanceof KeyTaken) throw new Error(`an order under key ${ctx.idempotencyKey} exists but could not be read`);
+        if (pass === 0 && isUniqueViolation(e)) continue;
         throw e;
       }
+      if (p.kind === "keyTaken") {
+        if (pass === 0) continue;
+        throw new Error(`an order under key ${key} exists but could not be read`);
+      }
+      if (p.kind === "recorded") return { result: p.result, recorded: p.recorded };
+      const result = p.result;
+      const alone = await transactionOrRollback(db, async (tx) => {
+        const recorded = await record(tx, result);
+        return { value: recorded, rollBack: recorded.kind === "held" };
+      });
+      return { result, recorded: alone.value };
     }
   }
 
-  async function placeInTransaction(
+  async function createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
+    const nothing = async (): Promise<Recorded<undefined>> => ({ kind: "kept", value: undefined });
+    return (await placeAndRecord(order, ctx.idempotencyKey, nothing, ctx)).result;
+  }
+
+  async function placeInTransaction<T>(
     tx: Tx,
     order: NormalizedOrder,
-    ctx: CreateOrderContext,
+    key: string,
     lookFirst: boolean,
-  ): Promise<PlatformOrderResult> {
-    const existing = lookFirst ? (await store.orderByKey(tx, ctx.idempotencyKey)) : undefined;
+    record: (tx: Tx, result: PlatformOrderResult) => Promise<Recorded<T>>,
+  ): Promise<Pass<T>> {
+    const existing = lookFirst ? await store.orderByKey(tx, key) : undefined;
     if (existing !== undefined) {
       const result = await loadResult(tx, existing, order);
-      if (ctx.atomically !== undefined) await ctx.atomically(tx, result);
-      return { ...result, ranAtomically: ctx.atomically !== undefined };
+      return { kind: "recorded", result, recorded: await record(tx, result) };
     }
 
     const outcomes = new Map<string, LineResult | AcceptedLine>();
@@ -114,15 +148,13 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       order: null,
       lines: order.lines.map((l) => toLineResult(outcomes.get(l.ref) as LineResult | AcceptedLine, exponent)),
       replayed: false,
-      ranAtomically: false,
     });
     // Nothing can be placed now; but a retry of an order placed earlier (when there was stock) is
     // answered with that order, by the next pass.
-    const keyTaken = async (): Promise<boolean> =>
-      !lookFirst && (await store.orderByKey(tx, ctx.idempotencyKey)) !== undefined;
+    const keyTaken = async (): Promise<boolean> => !lookFirst && (await store.orderByKey(tx, key)) !== undefined;
     if (failedSoFar() && !order.allowPartial) {
-      if (await keyTaken()) throw new KeyTaken();
-      return notPlaced();
+      if (await keyTaken()) return { kind: "keyTaken" };
+      return { kind: "notPlaced", result: notPlaced() };
     }
 
     // Take stock line by line; a line that cannot have it fails, the others keep theirs. The rows
@@ -138,14 +170,14 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     }
     const accepted = order.lines.map((l) => outcomes.get(l.ref)).filter((o): o is AcceptedLine => o !== undefined && !("ok" in o));
     if (accepted.length === 0 || (failedSoFar() && !order.allowPartial)) {
-      if (await keyTaken()) throw new KeyTaken(); // the stock taken goes back either way
-      throw new Rollback(notPlaced());
+      if (await keyTaken()) return { kind: "keyTaken" }; // the stock taken goes back either way
+      return { kind: "notPlaced", result: notPlaced() };
     }
 
     const priced = priceOrder(order, accepted, catalog);
     const createdAt = Math.floor(clock() / 1000) * 1000;
     const orderRow: NewLocalOrder = {
-      idempotency_key: ctx.idempotencyKey,
+      idempotency_key: key,
       source: order.source,
       source_order_id: order.sourceOrderId ?? null,
       customer_email: order.customer.email,
@@ -184,7 +216,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     }));
 
     const inserted = await store.insert(tx, orderRow, itemRows);
-    if (inserted === undefined) throw new KeyTaken();
+    if (inserted === undefined) return { kind: "keyTaken" };
     const { row, items } = inserted;
     const itemByRef = new Map(items.map((it) => [it.line_ref, it]));
     const result: PlatformOrderResult = {
@@ -194,10 +226,8 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
         return it === undefined ? toLineResult(outcomes.get(l.ref) as LineResult, exponent) : itemResult(it);
       }),
       replayed: false,
-      ranAtomically: ctx.atomically !== undefined,
     };
-    if (ctx.atomically !== undefined) await ctx.atomically(tx, result);
-    return result;
+    return { kind: "recorded", result, recorded: await record(tx, result) };
   }
 
   /** The local storefront has no carts of its own: a cleared cart is recorded (once) for the merchant to see. */
@@ -205,7 +235,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     await store.recordClearedCart(db, { cartId: cart.cartId, source: cart.source, customerEmail: cart.customerEmail ?? null, clearedAt: clock() });
   }
 
-  return { name: "local", atomicWithStore: true, init, createOrder, clearCart };
+  return { name: "local", init, createOrder, placeAndRecord, clearCart };
 }
 
 /**

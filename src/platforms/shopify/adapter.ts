@@ -385,7 +385,6 @@ function notPlaced(order: NormalizedOrder, failures: Map<string, string>, resolv
       };
     }),
     replayed: false,
-    ranAtomically: false,
   };
 }
 
@@ -435,6 +434,5 @@ function fromShopify(order: NormalizedOrder, node: Obj, failures: Map<string, st
     },
     lines,
     replayed,
-    ranAtomically: false,
   };
 }

@@ -122,7 +122,18 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
         { lane: "inbox", concurrency: config.jobs.concurrency },
         // With write-back off this instance leaves write-backs (queued by `orderbridge recharge
         // writeback`, or by an instance that has it on) to an instance that can send them.
-        ...(limiter === undefined ? [] : [{ lane: "writeback" as const, concurrency: config.jobs.writebackConcurrency, ready: () => limiter.wait() }]),
+        // While orders are being placed here, write-backs keep to Recharge's sustained rate and
+        // leave its burst for later: they take no database and CPU time from the placing.
+        ...(limiter === undefined
+          ? []
+          : [
+              {
+                lane: "writeback" as const,
+                concurrency: config.jobs.writebackConcurrency,
+                ready: () => limiter.wait(),
+                yieldTo: { lane: "inbox" as const, intervalMs: 1000 / rc.rateLimit.perSecond },
+              },
+            ]),
       ],
       log,
       pollMs: config.jobs.pollMs,

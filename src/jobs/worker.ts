@@ -52,6 +52,13 @@ export interface LaneOptions {
    * A loop waits for it before claiming, so a job never sits claimed while it waits.
    */
   ready?: () => Promise<number>;
+  /**
+   * While `lane` has work in this process (a job running or due), this lane starts at most one job
+   * per `intervalMs`: it keeps to its sustained share and leaves its burst for when `lane` is idle.
+   * (Write-backs give way to placing orders: Recharge's 40-call burst spent during a burst of orders
+   * slowed their placement, for no gain — the write-backs still go out at the API's rate.)
+   */
+  yieldTo?: { lane: Lane; intervalMs: number };
 }
 
 export interface WorkerOptions {
@@ -106,6 +113,22 @@ export function createWorker(o: WorkerOptions): Worker {
   /** Lanes whose last claim found nothing due. */
   const emptyLanes = new Set<Lane>();
   const lanes = o.lanes.filter((l) => l.concurrency > 0);
+  /** Jobs running in this process, by lane. */
+  const runningIn = new Map<Lane, number>();
+  /** When a loop of the lane last went to claim while it gave way (see LaneOptions.yieldTo). */
+  const lastYieldedStart = new Map<Lane, number>();
+  /** Whether `lane` has work in this process: a job running, or its last claim found one. */
+  const busy = (lane: Lane): boolean => lanes.some((l) => l.lane === lane) && ((runningIn.get(lane) ?? 0) > 0 || !emptyLanes.has(lane));
+  /** How long a loop of `l` waits before it may claim because it gives way to a busy lane; 0 = now. */
+  function yieldMs(l: LaneOptions): number {
+    if (l.yieldTo === undefined || !busy(l.yieldTo.lane)) return 0;
+    const now = clock();
+    const wait = (lastYieldedStart.get(l.lane) ?? -Infinity) + l.yieldTo.intervalMs - now;
+    if (wait > 0) return wait;
+    // Taken before any await, so that the lane's other loops wait for the next interval.
+    lastYieldedStart.set(l.lane, now);
+    return 0;
+  }
 
   // One new job wakes one sleeping loop of its lane (it claims until the lane is empty); with every
   // loop busy, the next one to finish looks again at once. Waking them all would have each of them
@@ -148,6 +171,12 @@ export function createWorker(o: WorkerOptions): Worker {
     while (!stopping) {
       let job: JobRow | undefined;
       try {
+        const giveWay = yieldMs(l);
+        if (giveWay > 0) {
+          emptyLanes.delete(l.lane);
+          await pause(giveWay);
+          continue;
+        }
         const wait = l.ready === undefined ? 0 : await l.ready();
         if (wait > 0) {
           // Nothing is claimed while the lane waits; when nothing is due either, it is idle.
@@ -175,10 +204,12 @@ export function createWorker(o: WorkerOptions): Worker {
         continue;
       }
       emptyLanes.delete(l.lane);
+      runningIn.set(l.lane, (runningIn.get(l.lane) ?? 0) + 1);
       const run = runJob(job);
       active.add(run);
       await run;
       active.delete(run);
+      runningIn.set(l.lane, (runningIn.get(l.lane) ?? 1) - 1);
     }
   }
 

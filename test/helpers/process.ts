@@ -12,8 +12,8 @@ export interface RunningServer {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs `src/main.ts` as its own process (through tsx) and waits until it listens. */
-export function spawnServer(env: Record<string, string>, timeoutMs = 20_000): Promise<RunningServer> {
+/** Runs `src/main.ts` as its own process (through tsx) and waits until it listens (a loaded CI machine can take tens of seconds to start tsx). */
+export function spawnServer(env: Record<string, string>, timeoutMs = 60_000): Promise<RunningServer> {
   const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "src/main.ts")], {
     cwd: ROOT,
     env: { PATH: process.env["PATH"] ?? "", NODE_ENV: "test", LOG_FORMAT: "json", PORT: "0", HOST: "127.0.0.1", ...env },
@@ -61,7 +61,7 @@ export function runToExit(env: Record<string, string>): Promise<{ code: number |
   let output = "";
   child.stdout.on("data", (d: Buffer) => (output += d.toString("utf8")));
   child.stderr.on("data", (d: Buffer) => (output += d.toString("utf8")));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
   return new Promise((resolve) =>
     child.once("exit", (code) => {
       clearTimeout(timer);

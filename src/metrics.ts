@@ -2,11 +2,13 @@ import cluster from "node:cluster";
 import { randomUUID } from "node:crypto";
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { AppError, ServiceUnavailableError } from "./errors.js";
-import type { Kysely } from "kysely";
-import { sql } from "kysely";
+import type { InStorePlatform } from "./orders/placement.js";
 import type { CartToClear, CreateOrderContext, NormalizedOrder, PlatformAdapter, PlatformOrderResult } from "./orders/types.js";
 import { HANDLED_TOPICS } from "./recharge/order.js";
-import type { Database } from "./store/schema.js";
+import { QUEUE_STATES, queueCounts } from "./store/counts.js";
+import type { Tx } from "./store/handle.js";
+
+export { QUEUE_STATES } from "./store/counts.js";
 
 /**
  * What orderbridge exposes at GET /metrics (Prometheus text format). One registry per service, so
@@ -44,22 +46,6 @@ export function webhookTopicLabel(topic: string | null | undefined): string {
   return (HANDLED_TOPICS as readonly string[]).includes(topic) ? topic : "(other)";
 }
 
-/** The states the queue gauges count: never the finished ones, which retention keeps for weeks. */
-export const QUEUE_STATES = ["pending", "running", "dead"] as const;
-
-/**
- * The gauges' one query: counts per kind and unfinished state, and the oldest due job's age. It
- * reads only unfinished rows, through an index on state (jobs_state_updated, or jobs_due), so a
- * scrape costs the same with a million finished rows as with none.
- */
-export function queueQuery(db: Kysely<Database>, now: number) {
-  return db
-    .selectFrom("jobs")
-    .select(["state", "kind", sql<number>`count(*)`.as("n"), sql<number | null>`min(case when state = 'pending' and run_at <= ${now} then created_at end)`.as("oldest")])
-    .where("state", "in", QUEUE_STATES)
-    .groupBy(["state", "kind"]);
-}
-
 export interface MetricsOptions {
   /** Every job kind there is: each gets a figure (0 when it has no jobs), so no series vanishes. */
   jobKinds: readonly string[];
@@ -67,7 +53,7 @@ export interface MetricsOptions {
   build: { version: string; commit: string | undefined };
 }
 
-export function createMetrics(db: Kysely<Database>, opts: MetricsOptions): Metrics {
+export function createMetrics(db: Tx, opts: MetricsOptions): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const metrics: Metrics = {
@@ -166,7 +152,7 @@ export function createMetrics(db: Kysely<Database>, opts: MetricsOptions): Metri
   });
   async function readQueue(): Promise<void> {
     const now = Date.now();
-    const rows = await queueQuery(db, now).execute();
+    const rows = await queueCounts(db, now);
     depth.reset();
     oldest.reset();
     const oldestByKind = new Map<string, number>();
@@ -175,8 +161,8 @@ export function createMetrics(db: Kysely<Database>, opts: MetricsOptions): Metri
       oldestByKind.set(kind, Infinity);
     }
     for (const r of rows) {
-      depth.set({ kind: r.kind, state: r.state }, Number(r.n));
-      const at = r.oldest === null || r.oldest === undefined ? Infinity : Number(r.oldest);
+      depth.set({ kind: r.kind, state: r.state }, r.n);
+      const at = r.oldest ?? Infinity;
       oldestByKind.set(r.kind, Math.min(oldestByKind.get(r.kind) ?? Infinity, at));
     }
     for (const [kind, at] of oldestByKind) oldest.set({ kind }, at === Infinity ? 0 : (now - at) / 1000);
@@ -258,7 +244,6 @@ function platformOutcome(r: PlatformOrderResult): "placed" | "replayed" | "not_p
 export function instrumentPlatform(platform: PlatformAdapter, m: Metrics): PlatformAdapter {
   const instrumented: PlatformAdapter = {
     name: platform.name,
-    ...(platform.atomicWithStore === undefined ? {} : { atomicWithStore: platform.atomicWithStore }),
     async createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
       const end = m.platformDuration.startTimer({ platform: platform.name });
       try {
@@ -278,4 +263,22 @@ export function instrumentPlatform(platform: PlatformAdapter, m: Metrics): Platf
   }
   if (platform.close !== undefined) instrumented.close = platform.close.bind(platform);
   return instrumented;
+}
+
+/** The in-store platform, timed into the same histogram (its record commits with the order, so it is timed too). */
+export function instrumentInStore<P extends InStorePlatform>(platform: P, m: Metrics): InStorePlatform {
+  return {
+    name: platform.name,
+    async placeAndRecord(order, key, record, o) {
+      const end = m.platformDuration.startTimer({ platform: platform.name });
+      try {
+        const r = await platform.placeAndRecord(order, key, record, o);
+        end({ outcome: platformOutcome(r.result) });
+        return r;
+      } catch (e) {
+        end({ outcome: e instanceof AppError && e.httpStatus < 500 ? "refused" : "error" });
+        throw e;
+      }
+    },
+  };
 }

@@ -3,9 +3,9 @@ import type express from "express";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { createApp } from "./http/app.js";
-import { createMetrics, instrumentPlatform } from "./metrics.js";
+import { createMetrics, instrumentInStore, instrumentPlatform } from "./metrics.js";
 import { VERSION } from "./version.js";
-import { getJob, listJobs, replayJob } from "./jobs/queue.js";
+import { createInStorePlacement, createRemotePlacement, type Placement } from "./orders/placement.js";
 import { createRateLimiter } from "./jobs/rate-limiter.js";
 import { createWorker, type Worker } from "./jobs/worker.js";
 import { createPlatform } from "./platforms/index.js";
@@ -16,12 +16,13 @@ import { createRechargeClient } from "./recharge/client.js";
 import { createRechargeHandlers, JOB_KINDS } from "./recharge/handlers.js";
 import { createRechargeReceiver } from "./recharge/receive.js";
 import { openStore, type Store } from "./store/db.js";
+import { getJob, listJobs, replayJob } from "./store/jobs.js";
 import { createPruner } from "./store/retention.js";
 import { createSubscribeProCallback } from "./subscribe-pro/callback.js";
 import type { SpCallbackRequest } from "./subscribe-pro/types.js";
 import type { PlatformAdapter } from "./orders/types.js";
 import { createSchemaRegistry } from "./validation/schemas.js";
-import { traceHandlers, tracePlatform, traceRechargeClient, tracedValidator } from "./telemetry/instrument.js";
+import { traceHandlers, traceInStore, tracePlatform, traceRechargeClient, tracedValidator } from "./telemetry/instrument.js";
 import { startTracing, traced, type Tracing } from "./telemetry/tracing.js";
 
 export interface Service {
@@ -57,26 +58,31 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
   try {
     tracing = await startTracing(config.tracing, { log });
     const local = createLocalPlatform({
-      db: store.db,
+      db: store.handle,
       catalog,
       orderNumberPrefix: config.orderNumbers.prefix,
       orderNumberStart: config.orderNumbers.start,
-      ids: store.kind === "postgres" ? "sequences" : "counters",
       clock,
     });
     await local.init();
-    const metrics = createMetrics(store.db, { jobKinds: JOB_KINDS, build: { version: VERSION, commit: config.buildCommit } });
-    const platform = tracePlatform(instrumentPlatform(opts.platform ?? (await createPlatform(config.platform, { local, schemas, log, clock, env: process.env })), metrics));
+    const metrics = createMetrics(store.handle, { jobKinds: JOB_KINDS, build: { version: VERSION, commit: config.buildCommit } });
+    const chosen = opts.platform ?? (await createPlatform(config.platform, { local, schemas, log, clock, env: process.env }));
+    const platform = tracePlatform(instrumentPlatform(chosen, metrics));
+    // The local platform's orders live in this database: each commits with its source's record
+    // (one transaction). Any other platform is asked between a claim and the record.
+    const placement: Placement =
+      chosen === local
+        ? createInStorePlacement({ db: store.handle, platform: traceInStore(instrumentInStore(local, metrics)), deadlineMs: config.platform.deadlineMs })
+        : createRemotePlacement({ db: store.handle, platform, deadlineMs: config.platform.deadlineMs, redactEmail: config.log.redactEmail });
     const handleCallback = traced(
       "subscribe-pro.callback",
       {},
       createSubscribeProCallback({
-      db: store.db,
-      platform,
-      validate: validateRequest,
-      platformDeadlineMs: config.platform.deadlineMs,
-      clock,
-      redactEmail: config.log.redactEmail,
+        db: store.handle,
+        placement,
+        validate: validateRequest,
+        platformDeadlineMs: config.platform.deadlineMs,
+        clock,
       }),
       (span, out) => span.setAttribute("http.response.status_code", out.status),
     );
@@ -86,7 +92,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
     const limiter =
       rc.apiToken === undefined
         ? undefined
-        : createRateLimiter(store.db, `recharge:${createHash("sha256").update(rc.apiToken).digest("hex").slice(0, 16)}`, rc.rateLimit, clock);
+        : createRateLimiter(store.handle, `recharge:${createHash("sha256").update(rc.apiToken).digest("hex").slice(0, 16)}`, rc.rateLimit, clock);
     const client =
       rc.apiToken === undefined || limiter === undefined
         ? undefined
@@ -108,12 +114,11 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
     const nudgeInbox = (): void => worker.nudge("inbox");
     const nudgeWriteBacks = (): void => worker.nudge("writeback");
     const worker = createWorker({
-      db: store.db,
-      dialect: store.kind,
+      db: store.handle,
       handlers: traceHandlers(createRechargeHandlers({
-        db: store.db,
+        db: store.handle,
+        placement,
         platform,
-        platformDeadlineMs: config.platform.deadlineMs,
         client,
         sendOrderNumber: rc.sendOrderNumber,
         maxAttempts: config.jobs.maxAttempts,
@@ -151,7 +156,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       rc.clientSecrets.length === 0
         ? undefined
         : traced("recharge.receive", {}, createRechargeReceiver({
-            db: store.db,
+            db: store.handle,
             secrets: rc.clientSecrets,
             toleranceSeconds: rc.signatureToleranceSeconds,
             defaultVersion: rc.apiVersion,
@@ -185,12 +190,12 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       receiveRecharge,
       ping: () => store.ping(),
       admin: {
-        orders: { list: (q) => listOrders(store.db, q), get: (n) => getOrder(store.db, n) },
+        orders: { list: (q) => listOrders(store.handle, q), get: (n) => getOrder(store.handle, n) },
         events: {
-          list: (q) => listJobs(store.db, q),
-          get: (id) => getJob(store.db, id),
+          list: (q) => listJobs(store.handle, q),
+          get: (id) => getJob(store.handle, id),
           async replay(id) {
-            const r = await replayJob(store.db, id, clock());
+            const r = await replayJob(store.handle, id, clock());
             if (r.kind === "replayed") worker.nudge(r.job.lane);
             return r;
           },
@@ -202,8 +207,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       config.retention.days === 0
         ? undefined
         : createPruner({
-            db: store.db,
-            dialect: store.kind,
+            db: store.handle,
             retentionDays: config.retention.days,
             intervalMs: config.retention.pruneIntervalMs,
             ...(opts.firstPruneDelayMs === undefined ? {} : { firstDelayMs: opts.firstPruneDelayMs }),

@@ -24,7 +24,7 @@ const store = await openStore(config.database, log);
 const notHere = (): Promise<never> => Promise.reject(new Error("the front-door yardstick has no admin API"));
 const app = createApp({
   config,
-  metrics: createMetrics(store.db, { jobKinds: JOB_KINDS, build: { version: "bench", commit: undefined } }),
+  metrics: createMetrics(store.handle, { jobKinds: JOB_KINDS, build: { version: "bench", commit: undefined } }),
   log,
   spAuth: { mode: config.subscribePro.auth, secrets: config.subscribePro.hmacSecrets, allowlist: config.subscribePro.allowlist },
   handleCallback: () => Promise.resolve({ status: 201, body: ANSWER, headers: {}, replayed: false, orderNumber: "OB-100000" }),

@@ -79,7 +79,7 @@ program
     if (days < MIN_RETENTION_DAYS) throw new CliError(`--days must be at least ${MIN_RETENTION_DAYS}`, 2);
     const store = await openStore(config.database, createLogger({ level: "error", format: "json", silent: true }));
     try {
-      const r = await prune(store.db, { dialect: store.kind, retentionDays: days, now: Date.now(), dryRun: opts["dryRun"] === true });
+      const r = await prune(store.handle, { retentionDays: days, now: Date.now(), dryRun: opts["dryRun"] === true });
       if (opts["json"] === true) return print(JSON.stringify({ database: store.kind, retentionDays: days, ...describePrune(r) }));
       const [del, drop] = r.dryRun ? ["would be deleted", "would lose"] : ["deleted", "lost"];
       const n = (x: number): string => String(x).padStart(9);
@@ -303,7 +303,7 @@ recharge
     }
     const store = await openStore(c.database, createLogger({ level: "error", format: "json", silent: true }));
     try {
-      const r = await queueMissingWriteBacks(store.db, { since, maxAttempts: c.jobs.maxAttempts, dryRun: opts["dryRun"] === true, now: Date.now() });
+      const r = await queueMissingWriteBacks(store.handle, { since, maxAttempts: c.jobs.maxAttempts, dryRun: opts["dryRun"] === true, now: Date.now() });
       if (opts["json"] === true) return print(JSON.stringify({ since: new Date(since).toISOString(), dryRun: opts["dryRun"] === true, ...r }));
       const existing = Object.entries(r.existing).map(([state, n]) => `${n} ${state}`).join(", ");
       print(

@@ -1,9 +1,8 @@
 import { bearerTokenCheck } from "../security/bearer-token.js";
 import express from "express";
 import { ConflictError, NotFoundError, PayloadError, UnauthorizedError, type InvalidField } from "../errors.js";
-import type { JobListQuery, ReplayResult } from "../jobs/queue.js";
+import type { JobListQuery, JobRow, JobState, ReplayResult } from "../store/jobs.js";
 import type { OrderView } from "../platforms/local/orders-query.js";
-import type { JobRow, JobState } from "../store/schema.js";
 import { unstorableText } from "../validation/json.js";
 import { recordRoute } from "./context.js";
 import { pathParam } from "./path.js";

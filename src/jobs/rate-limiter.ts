@@ -1,5 +1,5 @@
-import type { Kysely } from "kysely";
-import type { Database } from "../store/schema.js";
+import type { Tx } from "../store/handle.js";
+import { compareAndSetTat, createBucket, readTat } from "../store/rate-limits.js";
 import { gcraPenalize, gcraTryReserve, gcraWait, type RateSpec } from "./retry-policy.js";
 
 /**
@@ -22,33 +22,24 @@ export interface RateLimiter {
   penalize(retryAfterMs: number | undefined): Promise<void>;
 }
 
-export function createRateLimiter(db: Kysely<Database>, name: string, remote: RateSpec, clock: () => number = Date.now): RateLimiter {
+export function createRateLimiter(db: Tx, name: string, remote: RateSpec, clock: () => number = Date.now): RateLimiter {
   // One slot of the remote bucket stays free: requests sent at exactly the limit arrive with some
   // network jitter, and one that overtakes another would find the bucket full (429). The sustained
   // rate is unchanged.
   const spec: RateSpec = { burst: Math.max(1, remote.burst - 1), perSecond: remote.perSecond };
-  async function read(): Promise<number | undefined> {
-    const row = await db.selectFrom("rate_limits").select("tat").where("name", "=", name).executeTakeFirst();
-    return row === undefined ? undefined : Number(row.tat);
-  }
+  const read = (): Promise<number | undefined> => readTat(db, name);
   /** Moves `tat` with compare-and-set; `next` returns undefined to change nothing. */
   async function update<T>(next: (tat: number, now: number) => { tat: number | undefined; result: T }): Promise<T> {
     for (;;) {
       const now = clock();
       const current = await read();
       if (current === undefined) {
-        await db.insertInto("rate_limits").values({ name, tat: 0 }).onConflict((oc) => oc.column("name").doNothing()).execute();
+        await createBucket(db, name);
         continue;
       }
       const r = next(current, now);
       if (r.tat === undefined) return r.result;
-      const res = await db
-        .updateTable("rate_limits")
-        .set({ tat: Math.ceil(r.tat) })
-        .where("name", "=", name)
-        .where("tat", "=", current)
-        .executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 1) return r.result;
+      if (await compareAndSetTat(db, name, current, Math.ceil(r.tat))) return r.result;
     }
   }
   return {

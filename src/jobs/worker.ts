@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Kysely } from "kysely";
 import { coerceError, errorText } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { isDataError, isStoreUnavailable } from "../store/db.js";
-import type { Database, JobRow } from "../store/schema.js";
-import { claimNext, completeJob, extendLease, failJob, hasDue, releaseJob, requeueExpired, type Dialect, type Lane } from "./queue.js";
+import type { Tx } from "../store/handle.js";
+import { claimNext, completeJob, extendLease, failJob, hasDue, releaseAllHeldBy, releaseJob, requeueExpired, type JobRow, type Lane } from "../store/jobs.js";
 import { backoffMs, type BackoffOptions } from "./retry-policy.js";
 
 /** What a handler reports for a job it finished. */
@@ -63,8 +62,8 @@ export interface LaneOptions {
 }
 
 export interface WorkerOptions {
-  db: Kysely<Database>;
-  dialect: Dialect;
+  /** The store the queue is in (src/store/jobs.ts). */
+  db: Tx;
   handlers: Record<string, JobHandler>;
   lanes: LaneOptions[];
   log: Logger;
@@ -192,7 +191,7 @@ export function createWorker(o: WorkerOptions): Worker {
           continue;
         }
         await reapIfDue();
-        job = await claimNext(o.db, o.dialect, { lane: l.lane, workerId: id, now: clock(), leaseMs: o.leaseMs });
+        job = await claimNext(o.db, { lane: l.lane, workerId: id, now: clock(), leaseMs: o.leaseMs });
       } catch (e) {
         if (!stopping) o.log.warn("could not claim a job", { lane: l.lane, error: coerceError(e).message });
         await pause(Math.min(5000, o.pollMs * 2));
@@ -347,13 +346,7 @@ export function createWorker(o: WorkerOptions): Worker {
       await Promise.race([all, sleep(2000, undefined, { ref: false })]);
     }
     // Whatever is still held goes back to the queue for the next worker.
-    await o.db
-      .updateTable("jobs")
-      .set({ state: "pending", locked_by: null, lease_until: null, updated_at: clock() })
-      .where("locked_by", "=", id)
-      .where("state", "=", "running")
-      .execute()
-      .catch(() => undefined);
+    await releaseAllHeldBy(o.db, id, clock()).catch(() => undefined);
   }
 
   return {

@@ -1,12 +1,11 @@
-import type { Kysely } from "kysely";
 import { AppError, PlatformError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { scrubber, sensitiveValues } from "../security/scrub.js";
-import type { Database } from "../store/schema.js";
 import type { NormalizedOrder, PlatformAdapter, PlatformOrderResult } from "./types.js";
 
 /**
- * Places an order through a platform within a deadline, shared by every source's pipeline. At the
+ * Places an order through a platform outside our database within a deadline (the remote placement,
+ * src/orders/placement.ts, for every source). At the
  * deadline the call is aborted and a retryable PlatformError thrown; an answer that does not report
  * every line is a platform fault, never an order. Whatever a platform outside our database says
  * (an error, a line's reason) has the order's sensitive values scrubbed before it goes on.
@@ -18,7 +17,6 @@ export async function placeWithDeadline(
     idempotencyKey: string;
     deadlineMs: number;
     log: Logger;
-    atomically?: (tx: Kysely<Database>, r: PlatformOrderResult) => Promise<void>;
     /** Aborts the call early too (shutdown). */
     signal?: AbortSignal;
     /** Scrub the customer's email from the platform's words too (LOG_REDACT_EMAIL). */
@@ -26,55 +24,59 @@ export async function placeWithDeadline(
   },
 ): Promise<PlatformOrderResult> {
   const scrub = scrubber(sensitiveValues(order, { email: o.redactEmail === true }));
+  let result: PlatformOrderResult;
+  try {
+    result = await withDeadline(platform.name, o.deadlineMs, o.signal, (signal) =>
+      platform.createOrder(order, { idempotencyKey: o.idempotencyKey, signal, log: o.log, scrub }),
+    );
+  } catch (e) {
+    // Scrubbed again whoever made it (a module may build its own PlatformError), and without
+    // its cause, whose message nobody scrubbed.
+    if (e instanceof PlatformError) {
+      throw new PlatformError(scrub(e.message), e.retryable, { notPlaced: e.notPlaced, detail: e.detail === undefined ? undefined : scrub(e.detail) });
+    }
+    if (e instanceof AppError) throw e;
+    // An adapter outside our database (a module, a remote system) failing in its own way (a
+    // fetch that failed, a bug) is a platform fault the sender should retry: 503, not 500. Its
+    // message may quote what the platform said: log-only, scrubbed.
+    const what = e instanceof Error ? e.message : String(e);
+    throw new PlatformError(
+      `the ${platform.name} platform failed (its adapter threw ${e instanceof Error ? e.name : "a non-Error"}); the order may have been placed`,
+      true,
+      { detail: scrub.excerpt(what, 500) },
+    );
+  }
+  checkResult(order, result);
+  if (result.lines.every((l) => l.ok)) return result;
+  // A line's reason is answered (Subscribe Pro's errorItems) and stored: the platform's words, scrubbed.
+  return { ...result, lines: result.lines.map((l) => (l.ok ? l : { ...l, message: scrub(l.message) })) };
+}
+
+/**
+ * Runs `call` with a signal aborted at the deadline (or when `outer` aborts), and gives up at the
+ * deadline with a retryable PlatformError. Errors of `call` pass unchanged.
+ */
+export async function withDeadline<T>(
+  platformName: string,
+  deadlineMs: number,
+  outer: AbortSignal | undefined,
+  call: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const controller = new AbortController();
   const onOuterAbort = (): void => controller.abort();
-  o.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  outer?.addEventListener("abort", onOuterAbort, { once: true });
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       controller.abort();
-      reject(new PlatformError(`the ${platform.name} platform did not answer within ${o.deadlineMs} ms`, true));
-    }, o.deadlineMs);
+      reject(new PlatformError(`the ${platformName} platform did not answer within ${deadlineMs} ms`, true));
+    }, deadlineMs);
   });
   try {
-    let result: PlatformOrderResult;
-    try {
-      result = await Promise.race([
-        platform.createOrder(order, {
-          idempotencyKey: o.idempotencyKey,
-          signal: controller.signal,
-          log: o.log,
-          scrub,
-          ...(o.atomically === undefined ? {} : { atomically: o.atomically }),
-        }),
-        deadline,
-      ]);
-    } catch (e) {
-      // The local platform's errors are ours and keep their meaning.
-      if (platform.atomicWithStore === true) throw e;
-      // Scrubbed again whoever made it (a module may build its own PlatformError), and without
-      // its cause, whose message nobody scrubbed.
-      if (e instanceof PlatformError) {
-        throw new PlatformError(scrub(e.message), e.retryable, { notPlaced: e.notPlaced, detail: e.detail === undefined ? undefined : scrub(e.detail) });
-      }
-      if (e instanceof AppError) throw e;
-      // An adapter outside our database (a module, a remote system) failing in its own way (a
-      // fetch that failed, a bug) is a platform fault the sender should retry: 503, not 500. Its
-      // message may quote what the platform said: log-only, scrubbed.
-      const what = e instanceof Error ? e.message : String(e);
-      throw new PlatformError(
-        `the ${platform.name} platform failed (its adapter threw ${e instanceof Error ? e.name : "a non-Error"}); the order may have been placed`,
-        true,
-        { detail: scrub.excerpt(what, 500) },
-      );
-    }
-    checkResult(order, result);
-    if (platform.atomicWithStore === true || result.lines.every((l) => l.ok)) return result;
-    // A line's reason is answered (Subscribe Pro's errorItems) and stored: the platform's words, scrubbed.
-    return { ...result, lines: result.lines.map((l) => (l.ok ? l : { ...l, message: scrub(l.message) })) };
+    return await Promise.race([call(controller.signal), deadline]);
   } finally {
     clearTimeout(timer);
-    o.signal?.removeEventListener("abort", onOuterAbort);
+    outer?.removeEventListener("abort", onOuterAbort);
   }
 }
 

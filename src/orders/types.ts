@@ -8,8 +8,6 @@
  *   salesOrderToken, or a hash of the raw body). Retries with the same key never create a second order.
  * - line: one item of an order; each line succeeds (platform item id) or fails (reason, error class).
  */
-import type { Kysely } from "kysely";
-import type { Database } from "../store/schema.js";
 import type { Logger } from "../logger.js";
 import type { Scrub } from "../security/scrub.js";
 import type { Amount } from "../money.js";
@@ -164,8 +162,6 @@ export interface PlatformOrderResult {
   lines: LineResult[];
   /** True when this call found an order placed earlier under the same idempotency key. */
   replayed: boolean;
-  /** True when the adapter ran `ctx.atomically` inside its own transaction. */
-  ranAtomically: boolean;
 }
 
 export interface CreateOrderContext {
@@ -181,18 +177,12 @@ export interface CreateOrderContext {
    * message of a PlatformError is answered to the caller and carries none of the platform's words.
    */
   scrub: Scrub;
-  /**
-   * Writes the pipeline needs committed together with the order (the stored response). An adapter
-   * whose orders live in orderbridge's own database runs it inside its transaction and sets
-   * `ranAtomically`; any other adapter ignores it and the pipeline runs it right after. It may run
-   * more than once for one call (a transaction run again after a deadlock): only the run whose
-   * transaction committed counts, so whatever it remembers must be set afresh on each run.
-   */
-  atomically?: (tx: Kysely<Database>, result: PlatformOrderResult) => Promise<void>;
 }
 
 /**
- * A merchant's commerce platform. Implementations: `src/platforms/<name>/`.
+ * A merchant's commerce platform. Implementations: `src/platforms/<name>/`. An adapter knows
+ * nothing of orderbridge's database: what a source records with an order is the placement's
+ * business (src/orders/placement.ts).
  *
  * Contract:
  * - createOrder places at most one order per `ctx.idempotencyKey`; a repeat returns the first result
@@ -205,12 +195,6 @@ export interface CreateOrderContext {
  */
 export interface PlatformAdapter {
   readonly name: string;
-  /**
-   * True when orders live in orderbridge's own database and createOrder runs `ctx.atomically` in
-   * its transaction whenever it places or finds an order: the pipeline then needs no separate
-   * claim before calling it (one commit per order).
-   */
-  readonly atomicWithStore?: boolean;
   createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult>;
   /**
    * Optional: empties the storefront cart a checkout came from (Recharge `checkout/processed`).

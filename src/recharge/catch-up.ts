@@ -1,6 +1,6 @@
-import type { Kysely } from "kysely";
-import { enqueue } from "../jobs/queue.js";
-import type { Database } from "../store/schema.js";
+import { transaction, type Tx } from "../store/handle.js";
+import { enqueue, jobsForResources } from "../store/jobs.js";
+import { placedSince } from "../store/recharge-orders.js";
 import { JOB_PUT_CHARGE, JOB_PUT_ORDER, writeBackJobs } from "./handlers.js";
 import type { RechargeApiVersion } from "./order.js";
 
@@ -21,42 +21,31 @@ const BATCH = 500;
  * whatever state, is left as it is (its dedupe key), so running this twice queues nothing more.
  */
 export async function queueMissingWriteBacks(
-  db: Kysely<Database>,
+  db: Tx,
   o: { since: number; maxAttempts: number; dryRun: boolean; now: number },
 ): Promise<CatchUpResult> {
   const result: CatchUpResult = { orders: 0, queued: 0, existing: {} };
-  let after: { placedAt: number; id: string } | undefined;
+  let after: { placedAt: number; rechargeOrderId: string } | undefined;
   for (;;) {
-    let q = db.selectFrom("recharge_orders").selectAll().where("placed_at", ">=", o.since);
-    const a = after;
-    if (a !== undefined) {
-      q = q.where((eb) => eb.or([eb("placed_at", ">", a.placedAt), eb.and([eb("placed_at", "=", a.placedAt), eb("recharge_order_id", ">", a.id)])]));
-    }
-    const rows = await q.orderBy("placed_at").orderBy("recharge_order_id").limit(BATCH).execute();
+    const rows = await placedSince(db, { since: o.since, after, limit: BATCH });
     if (rows.length === 0) return result;
     const last = rows[rows.length - 1] as (typeof rows)[number];
-    after = { placedAt: Number(last.placed_at), id: last.recharge_order_id };
+    after = { placedAt: last.placedAt, rechargeOrderId: last.rechargeOrderId };
     result.orders += rows.length;
     const jobs = rows.flatMap((r) =>
       writeBackJobs({
-        rechargeOrderId: r.recharge_order_id,
-        chargeId: r.charge_id ?? undefined,
-        isPrepaid: r.is_prepaid === 1,
-        apiVersion: r.api_version as RechargeApiVersion,
-        placed: { platformOrderId: r.platform_order_id, orderNumber: r.order_number },
+        rechargeOrderId: r.rechargeOrderId,
+        chargeId: r.chargeId ?? undefined,
+        isPrepaid: r.isPrepaid,
+        apiVersion: r.apiVersion as RechargeApiVersion,
+        placed: { platformOrderId: r.platformOrderId, orderNumber: r.orderNumber },
         maxAttempts: o.maxAttempts,
         correlationId: null,
       }),
     );
     // Matched by kind and order, not by dedupe key: a charge write-back queued before its key was
     // the order's alone (recharge:put-charge:<charge id>:<order id>) is found as well.
-    const ids = rows.map((r) => r.recharge_order_id);
-    const found = await db
-      .selectFrom("jobs")
-      .select(["kind", "resource_id", "state"])
-      .where("kind", "in", [JOB_PUT_ORDER, JOB_PUT_CHARGE])
-      .where("resource_id", "in", ids)
-      .execute();
+    const found = await jobsForResources(db, [JOB_PUT_ORDER, JOB_PUT_CHARGE], rows.map((r) => r.rechargeOrderId));
     const have = new Set(found.map((f) => `${f.kind} ${f.resource_id}`));
     for (const f of found) result.existing[f.state] = (result.existing[f.state] ?? 0) + 1;
     const missing = jobs.filter((j) => !have.has(`${j.kind} ${j.resourceId}`));
@@ -64,7 +53,7 @@ export async function queueMissingWriteBacks(
       result.queued += missing.length;
       continue;
     }
-    await db.transaction().execute(async (tx) => {
+    await transaction(db, async (tx) => {
       for (const j of missing) if ((await enqueue(tx, j, o.now)).inserted) result.queued++;
     });
   }

@@ -1,12 +1,12 @@
-import type { Kysely } from "kysely";
 import { errorText, PlatformError } from "../errors.js";
-import { enqueue, type NewJob } from "../jobs/queue.js";
+import type { Tx } from "../store/handle.js";
+import { enqueue, type JobRow, type NewJob } from "../store/jobs.js";
+import { chargeIdOf, findPlaced, recordPlaced as recordPlacedOrder, setChargeIdIfUnknown } from "../store/recharge-orders.js";
 import { classifyHttpStatus, parseRetryAfter } from "../jobs/retry-policy.js";
 import { JobError, type JobHandler } from "../jobs/worker.js";
-import { placeWithDeadline } from "../orders/place.js";
+import type { Ledger, Placed, Placement } from "../orders/placement.js";
 import type { PlatformAdapter, PlatformOrderResult } from "../orders/types.js";
 import { remoteRequestId, scrubber, type Scrub } from "../security/scrub.js";
-import type { Database, JobRow } from "../store/schema.js";
 import { RateLimitDeferral, type RechargeClient, type RechargeResponse } from "./client.js";
 import {
   chargeWriteBackBody,
@@ -32,9 +32,11 @@ interface WriteBackPayload extends ExternalIds {
 }
 
 export interface RechargeHandlerDeps {
-  db: Kysely<Database>;
+  db: Tx;
+  /** How orders are placed (in-store or remote, as the composition root picked). */
+  placement: Placement;
+  /** The platform itself, for clearing carts. */
   platform: PlatformAdapter;
-  platformDeadlineMs: number;
   /** Undefined when write-back is switched off (RECHARGE_WRITEBACK=off). */
   client: RechargeClient | undefined;
   /** Send external_order_number with the order write-back. */
@@ -108,12 +110,7 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
 
     const order = body["order"] as Obj;
     const view = readOrderView(order);
-    const known = await deps.db
-      .selectFrom("recharge_orders")
-      .select(["platform_order_id", "order_number"])
-      .where("recharge_order_id", "=", view.id)
-      .executeTakeFirst();
-    const decision = decide(view, known && { platformOrderId: known.platform_order_id, orderNumber: known.order_number });
+    const decision = decide(view, await findPlaced(deps.db, view.id));
     if (decision.action === "skip") return { state: "skipped", outcome: decision.reason };
     if (decision.action === "noop") return { state: "done", outcome: decision.reason };
 
@@ -123,34 +120,29 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
       throw new JobError(`Recharge order ${view.id} cannot be placed: ${why}`, { retry: false });
     }
     const version = (job.api_version ?? "2021-11") as RechargeApiVersion;
-    let added = false;
-    const record = async (tx: Kysely<Database>, r: PlatformOrderResult): Promise<void> => {
-      added = false; // afresh on each run of the transaction (it may be run again after a deadlock)
-      if (r.order === null) return;
-      added = await recordPlaced(tx, job, r.order, view, version);
+    const ledger: Ledger<boolean> = {
+      // The job's lease is the claim: only its worker runs it.
+      claim: async () => ({ kind: "owner" }),
+      // Whether write-backs were added; built afresh on each run of the transaction (it may be run again after a deadlock).
+      record: async (tx, r) => ({ kind: "kept", value: r?.order == null ? false : await recordPlaced(tx, job, r.order, view, version) }),
+      failed: async () => undefined,
     };
-    let result: PlatformOrderResult;
+    let placed: Placed<boolean>;
     try {
-      result = await placeWithDeadline(deps.platform, mapped.order, {
-        idempotencyKey: `recharge:order:${view.id}`,
-        deadlineMs: deps.platformDeadlineMs,
-        log: ctx.log,
-        atomically: record,
-        signal: ctx.signal,
-        redactEmail: deps.redactEmail,
-      });
+      placed = await deps.placement.place({ order: mapped.order, idempotencyKey: `recharge:order:${view.id}`, log: ctx.log, signal: ctx.signal }, ledger);
     } catch (e) {
       throw platformFailure(e);
     }
+    const result = placed.result;
+    if (result === null) throw new Error(`the placement of Recharge order ${view.id} answered no result`);
     if (result.order === null) {
       const failed = result.lines.flatMap((l) => (l.ok ? [] : [`${l.sku}: ${l.message}`]));
       throw new JobError(
-        `The ${deps.platform.name} platform did not place Recharge order ${view.id} (the customer has paid for every line, so it is not placed in part): ${failed.join("; ") || "no reason given"}. Fix the cause, then replay this event.`,
+        `The ${deps.placement.platformName} platform did not place Recharge order ${view.id} (the customer has paid for every line, so it is not placed in part): ${failed.join("; ") || "no reason given"}. Fix the cause, then replay this event.`,
         { retry: false },
       );
     }
-    if (!result.ranAtomically) await deps.db.transaction().execute((tx) => record(tx, result));
-    if (added) deps.onEnqueued();
+    if (placed.value) deps.onEnqueued();
     const failedLines = result.lines.filter((l) => !l.ok).length;
     return {
       state: "done",
@@ -160,28 +152,24 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
 
   /** The order's sync row and its write-back jobs, in the transaction that records the order. */
   async function recordPlaced(
-    tx: Kysely<Database>,
+    tx: Tx,
     job: JobRow,
     placed: NonNullable<PlatformOrderResult["order"]>,
     view: ReturnType<typeof readOrderView>,
     version: RechargeApiVersion,
   ): Promise<boolean> {
     const now = deps.clock();
-    await tx
-      .insertInto("recharge_orders")
-      .values({
-        recharge_order_id: view.id,
-        platform: deps.platform.name,
-        platform_order_id: placed.platformOrderId,
-        order_number: placed.orderNumber,
-        charge_id: view.chargeId ?? null,
-        is_prepaid: view.isPrepaid ? 1 : 0,
-        api_version: version,
-        event_id: job.id,
-        placed_at: now,
-      })
-      .onConflict((oc) => oc.column("recharge_order_id").doNothing())
-      .execute();
+    await recordPlacedOrder(tx, {
+      rechargeOrderId: view.id,
+      platform: deps.platform.name,
+      platformOrderId: placed.platformOrderId,
+      orderNumber: placed.orderNumber,
+      chargeId: view.chargeId ?? null,
+      isPrepaid: view.isPrepaid,
+      apiVersion: version,
+      eventId: job.id,
+      placedAt: now,
+    });
     if (deps.client === undefined) return false;
     const jobs = writeBackJobs({
       rechargeOrderId: view.id,
@@ -232,8 +220,8 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
    * 5xx) does not read the order again. Undefined when Recharge's order has no charge either.
    */
   async function learnChargeId(client: RechargeClient, p: WriteBackPayload, signal: AbortSignal): Promise<string | undefined> {
-    const row = await deps.db.selectFrom("recharge_orders").select("charge_id").where("recharge_order_id", "=", p.rechargeOrderId).executeTakeFirst();
-    if (row?.charge_id != null) return row.charge_id;
+    const known = await chargeIdOf(deps.db, p.rechargeOrderId);
+    if (known !== null) return known;
     const path = `/orders/${encodeURIComponent(p.rechargeOrderId)}`;
     const res = await call(client, "GET", path, undefined, p.apiVersion, signal);
     const order = isObj(res.data) ? res.data["order"] : undefined;
@@ -242,12 +230,7 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
     }
     const chargeId = readOrderView(order).chargeId;
     if (chargeId === undefined) return undefined;
-    await deps.db
-      .updateTable("recharge_orders")
-      .set({ charge_id: chargeId })
-      .where("recharge_order_id", "=", p.rechargeOrderId)
-      .where("charge_id", "is", null)
-      .execute();
+    await setChargeIdIfUnknown(deps.db, p.rechargeOrderId, chargeId);
     return chargeId;
   }
 

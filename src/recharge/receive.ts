@@ -1,17 +1,16 @@
 import { createHash } from "node:crypto";
-import type { Kysely } from "kysely";
 import { PayloadError, SignatureError } from "../errors.js";
-import { enqueue } from "../jobs/queue.js";
 import type { Logger } from "../logger.js";
 import { verifyRechargeWebhook } from "../security/recharge-signature.js";
-import type { Database } from "../store/schema.js";
+import type { Tx } from "../store/handle.js";
+import { enqueue } from "../store/jobs.js";
 import { parseJsonBody } from "../validation/json.js";
 import type { Validator } from "../validation/schemas.js";
 import { JOB_WEBHOOK } from "./handlers.js";
 import { HANDLED_TOPICS, RECHARGE_API_VERSIONS, detectVersion, topicFromPayload, type RechargeApiVersion } from "./order.js";
 
 export interface RechargeReceiverDeps {
-  db: Kysely<Database>;
+  db: Tx;
   secrets: readonly string[];
   toleranceSeconds: number;
   defaultVersion: RechargeApiVersion;

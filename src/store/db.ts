@@ -9,6 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ConfigError, ServiceUnavailableError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Database } from "./schema.js";
+import { handleOf, type Tx } from "./handle.js";
 import { migrateToLatest } from "./migrations.js";
 import { GroupCommitSqliteDialect, retryWhileBusy } from "./sqlite-group-commit.js";
 import { DatabaseFiles, databaseIdProblem, readDatabaseId, readDatabaseMarker, writeDatabaseMarker, DATABASE_ID_FILE } from "./sqlite-file.js";
@@ -18,7 +19,10 @@ export interface Store {
   readonly kind: "sqlite" | "postgres";
   /** The migrations this open applied (empty when the database was up to date). */
   readonly migrated: readonly string[];
+  /** The database itself: for src/store/ and tests that look at tables. */
   readonly db: Kysely<Database>;
+  /** What the rest of the service passes to the store's intent functions (src/store/*.ts). */
+  readonly handle: Tx;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -149,6 +153,7 @@ async function openStoreAs(config: Config["database"], log: Logger): Promise<Sto
     kind: config.kind,
     migrated: applied,
     db,
+    handle: handleOf(db, config.kind),
     async ping() {
       // A deleted or replaced SQLite file still answers queries: readiness asks the file system.
       files?.check();

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { sql, type Kysely } from "kysely";
+import { sql } from "kysely";
 import type { Logger } from "../logger.js";
-import type { Database } from "./schema.js";
+import { dialectOf, kx, type Tx } from "./handle.js";
 
 /**
  * Retention (RETENTION_DAYS): what finished longer ago than that is pruned, in short batches.
@@ -67,7 +67,6 @@ export interface PruneResult {
 }
 
 export interface PruneOptions {
-  dialect: "sqlite" | "postgres";
   retentionDays: number;
   now: number;
   /** Count what would go instead (through the same indexes), changing nothing. */
@@ -87,14 +86,16 @@ export function pruneCutoff(now: number, retentionDays: number): number {
 }
 
 /** Prunes (or, dry, counts) what finished before the retention; see the module comment. */
-export async function prune(db: Kysely<Database>, o: PruneOptions): Promise<PruneResult> {
+export async function prune(tx: Tx, o: PruneOptions): Promise<PruneResult> {
+  const db = kx(tx);
+  const dialect = dialectOf(tx);
   if (!Number.isInteger(o.retentionDays) || o.retentionDays < MIN_RETENTION_DAYS) {
     throw new Error(`retention must be at least ${MIN_RETENTION_DAYS} days (got ${o.retentionDays})`);
   }
   const cutoff = pruneCutoff(o.now, o.retentionDays);
-  const batchSize = o.batchSize ?? PRUNE_BATCH_SIZE[o.dialect];
+  const batchSize = o.batchSize ?? PRUNE_BATCH_SIZE[dialect];
   const dryRun = o.dryRun === true;
-  const lockBatch = o.dialect === "postgres";
+  const lockBatch = dialect === "postgres";
   const result: PruneResult = {
     cutoff,
     dryRun,
@@ -172,8 +173,7 @@ export async function prune(db: Kysely<Database>, o: PruneOptions): Promise<Prun
 }
 
 export interface PrunerOptions {
-  db: Kysely<Database>;
-  dialect: "sqlite" | "postgres";
+  db: Tx;
   retentionDays: number;
   intervalMs: number;
   /** The first run after start (default: a minute, or the interval when shorter). */
@@ -212,7 +212,6 @@ export function createPruner(o: PrunerOptions): Pruner {
     const began = Date.now();
     try {
       const r = await prune(o.db, {
-        dialect: o.dialect,
         retentionDays: o.retentionDays,
         now: clock(),
         signal: controller.signal,

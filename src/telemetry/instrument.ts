@@ -1,4 +1,5 @@
 import type { JobHandler } from "../jobs/worker.js";
+import type { InStorePlatform } from "../orders/placement.js";
 import type { PlatformAdapter } from "../orders/types.js";
 import type { RechargeClient } from "../recharge/client.js";
 import type { Validator } from "../validation/schemas.js";
@@ -33,6 +34,23 @@ export function tracePlatform(platform: PlatformAdapter): PlatformAdapter {
     out.clearCart = traced("platform.clear_cart", { kind: SpanKind.CLIENT, attributes }, (cart, ctx) => clear(cart, ctx));
   }
   return out;
+}
+
+/** The in-store platform's placement in the same client span as any other platform's (`platform.create_order`). */
+export function traceInStore(platform: InStorePlatform): InStorePlatform {
+  const attributes = { "orderbridge.platform": platform.name };
+  return {
+    name: platform.name,
+    placeAndRecord: (order, key, record, o) =>
+      inSpan("platform.create_order", { kind: SpanKind.CLIENT, attributes }, async (span) => {
+        const r = await platform.placeAndRecord(order, key, record, o);
+        span.setAttributes({
+          ...(r.result.order === null ? {} : { "orderbridge.order_number": r.result.order.orderNumber }),
+          "orderbridge.lines_refused": r.result.lines.filter((l) => !l.ok).length,
+        });
+        return r;
+      }),
+  };
 }
 
 /** Each Recharge API call in a client span (`recharge PUT`), with the answer's status. */

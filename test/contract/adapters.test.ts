@@ -28,7 +28,7 @@ for (const { kind, skip } of await storeKinds()) {
     async () => {
       const db = freshDatabase(kind);
       const store = await openStore(loadConfig(db.env).database, log);
-      const platform = createLocalPlatform({ db: store.db, catalog: loadCatalog(undefined, schemas), orderNumberPrefix: "OB-", orderNumberStart: 100_000, ids: store.kind === "postgres" ? "sequences" : "counters" });
+      const platform = createLocalPlatform({ db: store.handle, catalog: loadCatalog(undefined, schemas), orderNumberPrefix: "OB-", orderNumberStart: 100_000 });
       await platform.init();
       return {
         platform,

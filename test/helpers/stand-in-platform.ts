@@ -20,7 +20,7 @@ export class StandInPlatform implements PlatformAdapter {
       case "hang":
         return new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(new Error("aborted by the caller"))));
       case "broken":
-        return { order: null, lines: [], replayed: false, ranAtomically: false };
+        return { order: null, lines: [], replayed: false };
       case "up":
         break;
     }
@@ -56,7 +56,6 @@ export class StandInPlatform implements PlatformAdapter {
         lineTotal: 100,
       })),
       replayed: false,
-      ranAtomically: false,
     };
     this.placed.set(ctx.idempotencyKey, result);
     return result;

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { loadConfig } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
 import { createLogger } from "../../src/logger.js";
-import type { CreateOrderContext, NormalizedOrder } from "../../src/orders/types.js";
+import type { CreateOrderContext, NormalizedOrder, PlatformOrderResult } from "../../src/orders/types.js";
 import { createLocalPlatform, type LocalPlatform } from "../../src/platforms/local/adapter.js";
 import { compileCatalog } from "../../src/platforms/local/catalog.js";
 import { noScrub } from "../../src/security/scrub.js";
@@ -77,11 +77,10 @@ async function withLocal(kind: "sqlite" | "postgres", fn: (t: { store: Store; lo
   const store = await openStore(loadConfig(d.env).database, log);
   try {
     const local = createLocalPlatform({
-      db: store.db,
+      db: store.handle,
       catalog: compileCatalog(catalogDoc, schemas, "test"),
       orderNumberPrefix: "OB-",
       orderNumberStart: 1000,
-      ids: kind === "postgres" ? "sequences" : "counters",
     });
     await local.init();
     await fn({ store, local });
@@ -135,13 +134,14 @@ for (const { kind, skip } of await storeKinds()) {
     it("the writes of the caller commit with a replay, once per call", () =>
       withLocal(kind, async (t) => {
         const seen: boolean[] = [];
-        const atomically: CreateOrderContext["atomically"] = async (_tx, result) => {
+        const record = async (_tx: unknown, result: PlatformOrderResult) => {
           seen.push(result.replayed);
+          return { kind: "kept" as const, value: result.replayed };
         };
-        const first = await t.local.createOrder(order([["PLENTY", 1]]), ctx("k-atomic", { atomically }));
-        const again = await t.local.createOrder(order([["PLENTY", 1]]), ctx("k-atomic", { atomically }));
-        assert.equal(first.ranAtomically, true);
-        assert.equal(again.ranAtomically, true);
+        const first = await t.local.placeAndRecord(order([["PLENTY", 1]]), "k-atomic", record, { log });
+        const again = await t.local.placeAndRecord(order([["PLENTY", 1]]), "k-atomic", record, { log });
+        assert.deepEqual(first.recorded, { kind: "kept", value: false });
+        assert.deepEqual(again.recorded, { kind: "kept", value: true });
         assert.deepEqual(seen, [false, true]);
       }));
 

@@ -87,7 +87,7 @@ for (const { kind, skip } of await storeKinds()) {
         // writeback`, queue no second charge write-back for the order.
         await t.webhook("order/updated", { order: { ...stored, updated_at: "2024-05-01T14:20:00+00:00" } });
         await t.settle();
-        const again = await queueMissingWriteBacks(t.store.db, { since: 0, maxAttempts: 3, dryRun: false, now: Date.now() });
+        const again = await queueMissingWriteBacks(t.store.handle, { since: 0, maxAttempts: 3, dryRun: false, now: Date.now() });
         assert.equal(again.queued, 0, JSON.stringify(again));
         assert.equal((await t.jobs({ kind: JOB_PUT_CHARGE })).filter((j) => j.resource_id === String(id)).length, 1);
         assert.equal(t.recharge.calls.filter((c) => c.method === "PUT" && c.path === `/charges/${CHARGE}`).length, 1, "the charge is written once");
@@ -138,7 +138,7 @@ for (const { kind, skip } of await storeKinds()) {
         assert.equal(job?.state, "done");
         // As an earlier release keyed it.
         await t.store.db.updateTable("jobs").set({ dedupe_key: `recharge:put-charge:${CHARGE}:${id}` }).where("id", "=", job.id).execute();
-        const r = await queueMissingWriteBacks(t.store.db, { since: 0, maxAttempts: 3, dryRun: false, now: Date.now() });
+        const r = await queueMissingWriteBacks(t.store.handle, { since: 0, maxAttempts: 3, dryRun: false, now: Date.now() });
         assert.deepEqual({ queued: r.queued, existing: r.existing }, { queued: 0, existing: { done: 2 } });
         assert.equal((await t.jobs({ kind: JOB_PUT_CHARGE })).length, 1);
       } finally {

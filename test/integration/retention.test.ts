@@ -67,7 +67,7 @@ for (const { kind, skip } of await storeKinds()) {
       const placed = await t.callback(minimalOrder("ret-local"));
       assert.equal(placed.status, 201);
 
-      const r = await prune(db, { dialect: t.store.kind, retentionDays: 30, now });
+      const r = await prune(t.store.handle, { retentionDays: 30, now });
       assert.deepEqual(r.jobs, { deleted: 3, done: 1, skipped: 1, ignored: 1 });
       assert.deepEqual(r.spCallbacks, { deleted: 1, answersDropped: 1 });
       assert.deepEqual(await ids(db, "jobs"), [
@@ -87,7 +87,7 @@ for (const { kind, skip } of await storeKinds()) {
       assert.notEqual(uncertain.response_body, null, "uncertain rows are kept whole");
       assert.equal(await t.count("local_orders"), 1, "orders are never pruned");
 
-      const again = await prune(db, { dialect: t.store.kind, retentionDays: 30, now });
+      const again = await prune(t.store.handle, { retentionDays: 30, now });
       assert.deepEqual([again.jobs.deleted, again.spCallbacks.deleted, again.spCallbacks.answersDropped], [0, 0, 0], "a second run finds nothing");
       await db.deleteFrom("jobs").execute();
       await db.deleteFrom("sp_callbacks").where("idempotency_key", "like", "sp:%-%").where("idempotency_key", "!=", "sp:ret-local").execute();
@@ -98,7 +98,7 @@ for (const { kind, skip } of await storeKinds()) {
       const first = await t.callback(order);
       assert.equal(first.status, 201);
       const orders = await t.count("local_orders");
-      const r = await prune(t.store.db, { dialect: t.store.kind, retentionDays: 30, now: Date.now() + 31 * DAY_MS });
+      const r = await prune(t.store.handle, { retentionDays: 30, now: Date.now() + 31 * DAY_MS });
       assert.ok(r.spCallbacks.answersDropped >= 1);
 
       const retry = await t.callback(order);
@@ -109,7 +109,7 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(row.state, "done", "answered and stored again");
       assert.equal(row.response_body, first.text);
 
-      await prune(t.store.db, { dialect: t.store.kind, retentionDays: 30, now: Date.now() + 31 * DAY_MS });
+      await prune(t.store.handle, { retentionDays: 30, now: Date.now() + 31 * DAY_MS });
       const other = await t.callback({ ...order, items: [{ productSku: "EARL-GREY", qty: 5, subscription: { id: "s9" } }] });
       assert.equal(other.status, 409, "the pruned key stays bound to its order's body");
       assert.equal(other.body.errorCode, "idempotency_key_reused");
@@ -121,22 +121,22 @@ for (const { kind, skip } of await storeKinds()) {
       const now = Date.now();
       for (let i = 0; i < 25; i++) await addJob(db, `batch-${String(i).padStart(2, "0")}`, "done", OLD(now));
       const batches: [PruneStep, number][] = [];
-      const dry = await prune(db, { dialect: t.store.kind, retentionDays: 30, now, dryRun: true, onBatch: (s, n) => batches.push([s, n]) });
+      const dry = await prune(t.store.handle, { retentionDays: 30, now, dryRun: true, onBatch: (s, n) => batches.push([s, n]) });
       assert.equal(dry.jobs.done, 25, "the dry run counts");
       assert.equal((await ids(db, "jobs")).length, 25, "and changes nothing");
       assert.equal(batches.length, 0, "no batches");
-      const r = await prune(db, { dialect: t.store.kind, retentionDays: 30, now, batchSize: 10, onBatch: (s, n) => batches.push([s, n]) });
+      const r = await prune(t.store.handle, { retentionDays: 30, now, batchSize: 10, onBatch: (s, n) => batches.push([s, n]) });
       assert.equal(r.jobs.done, 25);
       assert.deepEqual(batches.filter(([s]) => s === "jobs.done").map(([, n]) => n), [10, 10, 5]);
 
       for (let i = 0; i < 60; i++) await addJob(db, `twice-${String(i).padStart(2, "0")}`, "skipped", OLD(now));
-      const both = await Promise.all([0, 1].map(() => prune(db, { dialect: t.store.kind, retentionDays: 30, now, batchSize: 7 })));
+      const both = await Promise.all([0, 1].map(() => prune(t.store.handle, { retentionDays: 30, now, batchSize: 7 })));
       assert.equal(both[0].jobs.skipped + both[1].jobs.skipped, 60);
       assert.deepEqual(await ids(db, "jobs"), []);
     });
 
     it("refuses a retention shorter than a week", async () => {
-      await assert.rejects(prune(t.store.db, { dialect: t.store.kind, retentionDays: 3, now: Date.now() }), /at least 7 days/);
+      await assert.rejects(prune(t.store.handle, { retentionDays: 3, now: Date.now() }), /at least 7 days/);
     });
   });
 
@@ -149,7 +149,7 @@ for (const { kind, skip } of await storeKinds()) {
         const first = await t.callback(order);
         assert.equal(first.status, 201);
         assert.equal(platform.calls, 1);
-        await prune(t.store.db, { dialect: t.store.kind, retentionDays: 30, now: Date.now() + 31 * DAY_MS });
+        await prune(t.store.handle, { retentionDays: 30, now: Date.now() + 31 * DAY_MS });
 
         platform.mode = "down";
         const down = await t.callback(order);
@@ -187,7 +187,7 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(first.body.status, "accepted");
       await t.settle();
       assert.equal((await t.jobs({ state: "done" })).length, 2, "the event and its write-back");
-      const r = await prune(t.store.db, { dialect: t.store.kind, retentionDays: 30, now: Date.now() + 31 * DAY_MS });
+      const r = await prune(t.store.handle, { retentionDays: 30, now: Date.now() + 31 * DAY_MS });
       assert.equal(r.jobs.done, 2);
 
       const again = await t.webhook("order/created", body);

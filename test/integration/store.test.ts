@@ -73,7 +73,7 @@ describe("store [postgres] order ids", { skip: (await storeKinds())[1]!.skip }, 
     const d = freshDatabase("postgres");
     const catalog = loadCatalog(undefined, createSchemaRegistry());
     const local = (store: Store) =>
-      createLocalPlatform({ db: store.db, catalog, orderNumberPrefix: "OB-", orderNumberStart: 100_000, ids: "sequences" });
+      createLocalPlatform({ db: store.handle, catalog, orderNumberPrefix: "OB-", orderNumberStart: 100_000 });
     try {
       // A database that placed orders before 0003: counters advanced, no sequences yet.
       let store = await openStore(loadConfig(d.env).database, silent);

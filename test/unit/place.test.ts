@@ -21,7 +21,7 @@ const order: NormalizedOrder = {
 const placed = { platformOrderId: "9", orderNumber: "X-9", createdAt: "2026-01-01T00:00:00Z" } as unknown as NonNullable<PlatformOrderResult["order"]>;
 const ok = (ref: string): LineResult => ({ ok: true, ref, sku: `SKU-${ref}`, platformOrderItemId: `i${ref}` }) as unknown as LineResult;
 const failed = (ref: string): LineResult => ({ ok: false, ref, sku: `SKU-${ref}`, message: "nope", errorClass: "Platform" }) as LineResult;
-const result = (o: PlatformOrderResult["order"], lines: LineResult[]): PlatformOrderResult => ({ order: o, lines, replayed: false, ranAtomically: false });
+const result = (o: PlatformOrderResult["order"], lines: LineResult[]): PlatformOrderResult => ({ order: o, lines, replayed: false });
 
 describe("a platform's answer is checked before it becomes the callback's answer", () => {
   it("accepts an order with its lines, a partial order, and nothing ordered with a reason", () => {

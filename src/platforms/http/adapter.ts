@@ -300,6 +300,5 @@ function fromWire(order: NormalizedOrder, a: HttpOrderResponse, clock: () => num
           },
     lines,
     replayed: a.replayed === true,
-    ranAtomically: false,
   };
 }

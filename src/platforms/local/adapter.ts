@@ -1,9 +1,10 @@
-import { sql, type Kysely } from "kysely";
 import { currencyExponent, formatMinor, roundAmount } from "../../money.js";
 import { differencesAsText } from "../../orders/amounts.js";
 import { isUniqueViolation, retryOnConflict } from "../../store/db.js";
-import { param, prepare, preparedInsert, type Executor, type Prepared } from "../../store/prepared.js";
-import type { Database, LocalOrderItemRow, LocalOrderRow } from "../../store/schema.js";
+import { transactionOrRollback, type Tx } from "../../store/handle.js";
+import type { InStorePlatform, Recorded } from "../../orders/placement.js";
+import type { Logger } from "../../logger.js";
+import { createLocalOrders, type LocalOrder, type LocalOrderItem, type NewLocalOrder, type NewLocalOrderItem } from "../../store/local-orders.js";
 import {
   ERROR_CLASS_PLATFORM,
   type CartToClear,
@@ -18,31 +19,25 @@ import type { Catalog } from "./catalog.js";
 import { checkLine, priceOrder, type AcceptedLine, type PricedOrder } from "./pricing.js";
 
 export interface LocalPlatformOptions {
-  db: Kysely<Database>;
+  db: Tx;
   catalog: Catalog;
   orderNumberPrefix: string;
   orderNumberStart: number;
-  /** Where order and item ids come from: counter rows (SQLite) or sequences (PostgreSQL, no row lock). */
-  ids: "counters" | "sequences";
   clock?: () => number;
 }
 
-const ORDER_COUNTER = "local_order";
-const ITEM_COUNTER = "local_order_item";
+/**
+ * What one pass of placing an order did in its transaction. Only `recorded` with a kept record
+ * commits; the others roll it back (the stock taken goes back).
+ */
+type Pass<T> =
+  | { kind: "recorded"; result: PlatformOrderResult; recorded: Recorded<T> }
+  /** Nothing can be placed: recorded afterwards, in a transaction of its own. */
+  | { kind: "notPlaced"; result: PlatformOrderResult }
+  /** An order exists under the key already: the next pass reads it. */
+  | { kind: "keyTaken" };
 
-/** Thrown inside the transaction to roll it back while still returning a result. */
-class Rollback {
-  constructor(readonly result: PlatformOrderResult) {}
-}
-
-/** Thrown inside the transaction when an order exists under the key already: roll back, then read it. */
-class KeyTaken {}
-
-/** An order and its items before the database gave them ids (and the order its number). */
-type NewOrderRow = Omit<LocalOrderRow, "id" | "order_number">;
-type NewItemRow = Omit<LocalOrderItemRow, "id" | "order_id">;
-
-export interface LocalPlatform extends PlatformAdapter {
+export interface LocalPlatform extends PlatformAdapter, InStorePlatform {
   clearCart(cart: CartToClear): Promise<void>;
   /** Creates stock rows for tracked products and the order-number counters, once. */
   init(): Promise<void>;
@@ -50,30 +45,19 @@ export interface LocalPlatform extends PlatformAdapter {
 
 /**
  * The built-in platform: orders live in orderbridge's own database, so placing an order, taking its
- * stock and storing the callback response commit in one transaction.
+ * stock and the source's record of it (the callback's answer, the Recharge sync row) commit in one
+ * transaction (placeAndRecord, used by the in-store placement). As a PlatformAdapter
+ * (createOrder) it records nothing else.
  */
 export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
   const { db, catalog } = opts;
   const exponent = currencyExponent(catalog.currency);
   const clock = opts.clock ?? Date.now;
-  // The statements of placing an order, compiled once (src/store/prepared.ts).
-  const q = {
-    orderByKey: prepare(db.selectFrom("local_orders").selectAll().where("idempotency_key", "=", param<string>("key"))),
-    takeStock: prepare(
-      db
-        .updateTable("local_stock")
-        .set((eb) => ({ available: eb("available", "-", param<number>("quantity")) }))
-        .where("sku", "=", param<string>("sku"))
-        .where("available", ">=", param<number>("quantity")),
-    ),
-    insertOrderIfNew: preparedInsert(db, "local_orders", { ifNoConflictOn: "idempotency_key" }),
-    insertItems: preparedInsert(db, "local_order_items"),
-    itemsOf: prepare(db.selectFrom("local_order_items").selectAll().where("order_id", "=", param<number>("orderId")).orderBy("line_no")),
-  };
+  const store = createLocalOrders(db, { orderNumberPrefix: opts.orderNumberPrefix, orderNumberStart: opts.orderNumberStart });
 
   /** The result of an order placed earlier under the same key; lines not in it are reported failed. */
-  async function loadResult(tx: Executor, row: LocalOrderRow, order: NormalizedOrder): Promise<PlatformOrderResult> {
-    const items = (await q.itemsOf.run(tx, { orderId: row.id })).rows;
+  async function loadResult(tx: Tx, row: LocalOrder, order: NormalizedOrder): Promise<PlatformOrderResult> {
+    const items = await store.itemsOf(tx, row.id);
     const byRef = new Map(items.map((it) => [it.line_ref, it]));
     return {
       order: toPlacedOrder(row),
@@ -84,150 +68,74 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
           : itemResult(it);
       }),
       replayed: true,
-      ranAtomically: false,
     };
   }
 
   async function init(): Promise<void> {
-    const stockRows = [...catalog.products.values()]
+    const stock = [...catalog.products.values()]
       .filter((p) => p.stock !== undefined)
       .map((p) => ({ sku: p.sku, available: p.stock as number }));
-    if (stockRows.length > 0) {
-      await db.insertInto("local_stock").values(stockRows).onConflict((oc) => oc.column("sku").doNothing()).execute();
-    }
-    await db
-      .insertInto("counters")
-      .values([
-        { name: ORDER_COUNTER, value: opts.orderNumberStart - 1 },
-        { name: ITEM_COUNTER, value: 0 },
-      ])
-      .onConflict((oc) => oc.column("name").doNothing())
-      .execute();
-    if (opts.ids === "sequences") {
-      // A new sequence starts where its counter is (the first start, or the first after an
-      // upgrade); setval marks it called, so this happens once. Instances starting together set
-      // the same value before any of them takes an id.
-      for (const [seq, counter] of [
-        ["local_order_ids", ORDER_COUNTER],
-        ["local_order_item_ids", ITEM_COUNTER],
-      ] as const) {
-        await sql`select setval(${seq}::regclass, greatest(c.value, 1), c.value >= 1)
-                  from counters c where c.name = ${counter} and not (select is_called from ${sql.table(seq)})`.execute(db);
-      }
-    }
+    await store.init(db, stock);
   }
 
-  /** A new order and its items as stored, with their ids; undefined when the key was taken. */
-  type Inserted = { row: LocalOrderRow; items: LocalOrderItemRow[] } | undefined;
-
-  /**
-   * SQLite: the ids from the two counter rows, moved on by one statement (the order's counter by 1,
-   * the items' by their number); the order inserted unless its key is taken, then its items.
-   */
-  const bumpBoth = prepare(
-    sql<{ name: string; value: number }>`update counters
-      set value = value + (case name when ${ORDER_COUNTER} then 1 else ${param<number>("items")} end)
-      where name in (${ORDER_COUNTER}, ${ITEM_COUNTER})
-      returning name, value`.compile(db),
-  );
-  async function insertCounted(tx: Executor, order: NewOrderRow, items: NewItemRow[]): Promise<Inserted> {
-    const counters = (await bumpBoth.run(tx, { items: items.length })).rows;
-    const value = (name: string): number => {
-      const counter = counters.find((r) => r.name === name);
-      if (counter === undefined) throw new Error(`counter ${name} is missing`);
-      return Number(counter.value);
-    };
-    const orderId = value(ORDER_COUNTER);
-    const firstItemId = value(ITEM_COUNTER) - items.length + 1;
-    const row: LocalOrderRow = { id: orderId, order_number: `${opts.orderNumberPrefix}${orderId}`, ...order };
-    const inserted = await q.insertOrderIfNew(tx, [row]);
-    if (Number(inserted.numAffectedRows) !== 1) return undefined;
-    const itemRows = items.map((it, i) => ({ id: firstItemId + i, order_id: orderId, ...it }));
-    await q.insertItems(tx, itemRows);
-    return { row, items: itemRows };
-  }
-
-  /**
-   * PostgreSQL: the order and its items in one statement (one round trip instead of three): ids
-   * from the sequences, the order inserted unless its key is taken, the items only with it. The row
-   * values travel as JSON and are typed by the tables' own row types. Built once, on first use (the
-   * rows always have the same columns).
-   */
-  let insertWithIds: Prepared<{ id: number | string; order_number: string; items: { id: number | string; ref: string }[] }> | undefined;
-  async function insertSequenced(tx: Executor, order: NewOrderRow, items: NewItemRow[]): Promise<Inserted> {
-    if (insertWithIds === undefined) {
-      const names = (row: object): string[] => Object.keys(row);
-      const cols = (cs: string[]) => sql.join(cs.map((c) => sql.ref(c)));
-      const fromR = (cs: string[]) => sql.join(cs.map((c) => sql.ref(`r.${c}`)));
-      const orderCols = names(order);
-      const itemCols = names(items[0] ?? {});
-      insertWithIds = prepare(
-        sql<{ id: number | string; order_number: string; items: { id: number | string; ref: string }[] }>`
-          with ids as (select nextval('local_order_ids') as id),
-          o as (
-            insert into local_orders (id, order_number, ${cols(orderCols)})
-            select ids.id, ${param<string>("prefix")}::text || ids.id, ${fromR(orderCols)}
-            from ids, jsonb_populate_record(null::local_orders, ${param<string>("order")}::jsonb) r
-            on conflict (idempotency_key) do nothing
-            returning id, order_number
-          ),
-          i as (
-            insert into local_order_items (id, order_id, ${cols(itemCols)})
-            select nextval('local_order_item_ids'), o.id, ${fromR(itemCols)}
-            from o, jsonb_populate_recordset(null::local_order_items, ${param<string>("items")}::jsonb) r
-            returning id, line_ref
-          )
-          select o.id, o.order_number,
-                 coalesce((select json_agg(json_build_object('id', i.id, 'ref', i.line_ref)) from i), '[]'::json) as items
-          from o`.compile(db),
-      );
-    }
-    const row = (
-      await insertWithIds.run(tx, { prefix: opts.orderNumberPrefix, order: JSON.stringify(order), items: JSON.stringify(items) })
-    ).rows[0];
-    if (row === undefined) return undefined; // the key is taken: nothing was inserted
-    const orderId = Number(row.id);
-    const itemIds = new Map(row.items.map((it) => [it.ref, Number(it.id)]));
-    return {
-      row: { id: orderId, order_number: row.order_number, ...order },
-      items: items.map((it) => {
-        const id = itemIds.get(it.line_ref);
-        if (id === undefined) throw new Error(`the database returned no id for line ${it.line_ref}`);
-        return { id, order_id: orderId, ...it };
-      }),
-    };
-  }
-
-  async function createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
+  async function placeAndRecord<T>(
+    order: NormalizedOrder,
+    key: string,
+    record: (tx: Tx, result: PlatformOrderResult) => Promise<Recorded<T>>,
+    o: { log: Logger; signal?: AbortSignal },
+  ): Promise<{ result: PlatformOrderResult; recorded: Recorded<T> }> {
     // Most keys are new, so the first pass does not look for an order under the key: its insert
     // finds out (one statement, one PostgreSQL round trip, less per order). When the key is taken
     // (a retry, or another instance placing the same key at this moment, whose insert we waited
     // for), the pass rolls back and the second one reads that order.
-    // A deadlock or serialization failure runs the pass again from BEGIN, ctx.atomically included
+    // A deadlock or serialization failure runs the pass again from BEGIN, `record` included
     // (retryOnConflict): nothing of the failed run was kept.
     for (let pass = 0; ; pass++) {
+      let p: Pass<T>;
       try {
-        return await retryOnConflict(() => db.transaction().execute((tx) => placeInTransaction(tx, order, ctx, pass > 0)), ctx);
+        const run = await retryOnConflict(
+          () =>
+            transactionOrRollback(db, async (tx) => {
+              const r = await placeInTransaction(tx, order, key, pass > 0, record);
+              return { value: r, rollBack: r.kind !== "recorded" || r.recorded.kind === "held" };
+            }),
+          o,
+        );
+        p = run.value;
       } catch (e) {
-        if (e instanceof Rollback) return e.result;
-        if (pass === 0 && (e instanceof KeyTaken || isUniqueViolation(e))) continue;
-        if (e instanceof KeyTaken) throw new Error(`an order under key ${ctx.idempotencyKey} exists but could not be read`);
+        if (pass === 0 && isUniqueViolation(e)) continue;
         throw e;
       }
+      if (p.kind === "keyTaken") {
+        if (pass === 0) continue;
+        throw new Error(`an order under key ${key} exists but could not be read`);
+      }
+      if (p.kind === "recorded") return { result: p.result, recorded: p.recorded };
+      const result = p.result;
+      const alone = await transactionOrRollback(db, async (tx) => {
+        const recorded = await record(tx, result);
+        return { value: recorded, rollBack: recorded.kind === "held" };
+      });
+      return { result, recorded: alone.value };
     }
   }
 
-  async function placeInTransaction(
-    tx: Kysely<Database>,
+  async function createOrder(order: NormalizedOrder, ctx: CreateOrderContext): Promise<PlatformOrderResult> {
+    const nothing = async (): Promise<Recorded<undefined>> => ({ kind: "kept", value: undefined });
+    return (await placeAndRecord(order, ctx.idempotencyKey, nothing, ctx)).result;
+  }
+
+  async function placeInTransaction<T>(
+    tx: Tx,
     order: NormalizedOrder,
-    ctx: CreateOrderContext,
+    key: string,
     lookFirst: boolean,
-  ): Promise<PlatformOrderResult> {
-    const existing = lookFirst ? (await q.orderByKey.run(tx, { key: ctx.idempotencyKey })).rows[0] : undefined;
+    record: (tx: Tx, result: PlatformOrderResult) => Promise<Recorded<T>>,
+  ): Promise<Pass<T>> {
+    const existing = lookFirst ? await store.orderByKey(tx, key) : undefined;
     if (existing !== undefined) {
       const result = await loadResult(tx, existing, order);
-      if (ctx.atomically !== undefined) await ctx.atomically(tx, result);
-      return { ...result, ranAtomically: ctx.atomically !== undefined };
+      return { kind: "recorded", result, recorded: await record(tx, result) };
     }
 
     const outcomes = new Map<string, LineResult | AcceptedLine>();
@@ -240,15 +148,13 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       order: null,
       lines: order.lines.map((l) => toLineResult(outcomes.get(l.ref) as LineResult | AcceptedLine, exponent)),
       replayed: false,
-      ranAtomically: false,
     });
     // Nothing can be placed now; but a retry of an order placed earlier (when there was stock) is
     // answered with that order, by the next pass.
-    const keyTaken = async (): Promise<boolean> =>
-      !lookFirst && (await q.orderByKey.run(tx, { key: ctx.idempotencyKey })).rows[0] !== undefined;
+    const keyTaken = async (): Promise<boolean> => !lookFirst && (await store.orderByKey(tx, key)) !== undefined;
     if (failedSoFar() && !order.allowPartial) {
-      if (await keyTaken()) throw new KeyTaken();
-      return notPlaced();
+      if (await keyTaken()) return { kind: "keyTaken" };
+      return { kind: "notPlaced", result: notPlaced() };
     }
 
     // Take stock line by line; a line that cannot have it fails, the others keep theirs. The rows
@@ -258,21 +164,20 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
     for (const line of [...order.lines].sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0))) {
       const o = outcomes.get(line.ref);
       if (o === undefined || "ok" in o || o.product.stock === undefined) continue;
-      const taken = await q.takeStock.run(tx, { sku: line.sku, quantity: line.quantity });
-      if (Number(taken.numAffectedRows) !== 1) {
+      if (!(await store.takeStock(tx, line.sku, line.quantity))) {
         outcomes.set(line.ref, { ok: false, ref: line.ref, sku: line.sku, message: `Product ${line.sku} is out of stock`, errorClass: ERROR_CLASS_PLATFORM });
       }
     }
     const accepted = order.lines.map((l) => outcomes.get(l.ref)).filter((o): o is AcceptedLine => o !== undefined && !("ok" in o));
     if (accepted.length === 0 || (failedSoFar() && !order.allowPartial)) {
-      if (await keyTaken()) throw new KeyTaken(); // the stock taken goes back either way
-      throw new Rollback(notPlaced());
+      if (await keyTaken()) return { kind: "keyTaken" }; // the stock taken goes back either way
+      return { kind: "notPlaced", result: notPlaced() };
     }
 
     const priced = priceOrder(order, accepted, catalog);
     const createdAt = Math.floor(clock() / 1000) * 1000;
-    const orderRow: NewOrderRow = {
-      idempotency_key: ctx.idempotencyKey,
+    const orderRow: NewLocalOrder = {
+      idempotency_key: key,
       source: order.source,
       source_order_id: order.sourceOrderId ?? null,
       customer_email: order.customer.email,
@@ -293,7 +198,7 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       created_at: createdAt,
       details: orderDetails(order, priced, exponent),
     };
-    const itemRows: NewItemRow[] = priced.lines.map((l) => ({
+    const itemRows: NewLocalOrderItem[] = priced.lines.map((l) => ({
       line_no: order.lines.indexOf(l.line),
       line_ref: l.line.ref,
       sku: l.line.sku,
@@ -310,8 +215,8 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       properties: l.line.properties === undefined || l.line.properties.length === 0 ? null : JSON.stringify(l.line.properties),
     }));
 
-    const inserted = opts.ids === "sequences" ? await insertSequenced(tx, orderRow, itemRows) : await insertCounted(tx, orderRow, itemRows);
-    if (inserted === undefined) throw new KeyTaken();
+    const inserted = await store.insert(tx, orderRow, itemRows);
+    if (inserted === undefined) return { kind: "keyTaken" };
     const { row, items } = inserted;
     const itemByRef = new Map(items.map((it) => [it.line_ref, it]));
     const result: PlatformOrderResult = {
@@ -321,22 +226,16 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
         return it === undefined ? toLineResult(outcomes.get(l.ref) as LineResult, exponent) : itemResult(it);
       }),
       replayed: false,
-      ranAtomically: ctx.atomically !== undefined,
     };
-    if (ctx.atomically !== undefined) await ctx.atomically(tx, result);
-    return result;
+    return { kind: "recorded", result, recorded: await record(tx, result) };
   }
 
   /** The local storefront has no carts of its own: a cleared cart is recorded (once) for the merchant to see. */
   async function clearCart(cart: CartToClear): Promise<void> {
-    await db
-      .insertInto("local_cleared_carts")
-      .values({ cart_id: cart.cartId, source: cart.source, customer_email: cart.customerEmail ?? null, cleared_at: clock() })
-      .onConflict((oc) => oc.column("cart_id").doNothing())
-      .execute();
+    await store.recordClearedCart(db, { cartId: cart.cartId, source: cart.source, customerEmail: cart.customerEmail ?? null, clearedAt: clock() });
   }
 
-  return { name: "local", atomicWithStore: true, init, createOrder, clearCart };
+  return { name: "local", init, createOrder, placeAndRecord, clearCart };
 }
 
 /**
@@ -375,7 +274,7 @@ function toLineResult(o: LineResult | AcceptedLine, exponent: number): LineResul
   };
 }
 
-function itemResult(it: LocalOrderItemRow): LineResult {
+function itemResult(it: LocalOrderItem): LineResult {
   return {
     ok: true,
     ref: it.line_ref,
@@ -392,7 +291,7 @@ function itemResult(it: LocalOrderItemRow): LineResult {
   };
 }
 
-export function toPlacedOrder(row: LocalOrderRow): PlacedOrder {
+export function toPlacedOrder(row: LocalOrder): PlacedOrder {
   return {
     platformOrderId: String(row.id),
     orderNumber: row.order_number,

@@ -1,6 +1,6 @@
-import type { Kysely } from "kysely";
 import { currencyUnit, formatMinor } from "../../money.js";
-import type { Database, LocalOrderItemRow, LocalOrderRow } from "../../store/schema.js";
+import type { Tx } from "../../store/handle.js";
+import { itemsOfOrders, listLocalOrders, localOrderByNumber, type LocalOrder, type LocalOrderItem } from "../../store/local-orders.js";
 
 /** An order of the local platform as the admin API shows it (amounts as decimal text). */
 export interface OrderView {
@@ -46,7 +46,7 @@ export interface OrderView {
   details: Record<string, unknown> | null;
 }
 
-function view(o: LocalOrderRow, items: LocalOrderItemRow[]): OrderView {
+function view(o: LocalOrder, items: LocalOrderItem[]): OrderView {
   // Stored orders passed the ISO 4217 check; one stored before it had two decimals.
   const exp = currencyUnit(o.currency) ?? 2;
   const m = (n: number): string => formatMinor(n, exp);
@@ -88,33 +88,24 @@ function view(o: LocalOrderRow, items: LocalOrderItemRow[]): OrderView {
   };
 }
 
-async function withItems(db: Kysely<Database>, orders: LocalOrderRow[]): Promise<OrderView[]> {
+async function withItems(db: Tx, orders: LocalOrder[]): Promise<OrderView[]> {
   if (orders.length === 0) return [];
-  const items = await db
-    .selectFrom("local_order_items")
-    .selectAll()
-    .where("order_id", "in", orders.map((o) => o.id))
-    .orderBy("order_id")
-    .orderBy("line_no")
-    .execute();
-  const byOrder = new Map<number, LocalOrderItemRow[]>();
+  const items = await itemsOfOrders(
+    db,
+    orders.map((o) => o.id),
+  );
+  const byOrder = new Map<number, LocalOrderItem[]>();
   for (const it of items) byOrder.set(it.order_id, [...(byOrder.get(it.order_id) ?? []), it]);
   return orders.map((o) => view(o, byOrder.get(o.id) ?? []));
 }
 
 /** Newest first; `before` is the platformOrderId to continue after (keyset pagination). */
 export async function listOrders(
-  db: Kysely<Database>,
+  db: Tx,
   q: { salesOrderToken?: string; source?: string; sourceOrderId?: string; limit: number; before?: number },
 ): Promise<{ orders: OrderView[]; nextBefore: string | null }> {
-  let query = db.selectFrom("local_orders").selectAll().orderBy("id", "desc").limit(q.limit + 1);
-  if (q.salesOrderToken !== undefined) {
-    query = query.where("source", "=", "subscribe-pro").where("source_order_id", "=", q.salesOrderToken);
-  }
-  if (q.source !== undefined) query = query.where("source", "=", q.source);
-  if (q.sourceOrderId !== undefined) query = query.where("source_order_id", "=", q.sourceOrderId);
-  if (q.before !== undefined) query = query.where("id", "<", q.before);
-  const rows = await query.execute();
+  // One more than a page: whether there is a next one.
+  const rows = await listLocalOrders(db, q);
   const page = rows.slice(0, q.limit);
   return {
     orders: await withItems(db, page),
@@ -122,8 +113,8 @@ export async function listOrders(
   };
 }
 
-export async function getOrder(db: Kysely<Database>, orderNumber: string): Promise<OrderView | undefined> {
-  const row = await db.selectFrom("local_orders").selectAll().where("order_number", "=", orderNumber).executeTakeFirst();
+export async function getOrder(db: Tx, orderNumber: string): Promise<OrderView | undefined> {
+  const row = await localOrderByNumber(db, orderNumber);
   if (row === undefined) return undefined;
   const [v] = await withItems(db, [row]);
   return v;

@@ -373,7 +373,6 @@ function notPlaced(order: NormalizedOrder, failures: Map<string, string>, resolv
       };
     }),
     replayed: false,
-    ranAtomically: false,
   };
 }
 
@@ -423,6 +422,5 @@ function fromShopify(order: NormalizedOrder, node: Obj, failures: Map<string, st
     },
     lines,
     replayed,
-    ranAtomically: false,
   };
 }

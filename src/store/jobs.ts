@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { currentTraceparent } from "../telemetry/tracing.js";
-import type { Kysely } from "kysely";
-import type { Database, JobRow, JobState } from "../store/schema.js";
+import { dialectOf, kx, type Tx } from "./handle.js";
+import type { JobRow, JobState } from "./schema.js";
+
+export type { JobRow, JobState } from "./schema.js";
 
 /**
  * The durable work queue: one table (`jobs`) holds the inbox (received webhooks) and the outbox
@@ -12,8 +14,6 @@ import type { Database, JobRow, JobState } from "../store/schema.js";
  * Each job belongs to a lane, and each lane is claimed by loops of its own: placing orders (the
  * inbox) never waits behind write-backs that wait for Recharge's rate limit.
  */
-export type Dialect = "sqlite" | "postgres";
-
 /** inbox: received webhooks (placing orders); writeback: calls to Recharge's API, under its rate limit. */
 export type Lane = "inbox" | "writeback";
 
@@ -44,7 +44,8 @@ export const newJobId = (prefix: string): string => `${prefix}_${Date.now().toSt
  * Adds a job unless one with the same dedupe key or body hash exists. Returns the id of the job that
  * stands for this work (the new one, or the existing duplicate) and whether it was new.
  */
-export async function enqueue(db: Kysely<Database>, job: NewJob, now: number): Promise<{ id: string; inserted: boolean }> {
+export async function enqueue(tx: Tx, job: NewJob, now: number): Promise<{ id: string; inserted: boolean }> {
+  const db = kx(tx);
   const keys: [("dedupe_key" | "body_hash"), string][] = [];
   if (job.dedupeKey) keys.push(["dedupe_key", job.dedupeKey]);
   if (job.bodyHash) keys.push(["body_hash", job.bodyHash]);
@@ -101,10 +102,10 @@ export async function enqueue(db: Kysely<Database>, job: NewJob, now: number): P
  * the next one.
  */
 export async function claimNext(
-  db: Kysely<Database>,
-  dialect: Dialect,
+  tx: Tx,
   o: { lane: Lane; workerId: string; now: number; leaseMs: number },
 ): Promise<JobRow | undefined> {
+  const db = kx(tx);
   const due = db
     .selectFrom("jobs")
     .select("id")
@@ -123,7 +124,7 @@ export async function claimNext(
       .where("state", "=", "pending")
       .returningAll()
       .executeTakeFirst();
-  if (dialect === "postgres") return claim(due.forUpdate().skipLocked());
+  if (dialectOf(tx) === "postgres") return claim(due.forUpdate().skipLocked());
   for (let tries = 0; tries < 5; tries++) {
     const next = await due.executeTakeFirst();
     if (next === undefined) return undefined;
@@ -134,7 +135,8 @@ export async function claimNext(
 }
 
 /** Whether the lane has a job due now (read only). */
-export async function hasDue(db: Kysely<Database>, lane: Lane, now: number): Promise<boolean> {
+export async function hasDue(tx: Tx, lane: Lane, now: number): Promise<boolean> {
+  const db = kx(tx);
   const row = await db.selectFrom("jobs").select("id").where("lane", "=", lane).where("state", "=", "pending").where("run_at", "<=", now).limit(1).executeTakeFirst();
   return row !== undefined;
 }
@@ -144,7 +146,8 @@ export async function hasDue(db: Kysely<Database>, lane: Lane, now: number): Pro
  * the lease) back to pending, due at once, their attempt not spent. Returns how many. Reads first,
  * so the usual case (none) writes nothing.
  */
-export async function requeueExpired(db: Kysely<Database>, now: number): Promise<number> {
+export async function requeueExpired(tx: Tx, now: number): Promise<number> {
+  const db = kx(tx);
   const expired = await db.selectFrom("jobs").select("id").where("state", "=", "running").where("lease_until", "<", now).limit(100).execute();
   if (expired.length === 0) return 0;
   const r = await db
@@ -162,7 +165,8 @@ export async function requeueExpired(db: Kysely<Database>, now: number): Promise
 }
 
 /** Extends a running job's lease; false when the worker no longer owns it. */
-export async function extendLease(db: Kysely<Database>, id: string, workerId: string, leaseUntil: number): Promise<boolean> {
+export async function extendLease(tx: Tx, id: string, workerId: string, leaseUntil: number): Promise<boolean> {
+  const db = kx(tx);
   const r = await db
     .updateTable("jobs")
     .set({ lease_until: leaseUntil })
@@ -175,11 +179,12 @@ export async function extendLease(db: Kysely<Database>, id: string, workerId: st
 
 /** Marks a job finished (done or skipped). Only the worker holding it may; false otherwise. */
 export async function completeJob(
-  db: Kysely<Database>,
+  tx: Tx,
   id: string,
   workerId: string,
   o: { state: "done" | "skipped"; outcome: string; attempts: number; now: number },
 ): Promise<boolean> {
+  const db = kx(tx);
   const r = await db
     .updateTable("jobs")
     .set({ state: o.state, outcome: o.outcome, attempts: o.attempts, locked_by: null, lease_until: null, updated_at: o.now })
@@ -192,11 +197,12 @@ export async function completeJob(
 
 /** Records a failed attempt: back to pending at `retryAt`, or dead when `retryAt` is undefined. */
 export async function failJob(
-  db: Kysely<Database>,
+  tx: Tx,
   id: string,
   workerId: string,
   o: { error: string; attempts: number; retryAt: number | undefined; now: number },
 ): Promise<boolean> {
+  const db = kx(tx);
   const r = await db
     .updateTable("jobs")
     .set({
@@ -216,7 +222,8 @@ export async function failJob(
 }
 
 /** Gives back a job this worker holds without counting an attempt (shutdown, rate-limit wait). */
-export async function releaseJob(db: Kysely<Database>, id: string, workerId: string, runAt: number, now: number): Promise<void> {
+export async function releaseJob(tx: Tx, id: string, workerId: string, runAt: number, now: number): Promise<void> {
+  const db = kx(tx);
   await db
     .updateTable("jobs")
     .set({ state: "pending", run_at: runAt, locked_by: null, lease_until: null, updated_at: now })
@@ -229,7 +236,8 @@ export async function releaseJob(db: Kysely<Database>, id: string, workerId: str
 export type ReplayResult = { kind: "replayed"; job: JobRow } | { kind: "not_found" } | { kind: "running" };
 
 /** Runs a job again from the start: pending now, with a fresh attempt budget. */
-export async function replayJob(db: Kysely<Database>, id: string, now: number): Promise<ReplayResult> {
+export async function replayJob(tx: Tx, id: string, now: number): Promise<ReplayResult> {
+  const db = kx(tx);
   const r = await db
     .updateTable("jobs")
     // From the start: a fresh attempt budget, and no outcome or error of the runs before (the log
@@ -244,7 +252,8 @@ export async function replayJob(db: Kysely<Database>, id: string, now: number): 
   return exists === undefined ? { kind: "not_found" } : { kind: "running" };
 }
 
-export async function getJob(db: Kysely<Database>, id: string): Promise<JobRow | undefined> {
+export async function getJob(tx: Tx, id: string): Promise<JobRow | undefined> {
+  const db = kx(tx);
   return db.selectFrom("jobs").selectAll().where("id", "=", id).executeTakeFirst();
 }
 
@@ -258,7 +267,8 @@ export interface JobListQuery {
 }
 
 /** Newest first, keyset-paginated on (created_at, id). */
-export async function listJobs(db: Kysely<Database>, q: JobListQuery): Promise<JobRow[]> {
+export async function listJobs(tx: Tx, q: JobListQuery): Promise<JobRow[]> {
+  const db = kx(tx);
   let query = db.selectFrom("jobs").selectAll();
   if (q.state !== undefined) query = query.where("state", "=", q.state);
   if (q.kind !== undefined) query = query.where("kind", "=", q.kind);
@@ -268,4 +278,20 @@ export async function listJobs(db: Kysely<Database>, q: JobListQuery): Promise<J
     query = query.where((eb) => eb.or([eb("created_at", "<", c.createdAt), eb.and([eb("created_at", "=", c.createdAt), eb("id", "<", c.id)])]));
   }
   return query.orderBy("created_at", "desc").orderBy("id", "desc").limit(q.limit).execute();
+}
+
+/** Gives back every job this worker still holds (at shutdown), due at once, its attempt not spent. */
+export async function releaseAllHeldBy(tx: Tx, workerId: string, now: number): Promise<void> {
+  await kx(tx)
+    .updateTable("jobs")
+    .set({ state: "pending", locked_by: null, lease_until: null, updated_at: now })
+    .where("locked_by", "=", workerId)
+    .where("state", "=", "running")
+    .execute();
+}
+
+/** The jobs of these kinds for these resources (ids): their kind, resource and state. */
+export async function jobsForResources(tx: Tx, kinds: readonly string[], resourceIds: readonly string[]): Promise<{ kind: string; resource_id: string | null; state: JobState }[]> {
+  if (resourceIds.length === 0) return [];
+  return kx(tx).selectFrom("jobs").select(["kind", "resource_id", "state"]).where("kind", "in", kinds).where("resource_id", "in", resourceIds).execute();
 }

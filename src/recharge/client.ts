@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import axios, { type AxiosInstance } from "axios";
-import type { RateLimiter } from "../jobs/rate-limiter.js";
+import type { RateLimiter, ReserveOptions } from "../jobs/rate-limiter.js";
 import { scrubber, type Scrub } from "../security/scrub.js";
 import type { RechargeApiVersion } from "./order.js";
 
@@ -19,7 +19,10 @@ export interface RechargeResponse {
 export interface RechargeClient {
   put(path: string, body: unknown, version: RechargeApiVersion, signal?: AbortSignal): Promise<RechargeResponse>;
   /** A read (e.g. `GET /orders/{id}`): a slot of the same rate limit as a write. */
-  get(path: string, version: RechargeApiVersion, signal?: AbortSignal): Promise<RechargeResponse>;
+  get(path: string, version: RechargeApiVersion, signal?: AbortSignal, opts?: ReserveOptions): Promise<RechargeResponse>;
+  /** `POST /webhooks` and the like (webhook registrations). */
+  post(path: string, body: unknown, version: RechargeApiVersion, signal?: AbortSignal): Promise<RechargeResponse>;
+  delete(path: string, version: RechargeApiVersion, signal?: AbortSignal): Promise<RechargeResponse>;
   readonly limiter: RateLimiter;
   /** Removes the access token from a text (what Recharge answered, before it is logged or stored). */
   readonly scrub: Scrub;
@@ -56,11 +59,12 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
     headers: { "X-Recharge-Access-Token": o.token, Accept: "application/json" },
     validateStatus: () => true,
     maxRedirects: 0,
-    // Ids and numbers, or one order (a few kilobytes): a small answer is plenty.
-    maxContentLength: 1024 * 1024,
+    // Ids and numbers, one order (a few kilobytes), or a page of 250 orders (the sweep's GET /orders).
+    maxContentLength: 32 * 1024 * 1024,
   });
-  async function send(method: "GET" | "PUT", path: string, body: unknown, version: RechargeApiVersion, signal: AbortSignal | undefined): Promise<RechargeResponse> {
-    const slot = await o.limiter.tryReserve(o.maxWaitMs);
+  type Method = "GET" | "PUT" | "POST" | "DELETE";
+  async function send(method: Method, path: string, body: unknown, version: RechargeApiVersion, signal: AbortSignal | undefined, reserve?: ReserveOptions): Promise<RechargeResponse> {
+    const slot = await o.limiter.tryReserve(o.maxWaitMs, reserve);
     if (!slot.granted) throw new RateLimitDeferral(slot.waitMs);
     const wait = slot.waitMs;
     if (wait > 0) {
@@ -72,8 +76,8 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
       .request({
         method,
         url: path,
-        headers: { "X-Recharge-Version": version, ...(method === "PUT" ? { "Content-Type": "application/json" } : {}) },
-        ...(method === "PUT" ? { data: body } : {}),
+        headers: { "X-Recharge-Version": version, ...(hasBody(method) ? { "Content-Type": "application/json" } : {}) },
+        ...(hasBody(method) ? { data: body } : {}),
         ...(signal === undefined ? {} : { signal }),
       })
       .catch((e: unknown) => {
@@ -89,6 +93,11 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
     limiter: o.limiter,
     scrub: scrubber([o.token]),
     put: (path, body, version, signal) => send("PUT", path, body, version, signal),
-    get: (path, version, signal) => send("GET", path, undefined, version, signal),
+    get: (path, version, signal, opts) => send("GET", path, undefined, version, signal, opts),
+    post: (path, body, version, signal) => send("POST", path, body, version, signal),
+    delete: (path, version, signal) => send("DELETE", path, undefined, version, signal),
   };
+  function hasBody(method: Method): boolean {
+    return method === "PUT" || method === "POST";
+  }
 }

@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import { enqueue } from "../jobs/queue.js";
-import type { Database } from "../store/schema.js";
+import type { Database, RechargeOrderRow } from "../store/schema.js";
 import { JOB_PUT_CHARGE, JOB_PUT_ORDER, writeBackJobs } from "./handlers.js";
 import type { RechargeApiVersion } from "./order.js";
 
@@ -37,35 +37,52 @@ export async function queueMissingWriteBacks(
     const last = rows[rows.length - 1] as (typeof rows)[number];
     after = { placedAt: Number(last.placed_at), id: last.recharge_order_id };
     result.orders += rows.length;
-    const jobs = rows.flatMap((r) =>
-      writeBackJobs({
-        rechargeOrderId: r.recharge_order_id,
-        chargeId: r.charge_id ?? undefined,
-        isPrepaid: r.is_prepaid === 1,
-        apiVersion: r.api_version as RechargeApiVersion,
-        placed: { platformOrderId: r.platform_order_id, orderNumber: r.order_number },
-        maxAttempts: o.maxAttempts,
-        correlationId: null,
-      }),
-    );
-    // Matched by kind and order, not by dedupe key: a charge write-back queued before its key was
-    // the order's alone (recharge:put-charge:<charge id>:<order id>) is found as well.
-    const ids = rows.map((r) => r.recharge_order_id);
-    const found = await db
-      .selectFrom("jobs")
-      .select(["kind", "resource_id", "state"])
-      .where("kind", "in", [JOB_PUT_ORDER, JOB_PUT_CHARGE])
-      .where("resource_id", "in", ids)
-      .execute();
-    const have = new Set(found.map((f) => `${f.kind} ${f.resource_id}`));
-    for (const f of found) result.existing[f.state] = (result.existing[f.state] ?? 0) + 1;
-    const missing = jobs.filter((j) => !have.has(`${j.kind} ${j.resourceId}`));
-    if (o.dryRun) {
-      result.queued += missing.length;
-      continue;
-    }
-    await db.transaction().execute(async (tx) => {
-      for (const j of missing) if ((await enqueue(tx, j, o.now)).inserted) result.queued++;
-    });
+    const r = await queueWriteBacksFor(db, rows, o);
+    result.queued += r.queued;
+    for (const [state, n] of Object.entries(r.existing)) result.existing[state] = (result.existing[state] ?? 0) + n;
   }
+}
+
+/**
+ * Queues the write-backs of these placed orders that do not exist yet, in whatever state (also used
+ * by the sweep, src/recharge/sweep.ts, for orders Recharge still shows without an external id).
+ */
+export async function queueWriteBacksFor(
+  db: Kysely<Database>,
+  rows: readonly RechargeOrderRow[],
+  o: { maxAttempts: number; dryRun: boolean; now: number; correlationId?: string | null },
+): Promise<Omit<CatchUpResult, "orders">> {
+  const result: Omit<CatchUpResult, "orders"> = { queued: 0, existing: {} };
+  if (rows.length === 0) return result;
+  const jobs = rows.flatMap((r) =>
+    writeBackJobs({
+      rechargeOrderId: r.recharge_order_id,
+      chargeId: r.charge_id ?? undefined,
+      isPrepaid: r.is_prepaid === 1,
+      apiVersion: r.api_version as RechargeApiVersion,
+      placed: { platformOrderId: r.platform_order_id, orderNumber: r.order_number },
+      maxAttempts: o.maxAttempts,
+      correlationId: o.correlationId ?? null,
+    }),
+  );
+  // Matched by kind and order, not by dedupe key: a charge write-back queued before its key was
+  // the order's alone (recharge:put-charge:<charge id>:<order id>) is found as well.
+  const ids = rows.map((r) => r.recharge_order_id);
+  const found = await db
+    .selectFrom("jobs")
+    .select(["kind", "resource_id", "state"])
+    .where("kind", "in", [JOB_PUT_ORDER, JOB_PUT_CHARGE])
+    .where("resource_id", "in", ids)
+    .execute();
+  const have = new Set(found.map((f) => `${f.kind} ${f.resource_id}`));
+  for (const f of found) result.existing[f.state] = (result.existing[f.state] ?? 0) + 1;
+  const missing = jobs.filter((j) => !have.has(`${j.kind} ${j.resourceId}`));
+  if (o.dryRun) {
+    result.queued += missing.length;
+    return result;
+  }
+  await db.transaction().execute(async (tx) => {
+    for (const j of missing) if ((await enqueue(tx, j, o.now)).inserted) result.queued++;
+  });
+  return result;
 }

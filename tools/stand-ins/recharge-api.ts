@@ -44,6 +44,8 @@ export interface RechargeStandInOptions {
    * seconds, rounded up, when retryAfter is true) and is NOT counted as accepted.
    */
   bucket?: { size: number; leakPerSecond: number; retryAfter?: boolean };
+  /** `GET /orders` answers at most this many a page whatever `limit` asks (more pages, fewer orders). */
+  pageCap?: number;
 }
 
 export interface RechargeStandIn {
@@ -363,10 +365,11 @@ class RechargeApiStandIn implements RechargeStandIn {
       .filter((o) => filters["has_external_order"] === undefined || external(o) === ["true", "1"].includes(filters["has_external_order"] ?? ""))
       .sort((a, b) => Number(b["id"]) - Number(a["id"]));
     const rest = before === undefined ? matching : matching.filter((o) => Number(o["id"]) < (before as number));
-    const page = rest.slice(0, limit);
+    const size = Math.min(limit, this.opts.pageCap ?? MAX_PAGE);
+    const page = rest.slice(0, size);
     const last = page[page.length - 1];
     const cursor = (c: object): string => Buffer.from(JSON.stringify(c)).toString("base64url");
-    const next = rest.length > limit && last !== undefined ? cursor({ f: filters, before: Number(last["id"]) }) : null;
+    const next = rest.length > size && last !== undefined ? cursor({ f: filters, before: Number(last["id"]) }) : null;
     const previous = before === undefined ? null : cursor({ f: filters, before: Number.MAX_SAFE_INTEGER });
     this.send(res, call, 200, { next_cursor: next, previous_cursor: previous, orders: page });
   }

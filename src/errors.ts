@@ -148,6 +148,26 @@ export class PlatformError extends AppError {
   }
 }
 
+/**
+ * A call to Recharge's API that orderbridge makes on its own account (webhook registrations, the
+ * sweep's order lists) failed: no answer, or a status that is not 2xx. The message names the call
+ * and status and carries Recharge's words with the access token scrubbed (never the token).
+ * Example: "GET /webhooks → 401: Invalid API token".
+ */
+export class RechargeApiError extends AppError {
+  readonly code = "recharge_api_error";
+  readonly httpStatus = 502;
+  constructor(
+    message: string,
+    /** The HTTP status, undefined when there was no answer. */
+    readonly status: number | undefined,
+    /** Worth trying again later (no answer, 408, 409, 429, 5xx). */
+    readonly retryable: boolean,
+  ) {
+    super(message);
+  }
+}
+
 /** An error's message with the platform's scrubbed words when it has them: for logs and a job's last error. */
 export function errorText(e: Error): string {
   return e instanceof PlatformError && e.detail !== undefined ? `${e.message}. The platform said: ${e.detail}` : e.message;

@@ -9,6 +9,7 @@ import { QUEUE_STATES, queueCounts } from "./store/counts.js";
 import type { Tx } from "./store/handle.js";
 
 export { QUEUE_STATES } from "./store/counts.js";
+import { readSweepStates } from "./store/recharge-sweep.js";
 
 /**
  * What orderbridge exposes at GET /metrics (Prometheus text format). One registry per service, so
@@ -29,7 +30,17 @@ export interface Metrics {
   rateLimitWaits: Counter;
   rateLimitWaitSeconds: Counter;
   platformDuration: Histogram<"platform" | "outcome">;
+  /** 1 when the topic's Recharge webhook is registered as wanted, 0 when it is missing or wrong (PUBLIC_URL set). */
+  rechargeWebhookOk: Gauge<"topic">;
+  rechargeWebhookChecks: Counter<"result">;
+  rechargeSweepRuns: Counter<"result">;
+  rechargeSweepOrders: Counter<"action">;
 }
+
+/** The closed label values of the Recharge reconciliation metrics. */
+export const WEBHOOK_CHECK_RESULTS = ["ok", "problem", "repaired", "error"] as const;
+export const SWEEP_RUN_RESULTS = ["finished", "failed", "lost_lease"] as const;
+export const SWEEP_ORDER_ACTIONS = ["place", "write_back", "none", "invalid"] as const;
 
 /**
  * Label values come from closed sets only: every distinct value is a time series kept until the
@@ -118,7 +129,46 @@ export function createMetrics(db: Tx, opts: MetricsOptions): Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     }),
+    rechargeWebhookOk: new Gauge({
+      name: "orderbridge_recharge_webhook_subscription_ok",
+      help: "1 when the topic's Recharge webhook is registered at PUBLIC_URL with the wanted version, 0 when it is missing, wrong or doubled (set by each instance's check)",
+      labelNames: ["topic"],
+      registers: [registry],
+      aggregator: "min",
+    }),
+    rechargeWebhookChecks: new Counter({
+      name: "orderbridge_recharge_webhook_checks_total",
+      help: "Checks of the Recharge webhook registrations, by result (ok, problem, repaired, error: Recharge did not answer)",
+      labelNames: ["result"],
+      registers: [registry],
+    }),
+    rechargeSweepRuns: new Counter({
+      name: "orderbridge_recharge_sweep_runs_total",
+      help: "Runs of the Recharge sweep in this process, by result (finished, failed: it goes on from its cursor next time, lost_lease)",
+      labelNames: ["result"],
+      registers: [registry],
+    }),
+    rechargeSweepOrders: new Counter({
+      name: "orderbridge_recharge_sweep_orders_total",
+      help: "Recharge orders the sweep looked at, by what they needed (place: missed, fed to the inbox; write_back; none; invalid)",
+      labelNames: ["action"],
+      registers: [registry],
+    }),
   };
+  for (const result of WEBHOOK_CHECK_RESULTS) metrics.rechargeWebhookChecks.inc({ result }, 0);
+  for (const result of SWEEP_RUN_RESULTS) metrics.rechargeSweepRuns.inc({ result }, 0);
+  for (const action of SWEEP_ORDER_ACTIONS) metrics.rechargeSweepOrders.inc({ action }, 0);
+
+  new Gauge({
+    name: "orderbridge_recharge_sweep_last_finished_timestamp_seconds",
+    help: "When the Recharge sweep last finished a run (any instance's: read from the database), 0 before the first",
+    registers: [registry],
+    aggregator: "max",
+    async collect() {
+      const row = (await readSweepStates(db)).find((r) => r.name === "orders");
+      this.set(row?.last_finished_at == null ? 0 : Number(row.last_finished_at) / 1000);
+    },
+  });
 
   // Prometheus's info-metric convention: value 1, the facts as labels (joined onto other series by
   // instance). A fixed set of one series per process.

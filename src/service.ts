@@ -1,4 +1,5 @@
-import { createHash } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import os from "node:os";
 import type express from "express";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
@@ -12,9 +13,12 @@ import { createPlatform } from "./platforms/index.js";
 import { createLocalPlatform } from "./platforms/local/adapter.js";
 import { loadCatalog } from "./platforms/local/catalog.js";
 import { getOrder, listOrders } from "./platforms/local/orders-query.js";
+import { rechargeLimiterName } from "./recharge/api.js";
 import { createRechargeClient } from "./recharge/client.js";
 import { createRechargeHandlers, JOB_KINDS } from "./recharge/handlers.js";
 import { createRechargeReceiver } from "./recharge/receive.js";
+import { createSweeper, type Sweeper } from "./recharge/sweep.js";
+import { createWebhookCheck, createWebhookSubscriptions, type WebhookCheck } from "./recharge/webhooks.js";
 import { openStore, type Store } from "./store/db.js";
 import { getJob, listJobs, replayJob } from "./store/jobs.js";
 import { createPruner } from "./store/retention.js";
@@ -30,6 +34,8 @@ export interface Service {
   store: Store;
   /** Runs inbox events and write-backs in this process. */
   worker: Worker;
+  /** The Recharge sweep (with RECHARGE_API_TOKEN and RECHARGE_SWEEP_INTERVAL > 0) and the webhook check (with PUBLIC_URL too). */
+  rechargeTasks: { sweeper: Sweeper | undefined; webhookCheck: WebhookCheck | undefined };
   close(): Promise<void>;
 }
 
@@ -46,6 +52,8 @@ export interface ServiceOptions {
   startWorker?: boolean;
   /** The periodic pruner's first run after start (default: a minute, or PRUNE_INTERVAL_MS when shorter). */
   firstPruneDelayMs?: number;
+  /** Start the Recharge sweep's and webhook check's timers (default true); false leaves them to be run by hand (tests). */
+  startRechargeTasks?: boolean;
 }
 
 export async function createService(config: Config, log: Logger, opts: ServiceOptions = {}): Promise<Service> {
@@ -92,7 +100,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
     const limiter =
       rc.apiToken === undefined
         ? undefined
-        : createRateLimiter(store.handle, `recharge:${createHash("sha256").update(rc.apiToken).digest("hex").slice(0, 16)}`, rc.rateLimit, clock);
+        : createRateLimiter(store.handle, rechargeLimiterName(rc.apiToken), rc.rateLimit, clock);
     const client =
       rc.apiToken === undefined || limiter === undefined
         ? undefined
@@ -167,6 +175,47 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
             onEnqueued: nudgeInbox,
           }), (span, ack) => span.setAttributes({ "orderbridge.recharge.ack": ack.status, ...(ack.topic === null ? {} : { "orderbridge.recharge.topic": ack.topic }) }));
 
+    // Recharge stops sending after 48 hours of failed deliveries (it deletes the webhook), and
+    // anyone with the token can remove one: the sweep and the webhook check keep "nothing lost".
+    const holder = `${os.hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+    const sweeper =
+      client === undefined || rc.sweep.intervalMs === 0
+        ? undefined
+        : createSweeper({
+            db: store.handle,
+            client,
+            version: rc.apiVersion,
+            validateOrder: schemas.validator("recharge/order-webhook"),
+            maxAttempts: config.jobs.maxAttempts,
+            lookbackMs: rc.sweep.lookbackMs,
+            rateShare: rc.sweep.rateShare,
+            rate: rc.rateLimit,
+            cursorParam: rc.sweep.cursorParam,
+            holder,
+            clock,
+            log,
+            onEnqueued: (lane) => worker.nudge(lane),
+            metrics,
+          });
+    const webhookCheck =
+      client === undefined || config.publicUrl === undefined
+        ? undefined
+        : createWebhookCheck({
+            subscriptions: createWebhookSubscriptions({ client, wanted: { publicUrl: config.publicUrl, topics: rc.webhooks.topics, version: rc.webhooks.version } }),
+            db: store.handle,
+            holder,
+            intervalMs: rc.webhooks.checkIntervalMs,
+            autosync: rc.webhooks.autosync,
+            log,
+            clock,
+            onReport: (r) => {
+              for (const t of r.topics) metrics.rechargeWebhookOk.set({ topic: t.topic }, t.state === "ok" ? 1 : 0);
+              metrics.rechargeWebhookChecks.inc({ result: r.ok ? "ok" : "problem" });
+            },
+            onRepair: () => metrics.rechargeWebhookChecks.inc({ result: "repaired" }),
+            onError: () => metrics.rechargeWebhookChecks.inc({ result: "error" }),
+          });
+
     if (platform.name !== "local") log.info("platform", { platform: platform.name, clearsCarts: platform.clearCart !== undefined });
     if (config.trustProxy === true || typeof config.trustProxy === "number") {
       // Allowed with SP_AUTH=hmac only (config.ts refuses it with the allowlist), where it changes
@@ -203,6 +252,10 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       },
     });
     if (opts.startWorker !== false) worker.start();
+    if (opts.startRechargeTasks !== false) {
+      sweeper?.start(rc.sweep.intervalMs);
+      webhookCheck?.start();
+    }
     const pruner =
       config.retention.days === 0
         ? undefined
@@ -219,8 +272,11 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       app,
       store,
       worker,
+      rechargeTasks: { sweeper, webhookCheck },
       async close() {
         await pruner?.stop();
+        await sweeper?.stop();
+        await webhookCheck?.stop();
         await worker.stop(config.shutdownTimeoutMs);
         await platform.close?.();
         await store.close();

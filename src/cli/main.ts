@@ -6,7 +6,13 @@ import { ConfigError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { loadPlatformModule } from "../platforms/index.js";
 import { loadCatalog } from "../platforms/local/catalog.js";
+import { createRateLimiter } from "../jobs/rate-limiter.js";
+import { rechargeLimiterName } from "../recharge/api.js";
 import { queueMissingWriteBacks } from "../recharge/catch-up.js";
+import { createRechargeClient } from "../recharge/client.js";
+import { createSweeper, type SweepReport } from "../recharge/sweep.js";
+import { createWebhookSubscriptions } from "../recharge/webhooks.js";
+import type { SubscriptionReport, SyncAction } from "../recharge/subscriptions.js";
 import { openStore } from "../store/db.js";
 import { describePrune, MIN_RETENTION_DAYS, prune } from "../store/retention.js";
 import { createSchemaRegistry } from "../validation/schemas.js";
@@ -315,6 +321,118 @@ recharge
     } finally {
       await store.close();
     }
+  });
+
+/**
+ * The service's Recharge client, on the configured database (its rate limit is the one the service
+ * and every instance draw from), for a command; closed after `fn`.
+ */
+async function withRechargeApi<T>(fn: (api: { c: ReturnType<typeof loadConfig>; client: ReturnType<typeof createRechargeClient>; store: Awaited<ReturnType<typeof openStore>> }) => Promise<T>): Promise<T> {
+  const c = loadConfig(process.env, { forServing: false });
+  const token = c.recharge.apiToken;
+  if (token === undefined) throw new ConfigError("RECHARGE_API_TOKEN is not set (or RECHARGE_WRITEBACK=off): this command calls Recharge's API with the service's token. Run it with the service's environment");
+  const store = await openStore(c.database, createLogger({ level: "error", format: "json", silent: true }));
+  try {
+    const limiter = createRateLimiter(store.handle, rechargeLimiterName(token), c.recharge.rateLimit);
+    const client = createRechargeClient({ baseUrl: c.recharge.apiUrl, token, timeoutMs: c.recharge.timeoutMs, maxWaitMs: 1000, limiter });
+    return await fn({ c, client, store });
+  } finally {
+    await store.close();
+  }
+}
+
+function webhookSubscriptionsFor(c: ReturnType<typeof loadConfig>, client: ReturnType<typeof createRechargeClient>) {
+  if (c.publicUrl === undefined) {
+    throw new ConfigError("PUBLIC_URL is not set: it is the base URL Recharge's webhooks are registered at (https://orders.example.com). Set it as the service has it");
+  }
+  return createWebhookSubscriptions({ client, wanted: { publicUrl: c.publicUrl, topics: c.recharge.webhooks.topics, version: c.recharge.webhooks.version } });
+}
+
+function subscriptionTable(r: SubscriptionReport): string {
+  const rows = r.topics.map((t) => [t.topic, t.state, t.webhook?.id ?? "", t.webhook?.version ?? (t.webhook === undefined ? "" : "(store default)"), t.webhook?.address ?? "", t.problem ?? ""]);
+  return `${table(["topic", "state", "webhook", "version", "address", "problem"], rows)}\n${r.others} webhook(s) of other apps left alone`;
+}
+const describeAction = (a: SyncAction): string =>
+  a.kind === "create"
+    ? `create ${a.topic} at ${a.address} (version ${a.version})`
+    : a.kind === "update"
+      ? `correct webhook ${a.id} (${a.topic}): ${a.was.address} ${a.was.version ?? "(store default)"} → ${a.address} ${a.version}`
+      : `delete webhook ${a.id} (${a.topic} at ${a.address}): ${a.reason}`;
+
+const webhooks = recharge.command("webhooks").description("The store's Recharge webhooks against what orderbridge needs (the topics, an explicit version, at PUBLIC_URL)");
+webhooks
+  .command("status")
+  .description("List the store's webhooks (GET /webhooks) and compare them with what orderbridge needs; exit 1 when one is missing or wrong")
+  .option("--json", "print JSON", false)
+  .action(async (opts: Obj) => {
+    await withRechargeApi(async ({ c, client }) => {
+      const r = await webhookSubscriptionsFor(c, client).status();
+      print(opts["json"] === true ? JSON.stringify(r) : `${subscriptionTable(r)}\n${r.ok ? "ok" : `not ok: run \`orderbridge recharge webhooks sync\` to ${r.actions.map(describeAction).join("; ")}`}`);
+      if (!r.ok) process.exitCode = 1;
+    });
+  });
+webhooks
+  .command("sync")
+  .description("Create the missing webhooks, correct a wrong version or address, delete orderbridge's duplicates; never touches other apps' webhooks. Idempotent")
+  .option("--dry-run", "say what would change, change nothing", false)
+  .option("--json", "print JSON", false)
+  .action(async (opts: Obj) => {
+    await withRechargeApi(async ({ c, client }) => {
+      const subs = webhookSubscriptionsFor(c, client);
+      if (opts["dryRun"] === true) {
+        const r = await subs.status();
+        print(opts["json"] === true ? JSON.stringify({ dryRun: true, ...r }) : r.actions.length === 0 ? "nothing to change" : r.actions.map((a) => `would ${describeAction(a)}`).join("\n"));
+        return;
+      }
+      const r = await subs.sync();
+      if (opts["json"] === true) print(JSON.stringify(r));
+      else {
+        for (const a of r.applied) print(`${a.ok ? "done" : "FAILED"}: ${describeAction(a.action)}${a.ok ? "" : ` (${a.error ?? ""})`}`);
+        print(`${r.applied.length === 0 ? "nothing to change\n" : ""}${subscriptionTable(r.after)}`);
+      }
+      if (!r.after.ok) process.exitCode = 1;
+    });
+  });
+
+recharge
+  .command("sweep")
+  .description(
+    "List the successful Recharge orders updated since a time (GET /orders) and feed each one orderbridge has not placed into the inbox, as the service's periodic sweep does; placed ones without an external id in Recharge get their write-back. The service's sweep cursor is left as it is",
+  )
+  .requiredOption("--since <time>", "an ISO 8601 date or time, or a span before now such as 72h or 30d")
+  .option("--dry-run", "say what each order needs, change nothing", false)
+  .option("--json", "print JSON", false)
+  .action(async (opts: Obj) => {
+    const since = parseSince(String(opts["since"]));
+    await withRechargeApi(async ({ c, client, store }) => {
+      const rc = c.recharge;
+      const sweeper = createSweeper({
+        db: store.handle,
+        client,
+        version: rc.apiVersion,
+        validateOrder: createSchemaRegistry().validator("recharge/order-webhook"),
+        maxAttempts: c.jobs.maxAttempts,
+        lookbackMs: rc.sweep.lookbackMs,
+        rateShare: rc.sweep.rateShare,
+        rate: rc.rateLimit,
+        cursorParam: rc.sweep.cursorParam,
+        holder: `cli:${process.pid}`,
+        clock: Date.now,
+        log: createLogger({ level: "error", format: "json", silent: true }),
+        onEnqueued: () => undefined,
+      });
+      const r: SweepReport = await sweeper.sweepWindow({ from: since, until: Date.now(), dryRun: opts["dryRun"] === true });
+      if (opts["json"] === true) return print(JSON.stringify(r));
+      const found = r.orders.filter((o) => o.action !== "none");
+      if (found.length > 0) print(table(["recharge order", "needs", "why", "jobs"], found.map((o) => [o.id, o.action, o.reason, (o.jobs ?? []).join(", ")])));
+      const verb = r.dryRun ? "would " : "";
+      print(
+        `${r.seen} successful Recharge order(s) updated ${r.from} – ${r.until} (${r.pages} page(s)): ${verb}place ${r.placed} missed; ` +
+          `${verb}queue ${r.writeBacksQueued} write-back(s), ${verb}replay ${r.writeBacksReplayed} dead one(s); ${r.none} need nothing; ${r.invalid} invalid`,
+      );
+      if (!r.dryRun && (r.placed > 0 || r.writeBacksQueued > 0 || r.writeBacksReplayed > 0)) print("A running service places and writes them back within WORKER_POLL_MS.");
+      if (r.invalid > 0) process.exitCode = 1;
+    });
   });
 
 try {

@@ -342,3 +342,43 @@ export function maskUrl(raw: string): string {
   }
   return u.toString().replace(/%2A%2A%2A%2A/g, "****");
 }
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "15m" → 900000, "72h", "90s", "500ms", "1.5h"; a bare "0" is 0. Undefined when the text is not a duration. */
+export function parseDuration(text: string): number | undefined {
+  const t = text.trim();
+  if (t === "0") return 0;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/i.exec(t);
+  if (m === null) return undefined;
+  return Math.round(Number(m[1]) * (DURATION_UNITS[(m[2] as string).toLowerCase()] as number));
+}
+
+/** "15m" → "15m": a duration as Markdown for the README (from milliseconds). */
+function showDuration(ms: number): string {
+  if (ms === 0) return "0";
+  // Days from a week up: 72 hours reads as 72h.
+  if (ms >= 7 * 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
+  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
+/** A span of time with its unit (`500ms`, `90s`, `15m`, `72h`, `3d`), kept in milliseconds; `0` where `zero` says what it means. */
+export function duration(name: string, o: Common<number> & { default: number; min: number; max: number; zero?: string }): Setting<number> {
+  const range = `${o.zero !== undefined ? "`0` or " : ""}${showDuration(Math.max(o.min, 1))}–${showDuration(o.max)}`;
+  return define(name, {
+    describe: (v: number) => (v === 0 && o.zero !== undefined ? `0 (${o.zero})` : showDuration(v)),
+    ...o,
+    values: `duration with a unit (\`ms\`, \`s\`, \`m\`, \`h\`, \`d\`), ${range}`,
+    shownDefault: code(showDuration(o.default)),
+    parse: (raw, problem) => {
+      const ms = parseDuration(raw);
+      const ok = ms !== undefined && ((ms === 0 && o.zero !== undefined) || (ms >= o.min && ms <= o.max));
+      if (!ok) {
+        problem(`${name} must be a duration with its unit such as 90s, 15m or 72h, ${range.replace(/`/g, "")} (got "${raw}")`);
+        return o.default;
+      }
+      return ms;
+    },
+  });
+}

@@ -2,7 +2,8 @@ import { isIP } from "node:net";
 import { parseAllowlist, type Allowlist } from "../security/ip-allowlist.js";
 import { parseSigningKey } from "../security/standard-webhooks.js";
 import { MIN_RETENTION_DAYS } from "../store/retention.js";
-import { bool, bytes, custom, decimal, filePath, int, list, maskUrl, oneOf, splitList, text, token, url, type Spec } from "./settings.js";
+import { HANDLED_TOPICS, type HandledTopic } from "../recharge/order.js";
+import { bool, bytes, custom, decimal, duration, filePath, int, list, maskUrl, oneOf, splitList, text, token, url, type Spec } from "./settings.js";
 
 /**
  * Every setting orderbridge reads from its environment, once: section by section, each under the
@@ -66,6 +67,12 @@ export const SERVICE = {
       "which proxies may set `X-Forwarded-For` (Express `trust proxy`), see \"Behind a proxy or load balancer\"; `true` or a hop count only with " +
       "`SP_AUTH=hmac`. Off means the socket address is the client, so a forged header changes nothing",
     parse: parseTrustProxy,
+  }),
+  publicUrl: url("PUBLIC_URL", {
+    help:
+      "the base URL the world reaches this service at (`https://orders.example.com`, a path prefix allowed): with it, the Recharge webhooks " +
+      "are checked at start and every `RECHARGE_WEBHOOK_CHECK_INTERVAL` (see \"If Recharge stops sending\")",
+    check: (v) => (v !== undefined && (/[?#]/.test(v) || new URL(v).hostname === "") ? "PUBLIC_URL must be a base URL without a query or fragment" : undefined),
   }),
 } satisfies Spec;
 
@@ -273,6 +280,12 @@ export const SHOPIFY = {
   }),
 } satisfies Spec;
 
+const rechargeApiVersion = oneOf("RECHARGE_API_VERSION", ["2021-01", "2021-11"], {
+  default: "2021-11",
+  fold: "exact",
+  got: "none",
+  help: "version assumed when a payload's shape does not tell; the sweep reads orders in it",
+});
 const rechargeTimeout = int("RECHARGE_TIMEOUT_MS", { default: 10_000, min: 100, max: 120_000, help: "timeout of one Recharge API call" });
 
 export const RECHARGE = {
@@ -299,12 +312,7 @@ export const RECHARGE = {
     described: false,
   }),
   apiUrl: url("RECHARGE_API_URL", { default: "https://api.rechargeapps.com", help: "Recharge API base URL" }),
-  apiVersion: oneOf("RECHARGE_API_VERSION", ["2021-01", "2021-11"], {
-    default: "2021-11",
-    fold: "exact",
-    got: "none",
-    help: "version assumed when a payload's shape does not tell",
-  }),
+  apiVersion: rechargeApiVersion,
   timeoutMs: rechargeTimeout,
   rateLimit: {
     burst: int("RECHARGE_RATE_LIMIT_BURST", { default: 40, min: 1, max: 10_000, help: "Recharge calls allowed at once (bucket size, shared by all instances)" }),
@@ -323,6 +331,63 @@ export const RECHARGE = {
     help: "how far (either way) a timestamp-bound signature may be from now",
   }),
   sendOrderNumber: bool("RECHARGE_WRITEBACK_ORDER_NUMBER", { default: true, help: "send `external_order_number` with the order write-back" }),
+  webhooks: {
+    topics: custom<readonly HandledTopic[]>("RECHARGE_WEBHOOK_TOPICS", {
+      values: HANDLED_TOPICS.map((t) => `\`${t}\``).join(", ") + ", comma-separated",
+      default: HANDLED_TOPICS,
+      defaultText: "all four",
+      help: "the webhooks `orderbridge recharge webhooks` and the periodic check want registered (leave out `checkout/processed` with Shopify-hosted checkout)",
+      parse: parseTopics,
+      describe: (v) => v.join(","),
+    }),
+    version: oneOf("RECHARGE_WEBHOOK_VERSION", ["2021-01", "2021-11"], {
+      default: (ctx) => ctx.valueOf(rechargeApiVersion),
+      defaultText: "`RECHARGE_API_VERSION`",
+      fold: "exact",
+      got: "none",
+      help: "the explicit `version` the webhooks are registered with (one without a version gets the store's default: it counts as wrong)",
+    }),
+    checkIntervalMs: duration("RECHARGE_WEBHOOK_CHECK_INTERVAL", {
+      default: 15 * 60_000,
+      min: 1000,
+      max: 7 * 86_400_000,
+      help: "with `PUBLIC_URL`: how often the registered webhooks are compared with the wanted ones (`GET /webhooks`)",
+    }),
+    autosync: bool("RECHARGE_WEBHOOKS_AUTOSYNC", {
+      default: false,
+      help: "with `PUBLIC_URL`: repair what the check finds (create missing webhooks, correct a wrong version or address), as `orderbridge recharge webhooks sync` does",
+    }),
+  },
+  sweep: {
+    intervalMs: duration("RECHARGE_SWEEP_INTERVAL", {
+      default: 10 * 60_000,
+      min: 100,
+      max: 7 * 86_400_000,
+      zero: "off",
+      help: "how often one instance lists the Recharge orders updated since the last sweep and places any that was missed (needs `RECHARGE_API_TOKEN`); `0` turns it off",
+    }),
+    lookbackMs: duration("RECHARGE_SWEEP_LOOKBACK", {
+      default: 72 * 3_600_000,
+      min: 60_000,
+      max: 90 * 86_400_000,
+      help: "how far back the first sweep of a database looks (later ones start where the last ended)",
+    }),
+    rateShare: decimal("RECHARGE_SWEEP_RATE_SHARE", {
+      default: 0.25,
+      above: 0,
+      max: 1,
+      unit: "a share of the rate limit",
+      help:
+        "the share of the Recharge rate limit the sweep may use: it sends only while the bucket has more than `(1 − share) × RECHARGE_RATE_LIMIT_BURST` " +
+        "slots free, and at most `share × RECHARGE_RATE_LIMIT_PER_SECOND` calls per second",
+    }),
+    cursorParam: oneOf("RECHARGE_SWEEP_CURSOR_PARAM", ["cursor", "page_info"], {
+      default: "cursor",
+      fold: "lower",
+      got: "raw",
+      help: "the query parameter a next page's cursor is sent in (Recharge's reference shows both)",
+    }),
+  },
 } satisfies Spec;
 
 export const JOBS = {
@@ -434,6 +499,18 @@ function parseOtlpHeaders(raw: string, problem: (message: string) => void): Reco
     headers[name] = value;
   }
   return headers;
+}
+
+function parseTopics(raw: string, problem: (message: string) => void): readonly HandledTopic[] {
+  const topics: HandledTopic[] = [];
+  for (const t of splitList(raw)) {
+    const topic = t.toLowerCase().replace(/[-_]/, "/");
+    if ((HANDLED_TOPICS as readonly string[]).includes(topic)) {
+      if (!topics.includes(topic as HandledTopic)) topics.push(topic as HandledTopic);
+    } else problem(`RECHARGE_WEBHOOK_TOPICS: "${t}" is not a topic orderbridge handles (${HANDLED_TOPICS.join(", ")})`);
+  }
+  if (topics.length === 0) problem(`RECHARGE_WEBHOOK_TOPICS must name at least one of ${HANDLED_TOPICS.join(", ")}`);
+  return topics.length === 0 ? HANDLED_TOPICS : topics;
 }
 
 function parseTrustProxy(raw: string, problem: (message: string) => void): TrustProxy {

@@ -17,9 +17,17 @@ export interface RateLimiter {
    * Takes the next slot when it is free within `maxWaitMs` (then `waitMs` is how long to wait before
    * using it); otherwise takes nothing and says how long until one is free.
    */
-  tryReserve(maxWaitMs: number): Promise<{ granted: boolean; waitMs: number }>;
+  tryReserve(maxWaitMs: number, opts?: ReserveOptions): Promise<{ granted: boolean; waitMs: number }>;
   /** The remote side answered 429: no slot before `retryAfterMs` (or one interval). */
   penalize(retryAfterMs: number | undefined): Promise<void>;
+}
+
+export interface ReserveOptions {
+  /**
+   * Slots of the burst this caller leaves to others: it is granted a slot only while more than these
+   * are free (the Recharge sweep leaves write-backs most of the bucket).
+   */
+  keepFree?: number;
 }
 
 export function createRateLimiter(db: Tx, name: string, remote: RateSpec, clock: () => number = Date.now): RateLimiter {
@@ -47,9 +55,11 @@ export function createRateLimiter(db: Tx, name: string, remote: RateSpec, clock:
       const tat = await read();
       return tat === undefined ? 0 : gcraWait(tat, clock(), spec);
     },
-    tryReserve: (maxWaitMs) =>
+    tryReserve: (maxWaitMs, opts = {}) =>
       update((tat, now) => {
-        const r = gcraTryReserve(tat, now, spec, maxWaitMs);
+        // Leaving k slots free is seeing a bucket k slots smaller: the same rate, a shorter burst.
+        const keep = Math.min(spec.burst - 1, Math.max(0, Math.floor(opts.keepFree ?? 0)));
+        const r = gcraTryReserve(tat, now, keep === 0 ? spec : { burst: spec.burst - keep, perSecond: spec.perSecond }, maxWaitMs);
         return { tat: r.granted ? r.tat : undefined, result: { granted: r.granted, waitMs: r.waitMs } };
       }),
     penalize: (retryAfterMs) => update((tat, now) => ({ tat: gcraPenalize(tat, now, spec, retryAfterMs), result: undefined })),

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { RateLimiter } from "../jobs/rate-limiter.js";
+import type { RateLimiter, ReserveOptions } from "../jobs/rate-limiter.js";
 import { createHttpClient } from "../outbound/http-client.js";
 import type { Scrub } from "../security/scrub.js";
 import type { RechargeApiVersion } from "./order.js";
@@ -20,7 +20,10 @@ export interface RechargeResponse {
 export interface RechargeClient {
   put(path: string, body: unknown, version: RechargeApiVersion, signal?: AbortSignal): Promise<RechargeResponse>;
   /** A read (e.g. `GET /orders/{id}`): a slot of the same rate limit as a write. */
-  get(path: string, version: RechargeApiVersion, signal?: AbortSignal): Promise<RechargeResponse>;
+  get(path: string, version: RechargeApiVersion, signal?: AbortSignal, opts?: ReserveOptions): Promise<RechargeResponse>;
+  /** `POST /webhooks` and the like (webhook registrations). */
+  post(path: string, body: unknown, version: RechargeApiVersion, signal?: AbortSignal): Promise<RechargeResponse>;
+  delete(path: string, version: RechargeApiVersion, signal?: AbortSignal): Promise<RechargeResponse>;
   readonly limiter: RateLimiter;
   /** Removes the access token from a text (what Recharge answered, before it is logged or stored). */
   readonly scrub: Scrub;
@@ -56,11 +59,13 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
     timeoutMs: o.timeoutMs,
     headers: { "X-Recharge-Access-Token": o.token, Accept: "application/json" },
     secrets: [o.token],
-    // Ids and numbers, or one order (a few kilobytes): a small answer is plenty.
-    maxAnswerBytes: 1024 * 1024,
+    // Ids and numbers, one order (a few kilobytes), or a page of 250 orders (the sweep's GET /orders).
+    maxAnswerBytes: 32 * 1024 * 1024,
   });
-  async function send(method: "GET" | "PUT", path: string, body: unknown, version: RechargeApiVersion, signal: AbortSignal | undefined): Promise<RechargeResponse> {
-    const slot = await o.limiter.tryReserve(o.maxWaitMs);
+  type Method = "GET" | "PUT" | "POST" | "DELETE";
+  const hasBody = (method: Method): boolean => method === "PUT" || method === "POST";
+  async function send(method: Method, path: string, body: unknown, version: RechargeApiVersion, signal: AbortSignal | undefined, reserve?: ReserveOptions): Promise<RechargeResponse> {
+    const slot = await o.limiter.tryReserve(o.maxWaitMs, reserve);
     if (!slot.granted) throw new RateLimitDeferral(slot.waitMs);
     const wait = slot.waitMs;
     if (wait > 0) {
@@ -72,8 +77,8 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
       .request({
         method,
         url: path,
-        headers: { "X-Recharge-Version": version, ...(method === "PUT" ? { "Content-Type": "application/json" } : {}) },
-        ...(method === "PUT" ? { body: JSON.stringify(body) } : {}),
+        headers: { "X-Recharge-Version": version, ...(hasBody(method) ? { "Content-Type": "application/json" } : {}) },
+        ...(hasBody(method) ? { body: JSON.stringify(body) } : {}),
         signal,
       })
       .catch((e: unknown) => {
@@ -87,7 +92,9 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
     limiter: o.limiter,
     scrub: http.scrub,
     put: (path, body, version, signal) => send("PUT", path, body, version, signal),
-    get: (path, version, signal) => send("GET", path, undefined, version, signal),
+    get: (path, version, signal, opts) => send("GET", path, undefined, version, signal, opts),
+    post: (path, body, version, signal) => send("POST", path, body, version, signal),
+    delete: (path, version, signal) => send("DELETE", path, undefined, version, signal),
   };
 }
 

@@ -60,6 +60,14 @@ export function normalizeTopic(raw: string | undefined): string | undefined {
 const sha256 = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex");
 
 /**
+ * An inbox event's dedupe key: Recharge sends no delivery id, so a re-delivery is recognised by
+ * content. The sweep (src/recharge/sweep.ts) stores the orders it finds under the same key.
+ */
+export const eventDedupeKey = (topic: string, resourceId: string | null, updatedAt: unknown): string | null =>
+  resourceId !== null && typeof updatedAt === "string" ? `recharge:${topic}:${resourceId}:${updatedAt}` : null;
+export const eventBodyHash = (topic: string, text: string): string => sha256(`${topic}\n${text}`);
+
+/**
  * Receiving a Recharge webhook: authenticate, read, and write it to the durable inbox, then answer.
  * Nothing slow happens here (no platform, no Recharge call), so the answer comes in milliseconds
  * whatever the platform does; processing runs from the inbox (src/recharge/handlers.ts).
@@ -139,8 +147,7 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
     const id = resource[isCheckout ? "token" : "id"] ?? (isCheckout ? resource["external_checkout_id"] : undefined);
     const updatedAt = resource["updated_at"] ?? resource["completed_at"];
     const resourceId = id === undefined || id === null ? null : String(id);
-    // Recharge sends no delivery id: a re-delivery is recognised by content.
-    const dedupeKey = resourceId !== null && typeof updatedAt === "string" ? `recharge:${topic}:${resourceId}:${updatedAt}` : null;
+    const dedupeKey = eventDedupeKey(topic, resourceId, updatedAt);
     const r = await enqueue(
       deps.db,
       {
@@ -149,7 +156,7 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
         prefix: "evt",
         topic,
         dedupeKey,
-        bodyHash: sha256(`${topic}\n${text}`),
+        bodyHash: eventBodyHash(topic, text),
         resourceId,
         apiVersion: version,
         body: text,

@@ -195,6 +195,26 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable("jobs").addColumn("trace_context", "text").execute();
     },
   },
+  "0011_recharge_sweep": {
+    async up(db: Kysely<unknown>) {
+      // One row per periodic Recharge task ("orders": the sweep, "webhooks": the subscription check):
+      // who holds it (one instance at a time, until lease_until), and the sweep's cursor, so it
+      // survives restarts and is shared by every instance (src/store/recharge-sweep.ts).
+      await db.schema
+        .createTable("recharge_sweep_state")
+        .addColumn("name", "text", (c) => c.primaryKey())
+        .addColumn("holder", "text")
+        .addColumn("lease_until", "bigint")
+        .addColumn("watermark", "bigint")
+        .addColumn("run_from", "bigint")
+        .addColumn("run_until", "bigint")
+        .addColumn("page_cursor", "text")
+        .addColumn("last_finished_at", "bigint")
+        .addColumn("last_result", "text")
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
 };
 
 /**

@@ -1,4 +1,5 @@
 import { kx, type Tx } from "./handle.js";
+import type { RechargeOrderRow } from "./schema.js";
 
 /**
  * The `recharge_orders` table: one sync row per Recharge order placed, naming the platform's order
@@ -71,7 +72,19 @@ export async function placedSince(
     q = q.where((eb) => eb.or([eb("placed_at", ">", a.placedAt), eb.and([eb("placed_at", "=", a.placedAt), eb("recharge_order_id", ">", a.rechargeOrderId)])]));
   }
   const rows = await q.orderBy("placed_at").orderBy("recharge_order_id").limit(o.limit).execute();
-  return rows.map((r) => ({
+  return rows.map(placedOf);
+}
+
+/** The orders of these Recharge order ids that were placed, by id. */
+export async function placedByIds(tx: Tx, ids: readonly string[]): Promise<Map<string, PlacedRechargeOrder>> {
+  const placed = new Map<string, PlacedRechargeOrder>();
+  if (ids.length === 0) return placed;
+  for (const r of await kx(tx).selectFrom("recharge_orders").selectAll().where("recharge_order_id", "in", ids).execute()) placed.set(r.recharge_order_id, placedOf(r));
+  return placed;
+}
+
+function placedOf(r: RechargeOrderRow): PlacedRechargeOrder {
+  return {
     rechargeOrderId: r.recharge_order_id,
     platform: r.platform,
     platformOrderId: r.platform_order_id,
@@ -81,5 +94,5 @@ export async function placedSince(
     apiVersion: r.api_version,
     eventId: r.event_id,
     placedAt: Number(r.placed_at),
-  }));
+  };
 }

@@ -144,6 +144,24 @@ export interface MetaRow {
   value: string;
 }
 
+/** A periodic Recharge task's lease and progress (migration 0011_recharge_sweep). Times in ms since the epoch. */
+export interface RechargeSweepStateRow {
+  /** "orders" (the sweep) or "webhooks" (the subscription check). */
+  name: string;
+  holder: string | null;
+  lease_until: number | null;
+  /** Orders updated at or after this are looked at by the next run. */
+  watermark: number | null;
+  /** The run in progress: its window (updated_at_min, updated_at_max) and the next page's cursor. */
+  run_from: number | null;
+  run_until: number | null;
+  page_cursor: string | null;
+  last_finished_at: number | null;
+  /** JSON: what the last finished run found. */
+  last_result: string | null;
+  updated_at: number;
+}
+
 export interface Database {
   sp_callbacks: SpCallbackRow;
   local_orders: LocalOrderRow;
@@ -155,4 +173,5 @@ export interface Database {
   local_cleared_carts: LocalClearedCartRow;
   rate_limits: RateLimitRow;
   orderbridge_meta: MetaRow;
+  recharge_sweep_state: RechargeSweepStateRow;
 }

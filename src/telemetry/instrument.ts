@@ -59,7 +59,9 @@ export function traceRechargeClient(client: RechargeClient): RechargeClient {
   return {
     ...client,
     put: traced("recharge PUT", { kind: SpanKind.CLIENT, attributes: { "http.request.method": "PUT" } }, (path, body, version, signal) => client.put(path, body, version, signal), status),
-    get: traced("recharge GET", { kind: SpanKind.CLIENT, attributes: { "http.request.method": "GET" } }, (path, version, signal) => client.get(path, version, signal), status),
+    get: traced("recharge GET", { kind: SpanKind.CLIENT, attributes: { "http.request.method": "GET" } }, (path, version, signal, opts) => client.get(path, version, signal, opts), status),
+    post: traced("recharge POST", { kind: SpanKind.CLIENT, attributes: { "http.request.method": "POST" } }, (path, body, version, signal) => client.post(path, body, version, signal), status),
+    delete: traced("recharge DELETE", { kind: SpanKind.CLIENT, attributes: { "http.request.method": "DELETE" } }, (path, version, signal) => client.delete(path, version, signal), status),
   };
 }
 

@@ -159,3 +159,49 @@ test("waitForCalls resolves on arrival and rejects with the calls so far on time
   assert.equal(calls.length, 1);
   await assert.rejects(api.waitForCalls(2, 50), /got 1: #1 PUT \/orders\/9 → 200/);
 });
+
+test("GET /orders: filtered, newest id first, at most 250 a page, cursor pagination (cursor or page_info) under the bucket", async () => {
+  const api = await start({ bucket: { size: 40, leakPerSecond: 2 } });
+  for (let i = 1; i <= 7; i++) {
+    api.storeOrder({ id: 100 + i, status: i === 3 ? "queued" : "success", updated_at: `2026-12-01T10:0${i}:00+00:00`, external_order_id: { ecommerce: i === 5 ? "X" : null } });
+  }
+  const get = async (path: string): Promise<{ status: number; body: { orders: { id: number }[]; next_cursor: string | null } }> => {
+    const res = await fetch(`${api.url}${path}`, { headers: HEADERS });
+    return { status: res.status, body: (await res.json()) as { orders: { id: number }[]; next_cursor: string | null } };
+  };
+  const first = await get("/orders?status=success&updated_at_min=2026-12-01T10:02:00Z&limit=2");
+  assert.equal(first.status, 200);
+  assert.deepEqual(first.body.orders.map((o) => o.id), [107, 106]);
+  assert.ok(first.body.next_cursor);
+  const second = await get(`/orders?limit=2&cursor=${first.body.next_cursor}`);
+  assert.deepEqual(second.body.orders.map((o) => o.id), [105, 104]);
+  const third = await get(`/orders?limit=2&page_info=${second.body.next_cursor ?? ""}`);
+  assert.deepEqual(third.body.orders.map((o) => o.id), [102]);
+  assert.equal(third.body.next_cursor, null);
+  assert.deepEqual((await get("/orders?has_external_order=false&updated_at_max=2026-12-01T10:06:00%2B00:00")).body.orders.map((o) => o.id), [106, 104, 103, 102, 101]);
+  assert.equal((await get("/orders?limit=251")).status, 422);
+  // A write-back lands on the stored order, and is an update of it.
+  assert.equal((await put(api, "/orders/101", { external_order_id: { ecommerce: "9" } })).status, 200);
+  assert.deepEqual(api.order(101)?.["external_order_id"], { ecommerce: "9" });
+  assert.notEqual(api.order(101)?.["updated_at"], "2026-12-01T10:01:00+00:00");
+  assert.equal(api.bucketRejections, 0);
+});
+
+test("webhooks: GET lists, POST creates (the store's default version when none is given), PUT changes, DELETE removes", async () => {
+  const api = await start();
+  const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> => {
+    const res = await fetch(`${api.url}${path}`, { method, headers: HEADERS, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    return { status: res.status, body: res.status === 204 ? null : await res.json() };
+  };
+  const other = api.addWebhook({ address: "https://other.example/hook", topic: "order/created", version: "2021-11" });
+  const created = await call("POST", "/webhooks", { address: "https://a.example/webhooks/recharge/order/created", topic: "order/created" });
+  assert.equal(created.status, 200);
+  const id = (created.body as { webhook: { id: number; version: string } }).webhook.id;
+  assert.equal((created.body as { webhook: { version: string } }).webhook.version, "2021-01");
+  assert.equal((await call("PUT", `/webhooks/${id}`, { version: "2021-11" })).status, 200);
+  assert.deepEqual(((await call("GET", "/webhooks")).body as { webhooks: unknown[] }).webhooks, [other, { id, address: "https://a.example/webhooks/recharge/order/created", topic: "order/created", version: "2021-11" }]);
+  assert.equal((await call("DELETE", `/webhooks/${id}`)).status, 204);
+  assert.equal((await call("DELETE", `/webhooks/${id}`)).status, 404);
+  assert.equal((await call("POST", "/webhooks", { topic: "order/created" })).status, 422);
+  assert.deepEqual(api.webhooks.map((w) => w.id), [other.id]);
+});

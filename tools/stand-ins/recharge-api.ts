@@ -5,8 +5,12 @@ import { close, firstHeader, isPlainObject, listen, readBody } from "./loopback.
 /**
  * A real local HTTP server standing in for the Recharge REST API (spec: recharge-webhooks.md §1, §8, §9).
  * It knows `PUT /orders/{id}`, `PUT /charges/{id}` and `GET /orders/{id}` (answering an order stored
- * with `storeOrder`, else 404), checks the access token, the version header and the JSON body, can
- * enforce Recharge's leaky-bucket rate limit (on reads and writes alike), and answers scripted replies.
+ * with `storeOrder`, else 404; a `PUT` of a stored order updates it, as Recharge does), `GET /orders`
+ * (the stored orders, filtered by `status`, `updated_at_min`/`_max` and `has_external_order`, newest id
+ * first, `limit` up to 250, cursor pagination with `next_cursor`/`previous_cursor`, the cursor taken
+ * as `cursor` or `page_info`), and `GET/POST/PUT/DELETE /webhooks` (the store's webhook
+ * registrations). It checks the access token, the version header and the JSON body, can enforce
+ * Recharge's leaky-bucket rate limit (on reads and writes alike), and answers scripted replies.
  * Uses node:http only, so it is independent of the app under test.
  */
 
@@ -40,6 +44,8 @@ export interface RechargeStandInOptions {
    * seconds, rounded up, when retryAfter is true) and is NOT counted as accepted.
    */
   bucket?: { size: number; leakPerSecond: number; retryAfter?: boolean };
+  /** `GET /orders` answers at most this many a page whatever `limit` asks (more pages, fewer orders). */
+  pageCap?: number;
 }
 
 export interface RechargeStandIn {
@@ -58,6 +64,14 @@ export interface RechargeStandIn {
    * test reads it with) for `GET /orders/{its id}`.
    */
   storeOrder(order: Record<string, unknown>): void;
+  /** A stored order as it is now (after write-backs), or undefined. */
+  order(id: string | number): Record<string, unknown> | undefined;
+  /** The store's webhook registrations, as `GET /webhooks` lists them (oldest first). */
+  readonly webhooks: StandInWebhook[];
+  /** Registers a webhook as another app (or a person with the token) would; returns it. */
+  addWebhook(w: Omit<StandInWebhook, "id">): StandInWebhook;
+  /** Removes a registration, as Recharge does after 20 failed deliveries; false when there was none. */
+  deleteWebhook(id: number): boolean;
   /** Calls that got a 2xx, e.g. for asserting write-backs landed. */
   succeeded(): RecordedCall[];
   /** Resolves when at least n calls have been received (polls every 10 ms; rejects after timeoutMs, default 10000). */
@@ -65,6 +79,18 @@ export interface RechargeStandIn {
   /** Ends hanging requests (destroys their sockets) and closes the server; idempotent. */
   close(): Promise<void>;
 }
+
+export interface StandInWebhook {
+  id: number;
+  address: string;
+  topic: string;
+  /** Absent: the store's default version renders its payloads. */
+  version?: string;
+  included_objects?: string[];
+}
+
+/** Recharge's largest page (seed-004, "Cursor Pagination"). */
+export const MAX_PAGE = 250;
 
 const VALID_VERSIONS: ReadonlySet<string> = new Set(["2021-01", "2021-11"]);
 const RESOURCE_PATH = /^\/(orders|charges)\/(\d+)\/?$/;
@@ -94,6 +120,8 @@ class RechargeApiStandIn implements RechargeStandIn {
   private readonly server: Server;
   private readonly scripted: Reply[] = [];
   private readonly orders = new Map<string, Record<string, unknown>>();
+  readonly webhooks: StandInWebhook[] = [];
+  private nextWebhookId = 9001;
   private readonly hanging = new Set<ServerResponse>();
   private rejectedByBucket = 0;
   private level = 0;
@@ -120,6 +148,24 @@ class RechargeApiStandIn implements RechargeStandIn {
 
   storeOrder(order: Record<string, unknown>): void {
     this.orders.set(String(order["id"]), structuredClone(order));
+  }
+
+  order(id: string | number): Record<string, unknown> | undefined {
+    const o = this.orders.get(String(id));
+    return o === undefined ? undefined : structuredClone(o);
+  }
+
+  addWebhook(w: Omit<StandInWebhook, "id">): StandInWebhook {
+    const hook: StandInWebhook = { id: this.nextWebhookId++, ...structuredClone(w) };
+    this.webhooks.push(hook);
+    return structuredClone(hook);
+  }
+
+  deleteWebhook(id: number): boolean {
+    const i = this.webhooks.findIndex((w) => w.id === id);
+    if (i < 0) return false;
+    this.webhooks.splice(i, 1);
+    return true;
   }
 
   succeeded(): RecordedCall[] {
@@ -189,7 +235,7 @@ class RechargeApiStandIn implements RechargeStandIn {
       return;
     }
 
-    if (call.method === "PUT") {
+    if (call.method === "PUT" || call.method === "POST") {
       const contentType = (firstHeader(req.headers["content-type"]) ?? "").split(";")[0]?.trim().toLowerCase();
       if (contentType !== "application/json" || !json || !isPlainObject(body)) {
         this.send(res, call, 415, { errors: "The request body must be a JSON object sent as application/json" });
@@ -237,7 +283,18 @@ class RechargeApiStandIn implements RechargeStandIn {
   }
 
   private answerOk(res: ServerResponse, call: RecordedCall): void {
-    const pathname = call.path.split("?")[0] ?? "";
+    const [pathname = "", search = ""] = call.path.split("?");
+    const query = new URLSearchParams(search);
+    if (pathname === "/orders" || pathname === "/orders/") {
+      if (call.method === "GET") this.listOrders(res, call, query);
+      else this.send(res, call, 405, { errors: "Method Not Allowed" });
+      return;
+    }
+    const hook = /^\/webhooks(?:\/(\d+))?\/?$/.exec(pathname);
+    if (hook !== null) {
+      this.answerWebhooks(res, call, hook[1] === undefined ? undefined : Number(hook[1]));
+      return;
+    }
     const m = RESOURCE_PATH.exec(pathname);
     if (m === null || (call.method !== "PUT" && call.method !== "GET")) {
       this.send(res, call, 404, { errors: "Not Found" });
@@ -251,7 +308,115 @@ class RechargeApiStandIn implements RechargeStandIn {
       return;
     }
     const fields = isPlainObject(call.body) ? call.body : {};
+    const stored = key === "order" ? this.orders.get(m[2] ?? "") : undefined;
+    if (stored !== undefined) {
+      // Recharge keeps what was written, and the write is an update of the order.
+      Object.assign(stored, structuredClone(fields), { updated_at: new Date().toISOString().replace(/\.\d{3}Z$/, "+00:00") });
+      this.send(res, call, 200, { order: stored });
+      return;
+    }
     this.send(res, call, 200, { [key]: { id: Number(m[2]), ...fields } });
+  }
+
+  /**
+   * `GET /orders`: newest id first (Recharge's default sort for orders), filtered. The cursor
+   * carries the filters and the last id of its page, so a page follows the one before whatever
+   * changed in between; with a cursor, the filters of the query are not read (as Recharge's cursors
+   * work: the cursor alone names the page, `limit` aside).
+   */
+  private listOrders(res: ServerResponse, call: RecordedCall, query: URLSearchParams): void {
+    const limitText = query.get("limit") ?? "50";
+    const limit = Number(limitText);
+    if (!/^\d+$/.test(limitText) || limit < 1 || limit > MAX_PAGE) {
+      this.send(res, call, 422, { errors: { limit: `must be between 1 and ${MAX_PAGE}` } });
+      return;
+    }
+    const cursorText = query.get("cursor") ?? query.get("page_info");
+    let filters: Record<string, string>;
+    let before: number | undefined;
+    if (cursorText !== null) {
+      try {
+        const c = JSON.parse(Buffer.from(cursorText, "base64url").toString("utf8")) as { f: Record<string, string>; before: number };
+        filters = c.f;
+        before = c.before;
+      } catch {
+        this.send(res, call, 422, { errors: { cursor: "invalid cursor" } });
+        return;
+      }
+    } else {
+      filters = {};
+      for (const k of ["status", "updated_at_min", "updated_at_max", "has_external_order"]) {
+        const v = query.get(k);
+        if (v !== null) filters[k] = v;
+      }
+    }
+    const time = (v: unknown): number => (typeof v === "string" ? Date.parse(/[zZ]|[+-]\d{2}:?\d{2}$/.test(v) ? v : `${v}Z`) : Number.NaN);
+    const min = filters["updated_at_min"] === undefined ? undefined : time(filters["updated_at_min"]);
+    const max = filters["updated_at_max"] === undefined ? undefined : time(filters["updated_at_max"]);
+    const external = (o: Record<string, unknown>): boolean => {
+      const e = o["external_order_id"];
+      const v = isPlainObject(e) ? e["ecommerce"] : e;
+      return v !== null && v !== undefined && v !== "";
+    };
+    const matching = [...this.orders.values()]
+      .filter((o) => filters["status"] === undefined || String(o["status"]).toLowerCase() === filters["status"]?.toLowerCase())
+      .filter((o) => min === undefined || time(o["updated_at"]) >= min)
+      .filter((o) => max === undefined || time(o["updated_at"]) <= max)
+      .filter((o) => filters["has_external_order"] === undefined || external(o) === ["true", "1"].includes(filters["has_external_order"] ?? ""))
+      .sort((a, b) => Number(b["id"]) - Number(a["id"]));
+    const rest = before === undefined ? matching : matching.filter((o) => Number(o["id"]) < (before as number));
+    const size = Math.min(limit, this.opts.pageCap ?? MAX_PAGE);
+    const page = rest.slice(0, size);
+    const last = page[page.length - 1];
+    const cursor = (c: object): string => Buffer.from(JSON.stringify(c)).toString("base64url");
+    const next = rest.length > size && last !== undefined ? cursor({ f: filters, before: Number(last["id"]) }) : null;
+    const previous = before === undefined ? null : cursor({ f: filters, before: Number.MAX_SAFE_INTEGER });
+    this.send(res, call, 200, { next_cursor: next, previous_cursor: previous, orders: page });
+  }
+
+  private answerWebhooks(res: ServerResponse, call: RecordedCall, id: number | undefined): void {
+    const body = isPlainObject(call.body) ? call.body : {};
+    if (id === undefined) {
+      if (call.method === "GET") {
+        this.send(res, call, 200, { webhooks: this.webhooks, next_cursor: null, previous_cursor: null });
+        return;
+      }
+      if (call.method !== "POST") {
+        this.send(res, call, 405, { errors: "Method Not Allowed" });
+        return;
+      }
+      const { address, topic } = body;
+      if (typeof address !== "string" || typeof topic !== "string") {
+        this.send(res, call, 422, { errors: { address: "required", topic: "required" } });
+        return;
+      }
+      if (this.webhooks.filter((w) => w.topic === topic).length >= 10) {
+        this.send(res, call, 422, { errors: { topic: "a token can register at most 10 webhooks of the same topic" } });
+        return;
+      }
+      const created = this.addWebhook({
+        address,
+        topic,
+        version: typeof body["version"] === "string" ? body["version"] : "2021-01",
+        ...(Array.isArray(body["included_objects"]) ? { included_objects: body["included_objects"] as string[] } : {}),
+      });
+      this.send(res, call, 200, { webhook: created });
+      return;
+    }
+    const hook = this.webhooks.find((w) => w.id === id);
+    if (hook === undefined) {
+      this.send(res, call, 404, { errors: "Not Found" });
+      return;
+    }
+    if (call.method === "GET") this.send(res, call, 200, { webhook: hook });
+    else if (call.method === "DELETE") {
+      this.deleteWebhook(id);
+      this.send(res, call, 204, null);
+    } else if (call.method === "PUT") {
+      for (const k of ["address", "topic", "version"] as const) if (typeof body[k] === "string") hook[k] = body[k];
+      if (Array.isArray(body["included_objects"])) hook.included_objects = body["included_objects"] as string[];
+      this.send(res, call, 200, { webhook: hook });
+    } else this.send(res, call, 405, { errors: "Method Not Allowed" });
   }
 
   private send(

@@ -201,11 +201,11 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       client === undefined || config.publicUrl === undefined
         ? undefined
         : createWebhookCheck({
-            subscriptions: createWebhookSubscriptions({ client, wanted: { publicUrl: config.publicUrl, topics: rc.webhooks.topics, version: rc.webhooks.version } }),
+            subscriptions: createWebhookSubscriptions({ client, wanted: { publicUrl: config.publicUrl, topics: rc.subscriptions.topics, version: rc.subscriptions.version } }),
             db: store.handle,
             holder,
-            intervalMs: rc.webhooks.checkIntervalMs,
-            autosync: rc.webhooks.autosync,
+            intervalMs: rc.subscriptions.checkIntervalMs,
+            autosync: rc.subscriptions.autosync,
             log,
             clock,
             onReport: (r) => {

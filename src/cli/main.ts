@@ -345,7 +345,7 @@ function webhookSubscriptionsFor(c: ReturnType<typeof loadConfig>, client: Retur
   if (c.publicUrl === undefined) {
     throw new ConfigError("PUBLIC_URL is not set: it is the base URL Recharge's webhooks are registered at (https://orders.example.com). Set it as the service has it");
   }
-  return createWebhookSubscriptions({ client, wanted: { publicUrl: c.publicUrl, topics: c.recharge.webhooks.topics, version: c.recharge.webhooks.version } });
+  return createWebhookSubscriptions({ client, wanted: { publicUrl: c.publicUrl, topics: c.recharge.subscriptions.topics, version: c.recharge.subscriptions.version } });
 }
 
 function subscriptionTable(r: SubscriptionReport): string {

@@ -331,7 +331,8 @@ export const RECHARGE = {
     help: "how far (either way) a timestamp-bound signature may be from now",
   }),
   sendOrderNumber: bool("RECHARGE_WRITEBACK_ORDER_NUMBER", { default: true, help: "send `external_order_number` with the order write-back" }),
-  webhooks: {
+  // The webhook registrations orderbridge wants at Recharge (not "webhooks": that is whether it receives them).
+  subscriptions: {
     topics: custom<readonly HandledTopic[]>("RECHARGE_WEBHOOK_TOPICS", {
       values: HANDLED_TOPICS.map((t) => `\`${t}\``).join(", ") + ", comma-separated",
       default: HANDLED_TOPICS,

@@ -198,7 +198,8 @@ for (const { kind, skip } of await storeKinds()) {
 
         // "Restart": other instances on the same database; both try at once, one sweeps.
         const env = sameDatabase(t, SWEEP_ENV);
-        for (let i = 0; i < 2; i++) others.push(await createService(loadConfig(env), silent, { startRechargeTasks: false }));
+        // Their workers start after the sweep: a write-back's call must not take the scripted answer meant for the sweep's.
+        for (let i = 0; i < 2; i++) others.push(await createService(loadConfig(env), silent, { startRechargeTasks: false, startWorker: false }));
         let release!: () => void;
         const held = new Promise<void>((r) => (release = r));
         const before = t.recharge.calls.length;
@@ -214,6 +215,7 @@ for (const { kind, skip } of await storeKinds()) {
         const resumedCall = t.recharge.calls[before];
         assert.match(resumedCall?.path ?? "", /[?&]cursor=/, "it went on from the stored cursor");
         assert.doesNotMatch(resumedCall?.path ?? "", /updated_at_min/);
+        for (const o of others) o.worker.start();
         await waitFor("6 placed", async () => (await placedIds(t)).length === 6);
         await waitFor("6 written back", async () => t.recharge.succeeded().filter((c) => c.method === "PUT").length === 6);
         assert.deepEqual(await placedIds(t), ids.map(String));

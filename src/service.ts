@@ -7,7 +7,7 @@ import { createApp } from "./http/app.js";
 import { createMetrics, instrumentInStore, instrumentPlatform } from "./metrics.js";
 import { VERSION } from "./version.js";
 import { createInStorePlacement, createRemotePlacement, type Placement } from "./orders/placement.js";
-import { createRateLimiter } from "./jobs/rate-limiter.js";
+import { createRateLimiter } from "./outbound/rate-limiter.js";
 import { createWorker, type Worker } from "./jobs/worker.js";
 import { createPlatform } from "./platforms/index.js";
 import { createLocalPlatform } from "./platforms/local/adapter.js";

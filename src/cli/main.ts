@@ -6,7 +6,7 @@ import { ConfigError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { loadPlatformModule } from "../platforms/index.js";
 import { loadCatalog } from "../platforms/local/catalog.js";
-import { createRateLimiter } from "../jobs/rate-limiter.js";
+import { createRateLimiter } from "../outbound/rate-limiter.js";
 import { rechargeLimiterName } from "../recharge/api.js";
 import { queueMissingWriteBacks } from "../recharge/catch-up.js";
 import { createRechargeClient } from "../recharge/client.js";

@@ -5,7 +5,7 @@ import type { Logger } from "../logger.js";
 import { isDataError, isStoreUnavailable } from "../store/db.js";
 import type { Tx } from "../store/handle.js";
 import { claimNext, completeJob, extendLease, failJob, hasDue, releaseAllHeldBy, releaseJob, requeueExpired, type JobRow, type Lane } from "../store/jobs.js";
-import { backoffMs, type BackoffOptions } from "./retry-policy.js";
+import { backoffMs, type BackoffOptions } from "../outbound/retry-policy.js";
 
 /** What a handler reports for a job it finished. */
 export interface JobResult {

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { RateLimiter, ReserveOptions } from "../jobs/rate-limiter.js";
+import type { RateLimiter, ReserveOptions } from "../outbound/rate-limiter.js";
 import { createHttpClient } from "../outbound/http-client.js";
 import type { Scrub } from "../security/scrub.js";
 import type { RechargeApiVersion } from "./order.js";

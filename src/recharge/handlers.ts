@@ -2,12 +2,15 @@ import { errorText, PlatformError } from "../errors.js";
 import type { Tx } from "../store/handle.js";
 import { enqueue, type JobRow, type NewJob } from "../store/jobs.js";
 import { chargeIdOf, findPlaced, recordPlaced as recordPlacedOrder, setChargeIdIfUnknown } from "../store/recharge-orders.js";
-import { classifyHttpStatus, parseRetryAfter } from "../jobs/retry-policy.js";
-import { JobError, type JobHandler } from "../jobs/worker.js";
+import { classifyHttpStatus, parseRetryAfter } from "../outbound/retry-policy.js";
+import { JobError, type JobContext, type JobHandler, type JobResult } from "../jobs/worker.js";
+import { defineTask, field, handlersOf, parseJsonColumn, PayloadError } from "../jobs/tasks.js";
 import type { Ledger, Placed, Placement } from "../orders/placement.js";
 import type { PlatformAdapter, PlatformOrderResult } from "../orders/types.js";
 import { remoteRequestId, scrubber, type Scrub } from "../security/scrub.js";
 import { RateLimitDeferral, type RechargeClient, type RechargeResponse } from "./client.js";
+type Obj = Record<string, unknown>;
+
 import {
   chargeWriteBackBody,
   checkoutCartId,
@@ -31,6 +34,40 @@ interface WriteBackPayload extends ExternalIds {
   apiVersion: RechargeApiVersion;
 }
 
+const API_VERSIONS: readonly RechargeApiVersion[] = ["2021-01", "2021-11"];
+
+function decodeWriteBack(raw: unknown): WriteBackPayload {
+  const o = field.obj(raw, "the payload");
+  const chargeId = field.optionalString(o, "chargeId");
+  return {
+    rechargeOrderId: field.string(o, "rechargeOrderId"),
+    apiVersion: field.oneOf(o, "apiVersion", API_VERSIONS),
+    externalOrderId: field.string(o, "externalOrderId"),
+    externalOrderNumber: field.string(o, "externalOrderNumber"),
+    ...(chargeId === undefined ? {} : { chargeId }),
+  };
+}
+
+/** A received webhook (the inbox's row): its topic and the resource it carries. */
+type WebhookPayload =
+  | { topic: "checkout/processed"; checkout: Obj; apiVersion: RechargeApiVersion }
+  | { topic: string; order: Obj; apiVersion: RechargeApiVersion };
+
+/** Placing a received order (or clearing a checkout's cart). Its rows are written by the receiver (receive.ts) and the sweep. */
+export const WEBHOOK_TASK = defineTask<WebhookPayload>(JOB_WEBHOOK, {
+  lane: "inbox",
+  prefix: "evt",
+  decode: (row) => {
+    const body = field.obj(parseJsonColumn(row.body, "body"), "the webhook's body");
+    if (row.topic === null) throw new PayloadError("the webhook has no topic");
+    const apiVersion = (API_VERSIONS as readonly string[]).includes(row.api_version ?? "") ? (row.api_version as RechargeApiVersion) : "2021-11";
+    if (row.topic === "checkout/processed") return { topic: "checkout/processed", checkout: field.obj(body["checkout"], "the webhook's checkout"), apiVersion };
+    return { topic: row.topic, order: field.obj(body["order"], "the webhook's order"), apiVersion };
+  },
+});
+export const PUT_ORDER_TASK = defineTask<WriteBackPayload>(JOB_PUT_ORDER, { lane: "writeback", prefix: "job", decodePayload: decodeWriteBack });
+export const PUT_CHARGE_TASK = defineTask<WriteBackPayload>(JOB_PUT_CHARGE, { lane: "writeback", prefix: "job", decodePayload: decodeWriteBack });
+
 export interface RechargeHandlerDeps {
   db: Tx;
   /** How orders are placed (in-store or remote, as the composition root picked). */
@@ -49,7 +86,6 @@ export interface RechargeHandlerDeps {
   redactEmail: boolean;
 }
 
-type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /**
@@ -76,9 +112,9 @@ export function writeBackJobs(o: {
     externalOrderNumber: o.placed.orderNumber,
     ...(o.chargeId === undefined ? {} : { chargeId: o.chargeId }),
   };
-  const common = { prefix: "job" as const, lane: "writeback" as const, apiVersion: o.apiVersion, maxAttempts: o.maxAttempts, correlationId: o.correlationId, payload, resourceId: o.rechargeOrderId };
-  const jobs: NewJob[] = [{ ...common, kind: JOB_PUT_ORDER, dedupeKey: `recharge:put-order:${o.rechargeOrderId}` }];
-  if (o.isPrepaid) jobs.push({ ...common, kind: JOB_PUT_CHARGE, dedupeKey: `recharge:put-charge:${o.rechargeOrderId}` });
+  const common = { apiVersion: o.apiVersion, maxAttempts: o.maxAttempts, correlationId: o.correlationId, resourceId: o.rechargeOrderId };
+  const jobs: NewJob[] = [PUT_ORDER_TASK.job(payload, { ...common, dedupeKey: `recharge:put-order:${o.rechargeOrderId}` })];
+  if (o.isPrepaid) jobs.push(PUT_CHARGE_TASK.job(payload, { ...common, dedupeKey: `recharge:put-charge:${o.rechargeOrderId}` }));
   return jobs;
 }
 
@@ -88,10 +124,9 @@ export function writeBackJobs(o: {
  * died after finishing) changes nothing.
  */
 export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string, JobHandler> {
-  const processWebhook: JobHandler = async (job, ctx) => {
-    const body = JSON.parse(job.body ?? "null") as Obj;
-    if (job.topic === "checkout/processed") {
-      const checkout = body["checkout"] as Obj;
+  const processWebhook = WEBHOOK_TASK.handle(async (webhook, job, ctx) => {
+    if ("checkout" in webhook) {
+      const checkout = webhook.checkout;
       const cartId = checkoutCartId(checkout);
       if (cartId === undefined) return { state: "skipped", outcome: "the checkout names no external cart (external_checkout_id)" };
       if (deps.platform.clearCart === undefined) return { state: "skipped", outcome: `the ${deps.platform.name} platform has no carts` };
@@ -108,7 +143,7 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
       return { state: "done", outcome: `cleared cart ${cartId}` };
     }
 
-    const order = body["order"] as Obj;
+    const order = webhook.order;
     const view = readOrderView(order);
     const decision = decide(view, await findPlaced(deps.db, view.id));
     if (decision.action === "skip") return { state: "skipped", outcome: decision.reason };
@@ -119,7 +154,7 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
       const why = mapped.problems.length > 0 ? mapped.problems.join("; ") : "it has no line items";
       throw new JobError(`Recharge order ${view.id} cannot be placed: ${why}`, { retry: false });
     }
-    const version = (job.api_version ?? "2021-11") as RechargeApiVersion;
+    const version = webhook.apiVersion;
     const ledger: Ledger<boolean> = {
       // The job's lease is the claim: only its worker runs it.
       claim: async () => ({ kind: "owner" }),
@@ -148,7 +183,7 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
       state: "done",
       outcome: `${result.replayed ? "found" : "placed"} order ${result.order.orderNumber}${failedLines > 0 ? ` (${failedLines} line(s) failed)` : ""}`,
     };
-  };
+  });
 
   /** The order's sync row and its write-back jobs, in the transaction that records the order. */
   async function recordPlaced(
@@ -235,11 +270,11 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
   }
 
   const writeBack =
-    (what: "order" | "charge"): JobHandler =>
-    async (job, ctx) => {
+    (what: "order" | "charge") =>
+    async (payload: WriteBackPayload, _job: JobRow, ctx: JobContext): Promise<JobResult> => {
       const client = deps.client;
       if (client === undefined) throw new JobError("write-back is off (RECHARGE_WRITEBACK=off, or no RECHARGE_API_TOKEN)", { retry: false });
-      const p = JSON.parse(job.payload) as WriteBackPayload;
+      const p = { ...payload };
       let learnt = "";
       if (what === "charge" && p.chargeId === undefined) {
         const chargeId = await learnChargeId(client, p, ctx.signal);
@@ -257,7 +292,7 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
       return { state: "done", outcome: `PUT ${path} → ${res.status} (external order ${p.externalOrderNumber}${learnt})` };
     };
 
-  return { [JOB_WEBHOOK]: processWebhook, [JOB_PUT_ORDER]: writeBack("order"), [JOB_PUT_CHARGE]: writeBack("charge") };
+  return handlersOf([processWebhook, PUT_ORDER_TASK.handle(writeBack("order")), PUT_CHARGE_TASK.handle(writeBack("charge"))]);
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { AppError, RechargeApiError } from "../errors.js";
 import type { Tx } from "../store/handle.js";
 import { enqueue, replayJob, type Lane } from "../store/jobs.js";
-import type { RateSpec } from "../jobs/retry-policy.js";
+import type { RateSpec } from "../outbound/retry-policy.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { knownRechargeOrders, readSweepStates, releaseSweepLease, saveSweepProgress, takeSweepLease, type RechargeSweepStateRow } from "../store/recharge-sweep.js";

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { RechargeApiError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { classifyHttpStatus } from "../jobs/retry-policy.js";
+import { classifyHttpStatus } from "../outbound/retry-policy.js";
 import { remoteRequestId } from "../security/scrub.js";
 import type { Tx } from "../store/handle.js";
 import { releaseSweepLease, takeSweepLease } from "../store/recharge-sweep.js";

@@ -2,7 +2,7 @@ import { kx, type Tx } from "./handle.js";
 
 /**
  * The `rate_limits` table: one row per shared leaky bucket, holding its theoretical arrival time
- * (GCRA, src/jobs/rate-limiter.ts). Changed only by compare-and-set, atomic on both databases.
+ * (GCRA, src/outbound/rate-limiter.ts). Changed only by compare-and-set, atomic on both databases.
  */
 
 /** The bucket's arrival time, or undefined when it has no row yet. */

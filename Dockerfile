@@ -41,9 +41,11 @@ LABEL org.opencontainers.image.title="orderbridge" \
       org.opencontainers.image.documentation="https://github.com/orderbridge/orderbridge#readme" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.base.name="docker.io/library/${NODE_IMAGE}"
+# BUILD_COMMIT: the commit label of orderbridge_build_info (empty without --build-arg REVISION).
 ENV NODE_ENV=production \
     PORT=3000 \
-    DATA_DIR=/data
+    DATA_DIR=/data \
+    BUILD_COMMIT="${REVISION}"
 WORKDIR /app
 COPY --from=build /pkg/package ./
 # The orderbridge command (migrate, config check, events, orders, check) on the PATH.

@@ -19,7 +19,8 @@ export function buildIfStale(entry) {
   const srcDir = path.join(root, "src");
   const stale = !fs.existsSync(entry) || (fs.existsSync(srcDir) && newestMtime(srcDir) > newestMtime(path.join(root, "dist")));
   if (!stale) return;
-  const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
+  // TypeScript 7 (package.json "typescript-go"); "typescript" is 6, for ESLint only.
+  const tsc = path.join(root, "node_modules", "typescript-go", "bin", "tsc");
   if (!fs.existsSync(tsc)) {
     console.error("orderbridge: dist/ is missing or stale and TypeScript is not installed: run `npm ci` (with dev dependencies) first.");
     process.exit(1);

@@ -38,7 +38,7 @@ echo "docker-mirror: runtime stage"
 # COPY --from=build /pkg/package ./
 cp -a "$work/pkg/package" "$work/app"
 mkdir -p "$work/data"
-for dev in typescript tsx supertest; do
+for dev in typescript typescript-go tsx supertest eslint prettier; do
   [ ! -d "$work/app/node_modules/$dev" ] || fail "dev dependency $dev in the runtime image"
 done
 for source in src test bench tsconfig.json; do
@@ -56,7 +56,9 @@ fi
 port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
 secret=docker-mirror-secret
 # exec: $! is then node itself (through setpriv), not a shell that would outlive the kill.
-(cd "$work/app" && NODE_ENV=production PORT=$port DATA_DIR="$work/data" SP_HMAC_SECRETS=$secret LOG_LEVEL=warn \
+# BUILD_COMMIT as the image's ENV sets it from --build-arg REVISION.
+revision=$(git rev-parse HEAD 2>/dev/null || true)
+(cd "$work/app" && NODE_ENV=production PORT=$port DATA_DIR="$work/data" SP_HMAC_SECRETS=$secret LOG_LEVEL=warn BUILD_COMMIT="$revision" \
   exec "${run_as[@]}" node dist/main.js > "$work/server.log" 2>&1) &
 pid=$!
 
@@ -80,6 +82,8 @@ if [ "$(id -u)" = "0" ] && [ "$(stat -c %u "$work/data/orderbridge.sqlite")" != 
 fi
 openapi=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/openapi.json")
 [ "$openapi" = "200" ] || fail "/openapi.json answered $openapi (openapi.yaml missing from the image?)"
+curl -s "http://127.0.0.1:$port/metrics" | grep -q "^orderbridge_build_info{.*commit=\"$revision\"" \
+  || fail "orderbridge_build_info does not carry the commit built ($revision)"
 # The orderbridge command in the image: migrate (needs no callback secret) and config check.
 if ! (cd "$work/app" && NODE_ENV=production DATA_DIR="$work/data" "${run_as[@]}" node scripts/orderbridge.mjs migrate > "$work/cli.log" 2>&1) \
   || ! (cd "$work/app" && NODE_ENV=production DATA_DIR="$work/data" SP_HMAC_SECRETS=$secret "${run_as[@]}" node scripts/orderbridge.mjs config check >> "$work/cli.log" 2>&1); then

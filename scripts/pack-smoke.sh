@@ -35,7 +35,7 @@ mkdir "$work/project" "$work/data"
 # better-sqlite3's install script fetches or builds its native binding; a project allows it.
 printf '{ "name": "pack-smoke", "private": true, "allowScripts": { "better-sqlite3": true } }\n' > "$work/project/package.json"
 (cd "$work/project" && npm install --omit=dev --no-audit --no-fund --loglevel=error "$tarball")
-for dev in typescript tsx supertest; do
+for dev in typescript typescript-go tsx supertest eslint prettier; do
   [ ! -d "$work/project/node_modules/$dev" ] || fail "dev dependency $dev was installed"
 done
 # npx --no: the installed command or a failure, never a download of whatever the registry has.

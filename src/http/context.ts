@@ -9,7 +9,7 @@ export interface RequestContext {
   startedAt: bigint;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:\-]{1,128}$/;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MAX_LOGGED_PATH = 256;
 const truncate = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max)}…(${s.length - max} more)`);
 

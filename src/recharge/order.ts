@@ -54,7 +54,9 @@ export function detectVersion(resource: Obj): RechargeApiVersion | undefined {
   let v11 = 0;
   let v01 = 0;
   const vote = (cond: boolean, which: "11" | "01"): void => {
-    if (cond) which === "11" ? v11++ : v01++;
+    if (!cond) return;
+    if (which === "11") v11++;
+    else v01++;
   };
   vote(isObj(resource["customer"]), "11");
   vote(isObj(resource["charge"]), "11");

@@ -92,7 +92,7 @@ export class GroupCommitSqliteDialect implements Dialect {
     return new SqliteAdapter();
   }
   // Kysely's own signature; the introspector is not used by orderbridge.
-  createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+  createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
     return new SqliteIntrospector(db);
   }
 }

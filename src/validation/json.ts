@@ -15,6 +15,7 @@ const MAX_REPORTED = 50;
  * stop reading) and turns a lone surrogate into U+FFFD. The stores would differ, and a value would
  * not come back as it was sent. A surrogate pair (a character beyond U+FFFF) does not match.
  */
+// eslint-disable-next-line no-control-regex -- U+0000 is one of the characters refused
 const UNSTORABLE = /[\u0000\p{Cs}]/u;
 
 /** Why text cannot be accepted as it is (the message of an invalid field), or undefined. */

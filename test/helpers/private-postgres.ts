@@ -150,7 +150,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres | { skip: 
     try {
       await run(pgCtl, ["-D", dataDir, "-l", logFile, "-o", opts, "-w", "-t", "25", "start"], asPostgres, base);
     } catch (e) {
-      throw new Error(`${(e as Error).message}\nserver log:\n${serverLog()}`);
+      throw new Error(`${(e as Error).message}\nserver log:\n${serverLog()}`, { cause: e });
     }
   };
   const stop = async (mode: "fast" | "immediate" = "fast"): Promise<void> => {

@@ -410,6 +410,7 @@ describe("orderbridge check against real-world handlers", () => {
     const handler = standIn("magento", {
       // A date in another format, only when the request was pretty-printed or held non-ASCII text.
       mutate: (body, raw) => {
+        // eslint-disable-next-line no-control-regex -- "not ASCII" is the range after \x7f, from \x00
         if (raw.includes("\n") || /[^\x00-\x7f]|\\u00/.test(raw)) body["orderDetails"]["orderDateTime"] = "01/05/2024 14:05";
       },
     });
@@ -566,6 +567,7 @@ describe("orderbridge check: safety and options", () => {
     assert.ok(colored.text.includes("\u001b[32mPASS\u001b[0m    valid-order"), colored.text);
     assert.ok(colored.text.includes("\u001b[31m\u001b[1mFAIL\u001b[0m    malformed-json"), colored.text);
     assert.ok(colored.text.includes("\u001b[31m\u001b[1m1 passed, 1 failed\u001b[0m"), colored.text);
+    // eslint-disable-next-line no-control-regex -- ESC starts the colour codes removed here
     const visible = colored.text.replace(/\u001b\[\d+m/g, "");
     for (const line of visible.trimEnd().split("\n")) assert.ok(line.length <= 60, `${line.length}: ${line}`);
     // Wrapped, not cut: the reason's text is all there, continuation lines under the reason column

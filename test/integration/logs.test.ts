@@ -92,8 +92,10 @@ describe("log format", () => {
     child.stdout.on("data", (d: Buffer) => (out += d.toString("utf8")));
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     try {
-      for (let i = 0; i < 400 && !LISTENING.test(out.replace(/\u001b\[[0-9;]*m/g, "")); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.match(out.replace(/\u001b\[[0-9;]*m/g, ""), /^\d\d:\d\d:\d\d\.\d{3} info orderbridge listening on http:\/\//m, out);
+      // Colour codes start with ESC (a control character: built from text, not a regex literal).
+      const plain = (): string => out.replace(new RegExp(`${ESC}\\[[0-9;]*m`, "g"), "");
+      for (let i = 0; i < 400 && !LISTENING.test(plain()); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(plain(), /^\d\d:\d\d:\d\d\.\d{3} info orderbridge listening on http:\/\//m, out);
       assert.ok(out.includes(`${ESC}[32minfo${ESC}[39m`), `the level is coloured:\n${JSON.stringify(out.slice(0, 400))}`);
     } finally {
       if (child.pid !== undefined) process.kill(-child.pid, "SIGTERM");

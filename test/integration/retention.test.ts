@@ -214,8 +214,9 @@ for (const { kind, skip } of await storeKinds()) {
         assert.deepEqual(await ids(t.store.db, "jobs"), ["svc-new"]);
         // It says what it pruned (in one run or two, as the rows came in while it ran).
         const pruned = async () => {
-          const lines = t.logs.map((l) => JSON.parse(l) as Record<string, any>).filter((l) => l["message"] === "pruned what finished before the retention");
-          const sum = (f: (l: Record<string, any>) => number): number => lines.reduce((n, l) => n + f(l), 0);
+          type Pruned = { message: string; jobs: { done: number }; sp_callbacks: { deleted: number } };
+          const lines = t.logs.map((l) => JSON.parse(l) as Pruned).filter((l) => l["message"] === "pruned what finished before the retention");
+          const sum = (f: (l: Pruned) => number): number => lines.reduce((n, l) => n + f(l), 0);
           return sum((l) => l["jobs"]["done"]) === 1 && sum((l) => l["sp_callbacks"]["deleted"]) === 1;
         };
         await waitFor("the pruner's log line", pruned);
@@ -255,7 +256,7 @@ for (const { kind, skip } of await storeKinds()) {
 
         const dry = await runCli(["prune", "--dry-run", "--json"], env);
         assert.equal(dry.code, 0, dry.stderr);
-        const counted = JSON.parse(dry.stdout) as Record<string, any>;
+        const counted = JSON.parse(dry.stdout) as Record<string, unknown>;
         assert.equal(counted["dryRun"], true);
         assert.deepEqual(counted["jobs"], { deleted: 2, done: 1, skipped: 0, ignored: 1 });
 
@@ -268,7 +269,7 @@ for (const { kind, skip } of await storeKinds()) {
 
         const json = await runCli(["prune", "--json", "--days", "7"], env);
         assert.equal(json.code, 0, json.stderr);
-        const none = JSON.parse(json.stdout) as Record<string, any>;
+        const none = JSON.parse(json.stdout) as Record<string, unknown>;
         assert.equal(none["retentionDays"], 7);
         assert.deepEqual(none["sp_callbacks"], { deleted: 0, answersDropped: 0 });
 

@@ -74,6 +74,8 @@ describe("Dockerfile", () => {
     assert.equal(labels["org.opencontainers.image.licenses"], pkg.license);
     assert.equal(labels["org.opencontainers.image.source"], pkg.repository.url.replace(/^git\+/, "").replace(/\.git$/, ""));
     assert.equal(labels["org.opencontainers.image.revision"], "${REVISION}");
+    assert.match(runtime, /^\s+BUILD_COMMIT="\$\{REVISION\}"$/m, "the revision is also orderbridge_build_info's commit label");
+    assert.ok(runtime.indexOf("ARG REVISION") < runtime.indexOf("BUILD_COMMIT="), "the ARG is declared before the ENV that reads it");
     assert.equal(labels["org.opencontainers.image.base.name"], "docker.io/library/${NODE_IMAGE}");
     assert.ok(labels["org.opencontainers.image.description"]);
   });

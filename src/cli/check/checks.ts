@@ -90,6 +90,7 @@ const SNIPPET_CHARS = 120;
 
 /** One line, at most SNIPPET_CHARS characters, of a body for a reason. */
 function snippet(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this replaces
   const line = text.replace(/[\u0000-\u001f\u007f]+/g, " ").replace(/\s+/g, " ").trim();
   if (line === "") return "(empty body)";
   return line.length > SNIPPET_CHARS ? `${line.slice(0, SNIPPET_CHARS)}...` : line;

@@ -36,6 +36,7 @@ export interface Reporter {
   finish(s: Summary): void;
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are what this replaces
 const oneLine = (s: string): string => s.replace(/[\u0000-\u001f\u007f]+/g, " ");
 
 /** The notice printed before any request: what the run sends, and that it places real orders. */

@@ -63,12 +63,17 @@ function parseEnvFile(text: string): Env {
 }
 
 /** The runtime stage's ENV of the Dockerfile: what every container starts with. */
+const unquote = (v: string): string => (/^".*"$/.test(v) ? v.slice(1, -1) : v);
 function imageEnv(): Env {
   const dockerfile = read("Dockerfile");
   const runtime = dockerfile.split(/^FROM /m).pop() ?? "";
+  // The build arguments' defaults (ARG NAME="default"), as `docker build` without --build-arg sets them.
+  const args = new Map([...runtime.matchAll(/^ARG ([A-Z_][A-Z0-9_]*)(?:=(.*))?$/gm)].map((m) => [m[1] as string, unquote(m[2] ?? "")]));
   const env: Env = {};
   for (const m of runtime.matchAll(/^ENV ((?:.*\\\n)*.*)$/gm)) {
-    for (const kv of (m[1] as string).matchAll(/([A-Z_][A-Z0-9_]*)=(\S+)/g)) env[kv[1] as string] = kv[2] as string;
+    for (const kv of (m[1] as string).matchAll(/([A-Z_][A-Z0-9_]*)=(\S+)/g)) {
+      env[kv[1] as string] = unquote(kv[2] as string).replace(/\$\{([A-Z_][A-Z0-9_]*)\}/g, (_, name: string) => args.get(name) ?? "");
+    }
   }
   return env;
 }
@@ -113,7 +118,10 @@ const inRange = (address: string, cidr: string): boolean => ipaddr.parse(address
 
 describe("compose.yaml", () => {
   it("runs two orderbridge instances from this Dockerfile on one PostgreSQL", () => {
-    assert.deepEqual(instances.map(([name]) => name), ["orderbridge-1", "orderbridge-2"]);
+    assert.deepEqual(
+      instances.map(([name]) => name),
+      ["orderbridge-1", "orderbridge-2"],
+    );
     for (const [name, s] of instances) {
       assert.equal(s.build, ".", `${name} is built from this repository's Dockerfile`);
       assert.deepEqual(s.depends_on, { postgres: { condition: "service_healthy" } }, name);
@@ -152,7 +160,14 @@ describe("compose.yaml", () => {
   it("needs the secrets in .env: without them compose refuses to start, and so would orderbridge", () => {
     assert.throws(() => interpolateAll(raw, {}), /POSTGRES_PASSWORD is missing a value: set POSTGRES_PASSWORD in \.env/);
     const [, s] = instances[0] as [string, Service];
-    const unfilled = { ...containerEnv(s), ...Object.fromEntries(Object.keys(parseEnvFile(example)).filter((k) => k !== "POSTGRES_PASSWORD").map((k) => [k, ""])) };
+    const unfilled = {
+      ...containerEnv(s),
+      ...Object.fromEntries(
+        Object.keys(parseEnvFile(example))
+          .filter((k) => k !== "POSTGRES_PASSWORD")
+          .map((k) => [k, ""]),
+      ),
+    };
     assert.throws(() => loadConfig(unfilled), /SP_HMAC_SECRETS is required in production/);
     assert.match(read(".gitignore"), /^\.env$/m, ".env is never committed");
     assert.match(read(".dockerignore"), /^\*\*\/\.env\*$/m, "nor sent to a build");
@@ -193,7 +208,10 @@ describe("compose.yaml", () => {
     // Caddy replaces a client's X-Forwarded-For unless told to trust it: orderbridge sees the real client.
     assert.doesNotMatch(caddyfile, /trusted_proxies|header_up\s+[+-]?X-Forwarded-For/i);
     assert.match(caddyfile, /^\s*respond \/metrics 404$/m, "metrics are scraped per instance, not through the proxy");
-    assert.deepEqual(proxy.depends_on, instances.map(([name]) => name));
+    assert.deepEqual(
+      proxy.depends_on,
+      instances.map(([name]) => name),
+    );
   });
 
   it("gives a stopping instance its graceful shutdown before Docker kills it", () => {

@@ -10,10 +10,7 @@ import tseslint from "typescript-eslint";
 // Modules that do I/O. The pure cores below import none of them: they take what they need as
 // arguments (a clock, a secret list, a read view) and are tested without a server or a database.
 const ioModules = [
-  ...["fs", "fs/promises", "net", "http", "https", "http2", "tls", "dgram", "dns", "child_process"].flatMap((m) => [
-    m,
-    `node:${m}`,
-  ]),
+  ...["fs", "fs/promises", "net", "http", "https", "http2", "tls", "dgram", "dns", "child_process"].flatMap((m) => [m, `node:${m}`]),
   "axios",
   "pg",
   "better-sqlite3",
@@ -21,14 +18,7 @@ const ioModules = [
   "express",
   "winston",
 ];
-const pureCores = [
-  "src/security/**/*.ts",
-  "src/recharge/order.ts",
-  "src/subscribe-pro/map-request.ts",
-  "src/orders/amounts.ts",
-  "src/money.ts",
-  "src/outbound/retry-policy.ts",
-];
+const pureCores = ["src/security/**/*.ts", "src/recharge/order.ts", "src/subscribe-pro/map-request.ts", "src/orders/amounts.ts", "src/money.ts", "src/outbound/retry-policy.ts"];
 
 // One rule object per boundary; a file in several groups gets all of theirs (see `importRules`).
 const boundaries = {
@@ -72,7 +62,14 @@ const boundaries = {
 function importRules(...names) {
   const chosen = names.map((n) => boundaries[n]);
   // One entry per module name (axios is both "outbound" and "pure"): the first message wins.
-  const paths = [...new Map(chosen.flatMap((b) => b.paths).reverse().map((p) => [p.name, p])).values()];
+  const paths = [
+    ...new Map(
+      chosen
+        .flatMap((b) => b.paths)
+        .reverse()
+        .map((p) => [p.name, p]),
+    ).values(),
+  ];
   return { "no-restricted-imports": ["error", { paths, patterns: chosen.flatMap((b) => b.patterns) }] };
 }
 

@@ -11,8 +11,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const [arg, rootFlag, rootArg] = process.argv.slice(2);
-const root =
-  rootFlag === "--root" && rootArg !== undefined ? path.resolve(rootArg) : path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const root = rootFlag === "--root" && rootArg !== undefined ? path.resolve(rootArg) : path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 function toRegExp(pattern) {
   let re = "";

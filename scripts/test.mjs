@@ -23,9 +23,9 @@ const pg = spawnSync(process.execPath, ["--import", "tsx", path.join(root, "test
 });
 console.log(pg.stdout.trim() || `PostgreSQL pass: skipped (probe failed: ${pg.stderr.trim().split("\n").pop()})`);
 
-const r = spawnSync(
-  process.execPath,
-  ["--import", "tsx", "--test", "--test-reporter=spec", `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files],
-  { cwd: root, stdio: "inherit", env: { ...process.env, NODE_ENV: "test" } },
-);
+const r = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=spec", `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files], {
+  cwd: root,
+  stdio: "inherit",
+  env: { ...process.env, NODE_ENV: "test" },
+});
 process.exit(r.status ?? 1);

@@ -34,9 +34,7 @@ type Present<T, K extends keyof T> = Omit<T, K> & { readonly [P in K]-?: NonNull
 export type Config = Values<typeof SERVICE> &
   Values<typeof ACCESS> &
   Values<typeof LOCAL_PLATFORM> & {
-    readonly database:
-      | ({ readonly kind: "sqlite"; readonly file: string } & Values<typeof SQLITE>)
-      | ({ readonly kind: "postgres" } & Present<Values<typeof POSTGRES>, "url">);
+    readonly database: ({ readonly kind: "sqlite"; readonly file: string } & Values<typeof SQLITE>) | ({ readonly kind: "postgres" } & Present<Values<typeof POSTGRES>, "url">);
     readonly subscribePro: Values<typeof SUBSCRIBE_PRO>;
     readonly log: Values<typeof LOG>;
     readonly platform: Values<typeof PLATFORM> & {

@@ -210,7 +210,12 @@ export function toErrorResponse(e: unknown, requestId?: string, isStoreUnavailab
   }
   return {
     status: 500,
-    body: { errorMessage: "Internal error. A retry with the same salesOrderToken is safe; if it persists, give the operator the requestId.", errorClass: "Technology", errorCode: "internal", ...rid },
+    body: {
+      errorMessage: "Internal error. A retry with the same salesOrderToken is safe; if it persists, give the operator the requestId.",
+      errorClass: "Technology",
+      errorCode: "internal",
+      ...rid,
+    },
     headers: {},
   };
 }

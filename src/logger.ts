@@ -105,9 +105,6 @@ export function createLogger(opts: {
             return `${String(timestamp)} ${level} ${String(message)}${fields ? " " + fields : ""}${stackText}`;
           }),
         );
-  const transport =
-    opts.stream === undefined
-      ? new winston.transports.Console({ stderrLevels: [] })
-      : new winston.transports.Stream({ stream: opts.stream });
+  const transport = opts.stream === undefined ? new winston.transports.Console({ stderrLevels: [] }) : new winston.transports.Stream({ stream: opts.stream });
   return winston.createLogger({ level: opts.level, format, transports: [transport], silent: opts.silent ?? false });
 }

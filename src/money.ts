@@ -15,9 +15,7 @@ import { data as iso4217, publishDate } from "currency-codes";
  */
 export const NO_MINOR_UNIT: ReadonlySet<string> = new Set(["XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"]);
 
-const MINOR_UNITS: ReadonlyMap<string, number> = new Map(
-  iso4217.filter((c) => !NO_MINOR_UNIT.has(c.code)).map((c) => [c.code, c.digits]),
-);
+const MINOR_UNITS: ReadonlyMap<string, number> = new Map(iso4217.filter((c) => !NO_MINOR_UNIT.has(c.code)).map((c) => [c.code, c.digits]));
 
 /** The publication date of the ISO 4217 table in use (currency-codes' copy of ISO's list one). */
 export const ISO_4217_PUBLISHED: string = publishDate;

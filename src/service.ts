@@ -97,43 +97,44 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
 
     const rc = config.recharge;
     // One bucket per token, shared by every instance using this database.
-    const limiter =
-      rc.apiToken === undefined
-        ? undefined
-        : createRateLimiter(store.handle, rechargeLimiterName(rc.apiToken), rc.rateLimit, clock);
+    const limiter = rc.apiToken === undefined ? undefined : createRateLimiter(store.handle, rechargeLimiterName(rc.apiToken), rc.rateLimit, clock);
     const client =
       rc.apiToken === undefined || limiter === undefined
         ? undefined
-        : traceRechargeClient(createRechargeClient({
-            baseUrl: rc.apiUrl,
-            token: rc.apiToken,
-            timeoutMs: rc.timeoutMs,
-            // The write-back lane claims a job only when a slot is free (its `ready` below), so a
-            // call rarely waits at all; a slot further away than this is not taken (the job is
-            // given back, its attempt not spent).
-            maxWaitMs: Math.min(1000, Math.floor(config.jobs.leaseMs / 4)),
-            onResponse: (status) => metrics.rechargeCalls.inc({ status: String(status) }),
-            onWait: (ms) => {
-              metrics.rateLimitWaits.inc();
-              metrics.rateLimitWaitSeconds.inc(ms / 1000);
-            },
-            limiter,
-          }));
+        : traceRechargeClient(
+            createRechargeClient({
+              baseUrl: rc.apiUrl,
+              token: rc.apiToken,
+              timeoutMs: rc.timeoutMs,
+              // The write-back lane claims a job only when a slot is free (its `ready` below), so a
+              // call rarely waits at all; a slot further away than this is not taken (the job is
+              // given back, its attempt not spent).
+              maxWaitMs: Math.min(1000, Math.floor(config.jobs.leaseMs / 4)),
+              onResponse: (status) => metrics.rechargeCalls.inc({ status: String(status) }),
+              onWait: (ms) => {
+                metrics.rateLimitWaits.inc();
+                metrics.rateLimitWaitSeconds.inc(ms / 1000);
+              },
+              limiter,
+            }),
+          );
     const nudgeInbox = (): void => worker.nudge("inbox");
     const nudgeWriteBacks = (): void => worker.nudge("writeback");
     const worker = createWorker({
       db: store.handle,
-      handlers: traceHandlers(createRechargeHandlers({
-        db: store.handle,
-        placement,
-        platform,
-        client,
-        sendOrderNumber: rc.sendOrderNumber,
-        maxAttempts: config.jobs.maxAttempts,
-        clock,
-        onEnqueued: nudgeWriteBacks,
-        redactEmail: config.log.redactEmail,
-      })),
+      handlers: traceHandlers(
+        createRechargeHandlers({
+          db: store.handle,
+          placement,
+          platform,
+          client,
+          sendOrderNumber: rc.sendOrderNumber,
+          maxAttempts: config.jobs.maxAttempts,
+          clock,
+          onEnqueued: nudgeWriteBacks,
+          redactEmail: config.log.redactEmail,
+        }),
+      ),
       // Placing orders (inbox events) and write-backs run in lanes of their own: a write-back
       // waiting for Recharge's rate limit never holds up an order.
       lanes: [
@@ -163,17 +164,22 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
     const receiveRecharge =
       rc.clientSecrets.length === 0
         ? undefined
-        : traced("recharge.receive", {}, createRechargeReceiver({
-            db: store.handle,
-            secrets: rc.clientSecrets,
-            toleranceSeconds: rc.signatureToleranceSeconds,
-            defaultVersion: rc.apiVersion,
-            validateOrder: schemas.validator("recharge/order-webhook"),
-            validateCheckout: schemas.validator("recharge/checkout-webhook"),
-            maxAttempts: config.jobs.maxAttempts,
-            clock,
-            onEnqueued: nudgeInbox,
-          }), (span, ack) => span.setAttributes({ "orderbridge.recharge.ack": ack.status, ...(ack.topic === null ? {} : { "orderbridge.recharge.topic": ack.topic }) }));
+        : traced(
+            "recharge.receive",
+            {},
+            createRechargeReceiver({
+              db: store.handle,
+              secrets: rc.clientSecrets,
+              toleranceSeconds: rc.signatureToleranceSeconds,
+              defaultVersion: rc.apiVersion,
+              validateOrder: schemas.validator("recharge/order-webhook"),
+              validateCheckout: schemas.validator("recharge/checkout-webhook"),
+              maxAttempts: config.jobs.maxAttempts,
+              clock,
+              onEnqueued: nudgeInbox,
+            }),
+            (span, ack) => span.setAttributes({ "orderbridge.recharge.ack": ack.status, ...(ack.topic === null ? {} : { "orderbridge.recharge.topic": ack.topic }) }),
+          );
 
     // Recharge stops sending after 48 hours of failed deliveries (it deletes the webhook), and
     // anyone with the token can remove one: the sweep and the webhook check keep "nothing lost".

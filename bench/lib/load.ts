@@ -40,9 +40,7 @@ export function spOrderRequests(): AcRequest[] {
   ];
 }
 
-const rcFixture = JSON.parse(
-  fs.readFileSync(path.join(ROOT, "samples/recharge/2021-11/order-created.json"), "utf8"),
-) as { order: Record<string, unknown> };
+const rcFixture = JSON.parse(fs.readFileSync(path.join(ROOT, "samples/recharge/2021-11/order-created.json"), "utf8")) as { order: Record<string, unknown> };
 let rcOrderId = 700_000_000 + Math.floor(Math.random() * 100_000_000);
 
 function rcWebhookBody(): string {
@@ -90,9 +88,7 @@ export interface Measurement {
 }
 
 function cannon(url: string, requests: AcRequest[], connections: number, seconds: number): Promise<RawResult> {
-  return Promise.resolve(
-    autocannon({ url, connections, duration: seconds, requests, timeout: 10, skipAggregateResult: true }),
-  );
+  return Promise.resolve(autocannon({ url, connections, duration: seconds, requests, timeout: 10, skipAggregateResult: true }));
 }
 
 /** Load split evenly over the servers (one autocannon each, run together); warm-up first, then the measured run. */

@@ -63,13 +63,8 @@ export function buildReport(results: Results, started: Date, elapsedMs: number):
   md.push(`- Memory: ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB`);
   md.push(`- Node.js: ${process.version}; OS: ${os.type()} ${os.release()} (${os.arch()})`);
   md.push(`- PostgreSQL: ${results.pgVersion ?? `not used (${results.pgSkip ?? "not selected"})`}`);
-  md.push(
-    `- CPU idle in the second before the run: ${num(results.idleBefore * 100)}% (load averages then ${results.loadAvgBefore.map((x) => x.toFixed(2)).join(", ")}).`,
-  );
-  md.push(
-    "- The load generator (autocannon, in the runner's process) and every server share these cores; all traffic is on 127.0.0.1.",
-    "",
-  );
+  md.push(`- CPU idle in the second before the run: ${num(results.idleBefore * 100)}% (load averages then ${results.loadAvgBefore.map((x) => x.toFixed(2)).join(", ")}).`);
+  md.push("- The load generator (autocannon, in the runner's process) and every server share these cores; all traffic is on 127.0.0.1.", "");
   md.push("## Command", "", "```sh", command, "```", "");
   md.push(
     `Settings: ${CONNECTIONS} connections, HTTP/1.1 keep-alive, no pipelining; each run warms the target for ${WARM_SECONDS} s, ` +
@@ -89,10 +84,7 @@ export function buildReport(results: Results, started: Date, elapsedMs: number):
   for (const [t, list] of results.callback) sum.set(t, summarise(list));
   if (sum.size > 0) {
     md.push(`## Subscribe Pro order callback (${CONNECTIONS} connections)`, "");
-    md.push(
-      "| Target | req/s | p50 (ms) | p99 (ms) | max RSS (MB) | server CPU (ms/req) | rounds ok |",
-      "|---|---:|---:|---:|---:|---:|---:|",
-    );
+    md.push("| Target | req/s | p50 (ms) | p99 (ms) | max RSS (MB) | server CPU (ms/req) | rounds ok |", "|---|---:|---:|---:|---:|---:|---:|");
     out.push(`Subscribe Pro callback, ${CONNECTIONS} connections, median of ${ROUNDS} round(s) × ${SECONDS} s:`);
     out.push(`  ${"target".padEnd(17)} ${"req/s".padStart(7)} ${"p50".padStart(6)} ${"p99".padStart(6)} ${"RSS MB".padStart(7)} ${"CPU ms/req".padStart(10)}`);
     for (const t of CALLBACK_TARGETS) {
@@ -119,7 +111,7 @@ export function buildReport(results: Results, started: Date, elapsedMs: number):
     if (hit.length > 0) {
       const line =
         `⚠ ${hit.length} of ${runs.length} runs of the yardsticks and SQLite targets were disturbed: more than ${DISTURBED_OTHER_CPU_PCT}% of a core ` +
-        "was busy outside the server and the load generator (something else ran on the machine; see \"other CPU\" in every round). " +
+        'was busy outside the server and the load generator (something else ran on the machine; see "other CPU" in every round). ' +
         "Compare with care, or rerun on a quiet machine.";
       md.push(line, "");
       out.push(`  ${line}`);
@@ -229,13 +221,8 @@ export function buildReport(results: Results, started: Date, elapsedMs: number):
         "write-backs (to a local Recharge API stand-in) in the same process meanwhile.",
       "",
     );
-    md.push(
-      "| req/s | p50 (ms) | p99 (ms) | max RSS (MB) | server CPU (ms/req) | requests | non-2xx | errors |",
-      "|---:|---:|---:|---:|---:|---:|---:|---:|",
-    );
-    md.push(
-      `| ${num(ack.reqPerSec)} | ${ms(ack.p50)} | ${ms(ack.p99)} | ${num(ack.rssMb)} | ${num(ack.serverCpuMsPerReq, 2)} | ${ack.total} | ${ack.non2xx} | ${ack.errors} |`,
-    );
+    md.push("| req/s | p50 (ms) | p99 (ms) | max RSS (MB) | server CPU (ms/req) | requests | non-2xx | errors |", "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    md.push(`| ${num(ack.reqPerSec)} | ${ms(ack.p50)} | ${ms(ack.p99)} | ${num(ack.rssMb)} | ${num(ack.serverCpuMsPerReq, 2)} | ${ack.total} | ${ack.non2xx} | ${ack.errors} |`);
     if (ack.failed) md.push("", `❌ failed: ${JSON.stringify(ack.statusCodes)}`);
     if (disturbed(ack, false)) {
       md.push("", `⚠ disturbed: ${num(ack.otherCpuPct)}% of a core was busy outside orderbridge and the load generator during the run.`);
@@ -253,11 +240,11 @@ export function buildReport(results: Results, started: Date, elapsedMs: number):
         `Median of ${ROUNDS} round(s), (a) and (b) alternating. On this 2-core machine the load generator, both instances and PostgreSQL share the cores.`,
       "",
     );
-    md.push(
-      "| | req/s | p50 (ms) | p99 (ms) | max RSS (MB, all instances) | server CPU (ms/req) | rounds ok |",
-      "|---|---:|---:|---:|---:|---:|---:|",
-    );
-    for (const [label, x] of [["(a) 1 instance", scaleOne], ["(b) 2 instances", scaleTwo]] as const) {
+    md.push("| | req/s | p50 (ms) | p99 (ms) | max RSS (MB, all instances) | server CPU (ms/req) | rounds ok |", "|---|---:|---:|---:|---:|---:|---:|");
+    for (const [label, x] of [
+      ["(a) 1 instance", scaleOne],
+      ["(b) 2 instances", scaleTwo],
+    ] as const) {
       md.push(`| ${label} | ${num(x.reqPerSec)} | ${ms(x.p50)} | ${ms(x.p99)} | ${num(x.rssMb)} | ${num(x.cpuMsPerReq, 2)} | ${x.passed}/${x.rounds} |`);
     }
     md.push(`| ratio (b)/(a) | ${ratioText(ratio(scaleTwo.reqPerSec, scaleOne.reqPerSec))} | | | | | |`, "");
@@ -314,10 +301,7 @@ export function buildReport(results: Results, started: Date, elapsedMs: number):
         "a second after start-up and deletes (in batches, yielding between them) while the load is measured, and the scrapes follow.",
       "",
     );
-    md.push(
-      "| | /metrics p50 (ms) | /metrics p99 (ms) | req/s | p50 (ms) | p99 (ms) | max RSS (MB) | rounds ok |",
-      "|---|---:|---:|---:|---:|---:|---:|---:|",
-    );
+    md.push("| | /metrics p50 (ms) | /metrics p99 (ms) | req/s | p50 (ms) | p99 (ms) | max RSS (MB) | rounds ok |", "|---|---:|---:|---:|---:|---:|---:|---:|");
     const scr = (xs: readonly ScrapeTimes[]): ScrapeTimes => ({ p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)) });
     const rowsOut: [string, ScrapeTimes, Summary][] = [
       ["new database", scr(rt.empty.scrapes), summarise(rt.empty.load)],

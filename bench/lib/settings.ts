@@ -38,16 +38,7 @@ export const RETENTION_SPREAD_DAYS = 29;
 /** The pruning variant's RETENTION_DAYS: the rows older than this (≈ 22/29 of them) are pruned while it is measured. */
 export const RETENTION_PRUNE_DAYS = 7;
 
-export const CALLBACK_TARGETS = [
-  "ceiling",
-  "reference",
-  "front-door",
-  "ob-sqlite-full",
-  "ob-sqlite-normal",
-  "ob-sqlite-nogroup",
-  "ob-sqlite-2workers",
-  "ob-postgres",
-] as const;
+export const CALLBACK_TARGETS = ["ceiling", "reference", "front-door", "ob-sqlite-full", "ob-sqlite-normal", "ob-sqlite-nogroup", "ob-sqlite-2workers", "ob-postgres"] as const;
 export type CallbackTarget = (typeof CALLBACK_TARGETS)[number];
 const EXTRA_PARTS = ["recharge-ack", "pg-scale", "backlog", "placement", "retention"] as const;
 type Part = CallbackTarget | (typeof EXTRA_PARTS)[number];
@@ -56,7 +47,10 @@ const ALL_PARTS: readonly Part[] = [...CALLBACK_TARGETS, ...EXTRA_PARTS];
 export const ONLY: ReadonlySet<Part> = (() => {
   const raw = process.env["BENCH_ONLY"]?.trim();
   if (raw === undefined || raw === "") return new Set(ALL_PARTS);
-  const names = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  const names = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
   const unknown = names.filter((n) => !(ALL_PARTS as readonly string[]).includes(n));
   if (unknown.length > 0) throw new Error(`BENCH_ONLY: unknown part(s) ${unknown.join(", ")}; known: ${ALL_PARTS.join(", ")}`);
   return new Set(names as Part[]);

@@ -20,9 +20,24 @@ export function compileServers(): void {
   const r = spawnSync(
     process.execPath,
     [
-      tsc, "--ignoreConfig", "--module", "nodenext", "--moduleResolution", "nodenext", "--target", "es2022",
-      "--types", "node", "--skipLibCheck", "--strict", "--esModuleInterop", "--resolveJsonModule", "--rootDir", ROOT,
-      "--outDir", serversDir,
+      tsc,
+      "--ignoreConfig",
+      "--module",
+      "nodenext",
+      "--moduleResolution",
+      "nodenext",
+      "--target",
+      "es2022",
+      "--types",
+      "node",
+      "--skipLibCheck",
+      "--strict",
+      "--esModuleInterop",
+      "--resolveJsonModule",
+      "--rootDir",
+      ROOT,
+      "--outDir",
+      serversDir,
       ...["ceiling", "reference", "front-door"].map((n) => path.join(ROOT, `bench/servers/${n}.ts`)),
     ],
     { cwd: ROOT, encoding: "utf8" },
@@ -71,11 +86,7 @@ export function startTarget(t: CallbackTarget): Promise<Server> {
     case "ob-sqlite-2workers":
       return startServer(t, ["dist/main.js"], orderbridgeEnv({ DATA_DIR: dataDir(t), SQLITE_SYNCHRONOUS: "FULL", WORKERS: "2" }));
     case "ob-postgres":
-      return startServer(
-        t,
-        ["dist/main.js"],
-        orderbridgeEnv({ DATA_DIR: dataDir(t), DATABASE_URL, DATABASE_SCHEMA: newSchema("callback") }),
-      );
+      return startServer(t, ["dist/main.js"], orderbridgeEnv({ DATA_DIR: dataDir(t), DATABASE_URL, DATABASE_SCHEMA: newSchema("callback") }));
   }
 }
 

@@ -49,7 +49,9 @@ export async function runPlacement(results: Results): Promise<void> {
         );
         const ms = await placeBurst(server, PLACEMENT_ORDERS);
         r[mode].push(ms);
-        log(`round ${round}/${ROUNDS} placement, write-back ${mode.padEnd(3)}: ${PLACEMENT_ORDERS} orders placed in ${fmtSec(ms)} (${standIn.calls.length} write-backs sent meanwhile)`);
+        log(
+          `round ${round}/${ROUNDS} placement, write-back ${mode.padEnd(3)}: ${PLACEMENT_ORDERS} orders placed in ${fmtSec(ms)} (${standIn.calls.length} write-backs sent meanwhile)`,
+        );
       } finally {
         await stopServer(server);
         await standIn?.close();

@@ -94,7 +94,12 @@ async function seedFinishedRows(dir: string, rows: number): Promise<void> {
 function countRows(dir: string, sqlText: string, ...params: unknown[]): number {
   const db = new BetterSqlite3(path.join(dir, "orderbridge.sqlite"), { readonly: true });
   try {
-    return Number((db.prepare(sqlText).pluck().get(...params) as number | bigint) ?? 0);
+    return Number(
+      (db
+        .prepare(sqlText)
+        .pluck()
+        .get(...params) as number | bigint) ?? 0,
+    );
   } finally {
     db.close();
   }
@@ -120,7 +125,10 @@ export async function runRetention(results: Results): Promise<void> {
     await smokeTest(empty);
     await smokeTest(seeded);
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const [name, s, into] of [["empty", empty, r.empty], ["seeded", seeded, r.seeded]] as const) {
+      for (const [name, s, into] of [
+        ["empty", empty, r.empty],
+        ["seeded", seeded, r.seeded],
+      ] as const) {
         const scrapes = await scrapeTimes(s);
         into.scrapes.push(scrapes);
         const m = await measure([s], spOrderRequests);

@@ -48,7 +48,10 @@ export interface CheckOptions {
 
 /** `localhost`, `*.localhost` and loopback addresses (127.0.0.0/8, ::1, ::ffff:127.x.y.z), read from the URL alone. */
 export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, "").replace(/\.$/, "").toLowerCase();
+  const h = hostname
+    .replace(/^\[|\]$/g, "")
+    .replace(/\.$/, "")
+    .toLowerCase();
   if (h === "localhost" || h.endsWith(".localhost")) return true;
   if (!ipaddr.isValid(h)) return false;
   let addr = ipaddr.parse(h);

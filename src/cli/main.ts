@@ -31,10 +31,12 @@ import { details, table } from "./table.js";
 type Obj = Record<string, unknown>;
 const out = process.stdout;
 const print = (s: string): void => void out.write(s.endsWith("\n") ? s : `${s}\n`);
-const int = (name: string) => (v: string): number => {
-  if (!/^\d+$/.test(v)) throw new CliError(`${name} must be a whole number (got "${v}")`, 2);
-  return Number(v);
-};
+const int =
+  (name: string) =>
+  (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new CliError(`${name} must be a whole number (got "${v}")`, 2);
+    return Number(v);
+  };
 
 const program = new Command("orderbridge")
   .description("Subscription orders (Subscribe Pro, Recharge) into a commerce platform, exactly once.")
@@ -132,13 +134,27 @@ program
   .command("send")
   .description("Send a correctly signed sample order (a built-in fixture or a JSON file) and print the answer")
   .addArgument(new Command().createArgument("<source>", "subscribe-pro or recharge").choices(["subscribe-pro", "recharge"]))
-  .argument("<fixture-or-file>", `a built-in sample (subscribe-pro: ${BUILTIN_FIXTURES["subscribe-pro"].join(", ")}; recharge: ${BUILTIN_FIXTURES.recharge.join(", ")}) or a JSON file sent byte for byte`)
-  .option("--to <url>", `the URL to POST to (a callback URL, or https://…/webhooks/recharge; default: ORDERBRIDGE_URL or http://localhost:3000, with ${SP_PATH} or ${RECHARGE_PATH})`)
-  .option("--secret <secret>", "signing secret (default: the first of SP_HMAC_SECRETS, else the service's generated secret in DATA_DIR; for recharge the first of RECHARGE_CLIENT_SECRETS)")
+  .argument(
+    "<fixture-or-file>",
+    `a built-in sample (subscribe-pro: ${BUILTIN_FIXTURES["subscribe-pro"].join(", ")}; recharge: ${BUILTIN_FIXTURES.recharge.join(", ")}) or a JSON file sent byte for byte`,
+  )
+  .option(
+    "--to <url>",
+    `the URL to POST to (a callback URL, or https://…/webhooks/recharge; default: ORDERBRIDGE_URL or http://localhost:3000, with ${SP_PATH} or ${RECHARGE_PATH})`,
+  )
+  .option(
+    "--secret <secret>",
+    "signing secret (default: the first of SP_HMAC_SECRETS, else the service's generated secret in DATA_DIR; for recharge the first of RECHARGE_CLIENT_SECRETS)",
+  )
   .option("--topic <topic>", "Recharge topic (default from the sample)")
   .addOption(new Option("--version <version>", "Recharge payload version of the built-in samples").choices(["2021-01", "2021-11"]))
   .option("--tamper", "change one byte after signing (the receiver must refuse it)", false)
-  .option("--duplicate <n>", "send the same bytes n times (a line per answer, each distinct body once, then a summary such as: 20 identical answers, 1 order)", int("--duplicate"), 1)
+  .option(
+    "--duplicate <n>",
+    "send the same bytes n times (a line per answer, each distinct body once, then a summary such as: 20 identical answers, 1 order)",
+    int("--duplicate"),
+    1,
+  )
   .option("--concurrency <n>", "how many copies at once", int("--concurrency"), 1)
   .option("--out-of-order", "Recharge: order/updated first, then order/created", false)
   .option("--json", "one JSON line per request (every answer, duplicates too)", false)
@@ -169,14 +185,27 @@ program
   .option("--secret <secret>", "the shared secret it verifies Sp-Hmac with (default: the first of SP_HMAC_SECRETS, else the service's generated secret in DATA_DIR)")
   .option("--yes", "run the checks that place orders against a handler that is not on this machine (loopback)", false)
   .option("--safe", "run only the checks that place nothing (refusals, impossible orders)", false)
-  .option("--only <names>", `run only these checks (repeatable, or comma-separated): ${CHECK_NAMES.join(", ")}`, (v: string, acc: string[]) => [...acc, ...v.split(",").map((s) => s.trim()).filter(Boolean)], [] as string[])
+  .option(
+    "--only <names>",
+    `run only these checks (repeatable, or comma-separated): ${CHECK_NAMES.join(", ")}`,
+    (v: string, acc: string[]) => [
+      ...acc,
+      ...v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ],
+    [] as string[],
+  )
   .option("--json", "one JSON line per result as it finishes, after a plan line and before a summary line", false)
   .option("--junit <file>", "also write JUnit XML to this file")
   .option("--timeout <ms>", "per request", int("--timeout"), 30_000)
   .option("--skus <known>", "two SKUs the handler's platform sells, comma-separated", "RUBY-RED,EARL-GREY")
   .option("--no-progress", "no progress bar")
   .action(async (url: string | undefined, opts: Obj) => {
-    const [a, b] = String(opts["skus"]).split(",").map((s) => s.trim());
+    const [a, b] = String(opts["skus"])
+      .split(",")
+      .map((s) => s.trim());
     if (a === undefined || b === undefined || a === "" || b === "") throw new CliError("--skus needs two SKUs, comma-separated", 2);
     const secret = typeof opts["secret"] === "string" && opts["secret"] !== "" ? opts["secret"] : spSecret();
     if (secret === undefined) {
@@ -245,7 +274,21 @@ withPaging(withServer(events.command("list").description("Newest first"), "print
     });
     const list = items as Obj[];
     if (opts["json"] === true) return print(JSON.stringify({ events: list, nextCursor: next }));
-    print(table(["id", "kind", "topic", "state", "attempts", "resource", "created", "outcome / last error"], list.map((e) => [e["id"], e["kind"], e["topic"], e["state"], `${String(e["attempts"])}/${String(e["maxAttempts"])}`, e["resourceId"], e["createdAt"], e["lastError"] ?? e["outcome"]])));
+    print(
+      table(
+        ["id", "kind", "topic", "state", "attempts", "resource", "created", "outcome / last error"],
+        list.map((e) => [
+          e["id"],
+          e["kind"],
+          e["topic"],
+          e["state"],
+          `${String(e["attempts"])}/${String(e["maxAttempts"])}`,
+          e["resourceId"],
+          e["createdAt"],
+          e["lastError"] ?? e["outcome"],
+        ]),
+      ),
+    );
     printNextPage(next);
   });
 withServer(events.command("show").description("One event or job, with its body and payload").argument("<id>")).action(async (id: string, opts: Obj) => {
@@ -275,7 +318,12 @@ withPaging(withServer(orders.command("list").description("Newest first"), "print
     });
     const list = items as Obj[];
     if (opts["json"] === true) return print(JSON.stringify({ orders: list, nextCursor: next }));
-    print(table(["order", "source", "source order", "created", "items", "total"], list.map((o) => [o["orderNumber"], o["source"], o["sourceOrderId"], o["createdAt"], (o["items"] as unknown[]).length, `${String(o["total"])} ${String(o["currency"])}`])));
+    print(
+      table(
+        ["order", "source", "source order", "created", "items", "total"],
+        list.map((o) => [o["orderNumber"], o["source"], o["sourceOrderId"], o["createdAt"], (o["items"] as unknown[]).length, `${String(o["total"])} ${String(o["currency"])}`]),
+      ),
+    );
     printNextPage(next);
   });
 withServer(orders.command("show").description("One order with its items").argument("<orderNumber>")).action(async (n: string, opts: Obj) => {
@@ -311,7 +359,9 @@ recharge
     try {
       const r = await queueMissingWriteBacks(store.handle, { since, maxAttempts: c.jobs.maxAttempts, dryRun: opts["dryRun"] === true, now: Date.now() });
       if (opts["json"] === true) return print(JSON.stringify({ since: new Date(since).toISOString(), dryRun: opts["dryRun"] === true, ...r }));
-      const existing = Object.entries(r.existing).map(([state, n]) => `${n} ${state}`).join(", ");
+      const existing = Object.entries(r.existing)
+        .map(([state, n]) => `${n} ${state}`)
+        .join(", ");
       print(
         `${r.orders} Recharge order(s) placed since ${new Date(since).toISOString()}; ${opts["dryRun"] === true ? "would queue" : "queued"} ${r.queued} write-back(s)` +
           (existing === "" ? "" : `; already there: ${existing}`) +
@@ -327,10 +377,15 @@ recharge
  * The service's Recharge client, on the configured database (its rate limit is the one the service
  * and every instance draw from), for a command; closed after `fn`.
  */
-async function withRechargeApi<T>(fn: (api: { c: ReturnType<typeof loadConfig>; client: ReturnType<typeof createRechargeClient>; store: Awaited<ReturnType<typeof openStore>> }) => Promise<T>): Promise<T> {
+async function withRechargeApi<T>(
+  fn: (api: { c: ReturnType<typeof loadConfig>; client: ReturnType<typeof createRechargeClient>; store: Awaited<ReturnType<typeof openStore>> }) => Promise<T>,
+): Promise<T> {
   const c = loadConfig(process.env, { forServing: false });
   const token = c.recharge.apiToken;
-  if (token === undefined) throw new ConfigError("RECHARGE_API_TOKEN is not set (or RECHARGE_WRITEBACK=off): this command calls Recharge's API with the service's token. Run it with the service's environment");
+  if (token === undefined)
+    throw new ConfigError(
+      "RECHARGE_API_TOKEN is not set (or RECHARGE_WRITEBACK=off): this command calls Recharge's API with the service's token. Run it with the service's environment",
+    );
   const store = await openStore(c.database, createLogger({ level: "error", format: "json", silent: true }));
   try {
     const limiter = createRateLimiter(store.handle, rechargeLimiterName(token), c.recharge.rateLimit);
@@ -349,7 +404,14 @@ function webhookSubscriptionsFor(c: ReturnType<typeof loadConfig>, client: Retur
 }
 
 function subscriptionTable(r: SubscriptionReport): string {
-  const rows = r.topics.map((t) => [t.topic, t.state, t.webhook?.id ?? "", t.webhook?.version ?? (t.webhook === undefined ? "" : "(store default)"), t.webhook?.address ?? "", t.problem ?? ""]);
+  const rows = r.topics.map((t) => [
+    t.topic,
+    t.state,
+    t.webhook?.id ?? "",
+    t.webhook?.version ?? (t.webhook === undefined ? "" : "(store default)"),
+    t.webhook?.address ?? "",
+    t.problem ?? "",
+  ]);
   return `${table(["topic", "state", "webhook", "version", "address", "problem"], rows)}\n${r.others} webhook(s) of other apps left alone`;
 }
 const describeAction = (a: SyncAction): string =>
@@ -367,7 +429,11 @@ webhooks
   .action(async (opts: Obj) => {
     await withRechargeApi(async ({ c, client }) => {
       const r = await webhookSubscriptionsFor(c, client).status();
-      print(opts["json"] === true ? JSON.stringify(r) : `${subscriptionTable(r)}\n${r.ok ? "ok" : `not ok: run \`orderbridge recharge webhooks sync\` to ${r.actions.map(describeAction).join("; ")}`}`);
+      print(
+        opts["json"] === true
+          ? JSON.stringify(r)
+          : `${subscriptionTable(r)}\n${r.ok ? "ok" : `not ok: run \`orderbridge recharge webhooks sync\` to ${r.actions.map(describeAction).join("; ")}`}`,
+      );
       if (!r.ok) process.exitCode = 1;
     });
   });
@@ -381,7 +447,13 @@ webhooks
       const subs = webhookSubscriptionsFor(c, client);
       if (opts["dryRun"] === true) {
         const r = await subs.status();
-        print(opts["json"] === true ? JSON.stringify({ dryRun: true, ...r }) : r.actions.length === 0 ? "nothing to change" : r.actions.map((a) => `would ${describeAction(a)}`).join("\n"));
+        print(
+          opts["json"] === true
+            ? JSON.stringify({ dryRun: true, ...r })
+            : r.actions.length === 0
+              ? "nothing to change"
+              : r.actions.map((a) => `would ${describeAction(a)}`).join("\n"),
+        );
         return;
       }
       const r = await subs.sync();
@@ -424,7 +496,13 @@ recharge
       const r: SweepReport = await sweeper.sweepWindow({ from: since, until: Date.now(), dryRun: opts["dryRun"] === true });
       if (opts["json"] === true) return print(JSON.stringify(r));
       const found = r.orders.filter((o) => o.action !== "none");
-      if (found.length > 0) print(table(["recharge order", "needs", "why", "jobs"], found.map((o) => [o.id, o.action, o.reason, (o.jobs ?? []).join(", ")])));
+      if (found.length > 0)
+        print(
+          table(
+            ["recharge order", "needs", "why", "jobs"],
+            found.map((o) => [o.id, o.action, o.reason, (o.jobs ?? []).join(", ")]),
+          ),
+        );
       const verb = r.dryRun ? "would " : "";
       print(
         `${r.seen} successful Recharge order(s) updated ${r.from} – ${r.until} (${r.pages} page(s)): ${verb}place ${r.placed} missed; ` +

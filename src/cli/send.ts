@@ -6,15 +6,7 @@ import { signRechargeLegacy } from "../security/recharge-signature.js";
 import { signSpHmac } from "../security/sp-hmac.js";
 import { CliError } from "./admin-client.js";
 import { RECHARGE_PATH, rechargeSecret, SP_PATH, spSecret } from "./defaults.js";
-import {
-  RECHARGE_SAMPLE_NAMES,
-  SP_SAMPLE_NAMES,
-  rechargeSample,
-  spSample,
-  type JsonObject,
-  type RechargeSampleName,
-  type SpSampleName,
-} from "./samples.js";
+import { RECHARGE_SAMPLE_NAMES, SP_SAMPLE_NAMES, rechargeSample, spSample, type JsonObject, type RechargeSampleName, type SpSampleName } from "./samples.js";
 
 /**
  * `orderbridge send`: posts a correctly signed sample (a built-in one or a JSON file) to a
@@ -84,7 +76,10 @@ const isSource = (s: string): s is SendSource => s === "subscribe-pro" || s === 
 
 export async function runSend(o: SendOptions): Promise<{ sent: number; statuses: number[]; exitCode: 0 | 1 | 69 }> {
   if (!isSource(o.source)) throw usage(`Unknown source "${String(o.source)}": use subscribe-pro or recharge.`);
-  for (const [flag, n] of [["--duplicate", o.duplicate], ["--concurrency", o.concurrency]] as const) {
+  for (const [flag, n] of [
+    ["--duplicate", o.duplicate],
+    ["--concurrency", o.concurrency],
+  ] as const) {
     if (!Number.isSafeInteger(n) || n < 1) throw usage(`${flag} must be a whole number of at least 1 (got ${String(n)}).`);
   }
   if (o.source === "subscribe-pro") {
@@ -160,8 +155,7 @@ export function sendExitCode(source: SendSource, tampered: boolean, results: rea
     const json = parseJson(r.text);
     return json.ok && typeof json.value === "object" && json.value !== null && Array.isArray((json.value as { errorItems?: unknown }).errorItems);
   };
-  const wanted = (r: { status: number; text: string }): boolean =>
-    tampered ? r.status >= 400 && r.status < 500 : (r.status >= 200 && r.status < 300) || isOrderAnswer(r);
+  const wanted = (r: { status: number; text: string }): boolean => (tampered ? r.status >= 400 && r.status < 500 : (r.status >= 200 && r.status < 300) || isOrderAnswer(r));
   return results.every(wanted) ? 0 : 1;
 }
 
@@ -199,10 +193,7 @@ async function load(o: SendOptions): Promise<{ builtin: string } | { file: Buffe
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     const hint = BUILTIN_FIXTURES[other].includes(o.what) ? ` (${o.what} is a ${other} sample)` : "";
-    throw usage(
-      `"${o.what}" is neither a built-in ${o.source} sample${hint} nor a readable file (${why}). ` +
-        `Built-in ${o.source} samples: ${names(o.source)}.`,
-    );
+    throw usage(`"${o.what}" is neither a built-in ${o.source} sample${hint} nor a readable file (${why}). ` + `Built-in ${o.source} samples: ${names(o.source)}.`);
   }
 }
 

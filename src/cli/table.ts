@@ -6,7 +6,11 @@ export function table(headers: string[], rows: unknown[][], max = 60): string {
   };
   const body = rows.map((r) => r.map(cell));
   const widths = headers.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
   return [line(headers), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n") + "\n";
 }
 

@@ -359,7 +359,12 @@ function showDuration(ms: number): string {
   if (ms === 0) return "0";
   // Days from a week up: 72 hours reads as 72h.
   if (ms >= 7 * 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
-  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
+  for (const [unit, size] of [
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1000],
+  ] as const)
+    if (ms % size === 0) return `${ms / size}${unit}`;
   return `${ms}ms`;
 }
 

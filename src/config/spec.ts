@@ -64,14 +64,14 @@ export const SERVICE = {
     default: false,
     defaultText: "off",
     help:
-      "which proxies may set `X-Forwarded-For` (Express `trust proxy`), see \"Behind a proxy or load balancer\"; `true` or a hop count only with " +
+      'which proxies may set `X-Forwarded-For` (Express `trust proxy`), see "Behind a proxy or load balancer"; `true` or a hop count only with ' +
       "`SP_AUTH=hmac`. Off means the socket address is the client, so a forged header changes nothing",
     parse: parseTrustProxy,
   }),
   publicUrl: url("PUBLIC_URL", {
     help:
       "the base URL the world reaches this service at (`https://orders.example.com`, a path prefix allowed): with it, the Recharge webhooks " +
-      "are checked at start and every `RECHARGE_WEBHOOK_CHECK_INTERVAL` (see \"If Recharge stops sending\")",
+      'are checked at start and every `RECHARGE_WEBHOOK_CHECK_INTERVAL` (see "If Recharge stops sending")',
     check: (v) => (v !== undefined && (/[?#]/.test(v) || new URL(v).hostname === "") ? "PUBLIC_URL must be a base URL without a query or fragment" : undefined),
   }),
 } satisfies Spec;
@@ -105,7 +105,7 @@ export const SQLITE = {
     default: "FULL",
     fold: "upper",
     got: "none",
-    help: "`FULL`: no answer before its data is on disk (survives power loss; the flush runs off the event loop, see \"Storage\"); `NORMAL` survives process crashes only",
+    help: '`FULL`: no answer before its data is on disk (survives power loss; the flush runs off the event loop, see "Storage"); `NORMAL` survives process crashes only',
   }),
   groupCommit: bool("SQLITE_GROUP_COMMIT", {
     default: true,
@@ -115,7 +115,7 @@ export const SQLITE = {
     default: false,
     help:
       "`true`: start although `DATA_DIR/database-id` names a database that is not there: create a new, empty one (or use the other file found) " +
-      "and name it in the marker from then on. For one start; remove it afterwards (see \"Storage\")",
+      'and name it in the marker from then on. For one start; remove it afterwards (see "Storage")',
   }),
 } satisfies Spec;
 
@@ -243,7 +243,7 @@ export const HTTP_PLATFORM = {
     values: "`whsec_<base64>`, `<base64>` or `raw:<ASCII text>`, 16+ bytes",
     secret: true,
     default: undefined,
-    help: "`PLATFORM=http`: the Standard Webhooks signing key (see \"The signing key\")",
+    help: '`PLATFORM=http`: the Standard Webhooks signing key (see "The signing key")',
     parse: (raw, problem) => {
       const key = parseSigningKey(raw);
       if (!key.ok) problem(key.problem);

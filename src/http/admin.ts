@@ -9,13 +9,7 @@ import { pathParam } from "./path.js";
 
 export interface AdminDeps {
   orders: {
-    list(q: {
-      salesOrderToken?: string;
-      source?: string;
-      sourceOrderId?: string;
-      limit: number;
-      before?: number;
-    }): Promise<{ orders: OrderView[]; nextBefore: string | null }>;
+    list(q: { salesOrderToken?: string; source?: string; sourceOrderId?: string; limit: number; before?: number }): Promise<{ orders: OrderView[]; nextBefore: string | null }>;
     get(orderNumber: string): Promise<OrderView | undefined>;
   };
   events: {

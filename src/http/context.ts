@@ -51,7 +51,7 @@ export function requestContext(log: Logger, observe?: (req: Request, res: Respon
   return (req: Request, res: Response, next: NextFunction): void => {
     const given = req.get("x-request-id");
     const requestId = given !== undefined && REQUEST_ID.test(given) ? given : randomUUID();
-        // correlationId follows an order from receipt to write-back (the worker's job lines carry it too).
+    // correlationId follows an order from receipt to write-back (the worker's job lines carry it too).
     const context: RequestContext = { requestId, log: log.child({ requestId, correlationId: requestId }), startedAt: process.hrtime.bigint() };
     res.locals["ctx"] = context;
     res.setHeader("X-Request-Id", requestId);

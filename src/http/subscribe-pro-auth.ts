@@ -22,9 +22,7 @@ export function spPreBody(policy: SpAuthPolicy) {
     res.locals["ipAllowed"] = allowed;
     if ((policy.mode === "ip" || policy.mode === "both") && !allowed) {
       ctx(res).log.warn("order callback refused: address not allowed", { ip: req.ip });
-      throw new ForbiddenAddressError(
-        `Requests from ${req.ip ?? "this address"} are not allowed (SP_ALLOWED_IPS). Behind a proxy? Set TRUST_PROXY to the proxy's address.`,
-      );
+      throw new ForbiddenAddressError(`Requests from ${req.ip ?? "this address"} are not allowed (SP_ALLOWED_IPS). Behind a proxy? Set TRUST_PROXY to the proxy's address.`);
     }
     assertJsonContentType(req.get("content-type"));
     next();
@@ -34,11 +32,12 @@ export function spPreBody(policy: SpAuthPolicy) {
 export function assertJsonContentType(header: string | undefined): void {
   const [mime = "", ...params] = (header ?? "").split(";").map((s) => s.trim().toLowerCase());
   if (mime !== "application/json" && !/^application\/[a-z0-9.+-]+\+json$/.test(mime)) {
-    throw new UnsupportedMediaTypeError(
-      `Content-Type must be application/json${header === undefined ? " (none was sent)" : ` (got "${header}")`}.`,
-    );
+    throw new UnsupportedMediaTypeError(`Content-Type must be application/json${header === undefined ? " (none was sent)" : ` (got "${header}")`}.`);
   }
-  const charset = params.find((p) => p.startsWith("charset="))?.slice("charset=".length).replace(/"/g, "");
+  const charset = params
+    .find((p) => p.startsWith("charset="))
+    ?.slice("charset=".length)
+    .replace(/"/g, "");
   if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
     throw new UnsupportedMediaTypeError(`The body must be UTF-8 (got charset ${charset}).`);
   }
@@ -57,10 +56,7 @@ export function spVerifySignature(policy: SpAuthPolicy) {
       case "missing":
         throw new SignatureError("signature_missing", "The Sp-Hmac header is missing: every order callback must be signed with the shared secret.");
       case "malformed":
-        throw new SignatureError(
-          "signature_malformed",
-          "The Sp-Hmac header must be 64 hexadecimal characters: the HMAC-SHA256 of the raw request body.",
-        );
+        throw new SignatureError("signature_malformed", "The Sp-Hmac header must be 64 hexadecimal characters: the HMAC-SHA256 of the raw request body.");
       default:
         throw new SignatureError(
           "signature_mismatch",

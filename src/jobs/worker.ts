@@ -238,16 +238,19 @@ export function createWorker(o: WorkerOptions): Worker {
     // taken over once the lease runs out.
     let running = true;
     let leaseUntil = job.lease_until ?? clock() + o.leaseMs;
-    const heartbeat = setInterval(() => {
-      const until = clock() + o.leaseMs;
-      extendLease(o.db, job.id, id, until).then(
-        (kept) => {
-          if (kept) leaseUntil = until;
-          else if (running) log.warn("lost the lease of a running job: another worker took it over");
-        },
-        (e: unknown) => log.debug("could not renew a job's lease", { error: coerceError(e).message }),
-      );
-    }, Math.max(50, Math.floor(o.leaseMs / 3)));
+    const heartbeat = setInterval(
+      () => {
+        const until = clock() + o.leaseMs;
+        extendLease(o.db, job.id, id, until).then(
+          (kept) => {
+            if (kept) leaseUntil = until;
+            else if (running) log.warn("lost the lease of a running job: another worker took it over");
+          },
+          (e: unknown) => log.debug("could not renew a job's lease", { error: coerceError(e).message }),
+        );
+      },
+      Math.max(50, Math.floor(o.leaseMs / 3)),
+    );
     heartbeat.unref();
     const settled = (): void => {
       running = false;
@@ -262,8 +265,11 @@ export function createWorker(o: WorkerOptions): Worker {
       await recordFailure(job, attempt, e, log, () => leaseUntil);
       return;
     }
-    const kept = await record(log, "its result", () => leaseUntil, () =>
-      completeJob(o.db, job.id, id, { state: result.state, outcome: result.outcome, attempts: attempt, now: clock() }),
+    const kept = await record(
+      log,
+      "its result",
+      () => leaseUntil,
+      () => completeJob(o.db, job.id, id, { state: result.state, outcome: result.outcome, attempts: attempt, now: clock() }),
     );
     if (kept === undefined) return;
     if (kept) o.onAttempt?.(job.kind, result.state);

@@ -26,9 +26,7 @@ export async function placeWithDeadline(
   const scrub = scrubber(sensitiveValues(order, { email: o.redactEmail === true }));
   let result: PlatformOrderResult;
   try {
-    result = await withDeadline(platform.name, o.deadlineMs, o.signal, (signal) =>
-      platform.createOrder(order, { idempotencyKey: o.idempotencyKey, signal, log: o.log, scrub }),
-    );
+    result = await withDeadline(platform.name, o.deadlineMs, o.signal, (signal) => platform.createOrder(order, { idempotencyKey: o.idempotencyKey, signal, log: o.log, scrub }));
   } catch (e) {
     // Scrubbed again whoever made it (a module may build its own PlatformError), and without
     // its cause, whose message nobody scrubbed.
@@ -40,11 +38,9 @@ export async function placeWithDeadline(
     // fetch that failed, a bug) is a platform fault the sender should retry: 503, not 500. Its
     // message may quote what the platform said: log-only, scrubbed.
     const what = e instanceof Error ? e.message : String(e);
-    throw new PlatformError(
-      `the ${platform.name} platform failed (its adapter threw ${e instanceof Error ? e.name : "a non-Error"}); the order may have been placed`,
-      true,
-      { detail: scrub.excerpt(what, 500) },
-    );
+    throw new PlatformError(`the ${platform.name} platform failed (its adapter threw ${e instanceof Error ? e.name : "a non-Error"}); the order may have been placed`, true, {
+      detail: scrub.excerpt(what, 500),
+    });
   }
   checkResult(order, result);
   if (result.lines.every((l) => l.ok)) return result;
@@ -56,12 +52,7 @@ export async function placeWithDeadline(
  * Runs `call` with a signal aborted at the deadline (or when `outer` aborts), and gives up at the
  * deadline with a retryable PlatformError. Errors of `call` pass unchanged.
  */
-export async function withDeadline<T>(
-  platformName: string,
-  deadlineMs: number,
-  outer: AbortSignal | undefined,
-  call: (signal: AbortSignal) => Promise<T>,
-): Promise<T> {
+export async function withDeadline<T>(platformName: string, deadlineMs: number, outer: AbortSignal | undefined, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const onOuterAbort = (): void => controller.abort();
   outer?.addEventListener("abort", onOuterAbort, { once: true });

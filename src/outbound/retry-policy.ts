@@ -73,12 +73,7 @@ export function gcraWait(tat: number, now: number, r: RateSpec): number {
  * request never sent, and slots taken and dropped again and again move the bucket ahead of the
  * clock for good (nothing is ever sent).
  */
-export function gcraTryReserve(
-  tat: number,
-  now: number,
-  r: RateSpec,
-  maxWaitMs: number,
-): { granted: true; tat: number; waitMs: number } | { granted: false; waitMs: number } {
+export function gcraTryReserve(tat: number, now: number, r: RateSpec, maxWaitMs: number): { granted: true; tat: number; waitMs: number } | { granted: false; waitMs: number } {
   const waitMs = gcraWait(tat, now, r);
   if (waitMs > maxWaitMs) return { granted: false, waitMs };
   return { granted: true, ...gcraReserve(tat, now, r) };

@@ -20,10 +20,7 @@ const BATCH = 500;
  * RECHARGE_WRITEBACK was off, or before a token was set). Idempotent: a write-back that exists, in
  * whatever state, is left as it is (its dedupe key), so running this twice queues nothing more.
  */
-export async function queueMissingWriteBacks(
-  db: Tx,
-  o: { since: number; maxAttempts: number; dryRun: boolean; now: number },
-): Promise<CatchUpResult> {
+export async function queueMissingWriteBacks(db: Tx, o: { since: number; maxAttempts: number; dryRun: boolean; now: number }): Promise<CatchUpResult> {
   const result: CatchUpResult = { orders: 0, queued: 0, existing: {} };
   let after: { placedAt: number; rechargeOrderId: string } | undefined;
   for (;;) {
@@ -62,7 +59,11 @@ export async function queueWriteBacksFor(
   );
   // Matched by kind and order, not by dedupe key: a charge write-back queued before its key was
   // the order's alone (recharge:put-charge:<charge id>:<order id>) is found as well.
-  const found = await jobsForResources(db, [JOB_PUT_ORDER, JOB_PUT_CHARGE], rows.map((r) => r.rechargeOrderId));
+  const found = await jobsForResources(
+    db,
+    [JOB_PUT_ORDER, JOB_PUT_CHARGE],
+    rows.map((r) => r.rechargeOrderId),
+  );
   const have = new Set(found.map((f) => `${f.kind} ${f.resource_id}`));
   for (const f of found) result.existing[f.state] = (result.existing[f.state] ?? 0) + 1;
   const missing = jobs.filter((j) => !have.has(`${j.kind} ${j.resourceId}`));

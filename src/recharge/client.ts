@@ -64,7 +64,14 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
   });
   type Method = "GET" | "PUT" | "POST" | "DELETE";
   const hasBody = (method: Method): boolean => method === "PUT" || method === "POST";
-  async function send(method: Method, path: string, body: unknown, version: RechargeApiVersion, signal: AbortSignal | undefined, reserve?: ReserveOptions): Promise<RechargeResponse> {
+  async function send(
+    method: Method,
+    path: string,
+    body: unknown,
+    version: RechargeApiVersion,
+    signal: AbortSignal | undefined,
+    reserve?: ReserveOptions,
+  ): Promise<RechargeResponse> {
     const slot = await o.limiter.tryReserve(o.maxWaitMs, reserve);
     if (!slot.granted) throw new RateLimitDeferral(slot.waitMs);
     const wait = slot.waitMs;

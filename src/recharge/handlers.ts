@@ -11,16 +11,7 @@ import { remoteRequestId, scrubber, type Scrub } from "../security/scrub.js";
 import { RateLimitDeferral, type RechargeClient, type RechargeResponse } from "./client.js";
 type Obj = Record<string, unknown>;
 
-import {
-  chargeWriteBackBody,
-  checkoutCartId,
-  decide,
-  mapRechargeOrder,
-  orderWriteBackBody,
-  readOrderView,
-  type ExternalIds,
-  type RechargeApiVersion,
-} from "./order.js";
+import { chargeWriteBackBody, checkoutCartId, decide, mapRechargeOrder, orderWriteBackBody, readOrderView, type ExternalIds, type RechargeApiVersion } from "./order.js";
 
 export const JOB_WEBHOOK = "recharge.webhook";
 export const JOB_PUT_ORDER = "recharge.order_writeback";
@@ -49,9 +40,7 @@ function decodeWriteBack(raw: unknown): WriteBackPayload {
 }
 
 /** A received webhook (the inbox's row): its topic and the resource it carries. */
-type WebhookPayload =
-  | { topic: "checkout/processed"; checkout: Obj; apiVersion: RechargeApiVersion }
-  | { topic: string; order: Obj; apiVersion: RechargeApiVersion };
+type WebhookPayload = { topic: "checkout/processed"; checkout: Obj; apiVersion: RechargeApiVersion } | { topic: string; order: Obj; apiVersion: RechargeApiVersion };
 
 /** Placing a received order (or clearing a checkout's cart). Its rows are written by the receiver (receive.ts) and the sweep. */
 export const WEBHOOK_TASK = defineTask<WebhookPayload>(JOB_WEBHOOK, {

@@ -14,8 +14,7 @@ export type HandledTopic = (typeof HANDLED_TOPICS)[number];
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
-const text = (v: unknown): string | undefined =>
-  typeof v === "string" ? (v.trim() === "" ? undefined : v) : typeof v === "number" && Number.isFinite(v) ? String(v) : undefined;
+const text = (v: unknown): string | undefined => (typeof v === "string" ? (v.trim() === "" ? undefined : v) : typeof v === "number" && Number.isFinite(v) ? String(v) : undefined);
 /** `external_order_id` and friends: a plain value (2021-01) or `{"ecommerce": …}` (2021-11). */
 const ecommerce = (v: unknown): string | undefined => (isObj(v) ? text(v["ecommerce"]) : text(v));
 
@@ -262,20 +261,18 @@ export function mapRechargeOrder(order: Obj): MappedRechargeOrder {
   const sourceCustomerId = text(customer["id"]) ?? text(order["customer_id"]);
   const platformCustomerId = ecommerce(customer["external_customer_id"]) ?? text(order["shopify_customer_id"]);
 
-  const shippingLines: ChargedShippingLine[] = (Array.isArray(order["shipping_lines"]) ? order["shipping_lines"] : [])
-    .filter(isObj)
-    .map((s) => {
-      const code = text(s["code"]) ?? text(s["title"]) ?? "shipping";
-      const title = text(s["title"]);
-      // Shipping is taxed too (0.355 + 0.110 on 4.90 in the reference): summed exactly, rounded once.
-      const breakdown = taxLinesOf(s["tax_lines"]) ?? [];
-      return {
-        code,
-        ...(title === undefined ? {} : { title }),
-        price: amount(s["price"]) ?? "0",
-        ...(breakdown.length === 0 ? {} : { taxTotal: addAmounts(...breakdown.map((t) => t.price)), taxLines: breakdown }),
-      };
-    });
+  const shippingLines: ChargedShippingLine[] = (Array.isArray(order["shipping_lines"]) ? order["shipping_lines"] : []).filter(isObj).map((s) => {
+    const code = text(s["code"]) ?? text(s["title"]) ?? "shipping";
+    const title = text(s["title"]);
+    // Shipping is taxed too (0.355 + 0.110 on 4.90 in the reference): summed exactly, rounded once.
+    const breakdown = taxLinesOf(s["tax_lines"]) ?? [];
+    return {
+      code,
+      ...(title === undefined ? {} : { title }),
+      price: amount(s["price"]) ?? "0",
+      ...(breakdown.length === 0 ? {} : { taxTotal: addAmounts(...breakdown.map((t) => t.price)), taxLines: breakdown }),
+    };
+  });
   const discounts = mapDiscounts(order, amount, exp);
   const charged = chargedTotals(order, amount, exp);
 
@@ -362,8 +359,7 @@ function chargedTotals(order: Obj, amount: (v: unknown) => Amount | undefined, e
   const discounts = amount(order["total_discounts"]);
   const minor = (a: Amount | undefined): number | undefined => (a === undefined ? undefined : parseDecimal(a, exp));
   const afterDiscounts =
-    subtotal !== undefined && lineItems !== undefined && discounts !== undefined && minor(discounts) !== 0 &&
-    minor(addAmounts(subtotal, discounts)) === minor(lineItems);
+    subtotal !== undefined && lineItems !== undefined && discounts !== undefined && minor(discounts) !== 0 && minor(addAmounts(subtotal, discounts)) === minor(lineItems);
   const sub = afterDiscounts ? lineItems : (subtotal ?? lineItems);
   if (sub !== undefined) out.subtotal = sub;
   const tax = amount(order["total_tax"]);

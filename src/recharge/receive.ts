@@ -50,7 +50,10 @@ export interface RechargeAck {
 /** "order-created", "order_created", "ORDER/CREATED" → "order/created". */
 export function normalizeTopic(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
-  const t = raw.trim().toLowerCase().replace(/^\/+|\/+$/g, "");
+  const t = raw
+    .trim()
+    .toLowerCase()
+    .replace(/^\/+|\/+$/g, "");
   if (t === "") return undefined;
   if (t.includes("/")) return t;
   const m = /^([a-z]+)[-_.](.+)$/.exec(t);

@@ -78,7 +78,10 @@ export function reconcileOrder(f: OrderFacts): SweepDecision {
     if (placed === undefined) return { action: "none", reason: `it has external order id ${view.externalOrderId} (placed by another system)` };
     return {
       action: "none",
-      reason: view.externalOrderId === placed.platformOrderId ? `synced: placed as ${placed.orderNumber}, written back` : `placed as ${placed.orderNumber}; Recharge shows external order id ${view.externalOrderId}`,
+      reason:
+        view.externalOrderId === placed.platformOrderId
+          ? `synced: placed as ${placed.orderNumber}, written back`
+          : `placed as ${placed.orderNumber}; Recharge shows external order id ${view.externalOrderId}`,
     };
   }
   if (placed !== undefined) {

@@ -116,7 +116,8 @@ export function compareSubscriptions(remote: readonly RemoteWebhook[], wanted: W
     const address = webhookAddress(wanted.publicUrl, topic);
     const keep = good[0] ?? ours[0];
     const duplicates = ours.filter((w) => w !== keep);
-    for (const d of duplicates) actions.push({ kind: "delete", id: d.id, topic, address: d.address, reason: `a second registration of ${topic} (each event would be delivered once per registration)` });
+    for (const d of duplicates)
+      actions.push({ kind: "delete", id: d.id, topic, address: d.address, reason: `a second registration of ${topic} (each event would be delivered once per registration)` });
     if (keep === undefined) {
       topics.push({ topic, state: "missing", problem: `no webhook for ${topic} at ${base(wanted.publicUrl)}`, duplicates });
       actions.push({ kind: "create", topic, address, version: wanted.version });
@@ -126,7 +127,13 @@ export function compareSubscriptions(remote: readonly RemoteWebhook[], wanted: W
       topics.push(
         duplicates.length === 0
           ? { topic, state: "ok", webhook: keep, duplicates }
-          : { topic, state: "duplicate", webhook: keep, problem: `${duplicates.length + 1} webhooks of ours for ${topic}: ${[keep, ...duplicates].map((w) => w.id).join(", ")}`, duplicates },
+          : {
+              topic,
+              state: "duplicate",
+              webhook: keep,
+              problem: `${duplicates.length + 1} webhooks of ours for ${topic}: ${[keep, ...duplicates].map((w) => w.id).join(", ")}`,
+              duplicates,
+            },
       );
       continue;
     }
@@ -165,7 +172,9 @@ export function readWebhooksPage(data: unknown): { webhooks: RemoteWebhook[]; ne
   const webhooks = data["webhooks"].filter(isObj).flatMap((w): RemoteWebhook[] => {
     const id = w["id"];
     if ((typeof id !== "number" && typeof id !== "string") || typeof w["address"] !== "string" || typeof w["topic"] !== "string") return [];
-    return [{ id: String(id), address: w["address"], topic: w["topic"].toLowerCase(), version: typeof w["version"] === "string" && w["version"] !== "" ? w["version"] : undefined }];
+    return [
+      { id: String(id), address: w["address"], topic: w["topic"].toLowerCase(), version: typeof w["version"] === "string" && w["version"] !== "" ? w["version"] : undefined },
+    ];
   });
   return { webhooks, next: nextCursor(data) };
 }

@@ -209,7 +209,11 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
     if (toWriteBack.length > 0) {
       const r = await queueWriteBacksFor(deps.db, toWriteBack, { maxAttempts: deps.maxAttempts, dryRun: o.dryRun, now, correlationId: o.correlationId });
       report.writeBacksQueued += r.queued;
-      deps.log.warn("Recharge sweep: placed orders without an external id in Recharge get their write-back", { orders: toWriteBack.map((r) => r.rechargeOrderId), queued: r.queued, dryRun: o.dryRun });
+      deps.log.warn("Recharge sweep: placed orders without an external id in Recharge get their write-back", {
+        orders: toWriteBack.map((r) => r.rechargeOrderId),
+        queued: r.queued,
+        dryRun: o.dryRun,
+      });
     }
     if (!o.dryRun && placedAny) deps.onEnqueued("inbox");
     if (!o.dryRun && (report.writeBacksQueued > 0 || report.writeBacksReplayed > 0)) deps.onEnqueued("writeback");
@@ -263,7 +267,8 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
       await save({ watermark: nextWatermark(w), run_from: null, run_until: null, page_cursor: null, last_finished_at: deps.clock(), last_result: JSON.stringify(summary(report)) });
       deps.metrics?.rechargeSweepRuns.inc({ result: "finished" });
       const fields = { ...summary(report), correlationId };
-      if (report.placed > 0 || report.writeBacksQueued > 0 || report.writeBacksReplayed > 0 || report.invalid > 0) deps.log.warn("Recharge sweep found orders the webhooks missed", fields);
+      if (report.placed > 0 || report.writeBacksQueued > 0 || report.writeBacksReplayed > 0 || report.invalid > 0)
+        deps.log.warn("Recharge sweep found orders the webhooks missed", fields);
       else deps.log.info("Recharge sweep finished: nothing missed", fields);
       return report;
     } catch (e) {

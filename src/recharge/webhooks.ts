@@ -37,7 +37,11 @@ export async function rechargeCall(
     const data = res.data;
     const errors = typeof data === "object" && data !== null && "errors" in data ? (data as { errors: unknown }).errors : data;
     const detail = errors === undefined || errors === null || errors === "" ? "" : client.scrub.excerpt(typeof errors === "string" ? errors : JSON.stringify(errors), 300);
-    throw new RechargeApiError(`${what} → ${res.status}${rid === undefined ? "" : ` (request id ${rid})`}${detail === "" ? "" : `: ${detail}`}`, res.status, classifyHttpStatus(res.status) === "retry");
+    throw new RechargeApiError(
+      `${what} → ${res.status}${rid === undefined ? "" : ` (request id ${rid})`}${detail === "" ? "" : `: ${detail}`}`,
+      res.status,
+      classifyHttpStatus(res.status) === "retry",
+    );
   }
 }
 
@@ -145,8 +149,7 @@ export function createWebhookCheck(deps: WebhookCheckDeps): WebhookCheck {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
   let stopped = false;
-  const describe = (r: SubscriptionReport): Record<string, string> =>
-    Object.fromEntries(r.topics.filter((t) => t.state !== "ok").map((t) => [t.topic, t.problem ?? t.state]));
+  const describe = (r: SubscriptionReport): Record<string, string> => Object.fromEntries(r.topics.filter((t) => t.state !== "ok").map((t) => [t.topic, t.problem ?? t.state]));
   async function runOnce(): Promise<SubscriptionReport | undefined> {
     try {
       let report = await deps.subscriptions.status();

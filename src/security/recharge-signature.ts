@@ -119,10 +119,7 @@ function verifyTimestamped(
   const t = parts.get("t")?.[0] ?? timestampHeader?.trim();
   const candidates = (parts.get("v1") ?? []).filter((v) => HEX64.test(v));
   if (t === undefined || !/^\d{1,12}$/.test(t) || candidates.length === 0) {
-    return fail(
-      "malformed",
-      "The X-Recharge-Webhook-Signature header must look like t=<unix seconds>,v1=<64 hex characters>.",
-    );
+    return fail("malformed", "The X-Recharge-Webhook-Signature header must look like t=<unix seconds>,v1=<64 hex characters>.");
   }
   if (timestampHeader !== undefined && timestampHeader.trim() !== "" && timestampHeader.trim() !== t) {
     return fail("malformed", "X-Recharge-Webhook-Timestamp does not match the t= of X-Recharge-Webhook-Signature.");
@@ -135,13 +132,11 @@ function verifyTimestamped(
     );
   }
   for (const v of candidates) {
-    const i = matchAny(Buffer.from(v, "hex"), secrets, (s) =>
-      createHmac("sha256", s).update(`${t}.`, "utf8").update(rawBody).digest(),
-    );
+    const i = matchAny(Buffer.from(v, "hex"), secrets, (s) => createHmac("sha256", s).update(`${t}.`, "utf8").update(rawBody).digest());
     if (i !== -1) return { ok: true, scheme: "timestamped", secretIndex: i };
   }
   return fail(
     "mismatch",
-    "The X-Recharge-Webhook-Signature does not match: v1 must be HMAC-SHA256 of \"<t>.<raw body>\" keyed with the API client secret (RECHARGE_CLIENT_SECRETS).",
+    'The X-Recharge-Webhook-Signature does not match: v1 must be HMAC-SHA256 of "<t>.<raw body>" keyed with the API client secret (RECHARGE_CLIENT_SECRETS).',
   );
 }

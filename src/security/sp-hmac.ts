@@ -10,9 +10,7 @@ export function signSpHmac(secret: string, rawBody: Uint8Array | string): string
   return createHmac("sha256", secret).update(rawBody).digest("hex");
 }
 
-export type SpHmacResult =
-  | { ok: true; secretIndex: number }
-  | { ok: false; reason: "missing" | "malformed" | "mismatch" };
+export type SpHmacResult = { ok: true; secretIndex: number } | { ok: false; reason: "missing" | "malformed" | "mismatch" };
 
 /**
  * Checks `header` against every secret (several are allowed so a secret can be rotated without

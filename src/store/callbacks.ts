@@ -15,10 +15,7 @@ export async function findCallback(tx: Tx, key: string): Promise<CallbackRow | u
 }
 
 /** Creates the key as `processing` under `attemptId`; false when the key exists. */
-export async function insertProcessing(
-  tx: Tx,
-  o: { key: string; bodyHash: string; attemptId: string; leaseUntil: number; requestId: string; now: number },
-): Promise<boolean> {
+export async function insertProcessing(tx: Tx, o: { key: string; bodyHash: string; attemptId: string; leaseUntil: number; requestId: string; now: number }): Promise<boolean> {
   const inserted = await kx(tx)
     .insertInto("sp_callbacks")
     .values({
@@ -82,23 +79,34 @@ export function createCallbackStatements(root: Tx) {
     db
       .insertInto("sp_callbacks")
       .values({
-        idempotency_key: param("key"), body_hash: param("bodyHash"), state: param("state"), attempt_id: param("attemptId"),
-        lease_until: param("now"), status: param("status"), response_body: param("body"), order_number: param("orderNumber"),
-        request_id: param("requestId"), created_at: param("now"), updated_at: param("now"),
+        idempotency_key: param("key"),
+        body_hash: param("bodyHash"),
+        state: param("state"),
+        attempt_id: param("attemptId"),
+        lease_until: param("now"),
+        status: param("status"),
+        response_body: param("body"),
+        order_number: param("orderNumber"),
+        request_id: param("requestId"),
+        created_at: param("now"),
+        updated_at: param("now"),
       })
       .onConflict((oc) =>
         oc
           .column("idempotency_key")
           .doUpdateSet({
-            body_hash: param("bodyHash"), state: param("state"), attempt_id: param("attemptId"), status: param("status"),
-            response_body: param("body"), order_number: param("orderNumber"), request_id: param("requestId"), updated_at: param("now"),
+            body_hash: param("bodyHash"),
+            state: param("state"),
+            attempt_id: param("attemptId"),
+            status: param("status"),
+            response_body: param("body"),
+            order_number: param("orderNumber"),
+            request_id: param("requestId"),
+            updated_at: param("now"),
           })
           // Never over a stored order (final), nor over a live claim of the claim path.
           .where((eb) =>
-            eb.or([
-              eb("sp_callbacks.state", "=", "retryable"),
-              eb.and([eb("sp_callbacks.state", "=", "processing"), eb("sp_callbacks.lease_until", "<=", param<number>("now"))]),
-            ]),
+            eb.or([eb("sp_callbacks.state", "=", "retryable"), eb.and([eb("sp_callbacks.state", "=", "processing"), eb("sp_callbacks.lease_until", "<=", param<number>("now"))])]),
           ),
       ),
   );
@@ -112,7 +120,17 @@ export function createCallbackStatements(root: Tx) {
      */
     async storeUnlessHeld(
       tx: Tx,
-      o: { key: string; bodyHash: string; state: "done" | "retryable"; attemptId: string; now: number; status: number; body: string; orderNumber: string | null; requestId: string },
+      o: {
+        key: string;
+        bodyHash: string;
+        state: "done" | "retryable";
+        attemptId: string;
+        now: number;
+        status: number;
+        body: string;
+        orderNumber: string | null;
+        requestId: string;
+      },
     ): Promise<boolean> {
       const res = await store.run(kx(tx), o);
       return Number(res.numAffectedRows ?? 0n) === 1;

@@ -253,9 +253,7 @@ export function isStoreUnavailable(e: unknown): boolean {
     if (/^SQLITE_(BUSY|LOCKED|IOERR)/.test(code) || code === "SQLITE_FULL") return true;
     if (code === "SQLITE_READONLY_DBMOVED") return true; // the file was deleted or replaced (DatabaseFiles)
   }
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|driver has already been destroyed/i.test(
-    e.message,
-  );
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|driver has already been destroyed/i.test(e.message);
 }
 
 /**

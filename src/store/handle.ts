@@ -44,9 +44,7 @@ export function dialectOf(tx: Tx): Dialect {
 export async function transaction<T>(tx: Tx, fn: (tx: Tx) => Promise<T>): Promise<T> {
   const open = tx as unknown as Open;
   if (open.inTransaction) return fn(tx);
-  return open.db
-    .transaction()
-    .execute((trx) => fn({ db: trx, dialect: open.dialect, inTransaction: true } satisfies Open as unknown as Tx));
+  return open.db.transaction().execute((trx) => fn({ db: trx, dialect: open.dialect, inTransaction: true } satisfies Open as unknown as Tx));
 }
 
 /** Carries a rolled-back transaction's value out of Kysely's transaction (which rolls back on a throw only). */

@@ -46,7 +46,7 @@ export const newJobId = (prefix: string): string => `${prefix}_${Date.now().toSt
  */
 export async function enqueue(tx: Tx, job: NewJob, now: number): Promise<{ id: string; inserted: boolean }> {
   const db = kx(tx);
-  const keys: [("dedupe_key" | "body_hash"), string][] = [];
+  const keys: ["dedupe_key" | "body_hash", string][] = [];
   if (job.dedupeKey) keys.push(["dedupe_key", job.dedupeKey]);
   if (job.bodyHash) keys.push(["body_hash", job.bodyHash]);
   // A second try only when the duplicate it conflicted with was pruned (retention) in between.
@@ -101,19 +101,9 @@ export async function enqueue(tx: Tx, job: NewJob, now: number): Promise<{ id: s
  * and not a write transaction with its flush; a job another loop claimed in between is followed by
  * the next one.
  */
-export async function claimNext(
-  tx: Tx,
-  o: { lane: Lane; workerId: string; now: number; leaseMs: number },
-): Promise<JobRow | undefined> {
+export async function claimNext(tx: Tx, o: { lane: Lane; workerId: string; now: number; leaseMs: number }): Promise<JobRow | undefined> {
   const db = kx(tx);
-  const due = db
-    .selectFrom("jobs")
-    .select("id")
-    .where("lane", "=", o.lane)
-    .where("state", "=", "pending")
-    .where("run_at", "<=", o.now)
-    .orderBy("run_at")
-    .limit(1);
+  const due = db.selectFrom("jobs").select("id").where("lane", "=", o.lane).where("state", "=", "pending").where("run_at", "<=", o.now).orderBy("run_at").limit(1);
   const claim = (id: string | typeof due) =>
     db
       .updateTable("jobs")
@@ -167,23 +157,12 @@ export async function requeueExpired(tx: Tx, now: number): Promise<number> {
 /** Extends a running job's lease; false when the worker no longer owns it. */
 export async function extendLease(tx: Tx, id: string, workerId: string, leaseUntil: number): Promise<boolean> {
   const db = kx(tx);
-  const r = await db
-    .updateTable("jobs")
-    .set({ lease_until: leaseUntil })
-    .where("id", "=", id)
-    .where("locked_by", "=", workerId)
-    .where("state", "=", "running")
-    .executeTakeFirst();
+  const r = await db.updateTable("jobs").set({ lease_until: leaseUntil }).where("id", "=", id).where("locked_by", "=", workerId).where("state", "=", "running").executeTakeFirst();
   return Number(r.numUpdatedRows) === 1;
 }
 
 /** Marks a job finished (done or skipped). Only the worker holding it may; false otherwise. */
-export async function completeJob(
-  tx: Tx,
-  id: string,
-  workerId: string,
-  o: { state: "done" | "skipped"; outcome: string; attempts: number; now: number },
-): Promise<boolean> {
+export async function completeJob(tx: Tx, id: string, workerId: string, o: { state: "done" | "skipped"; outcome: string; attempts: number; now: number }): Promise<boolean> {
   const db = kx(tx);
   const r = await db
     .updateTable("jobs")
@@ -196,12 +175,7 @@ export async function completeJob(
 }
 
 /** Records a failed attempt: back to pending at `retryAt`, or dead when `retryAt` is undefined. */
-export async function failJob(
-  tx: Tx,
-  id: string,
-  workerId: string,
-  o: { error: string; attempts: number; retryAt: number | undefined; now: number },
-): Promise<boolean> {
+export async function failJob(tx: Tx, id: string, workerId: string, o: { error: string; attempts: number; retryAt: number | undefined; now: number }): Promise<boolean> {
   const db = kx(tx);
   const r = await db
     .updateTable("jobs")

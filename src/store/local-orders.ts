@@ -117,9 +117,7 @@ export function createLocalOrders(root: Tx, opts: { orderNumberPrefix: string; o
           from o`.compile(db),
       );
     }
-    const row = (
-      await insertWithIds.run(kx(tx), { prefix: opts.orderNumberPrefix, order: JSON.stringify(order), items: JSON.stringify(items) })
-    ).rows[0];
+    const row = (await insertWithIds.run(kx(tx), { prefix: opts.orderNumberPrefix, order: JSON.stringify(order), items: JSON.stringify(items) })).rows[0];
     if (row === undefined) return undefined; // the key is taken: nothing was inserted
     const orderId = Number(row.id);
     const itemIds = new Map(row.items.map((it) => [it.ref, Number(it.id)]));
@@ -147,7 +145,12 @@ export function createLocalOrders(root: Tx, opts: { orderNumberPrefix: string; o
     insert: (tx, order, items) => (sequences ? insertSequenced(tx, order, items) : insertCounted(tx, order, items)),
     async init(tx, stock) {
       const k = kx(tx);
-      if (stock.length > 0) await k.insertInto("local_stock").values(stock).onConflict((oc) => oc.column("sku").doNothing()).execute();
+      if (stock.length > 0)
+        await k
+          .insertInto("local_stock")
+          .values(stock)
+          .onConflict((oc) => oc.column("sku").doNothing())
+          .execute();
       await k
         .insertInto("counters")
         .values([
@@ -180,11 +183,12 @@ export function createLocalOrders(root: Tx, opts: { orderNumberPrefix: string; o
 }
 
 /** The orders the admin API lists: newest first, `before` an id to continue after (keyset pagination), one more than `limit` to tell a next page. */
-export async function listLocalOrders(
-  tx: Tx,
-  q: { salesOrderToken?: string; source?: string; sourceOrderId?: string; limit: number; before?: number },
-): Promise<LocalOrder[]> {
-  let query = kx(tx).selectFrom("local_orders").selectAll().orderBy("id", "desc").limit(q.limit + 1);
+export async function listLocalOrders(tx: Tx, q: { salesOrderToken?: string; source?: string; sourceOrderId?: string; limit: number; before?: number }): Promise<LocalOrder[]> {
+  let query = kx(tx)
+    .selectFrom("local_orders")
+    .selectAll()
+    .orderBy("id", "desc")
+    .limit(q.limit + 1);
   if (q.salesOrderToken !== undefined) {
     query = query.where("source", "=", "subscribe-pro").where("source_order_id", "=", q.salesOrderToken);
   }

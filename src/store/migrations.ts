@@ -164,7 +164,10 @@ const migrations: Record<string, Migration> = {
     async up(db: Kysely<unknown>) {
       // Lanes: inbox events and write-backs are claimed by loops of their own, each through its own
       // index range; a lease that ran out is requeued apart from claims (requeueExpired).
-      await db.schema.alterTable("jobs").addColumn("lane", "text", (c) => c.notNull().defaultTo("inbox")).execute();
+      await db.schema
+        .alterTable("jobs")
+        .addColumn("lane", "text", (c) => c.notNull().defaultTo("inbox"))
+        .execute();
       await sql`update jobs set lane = 'writeback' where kind in ('recharge.order_writeback', 'recharge.charge_writeback')`.execute(db);
       await db.schema.createIndex("jobs_lane_due").on("jobs").columns(["lane", "state", "run_at"]).execute();
     },

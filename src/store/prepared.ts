@@ -35,8 +35,7 @@ export function prepare<R>(query: Compilable<R> | CompiledQuery<R>): Prepared<R>
   const compiled = "compile" in query ? query.compile() : query;
   if (compiled.sql.includes(MARK)) throw new Error(`prepare: a parameter was written into the SQL text: ${compiled.sql}`);
   const names = compiled.parameters.map((p) => (typeof p === "string" && p.startsWith(MARK) ? p.slice(MARK.length) : undefined));
-  const runInOrder = (db: Executor, parameters: readonly unknown[]): Promise<QueryResult<R>> =>
-    db.executeQuery<R>({ ...compiled, parameters });
+  const runInOrder = (db: Executor, parameters: readonly unknown[]): Promise<QueryResult<R>> => db.executeQuery<R>({ ...compiled, parameters });
   return {
     sql: compiled.sql,
     names,
@@ -75,9 +74,7 @@ export function preparedInsert<DB, T extends keyof DB & string>(
     if (entry === undefined) {
       // Each placeholder is named by its index in `from`, which says where its value comes from.
       const from: { row: number; column: string }[] = [];
-      const markers = rows.map((_, row) =>
-        Object.fromEntries(columns.map((column) => [column, param(String(from.push({ row, column }) - 1))])),
-      );
+      const markers = rows.map((_, row) => Object.fromEntries(columns.map((column) => [column, param(String(from.push({ row, column }) - 1))])));
       // The rows are the table's own row type; Kysely cannot see that through the generic table name.
       const insert = (db as Kysely<Record<string, Record<string, unknown>>>).insertInto(table).values(markers);
       const conflictColumn = options.ifNoConflictOn;

@@ -13,7 +13,11 @@ export async function readTat(tx: Tx, name: string): Promise<number | undefined>
 
 /** Creates the bucket's row at 0 unless it exists (several instances may race to). */
 export async function createBucket(tx: Tx, name: string): Promise<void> {
-  await kx(tx).insertInto("rate_limits").values({ name, tat: 0 }).onConflict((oc) => oc.column("name").doNothing()).execute();
+  await kx(tx)
+    .insertInto("rate_limits")
+    .values({ name, tat: 0 })
+    .onConflict((oc) => oc.column("name").doNothing())
+    .execute();
 }
 
 /** Sets the arrival time to `next` if it is still `current`; false when another caller moved it first. */

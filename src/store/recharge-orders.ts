@@ -20,11 +20,7 @@ export interface PlacedRechargeOrder {
 
 /** The platform's order for a Recharge order, when one was placed. */
 export async function findPlaced(tx: Tx, rechargeOrderId: string): Promise<{ platformOrderId: string; orderNumber: string } | undefined> {
-  const row = await kx(tx)
-    .selectFrom("recharge_orders")
-    .select(["platform_order_id", "order_number"])
-    .where("recharge_order_id", "=", rechargeOrderId)
-    .executeTakeFirst();
+  const row = await kx(tx).selectFrom("recharge_orders").select(["platform_order_id", "order_number"]).where("recharge_order_id", "=", rechargeOrderId).executeTakeFirst();
   return row && { platformOrderId: row.platform_order_id, orderNumber: row.order_number };
 }
 
@@ -62,10 +58,7 @@ export async function setChargeIdIfUnknown(tx: Tx, rechargeOrderId: string, char
  * A page of the orders placed since `since`, oldest first, keyset-paginated on (placed_at, id):
  * `after` is the last order of the previous page.
  */
-export async function placedSince(
-  tx: Tx,
-  o: { since: number; after: { placedAt: number; rechargeOrderId: string } | undefined; limit: number },
-): Promise<PlacedRechargeOrder[]> {
+export async function placedSince(tx: Tx, o: { since: number; after: { placedAt: number; rechargeOrderId: string } | undefined; limit: number }): Promise<PlacedRechargeOrder[]> {
   let q = kx(tx).selectFrom("recharge_orders").selectAll().where("placed_at", ">=", o.since);
   const a = o.after;
   if (a !== undefined) {

@@ -16,13 +16,21 @@ export type SweepTask = "orders" | "webhooks";
  * Takes (or keeps) the task's lease when it is free, ran out, or is ours; the row as it is then, or
  * undefined when another holder has it. The row is created on first use.
  */
-export async function takeSweepLease(
-  tx: Tx,
-  o: { task: SweepTask; holder: string; now: number; leaseMs: number },
-): Promise<RechargeSweepStateRow | undefined> {
+export async function takeSweepLease(tx: Tx, o: { task: SweepTask; holder: string; now: number; leaseMs: number }): Promise<RechargeSweepStateRow | undefined> {
   await kx(tx)
     .insertInto("recharge_sweep_state")
-    .values({ name: o.task, holder: null, lease_until: null, watermark: null, run_from: null, run_until: null, page_cursor: null, last_finished_at: null, last_result: null, updated_at: o.now })
+    .values({
+      name: o.task,
+      holder: null,
+      lease_until: null,
+      watermark: null,
+      run_from: null,
+      run_until: null,
+      page_cursor: null,
+      last_finished_at: null,
+      last_result: null,
+      updated_at: o.now,
+    })
     .onConflict((oc) => oc.column("name").doNothing())
     .execute();
   return kx(tx)
@@ -37,10 +45,7 @@ export async function takeSweepLease(
 export type SweepProgress = Partial<Pick<RechargeSweepStateRow, "watermark" | "run_from" | "run_until" | "page_cursor" | "last_finished_at" | "last_result">>;
 
 /** Records progress and extends the lease, only while `holder` has it; false when it lost it (then it must stop). */
-export async function saveSweepProgress(
-  tx: Tx,
-  o: { task: SweepTask; holder: string; now: number; leaseMs: number; progress: SweepProgress },
-): Promise<boolean> {
+export async function saveSweepProgress(tx: Tx, o: { task: SweepTask; holder: string; now: number; leaseMs: number; progress: SweepProgress }): Promise<boolean> {
   const r = await kx(tx)
     .updateTable("recharge_sweep_state")
     .set({ ...o.progress, lease_until: o.now + o.leaseMs, updated_at: o.now })
@@ -53,24 +58,29 @@ export async function saveSweepProgress(
 
 /** Gives the lease up (the next run may be any instance's). */
 export async function releaseSweepLease(tx: Tx, o: { task: SweepTask; holder: string; now: number }): Promise<void> {
-  await kx(tx)
-    .updateTable("recharge_sweep_state")
-    .set({ holder: null, lease_until: null, updated_at: o.now })
-    .where("name", "=", o.task)
-    .where("holder", "=", o.holder)
-    .execute();
+  await kx(tx).updateTable("recharge_sweep_state").set({ holder: null, lease_until: null, updated_at: o.now }).where("name", "=", o.task).where("holder", "=", o.holder).execute();
 }
 
 export async function readSweepStates(tx: Tx): Promise<RechargeSweepStateRow[]> {
-  return kx(tx)
-.selectFrom("recharge_sweep_state").selectAll().execute();
+  return kx(tx).selectFrom("recharge_sweep_state").selectAll().execute();
 }
 
 /** Records a result without the lease (the webhook check, run by every instance, shares its last finding). */
 export async function recordSweepResult(tx: Tx, o: { task: SweepTask; now: number; result: string }): Promise<void> {
   await kx(tx)
     .insertInto("recharge_sweep_state")
-    .values({ name: o.task, holder: null, lease_until: null, watermark: null, run_from: null, run_until: null, page_cursor: null, last_finished_at: o.now, last_result: o.result, updated_at: o.now })
+    .values({
+      name: o.task,
+      holder: null,
+      lease_until: null,
+      watermark: null,
+      run_from: null,
+      run_until: null,
+      page_cursor: null,
+      last_finished_at: o.now,
+      last_result: o.result,
+      updated_at: o.now,
+    })
     .onConflict((oc) => oc.column("name").doUpdateSet({ last_finished_at: o.now, last_result: o.result, updated_at: o.now }))
     .execute();
 }

@@ -162,11 +162,7 @@ export async function prune(tx: Tx, o: PruneOptions): Promise<PruneResult> {
     ? await count("sp_callbacks", "done")
     : await drain("sp_callbacks.done", async () => {
         // The body hash stays: it keeps the key bound to the order placed under it.
-        const r = await db
-          .updateTable("sp_callbacks")
-          .set({ state: "pruned", response_body: null })
-          .where("idempotency_key", "in", callbacksBatch("done"))
-          .executeTakeFirst();
+        const r = await db.updateTable("sp_callbacks").set({ state: "pruned", response_body: null }).where("idempotency_key", "in", callbacksBatch("done")).executeTakeFirst();
         return Number(r.numUpdatedRows);
       });
   return result;

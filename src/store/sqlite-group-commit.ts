@@ -362,7 +362,8 @@ class GroupCommitSqliteDriver implements Driver {
     if (this.#grouped) {
       setImmediate(() => {
         if (this.#group !== group) return;
-        if (this.#locked) this.#commitDue = true; // a member is running: commit when it lets go
+        if (this.#locked)
+          this.#commitDue = true; // a member is running: commit when it lets go
         else this.commitNow();
       });
     }

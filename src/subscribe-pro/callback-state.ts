@@ -32,8 +32,7 @@ import type { Tx } from "../store/handle.js";
  */
 export type Claim =
   /** placedBefore: the key's order was placed and answered before (a pruned row): the key stays bound. */
-  | { kind: "owner"; attemptId: string; placedBefore: boolean }
-  | { kind: "stored"; status: number; body: string; orderNumber: string | null };
+  { kind: "owner"; attemptId: string; placedBefore: boolean } | { kind: "stored"; status: number; body: string; orderNumber: string | null };
 
 export interface ClaimOptions {
   key: string;
@@ -55,7 +54,8 @@ export async function claimKey(db: Tx, o: ClaimOptions): Promise<Claim> {
   for (;;) {
     const now = clock();
     // Only a pass that found no row may create the key (retention deletes retryable rows).
-    if (firstPass && (await insertProcessing(db, { key: o.key, bodyHash: o.bodyHash, attemptId, leaseUntil: now + o.leaseMs, requestId: o.requestId, now }))) return { kind: "owner", attemptId, placedBefore: false };
+    if (firstPass && (await insertProcessing(db, { key: o.key, bodyHash: o.bodyHash, attemptId, leaseUntil: now + o.leaseMs, requestId: o.requestId, now })))
+      return { kind: "owner", attemptId, placedBefore: false };
     firstPass = false;
 
     const row = await findCallback(db, o.key);
@@ -130,9 +130,7 @@ function stored(row: CallbackRow): Claim {
 
 export function reusedKey(key: string, what: string): IdempotencyConflictError {
   const shown = key.replace(/^sp:/, "");
-  return new IdempotencyConflictError(
-    `salesOrderToken ${shown} ${what} with a different order body; a new order needs a new salesOrderToken.`,
-  );
+  return new IdempotencyConflictError(`salesOrderToken ${shown} ${what} with a different order body; a new order needs a new salesOrderToken.`);
 }
 
 /** The answer to a callback, and whether it is a stored one (replayed). */
@@ -196,8 +194,15 @@ export function callbackLedger(db: Tx, q: CallbackStatements, o: CallbackLedgerO
       }
       const final = a.status === 201 || a.status === 202;
       const stored = await q.storeUnlessHeld(tx, {
-        key: o.key, bodyHash: o.bodyHash, state: final ? "done" : "retryable", attemptId: unclaimedAttemptId, now, status: a.status, body: a.body,
-        orderNumber: a.orderNumber, requestId: o.requestId,
+        key: o.key,
+        bodyHash: o.bodyHash,
+        state: final ? "done" : "retryable",
+        attemptId: unclaimedAttemptId,
+        now,
+        status: a.status,
+        body: a.body,
+        orderNumber: a.orderNumber,
+        requestId: o.requestId,
       });
       if (stored) return { kind: "kept", value: fresh(a) };
       // Placed before (a retry) or by a concurrent duplicate: the stored answer is the answer.
@@ -217,8 +222,15 @@ export function callbackLedger(db: Tx, q: CallbackStatements, o: CallbackLedgerO
         const final = answer.status === 201 || answer.status === 202;
         await q
           .storeUnlessHeld(db, {
-            key: o.key, bodyHash: o.bodyHash, state: final ? "done" : "retryable", attemptId: unclaimedAttemptId, now: o.clock(), status: answer.status,
-            body, orderNumber: null, requestId: o.requestId,
+            key: o.key,
+            bodyHash: o.bodyHash,
+            state: final ? "done" : "retryable",
+            attemptId: unclaimedAttemptId,
+            now: o.clock(),
+            status: answer.status,
+            body,
+            orderNumber: null,
+            requestId: o.requestId,
           })
           .catch((err: unknown) => o.log.warn("could not record a failed attempt", { error: String(err) }));
         return;

@@ -10,16 +10,12 @@ export interface MappedSpRequest {
   invalid: Map<string, Extract<LineResult, { ok: false }>>;
 }
 
-const str = (v: string | number | null | undefined): string | undefined =>
-  v === null || v === undefined ? undefined : String(v);
+const str = (v: string | number | null | undefined): string | undefined => (v === null || v === undefined ? undefined : String(v));
 
 function mapAddress(a: SpAddress | null | undefined): Address | undefined {
   if (a === null || a === undefined) return undefined;
   const out: Record<string, string> = {};
-  for (const key of [
-    "firstName", "lastName", "company", "street1", "street2", "street3",
-    "city", "region", "postcode", "country", "countryName", "phone",
-  ] as const) {
+  for (const key of ["firstName", "lastName", "company", "street1", "street2", "street3", "city", "region", "postcode", "country", "countryName", "phone"] as const) {
     const v = str(a[key]);
     if (v !== undefined) out[key] = v;
   }
@@ -87,8 +83,7 @@ export function mapSpRequest(req: SpCallbackRequest): MappedSpRequest {
     lines.push(line);
   });
 
-  const shippingMethodCode =
-    str(req.shippingMethodCode) ?? (req.shippingMethodCodes ?? []).map((m) => str(m.method_code)).find((c) => c !== undefined && c !== "");
+  const shippingMethodCode = str(req.shippingMethodCode) ?? (req.shippingMethodCodes ?? []).map((m) => str(m.method_code)).find((c) => c !== undefined && c !== "");
   const payment: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.payment as Record<string, unknown>)) {
     if (v === null || v === undefined) continue;

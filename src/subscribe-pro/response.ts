@@ -9,8 +9,7 @@ export interface SpResponse {
 }
 
 /** Message for a line that could have been ordered but was not, because another line failed. */
-export const NOT_ORDERED_WITHOUT_PARTIAL =
-  "Not ordered: another item of this order failed and allowSomeFailedItems is false";
+export const NOT_ORDERED_WITHOUT_PARTIAL = "Not ordered: another item of this order failed and allowSomeFailedItems is false";
 
 /**
  * The decision rule of shared/spec §4: an order was placed and nothing failed → 201; placed with
@@ -25,11 +24,7 @@ export function decideStatus(orderPlaced: boolean, failedCount: number): 201 | 2
  * Builds the callback response from the request and the outcome of every line (`lines` holds one
  * result per request item, by ref = item index).
  */
-export function buildSpResponse(
-  req: SpCallbackRequest,
-  lines: ReadonlyMap<string, LineResult>,
-  result: Pick<PlatformOrderResult, "order"> | null,
-): SpResponse {
+export function buildSpResponse(req: SpCallbackRequest, lines: ReadonlyMap<string, LineResult>, result: Pick<PlatformOrderResult, "order"> | null): SpResponse {
   const order = result?.order ?? null;
   const currency = req.currency.toUpperCase();
   const exp = currencyExponent(currency);

@@ -22,12 +22,17 @@ export function tracePlatform(platform: PlatformAdapter): PlatformAdapter {
   const attributes = { "orderbridge.platform": platform.name };
   const out: PlatformAdapter = {
     ...platform,
-    createOrder: traced("platform.create_order", { kind: SpanKind.CLIENT, attributes }, (order, ctx) => platform.createOrder(order, ctx), (span, r) => {
-      span.setAttributes({
-        ...(r.order === null ? {} : { "orderbridge.order_number": r.order.orderNumber }),
-        "orderbridge.lines_refused": r.lines.filter((l) => !l.ok).length,
-      });
-    }),
+    createOrder: traced(
+      "platform.create_order",
+      { kind: SpanKind.CLIENT, attributes },
+      (order, ctx) => platform.createOrder(order, ctx),
+      (span, r) => {
+        span.setAttributes({
+          ...(r.order === null ? {} : { "orderbridge.order_number": r.order.orderNumber }),
+          "orderbridge.lines_refused": r.lines.filter((l) => !l.ok).length,
+        });
+      },
+    ),
   };
   if (platform.clearCart !== undefined) {
     const clear = platform.clearCart.bind(platform);
@@ -58,10 +63,30 @@ export function traceRechargeClient(client: RechargeClient): RechargeClient {
   const status = (span: { setAttribute(k: string, v: number): unknown }, r: { status: number }): void => void span.setAttribute("http.response.status_code", r.status);
   return {
     ...client,
-    put: traced("recharge PUT", { kind: SpanKind.CLIENT, attributes: { "http.request.method": "PUT" } }, (path, body, version, signal) => client.put(path, body, version, signal), status),
-    get: traced("recharge GET", { kind: SpanKind.CLIENT, attributes: { "http.request.method": "GET" } }, (path, version, signal, opts) => client.get(path, version, signal, opts), status),
-    post: traced("recharge POST", { kind: SpanKind.CLIENT, attributes: { "http.request.method": "POST" } }, (path, body, version, signal) => client.post(path, body, version, signal), status),
-    delete: traced("recharge DELETE", { kind: SpanKind.CLIENT, attributes: { "http.request.method": "DELETE" } }, (path, version, signal) => client.delete(path, version, signal), status),
+    put: traced(
+      "recharge PUT",
+      { kind: SpanKind.CLIENT, attributes: { "http.request.method": "PUT" } },
+      (path, body, version, signal) => client.put(path, body, version, signal),
+      status,
+    ),
+    get: traced(
+      "recharge GET",
+      { kind: SpanKind.CLIENT, attributes: { "http.request.method": "GET" } },
+      (path, version, signal, opts) => client.get(path, version, signal, opts),
+      status,
+    ),
+    post: traced(
+      "recharge POST",
+      { kind: SpanKind.CLIENT, attributes: { "http.request.method": "POST" } },
+      (path, body, version, signal) => client.post(path, body, version, signal),
+      status,
+    ),
+    delete: traced(
+      "recharge DELETE",
+      { kind: SpanKind.CLIENT, attributes: { "http.request.method": "DELETE" } },
+      (path, version, signal) => client.delete(path, version, signal),
+      status,
+    ),
   };
 }
 

@@ -171,11 +171,9 @@ export function traceRequests() {
   return (req: Request, res: Response, next: NextFunction): void => {
     if (!enabled) return next();
     const parent: Context = propagation.extract(ROOT_CONTEXT, req.headers);
-    const span = trace.getTracer(TRACER_NAME).startSpan(
-      req.method,
-      { kind: SpanKind.SERVER, attributes: { "http.request.method": req.method, "url.scheme": req.protocol } },
-      parent,
-    );
+    const span = trace
+      .getTracer(TRACER_NAME)
+      .startSpan(req.method, { kind: SpanKind.SERVER, attributes: { "http.request.method": req.method, "url.scheme": req.protocol } }, parent);
     let ended = false;
     const end = (): void => {
       if (ended) return;

@@ -21,9 +21,7 @@ const UNSTORABLE = /[\u0000\p{Cs}]/u;
 /** Why text cannot be accepted as it is (the message of an invalid field), or undefined. */
 export function unstorableText(s: string): string | undefined {
   if (!UNSTORABLE.test(s)) return undefined;
-  return s.includes("\u0000")
-    ? "must not contain the character U+0000 (NUL)"
-    : "must not contain an unpaired UTF-16 surrogate (\\ud800-\\udfff without its other half)";
+  return s.includes("\u0000") ? "must not contain the character U+0000 (NUL)" : "must not contain an unpaired UTF-16 surrogate (\\ud800-\\udfff without its other half)";
 }
 
 /** A JSON pointer (RFC 6901) reference token. */
@@ -40,7 +38,10 @@ interface Container {
 function pointerOf(c: Container | undefined, key: string | number | undefined): string {
   const keys = key === undefined ? [] : [String(key)];
   for (let n = c; n !== undefined && n.parent !== undefined; n = n.parent) keys.push(n.key);
-  return keys.reverse().map((k) => `/${escapePointer(k)}`).join("");
+  return keys
+    .reverse()
+    .map((k) => `/${escapePointer(k)}`)
+    .join("");
 }
 
 /**

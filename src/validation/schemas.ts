@@ -105,7 +105,9 @@ export function formatAjvErrors(errors: readonly ErrorObject[]): InvalidField[] 
         message = "is required";
         break;
       case "type":
-        message = `must be ${String((e.params as { type: string | string[] }).type).split(",").join(" or ")}`;
+        message = `must be ${String((e.params as { type: string | string[] }).type)
+          .split(",")
+          .join(" or ")}`;
         break;
       case "format":
         if ((e.params as { format?: string }).format === ISO_4217_FORMAT) message = UNKNOWN_CURRENCY_MESSAGE;

@@ -127,13 +127,24 @@ runPlatformContract(
 
 describe("PLATFORM=http: whether a failed call may have placed the order", () => {
   const order = {
-    source: "subscribe-pro" as const, sourceOrderId: "t", allowPartial: false, currency: "USD",
-    customer: { email: "a@example.com" }, couponCodes: [], lines: [{ ref: "0", sku: "RUBY-RED", quantity: 1 }],
+    source: "subscribe-pro" as const,
+    sourceOrderId: "t",
+    allowPartial: false,
+    currency: "USD",
+    customer: { email: "a@example.com" },
+    couponCodes: [],
+    lines: [{ ref: "0", sku: "RUBY-RED", quantity: 1 }],
   } as unknown as NormalizedOrder;
   const call = (platform: PlatformAdapter, deadlineMs: number) =>
     platform.createOrder(order, { idempotencyKey: "sp:np", signal: AbortSignal.timeout(deadlineMs), log, scrub: noScrub });
   const make = (url: string, backoff = { baseMs: 20, maxMs: 50 }) =>
-    createHttpPlatform({ url, secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", timeoutMs: 200, validateResponse: schemas.validator<HttpOrderResponse>("platform-http/order-response"), backoff });
+    createHttpPlatform({
+      url,
+      secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+      timeoutMs: 200,
+      validateResponse: schemas.validator<HttpOrderResponse>("platform-http/order-response"),
+      backoff,
+    });
 
   it("refused at connect on every attempt: not placed; a 4xx: not placed; a timeout or a 5xx: may have been", async () => {
     // The deadline falls in the pause after the refused attempt (an attempt cut off by the deadline

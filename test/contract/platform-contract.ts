@@ -68,7 +68,13 @@ export function runPlatformContract(name: string, make: () => Promise<ContractHa
       assert.ok(r.order !== null, "an order was placed");
       assert.ok(r.order.orderNumber.length > 0);
       assert.ok(r.order.platformOrderId.length > 0);
-      assert.deepEqual(r.lines.map((l) => [l.ref, l.sku, l.ok]), [["0", a, true], ["1", b, true]]);
+      assert.deepEqual(
+        r.lines.map((l) => [l.ref, l.sku, l.ok]),
+        [
+          ["0", a, true],
+          ["1", b, true],
+        ],
+      );
       const ids = okLines(r).map((l) => l.platformItemId);
       assert.ok(ids.every((id) => id !== ""));
       assert.equal(new Set(ids).size, 2);
@@ -82,7 +88,10 @@ export function runPlatformContract(name: string, make: () => Promise<ContractHa
       const first = await place(h.platform, order, key);
       const second = await place(h.platform, order, key);
       assert.equal(second.order?.orderNumber, first.order?.orderNumber);
-      assert.deepEqual(okLines(second).map((l) => l.platformItemId), okLines(first).map((l) => l.platformItemId));
+      assert.deepEqual(
+        okLines(second).map((l) => l.platformItemId),
+        okLines(first).map((l) => l.platformItemId),
+      );
       assert.equal(await h.ordersFor(key), 1);
     });
 

@@ -158,13 +158,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres | { skip: 
   };
 
   try {
-    await run(
-      path.join(bin, "initdb"),
-      ["-D", dataDir, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"],
-      asPostgres,
-      base,
-      60_000,
-    );
+    await run(path.join(bin, "initdb"), ["-D", dataDir, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"], asPostgres, base, 60_000);
     // A port taken between our probe and the server's bind makes start fail: try a few.
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
@@ -204,7 +198,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres | { skip: 
             // no pid file: not running
           }
         }
-            removeDirs();
+        removeDirs();
       })();
       return destroyed;
     },

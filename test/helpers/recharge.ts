@@ -41,10 +41,7 @@ export interface RechargeTestService extends TestService {
   adminPost(url: string): Promise<request.Response>;
 }
 
-export async function startRechargeService(
-  kind: StoreKind,
-  o: StartOptions & { standIn?: Partial<RechargeStandInOptions> } = {},
-): Promise<RechargeTestService> {
+export async function startRechargeService(kind: StoreKind, o: StartOptions & { standIn?: Partial<RechargeStandInOptions> } = {}): Promise<RechargeTestService> {
   const recharge = await startRechargeStandIn({ token: RC_TOKEN, ...o.standIn });
   let t: TestService;
   try {
@@ -112,7 +109,10 @@ export async function startRechargeService(
       }
     },
     adminPost(url) {
-      return request(t.app).post(url).set("Authorization", `Bearer ${ADMIN_TOKEN}`).then((r) => r);
+      return request(t.app)
+        .post(url)
+        .set("Authorization", `Bearer ${ADMIN_TOKEN}`)
+        .then((r) => r);
     },
     async stop() {
       await t.stop();

@@ -105,7 +105,10 @@ export async function startService(kind: StoreKind, o: StartOptions = {}): Promi
       });
     },
     admin(url) {
-      return request(service.app).get(url).set("Authorization", `Bearer ${ADMIN_TOKEN}`).then((r) => r);
+      return request(service.app)
+        .get(url)
+        .set("Authorization", `Bearer ${ADMIN_TOKEN}`)
+        .then((r) => r);
     },
     async count(table) {
       const row = await service.store.db

@@ -111,9 +111,6 @@ function normalCost(): Json {
   };
 }
 
-
-
-
 /** Parses a search value `key:"…"` (with \" and \\ escapes) or `key:bare`; undefined when it does not match. */
 function parseSearchTerm(search: unknown, key: string): string | undefined {
   if (typeof search !== "string") return undefined;
@@ -500,7 +497,10 @@ class ShopifyAdminStandIn implements ShopifyStandIn {
     const rawTags = input["tags"];
     const tags =
       typeof rawTags === "string"
-        ? rawTags.split(",").map((t) => t.trim()).filter((t) => t !== "")
+        ? rawTags
+            .split(",")
+            .map((t) => t.trim())
+            .filter((t) => t !== "")
         : Array.isArray(rawTags)
           ? rawTags.filter((t): t is string => typeof t === "string")
           : [];
@@ -520,9 +520,7 @@ class ShopifyAdminStandIn implements ShopifyStandIn {
       lineItems: {
         nodes: planned.map((p) => {
           const properties = p.line["properties"];
-          const customAttributes = Array.isArray(properties)
-            ? properties.filter(isPlainObject).map((prop) => ({ key: prop["name"], value: prop["value"] }))
-            : [];
+          const customAttributes = Array.isArray(properties) ? properties.filter(isPlainObject).map((prop) => ({ key: prop["name"], value: prop["value"] })) : [];
           return {
             id: `gid://shopify/LineItem/${this.nextLineItemId++}`,
             sku: p.variant.sku,

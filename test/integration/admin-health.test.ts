@@ -4,8 +4,7 @@ import request from "supertest";
 import { ADMIN_TOKEN, minimalOrder, startService, type TestService } from "../helpers/service.js";
 import { storeKinds } from "../helpers/stores.js";
 
-const order = (n: number) =>
-  minimalOrder(`adm-${n}`, [{ productSku: "MILK-1", qty: n, subscription: { id: `s${n}` } }], { shippingMethodCode: "flat_rate" });
+const order = (n: number) => minimalOrder(`adm-${n}`, [{ productSku: "MILK-1", qty: n, subscription: { id: `s${n}` } }], { shippingMethodCode: "flat_rate" });
 
 for (const { kind, skip } of await storeKinds()) {
   describe(`admin API and health [${kind}]`, { skip }, () => {
@@ -29,12 +28,18 @@ for (const { kind, skip } of await storeKinds()) {
     it("lists orders newest first, with items, and pages through them", async () => {
       const page1 = await t.admin("/admin/orders?limit=2");
       assert.equal(page1.status, 200);
-      assert.deepEqual(page1.body.orders.map((o: { salesOrderToken: string }) => o.salesOrderToken), ["adm-5", "adm-4"]);
+      assert.deepEqual(
+        page1.body.orders.map((o: { salesOrderToken: string }) => o.salesOrderToken),
+        ["adm-5", "adm-4"],
+      );
       assert.equal(page1.body.orders[0].items[0].quantity, 5);
       assert.equal(page1.body.orders[0].shippingTotal, "5.00");
       assert.equal(page1.body.orders[0].total, "65.00");
       const page2 = await t.admin(`/admin/orders?limit=2&cursor=${page1.body.nextCursor}`);
-      assert.deepEqual(page2.body.orders.map((o: { salesOrderToken: string }) => o.salesOrderToken), ["adm-3", "adm-2"]);
+      assert.deepEqual(
+        page2.body.orders.map((o: { salesOrderToken: string }) => o.salesOrderToken),
+        ["adm-3", "adm-2"],
+      );
       const page3 = await t.admin(`/admin/orders?limit=2&cursor=${page2.body.nextCursor}`);
       assert.equal(page3.body.orders.length, 1);
       assert.equal(page3.body.nextCursor, null);
@@ -45,10 +50,16 @@ for (const { kind, skip } of await storeKinds()) {
       const page1 = await t.admin("/admin/orders?limit=2");
       assert.match(page1.body.nextBefore, /^\d+$/);
       const page2 = await t.admin(`/admin/orders?limit=2&before=${page1.body.nextBefore}`);
-      assert.deepEqual(page2.body.orders.map((o: { salesOrderToken: string }) => o.salesOrderToken), ["adm-3", "adm-2"]);
+      assert.deepEqual(
+        page2.body.orders.map((o: { salesOrderToken: string }) => o.salesOrderToken),
+        ["adm-3", "adm-2"],
+      );
       const both = await t.admin(`/admin/orders?limit=2&before=${page1.body.nextBefore}&cursor=${page1.body.nextCursor}`);
       assert.equal(both.status, 400);
-      assert.deepEqual(both.body.errors.map((e: { pointer: string }) => e.pointer), ["/query/before"]);
+      assert.deepEqual(
+        both.body.errors.map((e: { pointer: string }) => e.pointer),
+        ["/query/before"],
+      );
       // The cursor is the orders list's own: an events cursor, or anything made up, is refused.
       for (const forged of [Buffer.from("1700000000000:evt_x").toString("base64url"), "nope", Buffer.from("order:0").toString("base64url")]) {
         const res = await t.admin(`/admin/orders?cursor=${forged}`);
@@ -73,11 +84,17 @@ for (const { kind, skip } of await storeKinds()) {
     it("rejects bad query parameters with a pointer to each", async () => {
       const res = await t.admin("/admin/orders?limit=0&before=x");
       assert.equal(res.status, 400);
-      assert.deepEqual(res.body.errors.map((e: { pointer: string }) => e.pointer), ["/query/limit", "/query/before"]);
+      assert.deepEqual(
+        res.body.errors.map((e: { pointer: string }) => e.pointer),
+        ["/query/limit", "/query/before"],
+      );
       // A parameter the endpoint does not take would otherwise silently not filter.
       const unknown = await t.admin("/admin/orders?limit[]=1&salesOrderTokn=x");
       assert.equal(unknown.status, 400);
-      assert.deepEqual(unknown.body.errors.map((e: { pointer: string }) => e.pointer), ["/query/limit[]", "/query/salesOrderTokn"]);
+      assert.deepEqual(
+        unknown.body.errors.map((e: { pointer: string }) => e.pointer),
+        ["/query/limit[]", "/query/salesOrderTokn"],
+      );
       assert.match(unknown.body.errors[1].message, /is not a parameter of this endpoint \(it takes limit, cursor, before, salesOrderToken, source, sourceOrderId\)/);
       const events = await t.admin("/admin/events?state[x]=dead");
       assert.equal(events.status, 400);
@@ -99,10 +116,13 @@ for (const { kind, skip } of await storeKinds()) {
       }
       const levelOf = (id: string): unknown =>
         t.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l["requestId"] === id && l["message"] === "request")?.["level"];
-      assert.deepEqual(
-        Object.fromEntries(Object.entries(ids).map(([path, id]) => [path, levelOf(id)])),
-        { "/metrics": "debug", "/healthz": "debug", "/readyz": "debug", "/admin/orders": "info", "/nope": "info" },
-      );
+      assert.deepEqual(Object.fromEntries(Object.entries(ids).map(([path, id]) => [path, levelOf(id)])), {
+        "/metrics": "debug",
+        "/healthz": "debug",
+        "/readyz": "debug",
+        "/admin/orders": "info",
+        "/nope": "info",
+      });
     });
 
     it("answers unknown paths with a JSON 404 and sets security headers", async () => {

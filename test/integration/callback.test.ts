@@ -156,7 +156,11 @@ for (const { kind, skip } of await storeKinds()) {
           assert.deepEqual(ours["errorItems"], []);
           delete ours["errorItems"];
           const spec = fixture("subscribe-pro/documented-example-response.json") as Json;
-          for (const [o, s] of [[ours, spec], [ours["orderDetails"], spec["orderDetails"]]] as const) o["orderNumber"] = s["orderNumber"];
+          for (const [o, s] of [
+            [ours, spec],
+            [ours["orderDetails"], spec["orderDetails"]],
+          ] as const)
+            o["orderNumber"] = s["orderNumber"];
           assert.match(ours["orderDetails"]["platformOrderId"], /^\S+$/);
           ours["orderDetails"]["platformOrderId"] = spec["orderDetails"]["platformOrderId"];
           assert.match(ours["orderDetails"]["items"][0]["platformOrderItemId"], /^\S+$/);
@@ -185,10 +189,13 @@ for (const { kind, skip } of await storeKinds()) {
           assert.equal(d.billingAddress.company, "Café Crème / Thés & Co.");
           assert.equal(d.shippingAddress.street2, "app. 5/B");
           assert.equal(d.items[0].shortDescription, "Thé noir Ruby Red — 2 oz. 🍵");
-          assert.deepEqual(d.items.map((i: Json) => [i["productSku"], i["qty"], i["subscriptionId"]]), [
-            ["RUBY-RED", "2", "413245300"],
-            ["EARL-GREY", "1", "413245301"],
-          ]);
+          assert.deepEqual(
+            d.items.map((i: Json) => [i["productSku"], i["qty"], i["subscriptionId"]]),
+            [
+              ["RUBY-RED", "2", "413245300"],
+              ["EARL-GREY", "1", "413245301"],
+            ],
+          );
 
           // The same bytes again, and the same order re-encoded compactly (other bytes, correctly signed): one order.
           assert.equal((await t.callback(raw)).text, res.text);
@@ -303,7 +310,10 @@ for (const { kind, skip } of await storeKinds()) {
         );
         assert.deepEqual(res.body.errorItems, [{ errorMessage: "Product GHOST was not found in the catalog", errorClass: ERROR_CLASS_PLATFORM }]);
         const stored = await t.admin(`/admin/orders/${encodeURIComponent(res.body.orderNumber)}`);
-        assert.deepEqual(stored.body.items.map((i: Json) => i["subscriptionId"]), [null, null, "with"]);
+        assert.deepEqual(
+          stored.body.items.map((i: Json) => i["subscriptionId"]),
+          [null, null, "with"],
+        );
 
         const none = await t.callback(order("nosub-409", [{ productSku: "GHOST", qty: "1" }]));
         assert.equal(none.status, 409);
@@ -329,7 +339,11 @@ for (const { kind, skip } of await storeKinds()) {
       });
 
       it("accepts pretty-printed bodies, non-ASCII text and escaped slashes exactly as signed", async () => {
-        const pretty = JSON.stringify({ ...order("pretty"), items: [{ productSku: "RUBY-RED", qty: "1", shortDescription: "Thé noir — 紅茶 🍵", subscription: { id: "p1" } }] }, null, 2);
+        const pretty = JSON.stringify(
+          { ...order("pretty"), items: [{ productSku: "RUBY-RED", qty: "1", shortDescription: "Thé noir — 紅茶 🍵", subscription: { id: "p1" } }] },
+          null,
+          2,
+        );
         const res = await t.callback(pretty);
         assert.equal(res.status, 201);
         assert.equal(res.body.orderDetails.items[0].shortDescription, "Thé noir — 紅茶 🍵");
@@ -423,7 +437,7 @@ for (const { kind, skip } of await storeKinds()) {
         assert.notEqual(c.body.orderNumber, a.body.orderNumber);
       });
 
-      it("an empty salesOrderToken counts as none: the raw body is the key, not the token \"\"", async () => {
+      it('an empty salesOrderToken counts as none: the raw body is the key, not the token ""', async () => {
         const raw = JSON.stringify({ ...order("x"), salesOrderToken: "" });
         const a = await t.callback(raw);
         assert.equal(a.status, 201, a.text);
@@ -448,8 +462,17 @@ for (const { kind, skip } of await storeKinds()) {
         await t.store.db
           .insertInto("sp_callbacks")
           .values({
-            idempotency_key: "sp:tok-orphan", body_hash: "whatever", state: "processing", attempt_id: "dead-process",
-            lease_until: now - 1, status: null, response_body: null, order_number: null, request_id: null, created_at: now, updated_at: now,
+            idempotency_key: "sp:tok-orphan",
+            body_hash: "whatever",
+            state: "processing",
+            attempt_id: "dead-process",
+            lease_until: now - 1,
+            status: null,
+            response_body: null,
+            order_number: null,
+            request_id: null,
+            created_at: now,
+            updated_at: now,
           })
           .execute();
         const res = await t.callback(body);
@@ -463,12 +486,23 @@ for (const { kind, skip } of await storeKinds()) {
         // Another instance (say, one still configured with a remote platform) holds the key.
         const body = JSON.stringify(order("held"));
         const now = Date.now();
-        const bodyHash = createHash("sha256").update(canonicalJson(JSON.parse(body))).digest("hex");
+        const bodyHash = createHash("sha256")
+          .update(canonicalJson(JSON.parse(body)))
+          .digest("hex");
         await t.store.db
           .insertInto("sp_callbacks")
           .values({
-            idempotency_key: "sp:tok-held", body_hash: bodyHash, state: "processing", attempt_id: "other-instance",
-            lease_until: now + 60_000, status: null, response_body: null, order_number: null, request_id: null, created_at: now, updated_at: now,
+            idempotency_key: "sp:tok-held",
+            body_hash: bodyHash,
+            state: "processing",
+            attempt_id: "other-instance",
+            lease_until: now + 60_000,
+            status: null,
+            response_body: null,
+            order_number: null,
+            request_id: null,
+            created_at: now,
+            updated_at: now,
           })
           .execute();
         const pending = t.callback(body);
@@ -549,7 +583,10 @@ for (const { kind, skip } of await storeKinds()) {
         await expectRejected(await t.callback({ ...order(1), items: [] }), 400, "schema_violation");
         const long = await t.callback({ ...order(1), salesOrderToken: "t".repeat(256) });
         await expectRejected(long, 400, "schema_violation");
-        assert.deepEqual((long.body["errors"] as Json[]).map((e) => e["pointer"]), ["/salesOrderToken"]);
+        assert.deepEqual(
+          (long.body["errors"] as Json[]).map((e) => e["pointer"]),
+          ["/salesOrderToken"],
+        );
       });
 
       it("413 for a body over BODY_LIMIT", async () => {

@@ -105,25 +105,34 @@ for (const { kind, skip } of await storeKinds()) {
       const o = options(url, { junit, progress: true, progressOut: progress });
       const { results, passed, failed, unreachable } = await runCheck(o);
       assert.deepEqual(failures(results), [], o.out.text);
-      assert.deepEqual(results.map((r) => r.name), NAMES, "returned in the checks' own order");
+      assert.deepEqual(
+        results.map((r) => r.name),
+        NAMES,
+        "returned in the checks' own order",
+      );
       assert.deepEqual([passed, failed, unreachable], [10, 0, false]);
 
       // The notice, before any request: what it places, with which SKUs, and which SKU must be unknown.
       assert.match(o.notice.text, /^orderbridge check: 10 checks against http:\/\/127\.0\.0\.1:\d+\/callbacks\/subscribe-pro\/order, all at once, 10000 ms per request\.\n/);
-      assert.match(o.notice.text, /This places 6 real orders through the handler \(6 × RUBY-RED, 5 × EARL-GREY; more if the handler gets retries or refusals wrong\); NO-SUCH-SKU-[0-9A-F]{8} must be unknown to it\./);
+      assert.match(
+        o.notice.text,
+        /This places 6 real orders through the handler \(6 × RUBY-RED, 5 × EARL-GREY; more if the handler gets retries or refusals wrong\); NO-SUCH-SKU-[0-9A-F]{8} must be unknown to it\./,
+      );
       // …and that is what orderbridge got.
       assert.equal((await t.count("local_orders")) - before.orders, 6);
       const after = await units(t);
-      assert.deepEqual(
-        Object.fromEntries(Object.entries(after).map(([sku, n]) => [sku, n - (before.units[sku] ?? 0)])),
-        { "RUBY-RED": 6, "EARL-GREY": 5 },
-      );
+      assert.deepEqual(Object.fromEntries(Object.entries(after).map(([sku, n]) => [sku, n - (before.units[sku] ?? 0)])), { "RUBY-RED": 6, "EARL-GREY": 5 });
 
       // The table (stdout is not a TTY here: no colour, no wrapping): header, rule, one row per check, summary.
       const lines = o.out.text.split("\n");
       assert.match(lines[0] ?? "", /^result {2}check {14}time \(ms\) {2}reason$/);
       assert.match(lines[1] ?? "", /^-{6} {2}-{17} {2}-{9} {2}-{6}$/);
-      assert.deepEqual(rows(o.out.text).map((l) => l.split(/ +/)[1]).sort(), [...NAMES].sort());
+      assert.deepEqual(
+        rows(o.out.text)
+          .map((l) => l.split(/ +/)[1])
+          .sort(),
+        [...NAMES].sort(),
+      );
       for (const row of rows(o.out.text)) assert.match(row, /^PASS {4}[a-z-]+ +\d+ {2}\S.*$/);
       assert.equal(lines.at(-2), "10 passed, 0 failed");
       assert.match(o.out.text, /^[\x20-\x7e\n]*$/, "plain ASCII, no colour codes");
@@ -151,7 +160,10 @@ for (const { kind, skip } of await storeKinds()) {
       const o = options(url, { safe: true });
       const { results } = await runCheck(o);
       assert.deepEqual(failures(results), [], o.out.text);
-      assert.deepEqual(results.map((r) => r.name), SAFE);
+      assert.deepEqual(
+        results.map((r) => r.name),
+        SAFE,
+      );
       assert.equal(await t.count("local_orders"), before);
       assert.match(o.notice.text, /^orderbridge check: 4 checks against .*\n--safe: nothing it sends can become an order \(the signature checks send a SKU nobody sells\)\.\n$/);
       assert.match(byName(results).get("bad-signature")?.reason ?? "", /^refused with 401 in \d+ ms \(--safe: the same order correctly signed is not sent\)$/);
@@ -160,8 +172,14 @@ for (const { kind, skip } of await storeKinds()) {
     it("--json prints a plan line, a line per result as it finishes and a summary line; --only runs only those checks", async () => {
       const o = options(url, { json: true, only: ["malformed-json", "valid-order"] });
       const { results } = await runCheck(o);
-      const lines = o.out.text.trimEnd().split("\n").map((l) => JSON.parse(l) as Json);
-      assert.deepEqual(lines.map((l) => l["type"]), ["plan", "result", "result", "summary"]);
+      const lines = o.out.text
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Json);
+      assert.deepEqual(
+        lines.map((l) => l["type"]),
+        ["plan", "result", "result", "summary"],
+      );
       assert.deepEqual(lines[0], {
         type: "plan",
         url,
@@ -172,10 +190,22 @@ for (const { kind, skip } of await storeKinds()) {
         units: { "RUBY-RED": 2, "EARL-GREY": 1 },
         unknownSku: lines[0]?.["unknownSku"],
       });
-      assert.deepEqual(lines.slice(1, 3).map((l) => [l["name"], l["ok"]]).sort(), [["malformed-json", true], ["valid-order", true]]);
+      assert.deepEqual(
+        lines
+          .slice(1, 3)
+          .map((l) => [l["name"], l["ok"]])
+          .sort(),
+        [
+          ["malformed-json", true],
+          ["valid-order", true],
+        ],
+      );
       assert.deepEqual(Object.keys(lines[1] ?? {}), ["type", "name", "ok", "reason", "ms"]);
       assert.deepEqual({ ...lines[3], ms: 0 }, { type: "summary", passed: 2, failed: 0, ms: 0, unreachable: false });
-      assert.deepEqual(results.map((r) => r.name), ["valid-order", "malformed-json"]);
+      assert.deepEqual(
+        results.map((r) => r.name),
+        ["valid-order", "malformed-json"],
+      );
     });
 
     // The command's own input and output do not depend on the store: run once.
@@ -184,14 +214,22 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(plain.code, 0, plain.stderr + plain.stdout);
       assert.ok(!plain.stdout.includes("\u001b"), "no ANSI codes when stdout is not a TTY");
       assert.match(plain.stdout, /^result {2}check/);
-      assert.deepEqual(rows(plain.stdout).map((l) => l.split(/ +/).slice(0, 2).join(" ")).sort(), ["PASS malformed-json", "PASS valid-order"]);
+      assert.deepEqual(
+        rows(plain.stdout)
+          .map((l) => l.split(/ +/).slice(0, 2).join(" "))
+          .sort(),
+        ["PASS malformed-json", "PASS valid-order"],
+      );
       assert.ok(plain.stdout.split("\n").includes("2 passed, 0 failed"));
       assert.match(plain.stderr, /This places 1 real order through the handler \(2 × RUBY-RED, 1 × EARL-GREY;/);
       assert.ok(!plain.stderr.includes("\r"), "no progress bar when stderr is not a TTY");
 
       const json = await cli(["check", url, "--secret", SECRET, "--json", "--only", "impossible-order", "--only", "bad-signature", "--skus", "EARL-GREY,RUBY-RED"]);
       assert.equal(json.code, 0, json.stderr);
-      const lines = json.stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as Json);
+      const lines = json.stdout
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Json);
       assert.deepEqual(lines[0]?.["checks"], ["impossible-order", "bad-signature"]);
       assert.deepEqual(lines[0]?.["units"], { "EARL-GREY": 1, "RUBY-RED": 0 });
       assert.deepEqual(lines.at(-1)?.["passed"], 2);
@@ -265,7 +303,10 @@ function standIn(style: Style, o: StandInOptions = {}): http.Server {
         const failure = (i: Json, message: string): Json => ({ subscriptionId: String(i["subscription"]["id"]), errorMessage: message });
         const notFound = (i: Json): Json => failure(i, `Product ${i["productSku"]} was not found`);
         if (good.length === 0 || (bad.length > 0 && order["allowSomeFailedItems"] !== true)) {
-          return reply(409, JSON.stringify({ orderNumber: null, orderDetails: null, errorItems: items.map((i) => (known.has(i["productSku"]) ? failure(i, "Not ordered") : notFound(i))) }));
+          return reply(
+            409,
+            JSON.stringify({ orderNumber: null, orderDetails: null, errorItems: items.map((i) => (known.has(i["productSku"]) ? failure(i, "Not ordered") : notFound(i))) }),
+          );
         }
         const n = next++;
         const now = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -276,37 +317,82 @@ function standIn(style: Style, o: StandInOptions = {}): http.Server {
           body = {
             orderNumber: number,
             orderDetails: {
-              customerId: order["customerId"], customerEmail: order["customerEmail"], platformCustomerId: order["platformCustomerId"],
-              platformOrderId: String(n).padStart(9, "0"), orderNumber: number, salesOrderToken: order["salesOrderToken"],
-              orderStatus: "placed", orderState: "open", orderDateTime: now, currency: "USD",
-              shippingTotal: "7.2000", taxTotal: "4.0000", total: "51.2000",
-              billingAddress: name(order["billingAddress"]), shippingAddress: name(order["shippingAddress"]),
+              customerId: order["customerId"],
+              customerEmail: order["customerEmail"],
+              platformCustomerId: order["platformCustomerId"],
+              platformOrderId: String(n).padStart(9, "0"),
+              orderNumber: number,
+              salesOrderToken: order["salesOrderToken"],
+              orderStatus: "placed",
+              orderState: "open",
+              orderDateTime: now,
+              currency: "USD",
+              shippingTotal: "7.2000",
+              taxTotal: "4.0000",
+              total: "51.2000",
+              billingAddress: name(order["billingAddress"]),
+              shippingAddress: name(order["shippingAddress"]),
               items: good.map((i, k) => ({
-                platformOrderItemId: `7356412${n}${k}`, productSku: i["productSku"], productName: "Ruby Red Black Tea",
-                shortDescription: "Ruby Red Black Tea - 2 oz.", qty: i["qty"], requiresShipping: true, unitPrice: "10.0000",
-                shippingTotal: "7.2000", taxTotal: "4.0000", lineTotal: "51.2000", subscriptionId: i["subscription"]["id"],
+                platformOrderItemId: `7356412${n}${k}`,
+                productSku: i["productSku"],
+                productName: "Ruby Red Black Tea",
+                shortDescription: "Ruby Red Black Tea - 2 oz.",
+                qty: i["qty"],
+                requiresShipping: true,
+                unitPrice: "10.0000",
+                shippingTotal: "7.2000",
+                taxTotal: "4.0000",
+                lineTotal: "51.2000",
+                subscriptionId: i["subscription"]["id"],
               })),
             },
           };
         } else {
           const number = String(n).padStart(9, "0");
           const address = (a: Json | undefined): Json => ({
-            firstName: a?.["firstName"], lastName: a?.["lastName"], company: a?.["company"] || null, street1: a?.["street1"],
-            street2: a?.["street2"] ?? "", street3: "", city: a?.["city"], region: a?.["region"] ?? null, postcode: a?.["postcode"],
-            country: a?.["country"], phone: null,
+            firstName: a?.["firstName"],
+            lastName: a?.["lastName"],
+            company: a?.["company"] || null,
+            street1: a?.["street1"],
+            street2: a?.["street2"] ?? "",
+            street3: "",
+            city: a?.["city"],
+            region: a?.["region"] ?? null,
+            postcode: a?.["postcode"],
+            country: a?.["country"],
+            phone: null,
           });
           body = {
             orderNumber: number,
             orderDetails: {
-              customerId: order["customerId"], customerEmail: order["customerEmail"], platformCustomerId: order["platformCustomerId"],
-              platformOrderId: String(n), orderNumber: number, salesOrderToken: order["salesOrderToken"],
-              orderStatus: "placed", orderState: "open", orderDateTime: now.replace(/Z$/, "+00:00"), currency: "USD",
-              discountTotal: "0", shippingTotal: "5.4000", taxTotal: "3.6000", total: "49",
-              billingAddress: address(order["billingAddress"]), shippingAddress: address(order["shippingAddress"]),
+              customerId: order["customerId"],
+              customerEmail: order["customerEmail"],
+              platformCustomerId: order["platformCustomerId"],
+              platformOrderId: String(n),
+              orderNumber: number,
+              salesOrderToken: order["salesOrderToken"],
+              orderStatus: "placed",
+              orderState: "open",
+              orderDateTime: now.replace(/Z$/, "+00:00"),
+              currency: "USD",
+              discountTotal: "0",
+              shippingTotal: "5.4000",
+              taxTotal: "3.6000",
+              total: "49",
+              billingAddress: address(order["billingAddress"]),
+              shippingAddress: address(order["shippingAddress"]),
               items: good.map((i, k) => ({
-                platformOrderItemId: String(n * 10 + k), productSku: i["productSku"], productName: "Ruby Red Black Tea", shortDescription: "",
-                qty: `${Number(i["qty"])}.0000`, requiresShipping: true, unitPrice: "10.0000", discountTotal: "0.0000", taxTotal: "0.9000",
-                lineTotal: `${10 * Number(i["qty"])}.0000`, subscriptionId: String(i["subscription"]["id"]),
+                platformOrderItemId: String(n * 10 + k),
+                productSku: i["productSku"],
+                productName: "Ruby Red Black Tea",
+                shortDescription: "",
+                qty: `${Number(i["qty"])}.0000`,
+                requiresShipping: true,
+                unitPrice: "10.0000",
+                discountTotal: "0.0000",
+                taxTotal: "0.9000",
+                lineTotal: `${10 * Number(i["qty"])}.0000`,
+                subscriptionId: String(i["subscription"]["id"]),
               })),
             },
           };
@@ -395,7 +481,7 @@ async function withServer<T>(server: http.Server, fn: (base: string) => Promise<
 
 describe("orderbridge check against real-world handlers", () => {
   for (const style of ["documented", "magento"] as const) {
-    it(`passes a correct handler that answers like ${style === "documented" ? "Subscribe Pro's documented example (201 without errorItems)" : "the Magento 2 extension (qty \"4.0000\", errorItems only on errors, 409 refusals)"}`, async () => {
+    it(`passes a correct handler that answers like ${style === "documented" ? "Subscribe Pro's documented example (201 without errorItems)" : 'the Magento 2 extension (qty "4.0000", errorItems only on errors, 409 refusals)'}`, async () => {
       await withServer(standIn(style), async (base) => {
         const o = options(`${base}/sp`);
         const { results, passed } = await runCheck(o);
@@ -417,7 +503,11 @@ describe("orderbridge check against real-world handlers", () => {
     await withServer(handler, async (base) => {
       const o = options(`${base}/sp`);
       const { results } = await runCheck(o);
-      assert.deepEqual(results.filter((r) => !r.ok).map((r) => r.name), ["pretty-printed", "non-ascii"], o.out.text);
+      assert.deepEqual(
+        results.filter((r) => !r.ok).map((r) => r.name),
+        ["pretty-printed", "non-ascii"],
+        o.out.text,
+      );
       for (const name of ["pretty-printed", "non-ascii"]) {
         assert.equal(byName(results).get(name)?.reason, '201 but does not match the response schema: /orderDetails/orderDateTime must match format "date-time"');
       }
@@ -513,7 +603,10 @@ describe("orderbridge check: safety and options", () => {
       await assert.rejects(runCheck(o), (e: unknown) => {
         assert.ok(e instanceof CliError);
         assert.equal(e.exitCode, 2);
-        assert.match(e.message, /is not this machine, and valid-order, partial-order, all-or-nothing, idempotent-retry, pretty-printed, non-ascii, bad-signature place real orders through the handler \(6 orders when it gets them right; more when it does not\)\. Pass --yes to run them against it, or --safe to run only the checks that place nothing\.$/);
+        assert.match(
+          e.message,
+          /is not this machine, and valid-order, partial-order, all-or-nothing, idempotent-retry, pretty-printed, non-ascii, bad-signature place real orders through the handler \(6 orders when it gets them right; more when it does not\)\. Pass --yes to run them against it, or --safe to run only the checks that place nothing\.$/,
+        );
         return true;
       });
       assert.equal(o.notice.text + o.out.text, "", "nothing said, nothing sent");
@@ -535,12 +628,18 @@ describe("orderbridge check: safety and options", () => {
 
   it("refuses options that cannot work, with exit code 2", () => {
     const refused = (o: Parameters<typeof planCheck>[0], re: RegExp): void =>
-      assert.throws(() => planCheck(o), (e: unknown) => e instanceof CliError && e.exitCode === 2 && re.test(e.message));
+      assert.throws(
+        () => planCheck(o),
+        (e: unknown) => e instanceof CliError && e.exitCode === 2 && re.test(e.message),
+      );
     refused({ url: "ftp://example.com/x", timeoutMs: 1000 }, /not an http\(s\) URL/);
     refused({ url: "not a url", timeoutMs: 1000 }, /not a URL/);
     refused({ url: "http://127.0.0.1/x", timeoutMs: 0 }, /timeout must be a positive number/);
     refused({ url: "http://127.0.0.1/x", timeoutMs: 1000, only: ["valid-order", "nope"] }, /^no check named nope; the checks are valid-order, partial-order, /);
-    refused({ url: "http://127.0.0.1/x", timeoutMs: 1000, safe: true, only: ["malformed-json", "valid-order"] }, /^--safe runs only checks that place nothing, and valid-order can place orders$/);
+    refused(
+      { url: "http://127.0.0.1/x", timeoutMs: 1000, safe: true, only: ["malformed-json", "valid-order"] },
+      /^--safe runs only checks that place nothing, and valid-order can place orders$/,
+    );
     assert.deepEqual(CHECK_NAMES, NAMES);
   });
 
@@ -575,7 +674,13 @@ describe("orderbridge check: safety and options", () => {
     const reasonLines = visible.split("\n").slice(3, -2);
     assert.ok(reasonLines.length > 3);
     for (const l of reasonLines.slice(1)) assert.match(l, /^ {35}\S/);
-    assert.equal(reasonLines.map((l) => l.slice(35)).join("").replace(/ /g, ""), long.replace(/ /g, ""));
+    assert.equal(
+      reasonLines
+        .map((l) => l.slice(35))
+        .join("")
+        .replace(/ /g, ""),
+      long.replace(/ /g, ""),
+    );
 
     assert.deepEqual(wrap("aa bb cc", 5), ["aa bb", "cc"]);
     assert.deepEqual(wrap("abcdefgh", 3), ["abc", "def", "gh"]);

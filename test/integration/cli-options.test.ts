@@ -127,14 +127,20 @@ for (const { kind, skip } of await storeKinds()) {
       const page = JSON.parse(some.stdout) as { orders: { orderNumber: string; salesOrderToken: string }[]; nextCursor: string | null };
       assert.equal(page.orders.length, 203);
       assert.notEqual(page.nextCursor, null, "two more are there");
-      assert.deepEqual(page.orders.slice(0, 2).map((o) => o.salesOrderToken), [`page-${ORDERS - 1}`, `page-${ORDERS - 2}`]);
+      assert.deepEqual(
+        page.orders.slice(0, 2).map((o) => o.salesOrderToken),
+        [`page-${ORDERS - 1}`, `page-${ORDERS - 2}`],
+      );
 
       const all = await cli(["orders", "list", "--all", "--json"]);
       const every = JSON.parse(all.stdout) as { orders: { salesOrderToken: string }[]; nextCursor: string | null };
       assert.equal(every.orders.length, ORDERS);
       assert.equal(new Set(every.orders.map((o) => o.salesOrderToken)).size, ORDERS, "no order twice");
       assert.equal(every.nextCursor, null);
-      assert.deepEqual(every.orders.map((o) => o.salesOrderToken), Array.from({ length: ORDERS }, (_, i) => `page-${ORDERS - 1 - i}`));
+      assert.deepEqual(
+        every.orders.map((o) => o.salesOrderToken),
+        Array.from({ length: ORDERS }, (_, i) => `page-${ORDERS - 1 - i}`),
+      );
 
       // --cursor starts where a list ended: the table says how, and the rest follows without a gap.
       const first = await cli(["orders", "list", "--limit", "3"]);
@@ -143,7 +149,10 @@ for (const { kind, skip } of await storeKinds()) {
       const rest = await cli(["orders", "list", "--all", "--json", "--cursor", String(hint[1])]);
       assert.equal(rest.code, 0, rest.stderr);
       const after3 = JSON.parse(rest.stdout) as { orders: { salesOrderToken: string }[] };
-      assert.deepEqual(after3.orders.map((o) => o.salesOrderToken), every.orders.slice(3).map((o) => o.salesOrderToken));
+      assert.deepEqual(
+        after3.orders.map((o) => o.salesOrderToken),
+        every.orders.slice(3).map((o) => o.salesOrderToken),
+      );
     });
 
     it("the table pages as --json does; 50 without --limit, as before; --all excludes --limit", { skip: kind !== "sqlite" && "store-independent" }, async () => {
@@ -165,7 +174,10 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(every.nextCursor, null);
       const some = await cli(["events", "list", "--limit", "201", "--json", "--state", "ignored"]);
       const page = JSON.parse(some.stdout) as { events: { id: string }[]; nextCursor: string | null };
-      assert.deepEqual(page.events.map((e) => e.id), every.events.slice(0, 201).map((e) => e.id));
+      assert.deepEqual(
+        page.events.map((e) => e.id),
+        every.events.slice(0, 201).map((e) => e.id),
+      );
       assert.notEqual(page.nextCursor, null);
     });
 
@@ -199,13 +211,27 @@ for (const { kind, skip } of await storeKinds()) {
       assert.match(r.stdout, /^sent 20, statuses: 201 ×20\n20 identical answers, 1 order \(ABC-\d+\)$/m);
 
       const json = await cli(["send", "subscribe-pro", "full-order", "--duplicate", "4", "--json"], { SP_HMAC_SECRETS: SECRET });
-      const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l) as { i: number; status: number });
-      assert.deepEqual(lines.map((l) => [l.i, l.status]), [[0, 201], [1, 201], [2, 201], [3, 201]]);
+      const lines = json.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { i: number; status: number });
+      assert.deepEqual(
+        lines.map((l) => [l.i, l.status]),
+        [
+          [0, 201],
+          [1, 201],
+          [2, 201],
+          [3, 201],
+        ],
+      );
     });
 
     it("migrate and config check print JSON with --json", async () => {
       const db = t.config.database;
-      const env: Record<string, string> = { DATA_DIR: t.dataDir, ...(db.kind === "postgres" ? { DATABASE_URL: db.url, ...(db.schema === undefined ? {} : { DATABASE_SCHEMA: db.schema }) } : {}) };
+      const env: Record<string, string> = {
+        DATA_DIR: t.dataDir,
+        ...(db.kind === "postgres" ? { DATABASE_URL: db.url, ...(db.schema === undefined ? {} : { DATABASE_SCHEMA: db.schema }) } : {}),
+      };
       const m = await cli(["migrate", "--json"], env);
       assert.equal(m.code, 0, m.stderr);
       assert.deepEqual(JSON.parse(m.stdout), { database: kind, applied: [] });

@@ -13,7 +13,6 @@ import { storeKinds } from "../helpers/stores.js";
  * on, through `orderbridge recharge writeback --since`.
  */
 
-
 for (const { kind, skip } of await storeKinds()) {
   describe(`orderbridge recharge writeback [${kind}]`, { skip }, () => {
     it("queues the write-backs of orders placed with write-back off, once; an instance with write-back on sends them", { timeout: 90_000 }, async () => {
@@ -56,15 +55,24 @@ for (const { kind, skip } of await storeKinds()) {
         // The instance with write-back off leaves them alone.
         await new Promise((r) => setTimeout(r, 300));
         assert.equal(t.recharge.calls.length, 0);
-        assert.deepEqual((await t.jobs()).filter((j) => j.lane === "writeback").map((j) => j.state), ["pending", "pending", "pending"]);
+        assert.deepEqual(
+          (await t.jobs()).filter((j) => j.lane === "writeback").map((j) => j.state),
+          ["pending", "pending", "pending"],
+        );
 
-        const writer = await createService(loadConfig({ ...on, SP_HMAC_SECRETS: "sp-secret-0123456789", WORKER_POLL_MS: "50" }), createLogger({ level: "error", format: "json", silent: true }));
+        const writer = await createService(
+          loadConfig({ ...on, SP_HMAC_SECRETS: "sp-secret-0123456789", WORKER_POLL_MS: "50" }),
+          createLogger({ level: "error", format: "json", silent: true }),
+        );
         try {
           await waitFor("3 write-backs done", async () => (await t.jobs()).filter((j) => j.lane === "writeback" && j.state === "done").length === 3);
         } finally {
           await writer.close();
         }
-        const paths = t.recharge.succeeded().map((c) => c.path).sort();
+        const paths = t.recharge
+          .succeeded()
+          .map((c) => c.path)
+          .sort();
         assert.deepEqual(paths, ["/charges/377750000", "/orders/840000001", "/orders/840000002"].sort());
         assert.equal((await t.jobs({ kind: JOB_PUT_CHARGE })).length, 1);
         const last = await runCli(["recharge", "writeback", "--since", "1d"], on);

@@ -6,16 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import {
-  RECHARGE_SAMPLE_NAMES,
-  rechargeSample,
-  rechargeSampleFile,
-  SAMPLES_DIR,
-  SP_SAMPLE_NAMES,
-  spSample,
-  spSampleFile,
-  type RechargeSampleName,
-} from "../../src/cli/samples.js";
+import { RECHARGE_SAMPLE_NAMES, rechargeSample, rechargeSampleFile, SAMPLES_DIR, SP_SAMPLE_NAMES, spSample, spSampleFile, type RechargeSampleName } from "../../src/cli/samples.js";
 import { BUILTIN_FIXTURES, runSend, type SendOptions } from "../../src/cli/send.js";
 import { signRechargeLegacy } from "../../src/security/recharge-signature.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
@@ -33,7 +24,15 @@ function sink(): { out: Writable; text(): string; lines(): Json[] } {
     },
   });
   const text = (): string => chunks.join("");
-  return { out, text, lines: () => text().trim().split("\n").map((l) => JSON.parse(l) as Json) };
+  return {
+    out,
+    text,
+    lines: () =>
+      text()
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Json),
+  };
 }
 
 type Opts = Partial<SendOptions> & Pick<SendOptions, "source" | "what" | "to">;
@@ -42,7 +41,6 @@ async function send(o: Opts): Promise<{ sent: number; statuses: number[]; text: 
   const r = await runSend({ tamper: false, duplicate: 1, concurrency: 1, outOfOrder: false, json: true, out: s.out, ...o });
   return { ...r, text: s.text(), lines: s.lines };
 }
-
 
 /** A server that records every request's method, URL, headers and exact bytes, and answers 200 {}. */
 async function capture(): Promise<{ url: string; seen: { url: string; headers: http.IncomingHttpHeaders; body: Buffer }[]; close(): Promise<void> }> {
@@ -369,10 +367,7 @@ describe("orderbridge send against a running orderbridge", () => {
     const first = await t.admin(`/admin/events/${(lines[0]?.["body"] as Json)["eventId"] as string}`);
     const second = await t.admin(`/admin/events/${(lines[1]?.["body"] as Json)["eventId"] as string}`);
     assert.equal(first.body.resourceId, second.body.resourceId, "the same Recharge order");
-    assert.ok(
-      String((first.body.body as Json)["order"]["updated_at"]) > String((second.body.body as Json)["order"]["updated_at"]),
-      "the update is later",
-    );
+    assert.ok(String((first.body.body as Json)["order"]["updated_at"]) > String((second.body.body as Json)["order"]["updated_at"]), "the update is later");
     await t.settle();
     assert.equal((await ordersFor(`source=recharge&sourceOrderId=${first.body.resourceId as string}`)).length, 1);
   });

@@ -12,7 +12,6 @@ import { ADMIN_TOKEN, SECRET, minimalOrder } from "../helpers/service.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-
 describe("the orderbridge command", () => {
   let t: RechargeTestService;
   let server: Server;
@@ -41,7 +40,10 @@ describe("the orderbridge command", () => {
     const json = await runCli(["orders", "list", "--source", "recharge", "--json", "--url", url], { ADMIN_TOKEN });
     assert.equal(json.code, 0, json.stderr);
     const page = JSON.parse(json.stdout) as { orders: { sourceOrderId: string; orderNumber: string }[] };
-    assert.deepEqual(page.orders.map((o) => o.sourceOrderId), ["990001"]);
+    assert.deepEqual(
+      page.orders.map((o) => o.sourceOrderId),
+      ["990001"],
+    );
     // Without --json, show prints a record to read (test/integration/cli-options.test.ts).
     const show = await runCli(["orders", "show", page.orders[0]?.orderNumber ?? "", "--json", "--url", url], { ADMIN_TOKEN });
     assert.equal(JSON.parse(show.stdout).sourceOrderId, "990001");
@@ -106,7 +108,20 @@ describe("the orderbridge command", () => {
   });
 
   it("--help works for every command and exits 0", async () => {
-    for (const args of [[], ["serve"], ["migrate"], ["prune"], ["config", "check"], ["send"], ["check"], ["events", "list"], ["events", "show"], ["events", "replay"], ["orders", "list"], ["orders", "show"]]) {
+    for (const args of [
+      [],
+      ["serve"],
+      ["migrate"],
+      ["prune"],
+      ["config", "check"],
+      ["send"],
+      ["check"],
+      ["events", "list"],
+      ["events", "show"],
+      ["events", "replay"],
+      ["orders", "list"],
+      ["orders", "show"],
+    ]) {
       const r = await runCli([...args, "--help"]);
       assert.equal(r.code, 0, `${args.join(" ")} --help: ${r.stderr}`);
       assert.match(r.stdout, /Usage: orderbridge/);

@@ -487,8 +487,24 @@ function fixedCases(ep: Endpoint): Record<string, Case[]> {
 
   return {
     malformed: [
-      ...['{"a":}', "{'a':1}", '{"a":1,}', "{a:1}", "NaN", "undefined", '{"a":01}', '{"a":"\u0001"}', '{"a":"\\x41"}', "[1,2", "}", "\u0000", "{} {}", '{"a":1}garbage', "/* c */ {}", '"unterminated']
-        .map((text) => ({ name: `malformed JSON ${JSON.stringify(text)}`, raw: utf8(text) })),
+      ...[
+        '{"a":}',
+        "{'a':1}",
+        '{"a":1,}',
+        "{a:1}",
+        "NaN",
+        "undefined",
+        '{"a":01}',
+        '{"a":"\u0001"}',
+        '{"a":"\\x41"}',
+        "[1,2",
+        "}",
+        "\u0000",
+        "{} {}",
+        '{"a":1}garbage',
+        "/* c */ {}",
+        '"unterminated',
+      ].map((text) => ({ name: `malformed JSON ${JSON.stringify(text)}`, raw: utf8(text) })),
       { name: "a valid body followed by a second JSON value", raw: utf8(`${validText()} {}`) },
       { name: "a valid body with a trailing comma", raw: utf8(`${validText().slice(0, -1)},}`) },
       { name: "a valid body with a comment", raw: utf8(validText().replace(/^\{/, "{/* hi */")) },
@@ -543,13 +559,20 @@ function fixedCases(ep: Endpoint): Record<string, Case[]> {
       { name: "constructor.prototype at the top level", raw: utf8(withMembers(validText(), `"constructor":{"prototype":${pollute}}`)), dataOk: true },
       { name: "prototype at the top level", raw: utf8(withMembers(validText(), `"prototype":${pollute}`)), dataOk: true },
       { name: "__proto__: null at the top level", raw: utf8(withMembers(validText(), `"__proto__":null`)), dataOk: true },
-      { name: "__proto__ in an item", raw: inValid(item, JSON.stringify({ ...(sp ? { productSku: "RUBY-RED", qty: 1, subscription: { id: "s" } } : { quantity: 1, sku: "RUBY-RED" }) }).replace(/^\{/, `{"__proto__":${pollute},`)), dataOk: true },
+      {
+        name: "__proto__ in an item",
+        raw: inValid(
+          item,
+          JSON.stringify({ ...(sp ? { productSku: "RUBY-RED", qty: 1, subscription: { id: "s" } } : { quantity: 1, sku: "RUBY-RED" }) }).replace(/^\{/, `{"__proto__":${pollute},`),
+        ),
+        dataOk: true,
+      },
       { name: "constructor.prototype in the address", raw: inValid(address, `{"city":"X","constructor":{"prototype":${pollute}}}`), dataOk: true },
       { name: "__proto__ in the address", raw: inValid(address, `{"city":"X","__proto__":${pollute}}`), dataOk: true },
       { name: "only __proto__", raw: utf8(`{"__proto__":${pollute}}`) },
       {
         name: "every required field hidden in __proto__",
-        raw: utf8(sp ? `{"__proto__":${validText()}}` : `{"__proto__":${JSON.stringify((ep.valid()["order"] as Obj))}}`),
+        raw: utf8(sp ? `{"__proto__":${validText()}}` : `{"__proto__":${JSON.stringify(ep.valid()["order"] as Obj)}}`),
       },
       ...(sp ? [] : [{ name: "order fields hidden in order.__proto__", raw: utf8(`{"order":{"__proto__":${JSON.stringify(ep.valid()["order"])}}}`) }]),
     ],
@@ -608,7 +631,12 @@ function fixedCases(ep: Endpoint): Record<string, Case[]> {
     ].map((c): Case => ({ ...c, errorCode: "schema_violation" })),
     // A character beyond U+FFFF, written as its escaped surrogate pair, is ordinary text.
     wellFormedText: [
-      { name: "an escaped surrogate pair (U+1F600) in a text field", raw: inValid(sp ? ["shippingAddress", "city"] : ["order", "note"], '"tea \\ud83d\\ude00"'), dataOk: true, status: sp ? 201 : 200 },
+      {
+        name: "an escaped surrogate pair (U+1F600) in a text field",
+        raw: inValid(sp ? ["shippingAddress", "city"] : ["order", "note"], '"tea \\ud83d\\ude00"'),
+        dataOk: true,
+        status: sp ? 201 : 200,
+      },
       { name: "U+1F600 in a property name", raw: utf8(withMembers(validText(), '"\\ud83d\\ude00":1')), dataOk: true, status: sp ? 201 : 200 },
     ],
     wrongTypes: [
@@ -618,7 +646,10 @@ function fixedCases(ep: Endpoint): Record<string, Case[]> {
       { name: "a number", raw: utf8("42") },
       { name: "a string", raw: utf8('"order"') },
       { name: "an empty array", raw: utf8("[]") },
-      { name: "strings for every number and object", raw: utf8(JSON.stringify(sp ? { ...ep.valid(), payment: "{}", items: "[]" } : { order: JSON.stringify(ep.valid()["order"]) })) },
+      {
+        name: "strings for every number and object",
+        raw: utf8(JSON.stringify(sp ? { ...ep.valid(), payment: "{}", items: "[]" } : { order: JSON.stringify(ep.valid()["order"]) })),
+      },
       { name: "the item as a list", raw: inValid(item, "[[1]]") },
     ],
   };
@@ -648,22 +679,34 @@ for (const { kind, skip } of await storeKinds()) {
         describe("property-based (each body signed)", () => {
           it("arbitrary JSON values are refused", async () => {
             const values = ep.kind === "rc" ? fc.oneof(fc.jsonValue(), fc.record({ order: fc.jsonValue() })) : fc.jsonValue();
-            await fc.assert(fc.asyncProperty(jsonText(values), (raw) => probe(t, ep, raw)), { numRuns: RUNS });
+            await fc.assert(
+              fc.asyncProperty(jsonText(values), (raw) => probe(t, ep, raw)),
+              { numRuns: RUNS },
+            );
             await assertStillServes(t, ep);
           });
 
           it("the valid body with fields of wrong types (fc.anything) is refused", async () => {
-            await fc.assert(fc.asyncProperty(wrongTypes(ep), (raw) => probe(t, ep, raw)), { numRuns: RUNS });
+            await fc.assert(
+              fc.asyncProperty(wrongTypes(ep), (raw) => probe(t, ep, raw)),
+              { numRuns: RUNS },
+            );
             await assertStillServes(t, ep);
           });
 
           it("random bytes are refused", async () => {
-            await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 512 }), (bytes) => probe(t, ep, Buffer.from(bytes))), { numRuns: RUNS });
+            await fc.assert(
+              fc.asyncProperty(fc.uint8Array({ maxLength: 512 }), (bytes) => probe(t, ep, Buffer.from(bytes))),
+              { numRuns: RUNS },
+            );
             await assertStillServes(t, ep);
           });
 
           it("the valid body cut at any position is refused", async () => {
-            await fc.assert(fc.asyncProperty(truncations(ep), (raw) => probe(t, ep, raw)), { numRuns: RUNS });
+            await fc.assert(
+              fc.asyncProperty(truncations(ep), (raw) => probe(t, ep, raw)),
+              { numRuns: RUNS },
+            );
             await assertStillServes(t, ep);
           });
         });
@@ -700,9 +743,15 @@ for (const { kind, skip } of await storeKinds()) {
                 raw,
                 send: (r) => rawRequest(port, { path: ep.path, headers: { [ep.sigHeader]: ep.sign(r) }, body: r }),
               },
-              ...["text/plain", "application/json; charset=latin1", "application/json; charset=utf-16", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx", ""].map(
-                (type): Case => ({ name: `Content-Type "${type}"`, raw, send: (r) => send(t, ep, r, { contentType: type }) }),
-              ),
+              ...[
+                "text/plain",
+                "application/json; charset=latin1",
+                "application/json; charset=utf-16",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x",
+                "application/jsonx",
+                "",
+              ].map((type): Case => ({ name: `Content-Type "${type}"`, raw, send: (r) => send(t, ep, r, { contentType: type }) })),
               ...(sp(ep) ? [] : [{ name: "text/plain with invalid UTF-8", raw: Buffer.from([0xc3, 0x28]), send: (r: Buffer) => send(t, ep, r, { contentType: "text/plain" }) }]),
             ];
             await runCases(t, ep, cases, sp(ep) ? 415 : 400);
@@ -714,16 +763,21 @@ for (const { kind, skip } of await storeKinds()) {
             const wrong = "0".repeat(64);
             const twice = (values: string[]) => (r: Buffer) =>
               rawRequest(port, { path: ep.path, headers: { "Content-Type": "application/json", [ep.sigHeader]: values }, body: r });
-            await runCases(t, ep, [
-              { name: "no signature header", raw, send: (r) => send(t, ep, r, { sign: false }) },
-              { name: "an empty signature header", raw, send: (r) => send(t, ep, r, { sign: false, headers: { [ep.sigHeader]: "" } }) },
-              { name: "the valid signature sent twice (two header lines)", raw, send: twice([sig, sig]) },
-              { name: "a wrong, then the valid signature (two header lines)", raw, send: twice([wrong, sig]) },
-              { name: "the valid, then a wrong signature (two header lines)", raw, send: twice([sig, wrong]) },
-              { name: "the valid signature twice, comma-joined", raw, send: (r) => send(t, ep, r, { sign: false, headers: { [ep.sigHeader]: `${sig}, ${sig}` } }) },
-              { name: "the valid signature in upper case with spaces", raw, send: (r) => send(t, ep, r, { sign: false, headers: { [ep.sigHeader]: ` ${sig.toUpperCase()}x` } }) },
-              { name: "the signature of other bytes", raw, send: (r) => send(t, ep, r, { sign: false, headers: { [ep.sigHeader]: ep.sign(utf8(`${r.toString("utf8")} `)) } }) },
-            ], 401);
+            await runCases(
+              t,
+              ep,
+              [
+                { name: "no signature header", raw, send: (r) => send(t, ep, r, { sign: false }) },
+                { name: "an empty signature header", raw, send: (r) => send(t, ep, r, { sign: false, headers: { [ep.sigHeader]: "" } }) },
+                { name: "the valid signature sent twice (two header lines)", raw, send: twice([sig, sig]) },
+                { name: "a wrong, then the valid signature (two header lines)", raw, send: twice([wrong, sig]) },
+                { name: "the valid, then a wrong signature (two header lines)", raw, send: twice([sig, wrong]) },
+                { name: "the valid signature twice, comma-joined", raw, send: (r) => send(t, ep, r, { sign: false, headers: { [ep.sigHeader]: `${sig}, ${sig}` } }) },
+                { name: "the valid signature in upper case with spaces", raw, send: (r) => send(t, ep, r, { sign: false, headers: { [ep.sigHeader]: ` ${sig.toUpperCase()}x` } }) },
+                { name: "the signature of other bytes", raw, send: (r) => send(t, ep, r, { sign: false, headers: { [ep.sigHeader]: ep.sign(utf8(`${r.toString("utf8")} `)) } }) },
+              ],
+              401,
+            );
           });
 
           it("methods other than POST: 405 with Allow: POST", async () => {
@@ -804,7 +858,14 @@ for (const { kind, skip } of await storeKinds()) {
         const q = (name: string) => ({ errorCode: "query_invalid", pointer: `/query/${name}` });
         await runPathCases([
           { name: "a signed webhook whose topic is %00", method: "POST", path: "/webhooks/recharge/%00", ...signedRc(), errorCode: "query_invalid", pointer: "/path/topic" },
-          { name: "a signed webhook of an ignored topic with %00", method: "POST", path: "/webhooks/recharge/shop/up%00date", ...signedRc(), errorCode: "query_invalid", pointer: "/path/topic" },
+          {
+            name: "a signed webhook of an ignored topic with %00",
+            method: "POST",
+            path: "/webhooks/recharge/shop/up%00date",
+            ...signedRc(),
+            errorCode: "query_invalid",
+            pointer: "/path/topic",
+          },
           { name: "an admin event id", path: "/admin/events/evt_%00", headers: admin, errorCode: "query_invalid", pointer: "/path/id" },
           { name: "an admin replay", method: "POST", path: "/admin/events/%00/replay", headers: admin, errorCode: "query_invalid", pointer: "/path/id" },
           { name: "an admin order number", path: "/admin/orders/OB-1%00", headers: admin, errorCode: "query_invalid", pointer: "/path/orderNumber" },
@@ -887,7 +948,14 @@ describe("huge arrays of invalid items, answered within 5 s [sqlite, own process
     const store = await openStore(loadConfig(env).database, createLogger({ level: "error", format: "json", silent: true }));
     try {
       const n = async (table: "sp_callbacks" | "local_orders" | "jobs"): Promise<number> =>
-        Number((await store.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow()).n);
+        Number(
+          (
+            await store.db
+              .selectFrom(table)
+              .select((eb) => eb.fn.countAll<number>().as("n"))
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
       return { spCallbacks: await n("sp_callbacks"), localOrders: await n("local_orders"), jobsLive: await n("jobs"), jobsIgnored: 0 };
     } finally {
       await store.close();

@@ -94,8 +94,7 @@ async function stock(store: Store, sku: string): Promise<number> {
   const row = await store.db.selectFrom("local_stock").select("available").where("sku", "=", sku).executeTakeFirstOrThrow();
   return Number(row.available);
 }
-const count = async (store: Store, key: string): Promise<number> =>
-  (await store.db.selectFrom("local_orders").select("id").where("idempotency_key", "=", key).execute()).length;
+const count = async (store: Store, key: string): Promise<number> => (await store.db.selectFrom("local_orders").select("id").where("idempotency_key", "=", key).execute()).length;
 
 for (const { kind, skip } of await storeKinds()) {
   describe(`local platform: one order per key [${kind}]`, { skip }, () => {
@@ -115,16 +114,34 @@ for (const { kind, skip } of await storeKinds()) {
 
     it("a retry that could take its first line's stock but not its second's gives the first back", () =>
       withLocal(kind, async (t) => {
-        const first = await t.local.createOrder(order([["SCARCE", 1], ["RARE", 2]]), ctx("k-mixed"));
+        const first = await t.local.createOrder(
+          order([
+            ["SCARCE", 1],
+            ["RARE", 2],
+          ]),
+          ctx("k-mixed"),
+        );
         assert.ok(first.order !== null);
         assert.deepEqual([await stock(t.store, "SCARCE"), await stock(t.store, "RARE")], [2, 0]);
         // The retry takes one SCARCE, finds no RARE, finds the key taken: answered with the order, nothing taken.
-        const again = await t.local.createOrder(order([["SCARCE", 1], ["RARE", 2]]), ctx("k-mixed"));
+        const again = await t.local.createOrder(
+          order([
+            ["SCARCE", 1],
+            ["RARE", 2],
+          ]),
+          ctx("k-mixed"),
+        );
         assert.equal(again.replayed, true);
         assert.equal(again.order?.orderNumber, first.order.orderNumber);
         assert.deepEqual([await stock(t.store, "SCARCE"), await stock(t.store, "RARE")], [2, 0]);
         // A new key in the same position is refused and takes nothing either.
-        const refused = await t.local.createOrder(order([["SCARCE", 1], ["RARE", 1]]), ctx("k-refused"));
+        const refused = await t.local.createOrder(
+          order([
+            ["SCARCE", 1],
+            ["RARE", 1],
+          ]),
+          ctx("k-refused"),
+        );
         assert.equal(refused.order, null);
         assert.equal(refused.replayed, false);
         assert.deepEqual([await stock(t.store, "SCARCE"), await stock(t.store, "RARE")], [2, 0]);
@@ -148,7 +165,14 @@ for (const { kind, skip } of await storeKinds()) {
     it("stores every field of the order and its lines, with the ids it answered", () =>
       withLocal(kind, async (t) => {
         const o: NormalizedOrder = {
-          ...order([["PLENTY", 2], ["NOT-SOLD", 1], ["SCARCE", 1]], true),
+          ...order(
+            [
+              ["PLENTY", 2],
+              ["NOT-SOLD", 1],
+              ["SCARCE", 1],
+            ],
+            true,
+          ),
           sourceOrderId: "src-9",
           customer: { email: "jane.doe@example.com", sourceCustomerId: "c-1", platformCustomerId: "p-1" },
           billingAddress: { firstName: "Jane", city: "Springfield", country: "US" },
@@ -157,7 +181,7 @@ for (const { kind, skip } of await storeKinds()) {
           tags: "subscription",
           attributes: [{ name: "gift", value: "yes" }],
         };
-        o.lines[0] = { ...o.lines[0]!, description: "fine \"leaf\"", properties: [{ name: "grind", value: "coarse" }], subscriptionId: "s-1" };
+        o.lines[0] = { ...o.lines[0]!, description: 'fine "leaf"', properties: [{ name: "grind", value: "coarse" }], subscriptionId: "s-1" };
         const r = await t.local.createOrder(o, ctx("k-fields"));
         assert.ok(r.order !== null);
         const row = await t.store.db.selectFrom("local_orders").selectAll().where("idempotency_key", "=", "k-fields").executeTakeFirstOrThrow();

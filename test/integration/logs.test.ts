@@ -64,7 +64,10 @@ describe("log format", () => {
     const server = await spawnServer({ DATA_DIR: tempDir(), SP_HMAC_SECRETS: "s", LOG_FORMAT: "" });
     await fetch(`http://127.0.0.1:${server.port}/nope`);
     await server.stop();
-    const lines = server.output().split("\n").filter((l) => l.trim() !== "");
+    const lines = server
+      .output()
+      .split("\n")
+      .filter((l) => l.trim() !== "");
     assert.ok(lines.length >= 3, server.output());
     for (const l of lines) assert.doesNotThrow(() => JSON.parse(l), l);
     assert.ok(!server.output().includes(ESC), "no ANSI escape codes");

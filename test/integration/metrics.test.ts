@@ -107,7 +107,7 @@ for (const { kind, skip } of await storeKinds()) {
       body["order"]["id"] = 880001;
       await t.webhook("order/created", body);
       await t.webhook("order/created", body); // duplicate
-      await t.webhook("order/created", "");  // test webhook
+      await t.webhook("order/created", ""); // test webhook
       await t.webhook("order/created", body, { secret: "wrong" }); // refused
       t.recharge.queue({ status: 422 });
       const second = rcFixture("2021-11", "order-created");
@@ -121,7 +121,11 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(sample(text, "orderbridge_recharge_webhooks_total", { topic: "order/created", result: "refused" }), 1, "refused, under the URL's topic");
       // The old name, deprecated for one release, counts alike.
       for (const result of ["accepted", "duplicate", "ignored", "refused"]) {
-        assert.equal(sample(text, "orderbridge_webhooks_total", { topic: "order/created", result }), sample(text, "orderbridge_recharge_webhooks_total", { topic: "order/created", result }), result);
+        assert.equal(
+          sample(text, "orderbridge_webhooks_total", { topic: "order/created", result }),
+          sample(text, "orderbridge_recharge_webhooks_total", { topic: "order/created", result }),
+          result,
+        );
       }
       assert.equal(series(text, "orderbridge_queue_jobs", { kind: "recharge.webhook", state: "done" }), undefined, "finished jobs are not read");
       assert.equal(series(text, "orderbridge_queue_jobs", { kind: "recharge.webhook", state: "pending" }), 0);
@@ -148,9 +152,27 @@ for (const { kind, skip } of await storeKinds()) {
         await t.store.db
           .insertInto("jobs")
           .values({
-            id: "job_gauge", kind: "recharge.charge_writeback", lane: "writeback", topic: null, dedupe_key: null, body_hash: null, resource_id: null, api_version: null,
-            body: null, payload: "{}", state: "dead", attempts: 1, max_attempts: 1, run_at: now, locked_by: null, lease_until: null,
-            last_error: "test", outcome: null, correlation_id: null, created_at: now, updated_at: now,
+            id: "job_gauge",
+            kind: "recharge.charge_writeback",
+            lane: "writeback",
+            topic: null,
+            dedupe_key: null,
+            body_hash: null,
+            resource_id: null,
+            api_version: null,
+            body: null,
+            payload: "{}",
+            state: "dead",
+            attempts: 1,
+            max_attempts: 1,
+            run_at: now,
+            locked_by: null,
+            lease_until: null,
+            last_error: "test",
+            outcome: null,
+            correlation_id: null,
+            created_at: now,
+            updated_at: now,
           })
           .execute();
         assert.equal(series(await scrape(), "orderbridge_queue_jobs", { kind: "recharge.charge_writeback", state: "dead" }), 1);
@@ -198,7 +220,13 @@ function ownSeries(text: string): string[] {
     .map((l) => l.slice(0, l.lastIndexOf(" ")))
     .sort();
 }
-const ownBytes = (text: string): number => Buffer.byteLength(text.split("\n").filter((l) => l.startsWith("orderbridge_")).join("\n"));
+const ownBytes = (text: string): number =>
+  Buffer.byteLength(
+    text
+      .split("\n")
+      .filter((l) => l.startsWith("orderbridge_"))
+      .join("\n"),
+  );
 
 describe("metric labels come from closed sets, whatever is sent (issue #13, item 4)", () => {
   it("unsigned noise to any webhook URL, X-Recharge-Topic, method or mount-path spelling adds no series; every topic label is a handled topic, (other) or (none)", async () => {
@@ -212,7 +240,7 @@ describe("metric labels come from closed sets, whatever is sent (issue #13, item
         assert.equal(res.status, 200);
         return res.text;
       };
-      const odd = ['"', "\\", "{}", "=,", "%25", "a b", "\u00e9", "}\"topic\"=\"x"];
+      const odd = ['"', "\\", "{}", "=,", "%25", "a b", "\u00e9", '}"topic"="x'];
       const oddMethods = http.METHODS.filter((m) => !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT"].includes(m));
       const rand = (i: number): string => `${i}-${Math.random().toString(36).slice(2)}`;
       // One request of each shape: an unsigned empty body at a made-up topic URL (with a
@@ -326,9 +354,27 @@ describe("GET /metrics with WORKERS=2", () => {
       await store.db
         .insertInto("jobs")
         .values({
-          id: "dead-1", kind: "recharge.order_writeback", lane: "writeback", topic: null, dedupe_key: null, body_hash: null, resource_id: null, api_version: null,
-          body: null, payload: "{}", state: "dead", attempts: 1, max_attempts: 1, run_at: now, locked_by: null, lease_until: null,
-          last_error: "test", outcome: null, correlation_id: null, created_at: now, updated_at: now,
+          id: "dead-1",
+          kind: "recharge.order_writeback",
+          lane: "writeback",
+          topic: null,
+          dedupe_key: null,
+          body_hash: null,
+          resource_id: null,
+          api_version: null,
+          body: null,
+          payload: "{}",
+          state: "dead",
+          attempts: 1,
+          max_attempts: 1,
+          run_at: now,
+          locked_by: null,
+          lease_until: null,
+          last_error: "test",
+          outcome: null,
+          correlation_id: null,
+          created_at: now,
+          updated_at: now,
         })
         .execute();
       await store.close();

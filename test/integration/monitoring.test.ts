@@ -75,15 +75,27 @@ describe("sample alert rules and Grafana dashboard", () => {
 
   it("alert on dead letters, the write-back backlog, callback 5xx, silent webhooks and an instance down", () => {
     const byMetric = (name: string): string[] => rules.filter((r) => metricNames(r.expr).includes(name)).map((r) => r.alert);
-    assert.ok(rules.some((r) => /state="dead"/.test(r.expr) && metricNames(r.expr).includes("orderbridge_queue_jobs")), "dead letters");
-    assert.ok(rules.some((r) => /writeback/.test(r.expr) && metricNames(r.expr).includes("orderbridge_queue_oldest_due_age_seconds")), "write-back backlog age");
-    assert.ok(rules.some((r) => /outcome="5xx"/.test(r.expr)), "callback 5xx rate");
+    assert.ok(
+      rules.some((r) => /state="dead"/.test(r.expr) && metricNames(r.expr).includes("orderbridge_queue_jobs")),
+      "dead letters",
+    );
+    assert.ok(
+      rules.some((r) => /writeback/.test(r.expr) && metricNames(r.expr).includes("orderbridge_queue_oldest_due_age_seconds")),
+      "write-back backlog age",
+    );
+    assert.ok(
+      rules.some((r) => /outcome="5xx"/.test(r.expr)),
+      "callback 5xx rate",
+    );
     assert.ok(byMetric("orderbridge_recharge_webhooks_total").length > 0, "no webhooks for a long time");
     assert.ok(byMetric("up").length > 0, "instance down");
   });
 
   const promtool = spawnSync("promtool", ["--version"], { encoding: "utf8" });
-  const missing = promtool.error !== undefined ? `promtool is not installed (${(promtool.error as NodeJS.ErrnoException).code ?? promtool.error.message}); install Prometheus's promtool to check the rules` : false;
+  const missing =
+    promtool.error !== undefined
+      ? `promtool is not installed (${(promtool.error as NodeJS.ErrnoException).code ?? promtool.error.message}); install Prometheus's promtool to check the rules`
+      : false;
   it("pass promtool check rules", { skip: missing }, () => {
     const r = spawnSync("promtool", ["check", "rules", ALERTS], { encoding: "utf8" });
     assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);

@@ -87,7 +87,11 @@ describe("OpenAPI", () => {
       const name = ref.replace("#/components/schemas/", "");
       const id = (schemas[name] as Obj)["$id"];
       assert.equal(typeof id, "string", `${ref} is a bundled JSON Schema`);
-      return registry.validator(String(id).replace("https://orderbridge.dev/schemas/", "").replace(/\.schema\.json$/, ""));
+      return registry.validator(
+        String(id)
+          .replace("https://orderbridge.dev/schemas/", "")
+          .replace(/\.schema\.json$/, ""),
+      );
     };
     let checked = 0;
     const walk = (n: unknown, where: string): void => {
@@ -231,7 +235,7 @@ function answerChecker(doc: Obj): (method: string, path: string, res: request.Re
     assert.ok(op !== undefined, `${method} ${path} is documented`);
     const response = (op["responses"] as Obj)[String(res.status)] as Obj | undefined;
     assert.ok(response !== undefined, `${method} ${path} answered ${res.status}, which the document does not list`);
-    const schema = (((resolve(response)["content"] as Obj)["application/json"] as Obj)["schema"]) as Obj;
+    const schema = ((resolve(response)["content"] as Obj)["application/json"] as Obj)["schema"] as Obj;
     const validate = ajv.compile(rewrite(schema) as Obj);
     assert.ok(validate(res.body), `${method} ${path} ${res.status}: ${ajv.errorsText(validate.errors)}\n${res.text}`);
     assert.match(String(res.headers["x-request-id"]), /./, "X-Request-Id, as documented");

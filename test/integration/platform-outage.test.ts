@@ -19,8 +19,7 @@ for (const { kind, skip } of await storeKinds()) {
     });
     after(() => t.stop());
 
-    const state = async (token: string) =>
-      t.store.db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", `sp:${token}`).executeTakeFirstOrThrow();
+    const state = async (token: string) => t.store.db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", `sp:${token}`).executeTakeFirstOrThrow();
 
     it("down: 503 with Retry-After and nothing final; the retry after it returns places the order", async () => {
       platform.mode = "down";
@@ -67,8 +66,17 @@ for (const { kind, skip } of await storeKinds()) {
       await t.store.db
         .insertInto("sp_callbacks")
         .values({
-          idempotency_key: "sp:busy-1", body_hash: "another-body", state: "processing", attempt_id: "live-owner",
-          lease_until: now + 60_000, status: null, response_body: null, order_number: null, request_id: null, created_at: now, updated_at: now,
+          idempotency_key: "sp:busy-1",
+          body_hash: "another-body",
+          state: "processing",
+          attempt_id: "live-owner",
+          lease_until: now + 60_000,
+          status: null,
+          response_body: null,
+          order_number: null,
+          request_id: null,
+          created_at: now,
+          updated_at: now,
         })
         .execute();
       const different = await t.callback(order("busy-1"));
@@ -78,7 +86,9 @@ for (const { kind, skip } of await storeKinds()) {
       // Now the same body as the live owner's: the duplicate waits for it.
       const { createHash } = await import("node:crypto");
       const { canonicalJson } = await import("../../src/orders/canonical-json.js");
-      const hash = createHash("sha256").update(canonicalJson(order("busy-1"))).digest("hex");
+      const hash = createHash("sha256")
+        .update(canonicalJson(order("busy-1")))
+        .digest("hex");
       await t.store.db.updateTable("sp_callbacks").set({ body_hash: hash }).where("idempotency_key", "=", "sp:busy-1").execute();
       const started = Date.now();
       const waited = await t.callback(order("busy-1"));

@@ -334,17 +334,20 @@ describe("PostgreSQL restarted under load", () => {
         assert.deepEqual(retryBad, [], `retries that did not end in success\nservice log:\n${problemLines(srv)}`);
 
         // 3. Reconcile, in the private database and through the admin API.
-        const tokens = results.filter((r) => r.d.kind === "sp").map((r) => r.d.key).sort();
-        const rcIds = results.filter((r) => r.d.kind === "rc").map((r) => r.d.key).sort();
+        const tokens = results
+          .filter((r) => r.d.kind === "sp")
+          .map((r) => r.d.key)
+          .sort();
+        const rcIds = results
+          .filter((r) => r.d.kind === "rc")
+          .map((r) => r.d.key)
+          .sort();
         const db = new pg.Client({ connectionString: pgc.url, connectionTimeoutMillis: 5_000 });
         await db.connect();
         try {
           const queue = async (): Promise<{ kind: string; state: string; n: number }[]> =>
-            (
-              await db.query<{ kind: string; state: string; n: number }>(
-                `select kind, state, count(*)::int as n from ${SCHEMA}.jobs group by kind, state order by kind, state`,
-              )
-            ).rows;
+            (await db.query<{ kind: string; state: string; n: number }>(`select kind, state, count(*)::int as n from ${SCHEMA}.jobs group by kind, state order by kind, state`))
+              .rows;
           await waitFor(
             "every Recharge event and write-back to finish",
             async () => {
@@ -368,15 +371,11 @@ describe("PostgreSQL restarted under load", () => {
             ],
             `every Recharge event and write-back is done, none dead or left over\nservice log:\n${problemLines(srv)}`,
           );
-          const webhookIds = (
-            await db.query<{ id: string }>(`select resource_id as id from ${SCHEMA}.jobs where kind = 'recharge.webhook' order by 1`)
-          ).rows.map((r) => r.id);
+          const webhookIds = (await db.query<{ id: string }>(`select resource_id as id from ${SCHEMA}.jobs where kind = 'recharge.webhook' order by 1`)).rows.map((r) => r.id);
           assert.deepEqual(webhookIds, rcIds, "one inbox event per Recharge order id");
 
           const orders = (
-            await db.query<{ source: string; source_order_id: string }>(
-              `select source, source_order_id from ${SCHEMA}.local_orders order by source, source_order_id`,
-            )
+            await db.query<{ source: string; source_order_id: string }>(`select source, source_order_id from ${SCHEMA}.local_orders order by source, source_order_id`)
           ).rows;
           const count = Number((await db.query<{ n: string }>(`select count(*) as n from ${SCHEMA}.local_orders`)).rows[0]?.n);
           assert.equal(count, new Set(tokens).size + new Set(rcIds).size, "one local order per token and per Recharge order id");
@@ -416,9 +415,7 @@ describe("PostgreSQL restarted under load", () => {
           "every write-back call succeeded",
         );
         const repeated = [...callsByPath.entries()].filter(([, calls]) => calls.length > 1);
-        const repeatedText = repeated
-          .map(([p, calls]) => `${p} × ${calls.length} at ${calls.map((c) => rel(c.at)).join(", ")}`)
-          .join("; ");
+        const repeatedText = repeated.map(([p, calls]) => `${p} × ${calls.length} at ${calls.map((c) => rel(c.at)).join(", ")}`).join("; ");
         if (repeated.length > 0) t.diagnostic(`repeated write-backs (stop ${rel(fault.stopBegin)}–${rel(fault.stopDone)}): ${repeatedText}`);
         for (const [p, calls] of repeated) {
           assert.ok(

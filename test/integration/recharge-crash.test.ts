@@ -56,10 +56,13 @@ for (const { kind, skip } of await storeKinds()) {
           ["recharge.order_writeback", "done"],
           ["recharge.webhook", "done"],
         ]);
-        assert.deepEqual(recharge.calls.map((call) => [call.path, call.status]), [
-          ["/orders/512340001", 0],
-          ["/orders/512340001", 200],
-        ]);
+        assert.deepEqual(
+          recharge.calls.map((call) => [call.path, call.status]),
+          [
+            ["/orders/512340001", 0],
+            ["/orders/512340001", 200],
+          ],
+        );
       } finally {
         await killAll(servers);
         await recharge.close();

@@ -156,9 +156,10 @@ for (const { kind, skip } of await storeKinds()) {
           assert.equal(t.recharge.succeeded().filter((c) => c.path === `/orders/${id}`).length, 1);
 
           // The order/updated that the write-back causes, and an order/processed of the same order.
-          const echoIds = version === "2021-11"
-            ? { external_order_id: { ecommerce: order["platformOrderId"] }, external_order_number: { ecommerce: order["orderNumber"] } }
-            : { external_order_id: order["platformOrderId"], external_order_number: order["orderNumber"] };
+          const echoIds =
+            version === "2021-11"
+              ? { external_order_id: { ecommerce: order["platformOrderId"] }, external_order_number: { ecommerce: order["orderNumber"] } }
+              : { external_order_id: order["platformOrderId"], external_order_number: order["orderNumber"] };
           const echo = await t.webhook(null, withId(created, id, { ...echoIds, updated_at: "2024-05-01T14:00:09+00:00" }));
           const processed = await t.webhook(null, withId(created, id, { updated_at: "2024-05-01T14:30:00+00:00" }));
           await t.settle();
@@ -190,7 +191,10 @@ for (const { kind, skip } of await storeKinds()) {
           assert.equal(event.state, "done");
           assert.equal(event.outcome, "cleared cart cart_7f3c9a21");
           const carts = await t.store.db.selectFrom("local_cleared_carts").selectAll().execute();
-          assert.deepEqual(carts.map((c) => c.cart_id), ["cart_7f3c9a21"]);
+          assert.deepEqual(
+            carts.map((c) => c.cart_id),
+            ["cart_7f3c9a21"],
+          );
         });
 
         it("a charge at one URL is answered 200, recorded as ignored, and changes nothing", async () => {

@@ -103,13 +103,12 @@ for (const { kind, skip } of await storeKinds()) {
         await placedOrder(t, id);
         const [job] = (await t.jobs({ kind: JOB_PUT_CHARGE })).filter((j) => j.resource_id === String(id));
         assert.equal(job?.state, "skipped");
-        assert.equal(
-          job?.outcome,
-          `PUT /charges skipped: the charge of prepaid Recharge order ${id} is unknown (neither its webhook nor GET /orders/${id} names one)`,
-        );
+        assert.equal(job?.outcome, `PUT /charges skipped: the charge of prepaid Recharge order ${id} is unknown (neither its webhook nor GET /orders/${id} names one)`);
         assert.equal(t.recharge.calls.filter((c) => c.method === "GET" && c.path === `/orders/${id}`).length, 1);
         assert.equal(t.recharge.calls.filter((c) => c.method === "PUT" && c.path.startsWith("/charges/")).length, before, "no charge write-back");
-        const warning = t.logs.map((l) => JSON.parse(l) as Json).find((l) => l["message"] === "Recharge charge write-back skipped: the charge is unknown" && l["rechargeOrderId"] === String(id));
+        const warning = t.logs
+          .map((l) => JSON.parse(l) as Json)
+          .find((l) => l["message"] === "Recharge charge write-back skipped: the charge is unknown" && l["rechargeOrderId"] === String(id));
         assert.equal(warning?.["level"], "warn");
         assert.equal((await t.jobs({ kind: JOB_PUT_ORDER })).find((j) => j.resource_id === String(id))?.state, "done", "the order's write-back is not held up");
       });
@@ -137,7 +136,11 @@ for (const { kind, skip } of await storeKinds()) {
         const [job] = (await t.jobs({ kind: JOB_PUT_CHARGE })).filter((j) => j.resource_id === String(id));
         assert.equal(job?.state, "done");
         // As an earlier release keyed it.
-        await t.store.db.updateTable("jobs").set({ dedupe_key: `recharge:put-charge:${CHARGE}:${id}` }).where("id", "=", job.id).execute();
+        await t.store.db
+          .updateTable("jobs")
+          .set({ dedupe_key: `recharge:put-charge:${CHARGE}:${id}` })
+          .where("id", "=", job.id)
+          .execute();
         const r = await queueMissingWriteBacks(t.store.handle, { since: 0, maxAttempts: 3, dryRun: false, now: Date.now() });
         assert.deepEqual({ queued: r.queued, existing: r.existing }, { queued: 0, existing: { done: 2 } });
         assert.equal((await t.jobs({ kind: JOB_PUT_CHARGE })).length, 1);

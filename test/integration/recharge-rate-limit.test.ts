@@ -124,10 +124,14 @@ for (const { kind, skip } of await storeKinds()) {
       try {
         const n = 20;
         for (let i = 0; i < n; i++) await t.webhook("order/created", freshOrder().body);
-        const events = await waitFor(`${n} orders placed`, async () => {
-          const done = await t.jobs({ kind: JOB_WEBHOOK, state: "done" });
-          return done.length >= n && done;
-        }, 45_000);
+        const events = await waitFor(
+          `${n} orders placed`,
+          async () => {
+            const done = await t.jobs({ kind: JOB_WEBHOOK, state: "done" });
+            return done.length >= n && done;
+          },
+          45_000,
+        );
         // One write-back at once, then one per 4 s: the fourth slot is 12 s after the first. Every
         // order is placed well before it, whatever the write-backs wait for.
         const span = Math.max(...events.map((e) => e.updated_at)) - Math.min(...events.map((e) => e.created_at));
@@ -152,10 +156,14 @@ for (const { kind, skip } of await storeKinds()) {
         const n = 60;
         const bodies = Array.from({ length: n }, () => freshOrder().body);
         for (let i = 0; i < n; i += 20) await Promise.all(bodies.slice(i, i + 20).map((b) => t.webhook("order/created", b)));
-        const events = await waitFor(`${n} orders placed`, async () => {
-          const done = await t.jobs({ kind: JOB_WEBHOOK, state: "done" });
-          return done.length >= n && done;
-        }, 45_000);
+        const events = await waitFor(
+          `${n} orders placed`,
+          async () => {
+            const done = await t.jobs({ kind: JOB_WEBHOOK, state: "done" });
+            return done.length >= n && done;
+          },
+          45_000,
+        );
         const firstPlaced = Math.min(...events.map((e) => e.updated_at));
         const lastPlaced = Math.max(...events.map((e) => e.updated_at));
         const during = t.recharge.calls.filter((c) => c.method === "PUT" && c.at <= lastPlaced).length;

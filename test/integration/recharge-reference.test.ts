@@ -38,7 +38,10 @@ function assertAmounts(order: Json, want: Json): void {
   const pick = (o: Json, keys: string[]): Json => Object.fromEntries(keys.map((k) => [k, o[k]]));
   assert.deepEqual(pick(order, ["subtotal", "shippingTotal", "taxTotal", "discountTotal", "total"]), want["amounts"]);
   const itemKeys = Object.keys((want["items"] as Json[])[0] ?? {});
-  assert.deepEqual((order["items"] as Json[]).map((it) => pick(it, itemKeys)), want["items"]);
+  assert.deepEqual(
+    (order["items"] as Json[]).map((it) => pick(it, itemKeys)),
+    want["items"],
+  );
   const details = (order["details"] ?? {}) as Json;
   assert.deepEqual(details["shippingLines"], want["shippingLines"]);
   assert.deepEqual(details["discounts"] ?? [], want["discounts"]);

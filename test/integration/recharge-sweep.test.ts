@@ -28,9 +28,7 @@ function rcOrder(id: number): Json {
 /** The service's environment for another instance on the same database (and the CLI). */
 function sameDatabase(t: RechargeTestService, extra: Record<string, string> = {}): Record<string, string> {
   const db: Record<string, string> =
-    t.config.database.kind === "sqlite"
-      ? { DATA_DIR: t.dataDir }
-      : { DATA_DIR: t.dataDir, DATABASE_URL: t.config.database.url, DATABASE_SCHEMA: t.config.database.schema ?? "" };
+    t.config.database.kind === "sqlite" ? { DATA_DIR: t.dataDir } : { DATA_DIR: t.dataDir, DATABASE_URL: t.config.database.url, DATABASE_SCHEMA: t.config.database.schema ?? "" };
   return {
     ...db,
     NODE_ENV: "test",
@@ -65,56 +63,60 @@ const SWEEP_ENV = { RECHARGE_SWEEP_INTERVAL: "10m", RECHARGE_RATE_LIMIT_PER_SECO
 
 for (const { kind, skip } of await storeKinds()) {
   describe(`Recharge sweep [${kind}]`, { skip }, () => {
-    it("a webhook deleted while orders are created: the sweep places each missed order once and writes it back; a late webhook places nothing more", { timeout: 60_000 }, async () => {
-      const t = await startRechargeService(kind, { env: SWEEP_ENV, startRechargeTasks: false, standIn: { bucket: { size: 40, leakPerSecond: 20 } } });
-      try {
-        const sweeper = t.rechargeTasks.sweeper;
-        assert.ok(sweeper, "RECHARGE_API_TOKEN and an interval: the sweep exists");
-        // Delivered while the webhook still existed.
-        for (const id of [910_001, 910_002]) {
-          const o = rcOrder(id);
-          t.recharge.storeOrder(o);
-          assert.equal((await t.webhook("order/created", { order: o })).status, 200);
+    it(
+      "a webhook deleted while orders are created: the sweep places each missed order once and writes it back; a late webhook places nothing more",
+      { timeout: 60_000 },
+      async () => {
+        const t = await startRechargeService(kind, { env: SWEEP_ENV, startRechargeTasks: false, standIn: { bucket: { size: 40, leakPerSecond: 20 } } });
+        try {
+          const sweeper = t.rechargeTasks.sweeper;
+          assert.ok(sweeper, "RECHARGE_API_TOKEN and an interval: the sweep exists");
+          // Delivered while the webhook still existed.
+          for (const id of [910_001, 910_002]) {
+            const o = rcOrder(id);
+            t.recharge.storeOrder(o);
+            assert.equal((await t.webhook("order/created", { order: o })).status, 200);
+          }
+          await t.settle();
+          // The webhook is deleted; three more orders, no deliveries. One not successful, one another system's.
+          for (const id of [910_003, 910_004, 910_005]) t.recharge.storeOrder(rcOrder(id));
+          t.recharge.storeOrder({ ...rcOrder(910_006), status: "queued" });
+          t.recharge.storeOrder({ ...rcOrder(910_007), external_order_id: { ecommerce: "OTHER-1" } });
+
+          const r = await sweeper.run();
+          assert.ok(r);
+          assert.equal(r.complete, true);
+          assert.equal(r.placed, 3, JSON.stringify(r.orders));
+          await t.settle();
+          assert.deepEqual(await placedIds(t), ["910001", "910002", "910003", "910004", "910005"]);
+          await assertWrittenBackOnce(t, [910_001, 910_002, 910_003, 910_004, 910_005]);
+          const list = t.recharge.calls.find((c) => c.path.startsWith("/orders?"));
+          assert.ok(list);
+          const q = new URL(list.path, "http://x").searchParams;
+          assert.equal(q.get("limit"), "250", "the largest page");
+          assert.equal(q.get("status"), "success");
+          assert.ok(q.get("updated_at_min") && q.get("updated_at_max"));
+          const swept = (await t.jobs({ kind: JOB_WEBHOOK })).filter((j) => JSON.parse(j.payload).source === "sweep");
+          assert.deepEqual(swept.map((j) => j.resource_id).sort(), ["910003", "910004", "910005"], "marked as coming from the sweep");
+
+          // Recharge delivers the deleted webhook's order late (a re-registered webhook, a retry).
+          const late = rcOrder(910_004);
+          assert.equal((await t.webhook("order/created", { order: { ...late, updated_at: "2026-01-01T00:00:00+00:00" } })).status, 200);
+          await t.settle();
+          assert.equal((await placedIds(t)).length, 5, "no second order");
+          const lateJob = (await t.jobs({ kind: JOB_WEBHOOK })).at(-1);
+          assert.match(lateJob?.outcome ?? "", /already placed/);
+
+          // The next run starts at the cursor: all written back, nothing to do.
+          const again = await sweeper.run();
+          assert.equal(again?.placed, 0);
+          assert.equal(again?.writeBacksQueued, 0);
+          assert.equal(t.recharge.bucketRejections, 0);
+        } finally {
+          await t.stop();
         }
-        await t.settle();
-        // The webhook is deleted; three more orders, no deliveries. One not successful, one another system's.
-        for (const id of [910_003, 910_004, 910_005]) t.recharge.storeOrder(rcOrder(id));
-        t.recharge.storeOrder({ ...rcOrder(910_006), status: "queued" });
-        t.recharge.storeOrder({ ...rcOrder(910_007), external_order_id: { ecommerce: "OTHER-1" } });
-
-        const r = await sweeper.run();
-        assert.ok(r);
-        assert.equal(r.complete, true);
-        assert.equal(r.placed, 3, JSON.stringify(r.orders));
-        await t.settle();
-        assert.deepEqual(await placedIds(t), ["910001", "910002", "910003", "910004", "910005"]);
-        await assertWrittenBackOnce(t, [910_001, 910_002, 910_003, 910_004, 910_005]);
-        const list = t.recharge.calls.find((c) => c.path.startsWith("/orders?"));
-        assert.ok(list);
-        const q = new URL(list.path, "http://x").searchParams;
-        assert.equal(q.get("limit"), "250", "the largest page");
-        assert.equal(q.get("status"), "success");
-        assert.ok(q.get("updated_at_min") && q.get("updated_at_max"));
-        const swept = (await t.jobs({ kind: JOB_WEBHOOK })).filter((j) => JSON.parse(j.payload).source === "sweep");
-        assert.deepEqual(swept.map((j) => j.resource_id).sort(), ["910003", "910004", "910005"], "marked as coming from the sweep");
-
-        // Recharge delivers the deleted webhook's order late (a re-registered webhook, a retry).
-        const late = rcOrder(910_004);
-        assert.equal((await t.webhook("order/created", { order: { ...late, updated_at: "2026-01-01T00:00:00+00:00" } })).status, 200);
-        await t.settle();
-        assert.equal((await placedIds(t)).length, 5, "no second order");
-        const lateJob = (await t.jobs({ kind: JOB_WEBHOOK })).at(-1);
-        assert.match(lateJob?.outcome ?? "", /already placed/);
-
-        // The next run starts at the cursor: all written back, nothing to do.
-        const again = await sweeper.run();
-        assert.equal(again?.placed, 0);
-        assert.equal(again?.writeBacksQueued, 0);
-        assert.equal(t.recharge.bucketRejections, 0);
-      } finally {
-        await t.stop();
-      }
-    });
+      },
+    );
 
     it("placed with write-back off, or its write-back dead: the sweep gives it its write-back", { timeout: 60_000 }, async () => {
       const t = await startRechargeService(kind, { env: { ...SWEEP_ENV, JOB_MAX_ATTEMPTS: "1" }, startRechargeTasks: false });
@@ -239,7 +241,13 @@ for (const { kind, skip } of await storeKinds()) {
         assert.equal(dry.code, 0, dry.stderr);
         const d = JSON.parse(dry.stdout) as { placed: number; orders: { id: string; action: string }[] };
         assert.equal(d.placed, 2);
-        assert.deepEqual(d.orders.map((o) => [o.id, o.action]), [["950002", "place"], ["950001", "place"]]);
+        assert.deepEqual(
+          d.orders.map((o) => [o.id, o.action]),
+          [
+            ["950002", "place"],
+            ["950001", "place"],
+          ],
+        );
         assert.equal((await t.jobs({ kind: JOB_WEBHOOK })).length, 0, "a dry run feeds nothing");
         const run = await runCli(["recharge", "sweep", "--since", "2h"], env);
         assert.equal(run.code, 0, run.stderr);
@@ -258,4 +266,3 @@ for (const { kind, skip } of await storeKinds()) {
     });
   });
 }
-

@@ -21,10 +21,17 @@ const silent = createLogger({ level: "error", format: "json", silent: true });
 
 function sameDatabase(t: RechargeTestService, extra: Record<string, string> = {}): Record<string, string> {
   const db: Record<string, string> =
-    t.config.database.kind === "sqlite"
-      ? { DATA_DIR: t.dataDir }
-      : { DATA_DIR: t.dataDir, DATABASE_URL: t.config.database.url, DATABASE_SCHEMA: t.config.database.schema ?? "" };
-  return { ...db, NODE_ENV: "test", SP_HMAC_SECRETS: "sp-secret-0123456789", RECHARGE_CLIENT_SECRETS: RC_SECRET, RECHARGE_API_TOKEN: RC_TOKEN, RECHARGE_API_URL: t.recharge.url, PUBLIC_URL, ...extra };
+    t.config.database.kind === "sqlite" ? { DATA_DIR: t.dataDir } : { DATA_DIR: t.dataDir, DATABASE_URL: t.config.database.url, DATABASE_SCHEMA: t.config.database.schema ?? "" };
+  return {
+    ...db,
+    NODE_ENV: "test",
+    SP_HMAC_SECRETS: "sp-secret-0123456789",
+    RECHARGE_CLIENT_SECRETS: RC_SECRET,
+    RECHARGE_API_TOKEN: RC_TOKEN,
+    RECHARGE_API_URL: t.recharge.url,
+    PUBLIC_URL,
+    ...extra,
+  };
 }
 
 const sample = (text: string, series: string): number | undefined => {
@@ -46,7 +53,15 @@ for (const { kind, skip } of await storeKinds()) {
         const status = await runCli(["recharge", "webhooks", "status", "--json"], env);
         assert.equal(status.code, 1, `not ok: exit 1 ${status.stderr}`);
         const s = JSON.parse(status.stdout) as { ok: boolean; topics: { topic: string; state: string }[]; others: number };
-        assert.deepEqual(s.topics.map((x) => [x.topic, x.state]), [["order/created", "wrong_version"], ["order/processed", "missing"], ["order/updated", "duplicate"], ["checkout/processed", "missing"]]);
+        assert.deepEqual(
+          s.topics.map((x) => [x.topic, x.state]),
+          [
+            ["order/created", "wrong_version"],
+            ["order/processed", "missing"],
+            ["order/updated", "duplicate"],
+            ["checkout/processed", "missing"],
+          ],
+        );
         assert.equal(s.others, 1);
 
         const sync = await runCli(["recharge", "webhooks", "sync"], env);
@@ -59,7 +74,11 @@ for (const { kind, skip } of await storeKinds()) {
 
         const ours = t.recharge.webhooks.filter((w) => w.id !== other.id);
         assert.deepEqual(ours.map((w) => [w.topic, w.address, w.version]).sort(), TOPICS.map((topic) => [topic, `${PUBLIC_URL}/webhooks/recharge/${topic}`, "2021-11"]).sort());
-        assert.deepEqual(t.recharge.webhooks.find((w) => w.id === other.id), other, "another app's webhook is never touched");
+        assert.deepEqual(
+          t.recharge.webhooks.find((w) => w.id === other.id),
+          other,
+          "another app's webhook is never touched",
+        );
         const ok = await runCli(["recharge", "webhooks", "status"], env);
         assert.equal(ok.code, 0);
         assert.match(ok.stdout, /1 webhook\(s\) of other apps left alone\nok/);
@@ -97,7 +116,9 @@ for (const { kind, skip } of await storeKinds()) {
         metrics = (await request(t.app).get("/metrics")).text;
         assert.equal(sample(metrics, 'orderbridge_recharge_webhook_subscription_ok{topic="order/processed"}'), 0);
         assert.equal(sample(metrics, 'orderbridge_recharge_webhook_checks_total{result="problem"}'), 1);
-        const line = t.logs.map((l) => JSON.parse(l) as { level: string; message: string; problems?: Record<string, string> }).find((l) => l.level === "error" && /Recharge webhooks/.test(l.message));
+        const line = t.logs
+          .map((l) => JSON.parse(l) as { level: string; message: string; problems?: Record<string, string> })
+          .find((l) => l.level === "error" && /Recharge webhooks/.test(l.message));
         assert.ok(line, "an error log line");
         assert.match(line.problems?.["order/processed"] ?? "", /no webhook for order\/processed/);
         assert.equal(t.recharge.webhooks.length, 2, "without autosync nothing is changed");

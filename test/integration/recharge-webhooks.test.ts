@@ -184,10 +184,13 @@ for (const { kind, skip } of await storeKinds()) {
           assert.ok(order);
           assert.equal(order["orderNumber"], "ABC-100271");
           assert.equal(order["customer"]["email"], "jane.doe@example.com");
-          assert.deepEqual(order["items"].map((i: Json) => [i["sku"], i["quantity"], i["unitPrice"], i["taxTotal"]]), [
-            ["RUBY-RED", 4, "10.00", "3.80"],
-            ["EARL-GREY", 1, "12.00", "1.14"],
-          ]);
+          assert.deepEqual(
+            order["items"].map((i: Json) => [i["sku"], i["quantity"], i["unitPrice"], i["taxTotal"]]),
+            [
+              ["RUBY-RED", 4, "10.00", "3.80"],
+              ["EARL-GREY", 1, "12.00", "1.14"],
+            ],
+          );
           assert.equal(order["shippingTotal"], "4.90");
           assert.equal(order["total"], "61.84", "Recharge's charged total, not re-priced");
           assert.equal(order["shippingAddress"]["city"], "Springfield");
@@ -283,7 +286,10 @@ for (const { kind, skip } of await storeKinds()) {
           assert.equal(charges.length, 2);
           const expected = version === "2021-11" ? { external_order_id: { ecommerce: second["platformOrderId"] } } : { external_order_id: second["platformOrderId"] };
           assert.deepEqual(charges[1]?.body, expected);
-          assert.equal((await t.jobs({ kind: JOB_PUT_CHARGE })).every((j) => j.state === "done"), true);
+          assert.equal(
+            (await t.jobs({ kind: JOB_PUT_CHARGE })).every((j) => j.state === "done"),
+            true,
+          );
         });
 
         it("checkout/processed clears the cart on the platform, once", async () => {
@@ -295,7 +301,10 @@ for (const { kind, skip } of await storeKinds()) {
           assert.equal(event.state, "done");
           assert.equal(event.outcome, "cleared cart cart_7f3c9a21");
           const carts = await t.store.db.selectFrom("local_cleared_carts").selectAll().execute();
-          assert.deepEqual(carts.map((c) => c.cart_id), ["cart_7f3c9a21"]);
+          assert.deepEqual(
+            carts.map((c) => c.cart_id),
+            ["cart_7f3c9a21"],
+          );
         });
       });
     }
@@ -325,9 +334,27 @@ for (const { kind, skip } of await storeKinds()) {
         await t.store.db
           .insertInto("jobs")
           .values({
-            id, kind: JOB_WEBHOOK, lane: "inbox", topic: "order/created", dedupe_key: null, body_hash: null, resource_id: "860000001", api_version: "2021-11",
-            body: JSON.stringify(body), payload: "{}", state: "pending", attempts: 0, max_attempts: 20, run_at: now, locked_by: null, lease_until: null,
-            last_error: null, outcome: null, correlation_id: null, created_at: now, updated_at: now,
+            id,
+            kind: JOB_WEBHOOK,
+            lane: "inbox",
+            topic: "order/created",
+            dedupe_key: null,
+            body_hash: null,
+            resource_id: "860000001",
+            api_version: "2021-11",
+            body: JSON.stringify(body),
+            payload: "{}",
+            state: "pending",
+            attempts: 0,
+            max_attempts: 20,
+            run_at: now,
+            locked_by: null,
+            lease_until: null,
+            last_error: null,
+            outcome: null,
+            correlation_id: null,
+            created_at: now,
+            updated_at: now,
           })
           .execute();
         t.worker.nudge();

@@ -14,9 +14,7 @@ function freshOrder(): { id: number; body: Json } {
 }
 
 async function writeBackJob(t: RechargeTestService, rechargeId: number) {
-  return waitFor(`the write-back job of ${rechargeId}`, async () =>
-    (await t.jobs({ kind: JOB_PUT_ORDER })).find((j) => j.resource_id === String(rechargeId)),
-  );
+  return waitFor(`the write-back job of ${rechargeId}`, async () => (await t.jobs({ kind: JOB_PUT_ORDER })).find((j) => j.resource_id === String(rechargeId)));
 }
 
 for (const { kind, skip } of await storeKinds()) {
@@ -33,7 +31,10 @@ for (const { kind, skip } of await storeKinds()) {
       await t.webhook("order/created", body);
       await t.settle();
       const calls = t.recharge.calls.filter((c) => c.path === `/orders/${id}`);
-      assert.deepEqual(calls.map((c) => c.status), [429, 200]);
+      assert.deepEqual(
+        calls.map((c) => c.status),
+        [429, 200],
+      );
       const gap = (calls[1]?.at ?? 0) - (calls[0]?.at ?? 0);
       assert.ok(gap >= 950, `the retry honoured Retry-After: 1 (came after ${gap} ms)`);
       const job = await writeBackJob(t, id);
@@ -133,7 +134,10 @@ for (const { kind, skip } of await storeKinds()) {
       const ids = [...page1.body.events, ...page2.body.events].map((e: Json) => e["id"]);
       assert.equal(new Set(ids).size, 4);
       const created = [...page1.body.events, ...page2.body.events].map((e: Json) => Date.parse(e["createdAt"]));
-      assert.deepEqual(created, [...created].sort((a, b) => b - a));
+      assert.deepEqual(
+        created,
+        [...created].sort((a, b) => b - a),
+      );
       assert.equal((await t.admin("/admin/events/evt_nope")).status, 404);
       assert.equal((await t.adminPost("/admin/events/evt_nope/replay")).status, 404);
       const unauth = await (await import("supertest")).default(t.app).get("/admin/events");

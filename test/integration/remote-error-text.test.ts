@@ -61,8 +61,7 @@ describe("PLATFORM=http: the OMS's error text never reaches the caller, and reac
     await oms.close();
   });
 
-  const signatures = (key: string): string[] =>
-    oms.calls.filter((c) => c.body["idempotencyKey"] === key).map((c) => String(c.headers["webhook-signature"]).replace(/^v1,/, ""));
+  const signatures = (key: string): string[] => oms.calls.filter((c) => c.body["idempotencyKey"] === key).map((c) => String(c.headers["webhook-signature"]).replace(/^v1,/, ""));
 
   it("a 422 naming the payment token, the profile id, a nested token and the email: 503 in our words; the log has the excerpt scrubbed", async () => {
     const from = t.logs.length;
@@ -112,7 +111,10 @@ describe("PLATFORM=http: the OMS's error text never reaches the caller, and reac
     assert.equal(shown.status, 200);
     assert.equal(shown.body.lastError, lastError);
     const said = logsSince(t, from, /payment declined/, sigs);
-    assert.ok(said.some((l) => /job is dead/.test(l)), "the dead job's log line carries the scrubbed words");
+    assert.ok(
+      said.some((l) => /job is dead/.test(l)),
+      "the dead job's log line carries the scrubbed words",
+    );
   });
 
   it("a Recharge write-back whose error body echoes the access token: last error and log have it scrubbed", async () => {
@@ -209,7 +211,11 @@ describe("a plug-in adapter's exception naming the payment token", () => {
     assertAnswerClean(res.text);
     assert.match(res.body.errorMessage, /the my-oms platform failed \(its adapter threw Error\)/);
     const lines = t.logs.slice(from);
-    assert.equal(lines.find((l) => l.includes(TOKEN)), undefined, "no log line holds the token");
+    assert.equal(
+      lines.find((l) => l.includes(TOKEN)),
+      undefined,
+      "no log line holds the token",
+    );
     assert.ok(lines.some((l) => l.includes(`the card [redacted] of ${EMAIL} was declined`)));
   });
 });

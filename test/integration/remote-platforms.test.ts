@@ -49,7 +49,10 @@ describe("PLATFORM=http: orders go to the merchant's own system", () => {
     const res = await t.callback(minimalOrder("http-201", spItems("RUBY-RED", "EARL-GREY")));
     assert.equal(res.status, 201);
     assert.match(res.body.orderNumber, /^OMS-\d+$/);
-    assert.deepEqual(res.body.orderDetails.items.map((i: Json) => i["productSku"]), ["RUBY-RED", "EARL-GREY"]);
+    assert.deepEqual(
+      res.body.orderDetails.items.map((i: Json) => i["productSku"]),
+      ["RUBY-RED", "EARL-GREY"],
+    );
     const call = oms.calls.at(-1);
     assert.ok(call);
     assert.equal(call.verified, true, "Standard Webhooks signature verified by the receiver");
@@ -106,7 +109,10 @@ describe("PLATFORM=http: orders go to the merchant's own system", () => {
     oms.queue(); // nothing scripted: healthy again
     const retry = await t.callback(minimalOrder("http-hang", spItems("EARL-GREY")));
     assert.equal(retry.status, 201);
-    assert.deepEqual(retry.body.orderDetails.items.map((i: Json) => i["productSku"]), ["EARL-GREY"]);
+    assert.deepEqual(
+      retry.body.orderDetails.items.map((i: Json) => i["productSku"]),
+      ["EARL-GREY"],
+    );
   });
 
   it("Subscribe Pro: after the OMS plainly refused (a 4xx), a corrected body may reuse the token", async () => {
@@ -117,7 +123,10 @@ describe("PLATFORM=http: orders go to the merchant's own system", () => {
     assert.equal(row.state, "retryable");
     const corrected = await t.callback(minimalOrder("http-fix", spItems("EARL-GREY")));
     assert.equal(corrected.status, 201);
-    assert.deepEqual(corrected.body.orderDetails.items.map((i: Json) => i["productSku"]), ["EARL-GREY"]);
+    assert.deepEqual(
+      corrected.body.orderDetails.items.map((i: Json) => i["productSku"]),
+      ["EARL-GREY"],
+    );
   });
 
   it("Recharge: order/created → OMS order → write-back of the OMS's ids; checkout/processed → cart URL", async () => {
@@ -233,7 +242,10 @@ describe("PLATFORM=shopify: orders go to Shopify through the Admin GraphQL API",
     const res = await t.callback(minimalOrder("shop-throttled", spItems("RUBY-RED")));
     assert.equal(res.status, 201);
     const finds = shop.callsOf("OrderbridgeFindOrder").slice(-3);
-    assert.deepEqual(finds.map((c) => c.status), [200, 429, 200]);
+    assert.deepEqual(
+      finds.map((c) => c.status),
+      [200, 429, 200],
+    );
   });
 
   it("userErrors: an unknown SKU and an out-of-stock line become item errors: 202 when allowed (placed without them), 409 when not", async () => {
@@ -244,7 +256,10 @@ describe("PLATFORM=shopify: orders go to Shopify through the Admin GraphQL API",
     const partial = await t.callback(minimalOrder("shop-202", spItems("RUBY-RED", "EARL-GREY"), { allowSomeFailedItems: true }));
     assert.equal(partial.status, 202);
     assert.match(partial.body.errorItems[0].errorMessage, /EARL-GREY is out of stock/);
-    assert.deepEqual(partial.body.orderDetails.items.map((i: Json) => i["productSku"]), ["RUBY-RED"]);
+    assert.deepEqual(
+      partial.body.orderDetails.items.map((i: Json) => i["productSku"]),
+      ["RUBY-RED"],
+    );
     const last = shop.orders.at(-1);
     assert.equal((last?.input["lineItems"] as unknown[]).length, 1, "created again without the refused line");
   });

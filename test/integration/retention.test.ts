@@ -20,10 +20,27 @@ async function addJob(db: Kysely<Database>, id: string, state: JobState, updated
   await db
     .insertInto("jobs")
     .values({
-      id, kind: "recharge.webhook", lane: "inbox", topic: "order/created", dedupe_key: `dk:${id}`, body_hash: `bh:${id}`, resource_id: id, api_version: "2021-11",
-      body: '{"order":{"shipping_address":{"first_name":"Jane"}}}', payload: "{}", state, attempts: 1, max_attempts: 20, run_at: updatedAt,
-      locked_by: state === "running" ? "w_gone" : null, lease_until: state === "running" ? updatedAt : null, last_error: null, outcome: null,
-      correlation_id: null, created_at: updatedAt, updated_at: updatedAt,
+      id,
+      kind: "recharge.webhook",
+      lane: "inbox",
+      topic: "order/created",
+      dedupe_key: `dk:${id}`,
+      body_hash: `bh:${id}`,
+      resource_id: id,
+      api_version: "2021-11",
+      body: '{"order":{"shipping_address":{"first_name":"Jane"}}}',
+      payload: "{}",
+      state,
+      attempts: 1,
+      max_attempts: 20,
+      run_at: updatedAt,
+      locked_by: state === "running" ? "w_gone" : null,
+      lease_until: state === "running" ? updatedAt : null,
+      last_error: null,
+      outcome: null,
+      correlation_id: null,
+      created_at: updatedAt,
+      updated_at: updatedAt,
     })
     .execute();
 }
@@ -32,9 +49,17 @@ async function addCallback(db: Kysely<Database>, key: string, state: SpCallbackR
   await db
     .insertInto("sp_callbacks")
     .values({
-      idempotency_key: key, body_hash: `bh:${key}`, state, attempt_id: `a:${key}`, lease_until: updatedAt, status: state === "processing" ? null : 201,
+      idempotency_key: key,
+      body_hash: `bh:${key}`,
+      state,
+      attempt_id: `a:${key}`,
+      lease_until: updatedAt,
+      status: state === "processing" ? null : 201,
       response_body: state === "processing" ? null : '{"orderNumber":"X","orderDetails":{"shippingAddress":{"firstName":"Jane"}}}',
-      order_number: state === "done" ? `OB-${key}` : null, request_id: "r", created_at: updatedAt, updated_at: updatedAt,
+      order_number: state === "done" ? `OB-${key}` : null,
+      request_id: "r",
+      created_at: updatedAt,
+      updated_at: updatedAt,
     })
     .execute();
 }
@@ -43,7 +68,6 @@ const ids = async (db: Kysely<Database>, table: "jobs" | "sp_callbacks"): Promis
   table === "jobs"
     ? (await db.selectFrom("jobs").select("id").orderBy("id").execute()).map((r) => r.id)
     : (await db.selectFrom("sp_callbacks").select("idempotency_key").orderBy("idempotency_key").execute()).map((r) => r.idempotency_key);
-
 
 for (const { kind, skip } of await storeKinds()) {
   describe(`retention [${kind}]`, { skip }, () => {
@@ -71,12 +95,25 @@ for (const { kind, skip } of await storeKinds()) {
       assert.deepEqual(r.jobs, { deleted: 3, done: 1, skipped: 1, ignored: 1 });
       assert.deepEqual(r.spCallbacks, { deleted: 1, answersDropped: 1 });
       assert.deepEqual(await ids(db, "jobs"), [
-        "new-dead", "new-done", "new-ignored", "new-pending", "new-running", "new-skipped",
-        "old-dead", "old-pending", "old-running", // dead letters until replayed; unfinished never
+        "new-dead",
+        "new-done",
+        "new-ignored",
+        "new-pending",
+        "new-running",
+        "new-skipped",
+        "old-dead",
+        "old-pending",
+        "old-running", // dead letters until replayed; unfinished never
       ]);
       assert.deepEqual(await ids(db, "sp_callbacks"), [
-        "sp:new-done", "sp:new-processing", "sp:new-retryable", "sp:new-uncertain",
-        "sp:old-done", "sp:old-processing", "sp:old-uncertain", "sp:ret-local",
+        "sp:new-done",
+        "sp:new-processing",
+        "sp:new-retryable",
+        "sp:new-uncertain",
+        "sp:old-done",
+        "sp:old-processing",
+        "sp:old-uncertain",
+        "sp:ret-local",
       ]);
       const tombstone = await db.selectFrom("sp_callbacks").selectAll().where("idempotency_key", "=", "sp:old-done").executeTakeFirstOrThrow();
       assert.equal(tombstone.state, "pruned");
@@ -94,7 +131,10 @@ for (const { kind, skip } of await storeKinds()) {
     });
 
     it("a retry after its stored answer was pruned gets the same order, byte for byte, and no second one (local platform)", async () => {
-      const order = minimalOrder("ret-retry", [{ productSku: "RUBY-RED", qty: 2, subscription: { id: "s1" } }, { productSku: "EARL-GREY", qty: 1, subscription: { id: "s2" } }]);
+      const order = minimalOrder("ret-retry", [
+        { productSku: "RUBY-RED", qty: 2, subscription: { id: "s1" } },
+        { productSku: "EARL-GREY", qty: 1, subscription: { id: "s2" } },
+      ]);
       const first = await t.callback(order);
       assert.equal(first.status, 201);
       const orders = await t.count("local_orders");
@@ -127,7 +167,10 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(batches.length, 0, "no batches");
       const r = await prune(t.store.handle, { retentionDays: 30, now, batchSize: 10, onBatch: (s, n) => batches.push([s, n]) });
       assert.equal(r.jobs.done, 25);
-      assert.deepEqual(batches.filter(([s]) => s === "jobs.done").map(([, n]) => n), [10, 10, 5]);
+      assert.deepEqual(
+        batches.filter(([s]) => s === "jobs.done").map(([, n]) => n),
+        [10, 10, 5],
+      );
 
       for (let i = 0; i < 60; i++) await addJob(db, `twice-${String(i).padStart(2, "0")}`, "skipped", OLD(now));
       const both = await Promise.all([0, 1].map(() => prune(t.store.handle, { retentionDays: 30, now, batchSize: 7 })));

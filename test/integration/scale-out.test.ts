@@ -52,7 +52,10 @@ async function admin<T>(server: RunningServer, path: string): Promise<T> {
 async function countRows(kind: StoreKind, env: Record<string, string>, table: "local_orders" | "jobs"): Promise<number> {
   const store = await openStore(loadConfig(env).database, silent);
   try {
-    const row = await store.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+    const row = await store.db
+      .selectFrom(table)
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .executeTakeFirstOrThrow();
     return Number(row.n);
   } finally {
     await store.close();
@@ -177,10 +180,14 @@ for (const { kind, skip } of await storeKinds()) {
 
         const up = live.filter((s): s is RunningServer => s !== undefined)[0] as RunningServer;
         await waitFor("every write-back", async () => new Set(recharge.succeeded().map((c) => c.path)).size >= 15, 30_000);
-        await waitFor("an idle queue", async () => {
-          const ev = await admin<{ events: { state: string }[] }>(up, "/admin/events?limit=200");
-          return ev.events.every((e) => e.state === "done");
-        }, 30_000);
+        await waitFor(
+          "an idle queue",
+          async () => {
+            const ev = await admin<{ events: { state: string }[] }>(up, "/admin/events?limit=200");
+            return ev.events.every((e) => e.state === "done");
+          },
+          30_000,
+        );
         assert.equal(await countRows(kind, env, "local_orders"), 55, "orders = distinct tokens + distinct Recharge orders");
         for (let i = 0; i < sp.length; i++) {
           const again = await send(up, sp[i] as Delivery);

@@ -115,15 +115,12 @@ describe("the orderbridge process", () => {
       .split("\n")
       .find((l) => l.includes("RECHARGE_CLIENT_SECRET is not an orderbridge setting"));
     assert.ok(warning !== undefined, server.output());
-    assert.deepEqual(
-      (({ level, message, variable, suggestion }) => ({ level, message, variable, suggestion }))(JSON.parse(warning) as Record<string, string>),
-      {
-        level: "warn",
-        message: "RECHARGE_CLIENT_SECRET is not an orderbridge setting and is ignored: did you mean RECHARGE_CLIENT_SECRETS?",
-        variable: "RECHARGE_CLIENT_SECRET",
-        suggestion: "RECHARGE_CLIENT_SECRETS",
-      },
-    );
+    assert.deepEqual((({ level, message, variable, suggestion }) => ({ level, message, variable, suggestion }))(JSON.parse(warning) as Record<string, string>), {
+      level: "warn",
+      message: "RECHARGE_CLIENT_SECRET is not an orderbridge setting and is ignored: did you mean RECHARGE_CLIENT_SECRETS?",
+      variable: "RECHARGE_CLIENT_SECRET",
+      suggestion: "RECHARGE_CLIENT_SECRETS",
+    });
     assert.doesNotMatch(refused.output + server.output(), /secret-value-0123/);
   });
 

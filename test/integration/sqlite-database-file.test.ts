@@ -70,7 +70,10 @@ describe("a SQLite database file deleted under a running orderbridge", () => {
       // nothing created.
       const refused = await runToExit(env);
       assert.equal(refused.code, 78, refused.output);
-      assert.match(refused.output, new RegExp(`orderbridge: failed to start: the SQLite database .*${DB} does not exist, but .*database-id says DATA_DIR held the database ${marker}`));
+      assert.match(
+        refused.output,
+        new RegExp(`orderbridge: failed to start: the SQLite database .*${DB} does not exist, but .*database-id says DATA_DIR held the database ${marker}`),
+      );
       assert.match(refused.output, /Put the file back \(with its -wal file\), or start once with SQLITE_ALLOW_NEW_DATABASE=true to begin with a new, empty database/);
       assert.equal(fs.existsSync(path.join(d.dataDir, DB)), false, "nothing was created");
 

@@ -48,7 +48,11 @@ async function open(groupCommit: boolean, synchronous = "FULL"): Promise<Ctx> {
 }
 
 const visible = (c: Ctx, id: number): boolean => c.other.prepare("select 1 from gc_rows where id = ?").get(id) !== undefined;
-const insert = (db: Ctx["db"], id: number) => db.insertInto("gc_rows").values({ id, v: `row ${id}` }).execute();
+const insert = (db: Ctx["db"], id: number) =>
+  db
+    .insertInto("gc_rows")
+    .values({ id, v: `row ${id}` })
+    .execute();
 
 for (const groupCommit of [true, false]) {
   describe(`SQLite transactions, group commit ${groupCommit ? "on" : "off"}`, () => {
@@ -84,10 +88,16 @@ for (const groupCommit of [true, false]) {
             .then(() => visible(c, id)),
         ),
       );
-      assert.deepEqual(visibleWhenResolved, ids.map(() => true));
+      assert.deepEqual(
+        visibleWhenResolved,
+        ids.map(() => true),
+      );
       // Grouped: the earlier members are not committed yet while later ones run (one COMMIT for all).
       // Alone: each one committed before the next began.
-      assert.deepEqual(earlierVisibleInside, ids.slice(1).map(() => !groupCommit));
+      assert.deepEqual(
+        earlierVisibleInside,
+        ids.slice(1).map(() => !groupCommit),
+      );
     });
 
     if (groupCommit) {
@@ -104,7 +114,10 @@ for (const groupCommit of [true, false]) {
         );
         assert.equal(firstVisibleInside.get(1000 + 255), false, "the 256th still shares the first's group");
         assert.equal(firstVisibleInside.get(1000 + 256), true, "the 257th runs after the first group committed");
-        assert.equal(ids.every((id) => visible(c, id)), true);
+        assert.equal(
+          ids.every((id) => visible(c, id)),
+          true,
+        );
       });
     }
 
@@ -121,8 +134,14 @@ for (const groupCommit of [true, false]) {
         }),
         c.db.transaction().execute((tx) => insert(tx, 204)),
       ]);
-      assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "rejected", "fulfilled"]);
-      assert.deepEqual([201, 202, 203, 204].map((id) => visible(c, id)), [true, false, false, true]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ["fulfilled", "rejected", "rejected", "fulfilled"],
+      );
+      assert.deepEqual(
+        [201, 202, 203, 204].map((id) => visible(c, id)),
+        [true, false, false, true],
+      );
     });
 
     it("a statement outside a transaction resolves only once durable, also a read of a pending write", async () => {
@@ -176,11 +195,17 @@ for (const groupCommit of [true, false]) {
         c.db.transaction().execute((tx) => insert(tx, 402)),
       ]);
       if (groupCommit) {
-        assert.deepEqual(results.map((r) => r.status), ["rejected", "rejected", "rejected"]);
+        assert.deepEqual(
+          results.map((r) => r.status),
+          ["rejected", "rejected", "rejected"],
+        );
         for (const r of results) assert.match(String((r as PromiseRejectedResult).reason), /FOREIGN KEY/);
         assert.deepEqual([visible(c, 401), visible(c, 402)], [false, false]);
       } else {
-        assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+        assert.deepEqual(
+          results.map((r) => r.status),
+          ["fulfilled", "rejected", "fulfilled"],
+        );
         assert.deepEqual([visible(c, 401), visible(c, 402)], [true, true]);
       }
       assert.deepEqual(c.other.prepare("select count(*) as n from gc_child").get(), { n: 0 });

@@ -72,7 +72,12 @@ for (const { kind, skip } of await storeKinds()) {
       assert.deepEqual(
         statuses.filter((s) => s !== 201),
         [],
-        `every order is placed; got ${JSON.stringify(answers.filter((a) => a.status !== 201).map((a) => [a.status, a.body.errorMessage]).slice(0, 5))}`,
+        `every order is placed; got ${JSON.stringify(
+          answers
+            .filter((a) => a.status !== 201)
+            .map((a) => [a.status, a.body.errorMessage])
+            .slice(0, 5),
+        )}`,
       );
       for (let i = 0; i < N; i++) assert.equal(await ordersFor(t, `${run}-${i}`), 1, `one order for token ${i}`);
       // Both lines of every order took their stock, once.
@@ -93,14 +98,23 @@ for (const { kind, skip } of await storeKinds()) {
       const lines = [line("TEA-B", 3, "x"), line("TEA-A", 1, "y"), line("TEA-B", 4, "z")];
       const res = await t.callback(minimalOrder(`${run}-1`, lines));
       assert.equal(res.status, 201, res.text);
-      assert.deepEqual(res.body.orderDetails.items.map((d: { subscriptionId: string }) => d.subscriptionId), ["x", "y", "z"]);
+      assert.deepEqual(
+        res.body.orderDetails.items.map((d: { subscriptionId: string }) => d.subscriptionId),
+        ["x", "y", "z"],
+      );
       assert.equal(await stockOf(t, "TEA-B"), STOCK - 7);
       // Stock for the first TEA-B line only: the first line gets it, the later one fails alone.
       await t.store.db.updateTable("local_stock").set({ available: 3 }).where("sku", "=", "TEA-B").execute();
       const partial = await t.callback(minimalOrder(`${run}-2`, lines, { allowSomeFailedItems: true }));
       assert.equal(partial.status, 202, partial.text);
-      assert.deepEqual(partial.body.orderDetails.items.map((d: { subscriptionId: string }) => d.subscriptionId), ["x", "y"]);
-      assert.deepEqual(partial.body.errorItems.map((e: { subscriptionId: string }) => e.subscriptionId), ["z"]);
+      assert.deepEqual(
+        partial.body.orderDetails.items.map((d: { subscriptionId: string }) => d.subscriptionId),
+        ["x", "y"],
+      );
+      assert.deepEqual(
+        partial.body.errorItems.map((e: { subscriptionId: string }) => e.subscriptionId),
+        ["z"],
+      );
       assert.equal(await stockOf(t, "TEA-B"), 0);
       await reset(t);
     });
@@ -149,7 +163,11 @@ describe("tracked stock against an outside transaction [postgres]", { skip: (awa
       logs.some((l) => l.level === "warn" && l.code === "40P01" && /transaction conflict/.test(l.message)),
       "the deadlock happened (and was logged as a warning) rather than being avoided by chance",
     );
-    assert.deepEqual(logs.filter((l) => l.level === "error"), [], "nothing logged at error level");
+    assert.deepEqual(
+      logs.filter((l) => l.level === "error"),
+      [],
+      "nothing logged at error level",
+    );
   });
 
   // A trigger in the test's own schema makes PostgreSQL raise the code for real inside the order's

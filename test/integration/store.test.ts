@@ -38,7 +38,10 @@ for (const { kind, skip } of await storeKinds()) {
         assert.deepEqual(outputs, ["opened", "opened", "opened"]);
         const reopened = await openStore(config, silent);
         const rows = await sql<{ name: string }>`select name from orderbridge_migrations order by name`.execute(reopened.db);
-        assert.deepEqual(rows.rows.map((r) => r.name), ["0001_initial", "0002_jobs_and_recharge", "0003_order_id_sequences", "0004_job_lanes", "0005_meta", "0006_retention", "0010_trace_context", "0011_recharge_sweep"]);
+        assert.deepEqual(
+          rows.rows.map((r) => r.name),
+          ["0001_initial", "0002_jobs_and_recharge", "0003_order_id_sequences", "0004_job_lanes", "0005_meta", "0006_retention", "0010_trace_context", "0011_recharge_sweep"],
+        );
         await reopened.ping();
         await reopened.close();
       } finally {
@@ -57,7 +60,9 @@ describe("store [postgres] beside other schemas", { skip: (await storeKinds())[1
       const storeA = await openStore(loadConfig(a.env).database, silent);
       const storeB = await openStore(loadConfig(b.env).database, silent);
       await storeB.db.selectFrom("sp_callbacks").selectAll().execute();
-      const lock = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = ${b.env["DATABASE_SCHEMA"]} and table_name = 'orderbridge_migrations'`.execute(storeB.db);
+      const lock = await sql<{
+        n: number;
+      }>`select count(*)::int as n from information_schema.tables where table_schema = ${b.env["DATABASE_SCHEMA"]} and table_name = 'orderbridge_migrations'`.execute(storeB.db);
       assert.equal(lock.rows[0]?.n, 1);
       await storeA.close();
       await storeB.close();
@@ -72,8 +77,7 @@ describe("store [postgres] order ids", { skip: (await storeKinds())[1]!.skip }, 
   it("order and item ids come from sequences that continue where the counters were (upgrade from 0002), once", async () => {
     const d = freshDatabase("postgres");
     const catalog = loadCatalog(undefined, createSchemaRegistry());
-    const local = (store: Store) =>
-      createLocalPlatform({ db: store.handle, catalog, orderNumberPrefix: "OB-", orderNumberStart: 100_000 });
+    const local = (store: Store) => createLocalPlatform({ db: store.handle, catalog, orderNumberPrefix: "OB-", orderNumberStart: 100_000 });
     try {
       // A database that placed orders before 0003: counters advanced, no sequences yet.
       let store = await openStore(loadConfig(d.env).database, silent);
@@ -119,7 +123,9 @@ describe("store [postgres] prepared statements", { skip: (await storeKinds())[1]
     withOneConnection({}, async (store, d) => {
       const pick = (key: string) => sql<Record<string, unknown>>`select * from sp_callbacks where idempotency_key = ${key}`.execute(store.db);
       const prepared = async () =>
-        (await sql<{ statement: string }>`select statement from pg_prepared_statements where name like 'ob\_%'`.execute(store.db)).rows.map((r) => r.statement).filter((t) => t.includes("sp_callbacks"));
+        (await sql<{ statement: string }>`select statement from pg_prepared_statements where name like 'ob\_%'`.execute(store.db)).rows
+          .map((r) => r.statement)
+          .filter((t) => t.includes("sp_callbacks"));
       assert.deepEqual(await prepared(), []);
       await pick("a");
       await pick("b");
@@ -130,7 +136,10 @@ describe("store [postgres] prepared statements", { skip: (await storeKinds())[1]
       await other.connect();
       await other.query("alter table sp_callbacks add column extra text");
       await other.end();
-      const failure = await pick("c").then(() => undefined, (e: unknown) => e);
+      const failure = await pick("c").then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(failure instanceof Error, "the prepared statement fails once");
       assert.equal(isStoreUnavailable(failure), true, `answered as unavailable (503): ${failure.message}`);
       const again = await pick("c");

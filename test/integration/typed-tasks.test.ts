@@ -20,8 +20,7 @@ for (const { kind, skip } of await storeKinds()) {
     });
     after(() => t.stop());
 
-    const put = async (job: Parameters<typeof enqueue>[1]): Promise<string> =>
-      transaction(t.store.handle, async (tx) => (await enqueue(tx, job, Date.now())).id);
+    const put = async (job: Parameters<typeof enqueue>[1]): Promise<string> => transaction(t.store.handle, async (tx) => (await enqueue(tx, job, Date.now())).id);
 
     it("a write-back whose payload is not a write-back's goes dead at once, naming the field, and calls nothing", async () => {
       const id = await put({
@@ -36,7 +35,15 @@ for (const { kind, skip } of await storeKinds()) {
     });
 
     it("an inbox event whose body holds no order goes dead at once, saying so", async () => {
-      const id = await put({ kind: JOB_WEBHOOK, lane: "inbox", prefix: "evt", topic: "order/created", body: JSON.stringify({ order: [1, 2] }), maxAttempts: 6, dedupeKey: "typed-tasks:2" });
+      const id = await put({
+        kind: JOB_WEBHOOK,
+        lane: "inbox",
+        prefix: "evt",
+        topic: "order/created",
+        body: JSON.stringify({ order: [1, 2] }),
+        maxAttempts: 6,
+        dedupeKey: "typed-tasks:2",
+      });
       t.worker.nudge();
       const job = await waitFor("the event dead", async () => (await t.jobs({ kind: JOB_WEBHOOK })).find((j) => j.id === id && j.state === "dead"));
       assert.equal(job.attempts, 1);
@@ -44,7 +51,12 @@ for (const { kind, skip } of await storeKinds()) {
     });
 
     it("a well-formed write-back built by its task runs as before", async () => {
-      const id = await put(PUT_ORDER_TASK.job({ rechargeOrderId: "777001", apiVersion: "2021-11", externalOrderId: "9", externalOrderNumber: "OB-9" }, { maxAttempts: 6, resourceId: "777001", dedupeKey: "typed-tasks:3" }));
+      const id = await put(
+        PUT_ORDER_TASK.job(
+          { rechargeOrderId: "777001", apiVersion: "2021-11", externalOrderId: "9", externalOrderNumber: "OB-9" },
+          { maxAttempts: 6, resourceId: "777001", dedupeKey: "typed-tasks:3" },
+        ),
+      );
       t.worker.nudge();
       const job = await waitFor("the job done", async () => (await t.jobs({ kind: JOB_PUT_ORDER })).find((j) => j.id === id && j.state === "done"));
       assert.match(String(job.outcome), /^PUT \/orders\/777001 → 200/);
@@ -69,11 +81,17 @@ describe("defineTask", () => {
     const ctx = {} as Parameters<NonNullable<(typeof handlers)["test.task"]>>[1];
     assert.deepEqual(await handlers["test.task"]?.(row({ n: "a" }), ctx), { state: "done", outcome: "a" });
     assert.deepEqual(seen, [{ n: "a" }]);
-    await assert.rejects(handlers["test.task"]!(row({ n: 1 }), ctx), (e: unknown) => e instanceof JobError && !e.retry && /test\.task: n is not a non-empty string/.test(e.message));
+    await assert.rejects(
+      handlers["test.task"]!(row({ n: 1 }), ctx),
+      (e: unknown) => e instanceof JobError && !e.retry && /test\.task: n is not a non-empty string/.test(e.message),
+    );
     await assert.rejects(handlers["test.task"]!({ payload: "{" } as unknown as JobRow, ctx), (e: unknown) => e instanceof JobError && /payload is not JSON/.test(e.message));
   });
 
   it("refuses two handlers of one kind", () => {
-    assert.throws(() => handlersOf([task.handle(async () => ({ state: "done", outcome: "" })), task.handle(async () => ({ state: "done", outcome: "" }))]), /two handlers of job kind test\.task/);
+    assert.throws(
+      () => handlersOf([task.handle(async () => ({ state: "done", outcome: "" })), task.handle(async () => ({ state: "done", outcome: "" }))]),
+      /two handlers of job kind test\.task/,
+    );
   });
 });

@@ -93,11 +93,14 @@ describe("loadConfig", () => {
   });
 
   it("refuses to start in production without a secret, naming the fix", () => {
-    assert.throws(() => loadConfig({ NODE_ENV: "production" }), (e: unknown) => {
-      assert.ok(e instanceof ConfigError);
-      assert.match(e.message, /SP_HMAC_SECRETS is required in production/);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig({ NODE_ENV: "production" }),
+      (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, /SP_HMAC_SECRETS is required in production/);
+        return true;
+      },
+    );
     assert.throws(() => loadConfig({ NODE_ENV: "production", SP_AUTH: "ip" }), /SP_AUTH=ip needs SP_ALLOWED_IPS/);
     assert.doesNotThrow(() => loadConfig({ NODE_ENV: "production", SP_AUTH: "ip", SP_ALLOWED_IPS: "10.0.0.0/8" }));
     assert.doesNotThrow(() => loadConfig({ NODE_ENV: "production", SP_AUTH: "either", SP_ALLOWED_IPS: "10.0.0.0/8" }));
@@ -153,7 +156,10 @@ describe("loadConfig", () => {
     assert.deepEqual(loadConfig({}).retention, { days: 30, pruneIntervalMs: 3_600_000 });
     assert.deepEqual(loadConfig({ RETENTION_DAYS: "0", PRUNE_INTERVAL_MS: "60000" }).retention, { days: 0, pruneIntervalMs: 60_000 });
     assert.equal(loadConfig({ RETENTION_DAYS: "7" }).retention.days, 7);
-    assert.throws(() => loadConfig({ RETENTION_DAYS: "6" }), /RETENTION_DAYS must be 0 \(keep everything\) or at least 7 \(got 6\): a placed order's stored answer must outlive any retry Subscribe Pro/);
+    assert.throws(
+      () => loadConfig({ RETENTION_DAYS: "6" }),
+      /RETENTION_DAYS must be 0 \(keep everything\) or at least 7 \(got 6\): a placed order's stored answer must outlive any retry Subscribe Pro/,
+    );
     assert.throws(() => loadConfig({ RETENTION_DAYS: "2.5" }), /RETENTION_DAYS must be a whole number/);
     assert.throws(() => loadConfig({ PRUNE_INTERVAL_MS: "10" }), /PRUNE_INTERVAL_MS must be a whole number from 1000/);
     assert.deepEqual(describeConfig(loadConfig({ RETENTION_DAYS: "0" })).retention, { days: "0 (keep everything)", pruneIntervalMs: 3_600_000 });
@@ -228,8 +234,8 @@ describe("loadConfig: PLATFORM_HTTP_SECRET (issue #14, item 7)", () => {
 
   it("takes whsec_<base64>, <base64> and raw:<text>, and describes which without showing it", () => {
     const forms = {
-      "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw": "**** (whsec_<base64>, 24 bytes)",
-      "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw": "**** (<base64>, 24 bytes)",
+      whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw: "**** (whsec_<base64>, 24 bytes)",
+      MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw: "**** (<base64>, 24 bytes)",
       "raw:oms-secret-0123456789": "**** (raw:<text>, 21 bytes)",
     };
     for (const [secret, described] of Object.entries(forms)) {

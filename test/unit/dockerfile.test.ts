@@ -103,16 +103,43 @@ describe(".dockerignore", () => {
     try {
       fs.copyFileSync(path.join(ROOT, ".dockerignore"), path.join(dir, ".dockerignore"));
       const files = [
-        ".env", ".env.production", "src/.env.local", "data/orderbridge.sqlite", "orderbridge.sqlite", "src/x.sqlite-wal", "x.db",
-        "test/unit/a.test.ts", "bench/run.ts", "node_modules/a/index.js", "dist/main.js", ".git/HEAD", "npm-debug.log", "orderbridge-0.1.0.tgz",
-        "package.json", "package-lock.json", "README.md", "LICENSE", "src/main.ts", "src/data/x.ts", "schemas/a.json", "scripts/orderbridge.mjs",
+        ".env",
+        ".env.production",
+        "src/.env.local",
+        "data/orderbridge.sqlite",
+        "orderbridge.sqlite",
+        "src/x.sqlite-wal",
+        "x.db",
+        "test/unit/a.test.ts",
+        "bench/run.ts",
+        "node_modules/a/index.js",
+        "dist/main.js",
+        ".git/HEAD",
+        "npm-debug.log",
+        "orderbridge-0.1.0.tgz",
+        "package.json",
+        "package-lock.json",
+        "README.md",
+        "LICENSE",
+        "src/main.ts",
+        "src/data/x.ts",
+        "schemas/a.json",
+        "scripts/orderbridge.mjs",
       ];
       for (const f of files) {
         fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
         fs.writeFileSync(path.join(dir, f), "");
       }
       assert.deepEqual(context(dir), [
-        ".dockerignore", "LICENSE", "README.md", "package-lock.json", "package.json", "schemas/a.json", "scripts/orderbridge.mjs", "src/data/x.ts", "src/main.ts",
+        ".dockerignore",
+        "LICENSE",
+        "README.md",
+        "package-lock.json",
+        "package.json",
+        "schemas/a.json",
+        "scripts/orderbridge.mjs",
+        "src/data/x.ts",
+        "src/main.ts",
       ]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -141,5 +168,4 @@ describe("scripts/docker-mirror.sh", () => {
     assert.match(mirror, /NODE_ENV=production/);
     assert.match(mirror, /setpriv --reuid=65534/);
   });
-
 });

@@ -20,11 +20,20 @@ describe("lint: the layer boundaries", () => {
       (await messages("src/recharge/new-module.ts", `import type { JobsTable } from "../store/schema.js";\nexport type T = JobsTable;\n`)).join("\n"),
       /The schema is the store's own/,
     );
-    assert.deepEqual(await messages("src/store/new-module.ts", `import { sql } from "kysely";\nimport type { JobsTable } from "./schema.js";\nexport const q = sql;\nexport type T = JobsTable;\n`), []);
+    assert.deepEqual(
+      await messages(
+        "src/store/new-module.ts",
+        `import { sql } from "kysely";\nimport type { JobsTable } from "./schema.js";\nexport const q = sql;\nexport type T = JobsTable;\n`,
+      ),
+      [],
+    );
   });
 
   it("one outbound HTTP client: axios only in src/outbound/", async () => {
-    assert.match((await messages("src/platforms/new-platform.ts", `import axios from "axios";\nexport const a = axios;\n`)).join("\n"), /Outbound HTTP goes through src\/outbound\//);
+    assert.match(
+      (await messages("src/platforms/new-platform.ts", `import axios from "axios";\nexport const a = axios;\n`)).join("\n"),
+      /Outbound HTTP goes through src\/outbound\//,
+    );
     assert.deepEqual(await messages("src/outbound/new-module.ts", `import axios from "axios";\nexport const a = axios;\n`), []);
   });
 
@@ -34,7 +43,10 @@ describe("lint: the layer boundaries", () => {
   });
 
   it("src/ never imports the tests, the bench or the stand-ins", async () => {
-    assert.match((await messages("src/cli/new-command.ts", `import { x } from "../../tools/stand-ins/recharge-api.js";\nexport const y = x;\n`)).join("\n"), /src\/ must not import from test\/, bench\/ or tools\//);
+    assert.match(
+      (await messages("src/cli/new-command.ts", `import { x } from "../../tools/stand-ins/recharge-api.js";\nexport const y = x;\n`)).join("\n"),
+      /src\/ must not import from test\/, bench\/ or tools\//,
+    );
   });
 
   it("the sources as they are keep every boundary", async () => {

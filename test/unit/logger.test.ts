@@ -29,8 +29,29 @@ describe("logger", () => {
     const lines: string[] = [];
     stream.on("data", (d: Buffer) => lines.push(d.toString("utf8")));
     const log = createLogger({ level: "info", format: "json", stream });
-    const redacted = ["card", "cardNumber", "card_number", "card-number", "CARD_NUMBER", "creditCard", "cards", "apiKey", "api_key", "X-Api-Key", "apikey",
-      "set-cookie", "SP_HMAC_SECRETS", "clientSecrets", "passwd", "cvv", "authorization", "paymentProfileId", "accessToken", "signatures", "x.password"];
+    const redacted = [
+      "card",
+      "cardNumber",
+      "card_number",
+      "card-number",
+      "CARD_NUMBER",
+      "creditCard",
+      "cards",
+      "apiKey",
+      "api_key",
+      "X-Api-Key",
+      "apikey",
+      "set-cookie",
+      "SP_HMAC_SECRETS",
+      "clientSecrets",
+      "passwd",
+      "cvv",
+      "authorization",
+      "paymentProfileId",
+      "accessToken",
+      "signatures",
+      "x.password",
+    ];
     const kept = ["discard", "discarded", "cardinality", "tokenizer", "secretary", "passwordless", "keyboard", "apiVersion", "discardedCards"];
     log.info("keys", { fields: Object.fromEntries([...redacted, ...kept].map((k) => [k, `value-of-${k}`])) });
     await new Promise((r) => setImmediate(r));

@@ -40,7 +40,11 @@ describe("a platform's answer is checked before it becomes the callback's answer
       ["a line missing", result(placed, [ok("0")]), /no result for 1 line/],
     ];
     for (const [name, r, message] of cases) {
-      assert.throws(() => checkResult(order, r), (e: unknown) => e instanceof PlatformError && e.httpStatus === 503 && message.test(e.message), name);
+      assert.throws(
+        () => checkResult(order, r),
+        (e: unknown) => e instanceof PlatformError && e.httpStatus === 503 && message.test(e.message),
+        name,
+      );
     }
   });
 
@@ -52,7 +56,11 @@ describe("a platform's answer is checked before it becomes the callback's answer
     await assert.rejects(
       placeWithDeadline(adapter, order, { idempotencyKey: "sp:t-1", deadlineMs: 1000, log }),
       (e: unknown) =>
-        e instanceof PlatformError && e.retryable && e.httpStatus === 503 && /my-module platform failed \(its adapter threw TypeError\)/.test(e.message) && e.detail === "fetch failed",
+        e instanceof PlatformError &&
+        e.retryable &&
+        e.httpStatus === 503 &&
+        /my-module platform failed \(its adapter threw TypeError\)/.test(e.message) &&
+        e.detail === "fetch failed",
     );
   });
 
@@ -89,7 +97,10 @@ describe("a platform's answer is checked before it becomes the callback's answer
       createOrder: async () => result(null, [ok("0"), { ...(failed("1") as Extract<LineResult, { ok: false }>), message: "pm_live_5xY7 declined" }]),
     };
     const r = await placeWithDeadline(adapter, paid, { idempotencyKey: "sp:t-4", deadlineMs: 1000, log });
-    assert.deepEqual(r.lines.map((l) => (l.ok ? "ok" : l.message)), ["ok", "[redacted] declined"]);
+    assert.deepEqual(
+      r.lines.map((l) => (l.ok ? "ok" : l.message)),
+      ["ok", "[redacted] declined"],
+    );
   });
 });
 

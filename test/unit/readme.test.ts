@@ -20,7 +20,10 @@ describe("README", () => {
     const settings = SECTIONS.flatMap((s) => settingsOf(s.spec));
     const names = settings.map((s) => s.name);
     assert.equal(new Set(names).size, names.length, "no variable is declared twice");
-    assert.deepEqual([...configTable().matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]), names);
+    assert.deepEqual(
+      [...configTable().matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]),
+      names,
+    );
     for (const s of settings) assert.ok(s.help !== "" && s.values !== "" && s.defaultText !== "", s.name);
   });
 

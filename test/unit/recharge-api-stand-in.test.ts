@@ -67,7 +67,16 @@ test("GET /orders/{id} answers a stored order, else 404, under the token and ver
   assert.equal(unknown.status, 404);
   assert.deepEqual(await unknown.json(), { errors: "Not Found" });
   assert.equal((await get("/orders/512350001")).status, 429, "a read fills the bucket like a write");
-  assert.deepEqual(api.calls.map((c) => [c.method, c.status]), [["GET", 200], ["GET", 401], ["GET", 426], ["GET", 404], ["GET", 429]]);
+  assert.deepEqual(
+    api.calls.map((c) => [c.method, c.status]),
+    [
+      ["GET", 200],
+      ["GET", 401],
+      ["GET", 426],
+      ["GET", 404],
+      ["GET", 429],
+    ],
+  );
 });
 
 test("wrong token → 401, missing version → 426, non-JSON body → 415", async () => {
@@ -171,14 +180,26 @@ test("GET /orders: filtered, newest id first, at most 250 a page, cursor paginat
   };
   const first = await get("/orders?status=success&updated_at_min=2026-12-01T10:02:00Z&limit=2");
   assert.equal(first.status, 200);
-  assert.deepEqual(first.body.orders.map((o) => o.id), [107, 106]);
+  assert.deepEqual(
+    first.body.orders.map((o) => o.id),
+    [107, 106],
+  );
   assert.ok(first.body.next_cursor);
   const second = await get(`/orders?limit=2&cursor=${first.body.next_cursor}`);
-  assert.deepEqual(second.body.orders.map((o) => o.id), [105, 104]);
+  assert.deepEqual(
+    second.body.orders.map((o) => o.id),
+    [105, 104],
+  );
   const third = await get(`/orders?limit=2&page_info=${second.body.next_cursor ?? ""}`);
-  assert.deepEqual(third.body.orders.map((o) => o.id), [102]);
+  assert.deepEqual(
+    third.body.orders.map((o) => o.id),
+    [102],
+  );
   assert.equal(third.body.next_cursor, null);
-  assert.deepEqual((await get("/orders?has_external_order=false&updated_at_max=2026-12-01T10:06:00%2B00:00")).body.orders.map((o) => o.id), [106, 104, 103, 102, 101]);
+  assert.deepEqual(
+    (await get("/orders?has_external_order=false&updated_at_max=2026-12-01T10:06:00%2B00:00")).body.orders.map((o) => o.id),
+    [106, 104, 103, 102, 101],
+  );
   assert.equal((await get("/orders?limit=251")).status, 422);
   // A write-back lands on the stored order, and is an update of it.
   assert.equal((await put(api, "/orders/101", { external_order_id: { ecommerce: "9" } })).status, 200);
@@ -199,9 +220,15 @@ test("webhooks: GET lists, POST creates (the store's default version when none i
   const id = (created.body as { webhook: { id: number; version: string } }).webhook.id;
   assert.equal((created.body as { webhook: { version: string } }).webhook.version, "2021-01");
   assert.equal((await call("PUT", `/webhooks/${id}`, { version: "2021-11" })).status, 200);
-  assert.deepEqual(((await call("GET", "/webhooks")).body as { webhooks: unknown[] }).webhooks, [other, { id, address: "https://a.example/webhooks/recharge/order/created", topic: "order/created", version: "2021-11" }]);
+  assert.deepEqual(((await call("GET", "/webhooks")).body as { webhooks: unknown[] }).webhooks, [
+    other,
+    { id, address: "https://a.example/webhooks/recharge/order/created", topic: "order/created", version: "2021-11" },
+  ]);
   assert.equal((await call("DELETE", `/webhooks/${id}`)).status, 204);
   assert.equal((await call("DELETE", `/webhooks/${id}`)).status, 404);
   assert.equal((await call("POST", "/webhooks", { topic: "order/created" })).status, 422);
-  assert.deepEqual(api.webhooks.map((w) => w.id), [other.id]);
+  assert.deepEqual(
+    api.webhooks.map((w) => w.id),
+    [other.id],
+  );
 });

@@ -52,11 +52,17 @@ describe("Recharge orders (pure)", () => {
       assert.equal(m.order.allowPartial, false);
       assert.equal(m.order.currency, "USD");
       assert.equal(m.order.customer.email, "jane.doe@example.com");
-      assert.deepEqual(m.order.lines.map((l) => [l.sku, l.quantity, l.fixedUnitPrice, l.fixedTaxTotal]), [
-        ["RUBY-RED", 4, "10.00", "3.80"],
-        ["EARL-GREY", 1, "12.00", "1.14"],
-      ]);
-      assert.deepEqual(m.order.shippingLines?.map((s) => [s.code, s.price]), [["Standard", "4.90"]]);
+      assert.deepEqual(
+        m.order.lines.map((l) => [l.sku, l.quantity, l.fixedUnitPrice, l.fixedTaxTotal]),
+        [
+          ["RUBY-RED", 4, "10.00", "3.80"],
+          ["EARL-GREY", 1, "12.00", "1.14"],
+        ],
+      );
+      assert.deepEqual(
+        m.order.shippingLines?.map((s) => [s.code, s.price]),
+        [["Standard", "4.90"]],
+      );
       assert.deepEqual(m.order.charged, { subtotal: "52.00", taxTotal: "4.94", discountTotal: "0.00", total: "61.84" });
       assert.equal(m.order.shippingAddress?.city, "Springfield");
       assert.equal(m.order.shippingAddress?.country, m === a ? "US" : undefined);
@@ -76,7 +82,10 @@ describe("Recharge orders (pure)", () => {
     });
 
     it("line tax: tax lines summed exactly (no tax_due, as in 2021-01), else tax_due, which wins over its breakdown", () => {
-      const lines = [{ price: "0.725", rate: "0.0725", title: "CA State Tax" }, { price: "0.225", rate: "0.0225", title: "LA County Tax" }];
+      const lines = [
+        { price: "0.725", rate: "0.0725", title: "CA State Tax" },
+        { price: "0.225", rate: "0.0225", title: "LA County Tax" },
+      ];
       const only = mapRechargeOrder(base({}, { tax_lines: lines })).order.lines[0];
       assert.equal(only?.fixedTaxTotal, "0.950", "0.95 once rounded; 0.73 + 0.23 = 0.96 was recorded before");
       assert.deepEqual(only?.taxLines, lines);
@@ -89,10 +98,29 @@ describe("Recharge orders (pure)", () => {
 
     it("shipping lines carry their tax (shipping_lines[].tax_lines), which was dropped", () => {
       const m = mapRechargeOrder(
-        base({ shipping_lines: [{ code: "Standard", price: "4.90", tax_lines: [{ price: "0.355", rate: "0.0725", title: "CA" }, { price: "0.110", title: "LA" }] }] }),
+        base({
+          shipping_lines: [
+            {
+              code: "Standard",
+              price: "4.90",
+              tax_lines: [
+                { price: "0.355", rate: "0.0725", title: "CA" },
+                { price: "0.110", title: "LA" },
+              ],
+            },
+          ],
+        }),
       );
       assert.deepEqual(m.order.shippingLines, [
-        { code: "Standard", price: "4.90", taxTotal: "0.465", taxLines: [{ title: "CA", rate: "0.0725", price: "0.355" }, { title: "LA", price: "0.110" }] },
+        {
+          code: "Standard",
+          price: "4.90",
+          taxTotal: "0.465",
+          taxLines: [
+            { title: "CA", rate: "0.0725", price: "0.355" },
+            { title: "LA", price: "0.110" },
+          ],
+        },
       ]);
     });
 
@@ -115,7 +143,10 @@ describe("Recharge orders (pure)", () => {
           total_discounts: "8.00",
         }),
       );
-      assert.deepEqual(m.order.discounts, [{ code: "PCT", amount: "3.00" }, { code: "FIVE", amount: "5.00" }]);
+      assert.deepEqual(m.order.discounts, [
+        { code: "PCT", amount: "3.00" },
+        { code: "FIVE", amount: "5.00" },
+      ]);
       // 2021-01 discount_codes carry amounts; a listed discount that took nothing off is not a discount.
       const old = mapRechargeOrder(base({ discount_codes: [{ code: "A", amount: "2.50" }], total_discounts: "2.50" }));
       assert.deepEqual(old.order.discounts, [{ code: "A", amount: "2.50" }]);
@@ -139,7 +170,14 @@ describe("Recharge orders (pure)", () => {
   });
 
   it("reports lines it cannot order: no SKU, bad quantity", () => {
-    const m = mapRechargeOrder({ id: 1, status: "success", line_items: [{ quantity: 1, title: "Mystery" }, { sku: "X", quantity: 0 }] });
+    const m = mapRechargeOrder({
+      id: 1,
+      status: "success",
+      line_items: [
+        { quantity: 1, title: "Mystery" },
+        { sku: "X", quantity: 0 },
+      ],
+    });
     assert.equal(m.problems.length, 2);
     assert.match(m.problems[0] ?? "", /no SKU/);
     assert.match(m.problems[1] ?? "", /quantity 0/);

@@ -20,7 +20,10 @@ const m = (n: number): string => formatMinor(n, 2);
 
 describe("Recharge API reference examples (pure)", () => {
   it("has a fixture for every example and an entry for every fixture", () => {
-    const files = fs.readdirSync(DIR).filter((f) => f !== "manifest.json" && f !== "catalog.json").sort();
+    const files = fs
+      .readdirSync(DIR)
+      .filter((f) => f !== "manifest.json" && f !== "catalog.json")
+      .sort();
     assert.deepEqual(manifest.examples.map((e) => e["file"]).sort(), files);
     assert.equal(files.filter((f) => f.startsWith("order-")).length, 6);
     assert.equal(files.filter((f) => f.startsWith("checkout-")).length, 4);
@@ -74,7 +77,10 @@ describe("Recharge API reference examples (pure)", () => {
         priced.shippingLines?.map((s) => ({ ...s, price: m(s.price), taxTotal: m(s.taxTotal) })),
         want["shippingLines"],
       );
-      assert.deepEqual(priced.discounts.map((d) => ({ ...d, amount: m(d.amount) })), want["discounts"]);
+      assert.deepEqual(
+        priced.discounts.map((d) => ({ ...d, amount: m(d.amount) })),
+        want["discounts"],
+      );
       assert.deepEqual(differencesAsText(priced.differences, 2), want["amountDifferences"]);
     });
   }

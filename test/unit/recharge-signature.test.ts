@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { loadConfig } from "../../src/config.js";
-import {
-  rechargeSignatureHeader,
-  signRechargeLegacy,
-  signRechargeTimestamped,
-  verifyRechargeWebhook,
-} from "../../src/security/recharge-signature.js";
+import { rechargeSignatureHeader, signRechargeLegacy, signRechargeTimestamped, verifyRechargeWebhook } from "../../src/security/recharge-signature.js";
 
 // Known-answer vectors: shared/spec/recharge-webhooks.md §5.1 and §5.2.
 const SECRET = "rc_client_secret_example";

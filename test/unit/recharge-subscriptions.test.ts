@@ -2,15 +2,25 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { compareSubscriptions, isOurs, readWebhooksPage, type RemoteWebhook, type WantedWebhooks } from "../../src/recharge/subscriptions.js";
 
-const WANTED: WantedWebhooks = { publicUrl: "https://orders.example.com/", topics: ["order/created", "order/processed", "order/updated", "checkout/processed"], version: "2021-11" };
+const WANTED: WantedWebhooks = {
+  publicUrl: "https://orders.example.com/",
+  topics: ["order/created", "order/processed", "order/updated", "checkout/processed"],
+  version: "2021-11",
+};
 const hook = (id: number, topic: string, address: string, version: string | null = "2021-11"): RemoteWebhook => ({ id: String(id), topic, address, version: version ?? undefined });
 const at = (topic: string): string => `https://orders.example.com/webhooks/recharge/${topic}`;
 
 test("nothing registered: every topic missing, one creation each at its per-topic URL with the explicit version", () => {
   const r = compareSubscriptions([], WANTED);
   assert.equal(r.ok, false);
-  assert.deepEqual(r.topics.map((t) => t.state), ["missing", "missing", "missing", "missing"]);
-  assert.deepEqual(r.actions, WANTED.topics.map((topic) => ({ kind: "create", topic, address: at(topic), version: "2021-11" })));
+  assert.deepEqual(
+    r.topics.map((t) => t.state),
+    ["missing", "missing", "missing", "missing"],
+  );
+  assert.deepEqual(
+    r.actions,
+    WANTED.topics.map((topic) => ({ kind: "create", topic, address: at(topic), version: "2021-11" })),
+  );
 });
 
 test("all registered, per-topic (slash or dash) or at the one URL: ok, nothing to do; other apps' webhooks are counted, never touched", () => {
@@ -38,7 +48,10 @@ test("a wrong version, none (the store's default), an old host: corrected in pla
     hook(15, "order/updated", "https://other-app.example/webhooks", "2021-01"),
   ];
   const r = compareSubscriptions(remote, WANTED);
-  assert.deepEqual(r.topics.map((t) => t.state), ["wrong_version", "wrong_version", "wrong_address", "duplicate"]);
+  assert.deepEqual(
+    r.topics.map((t) => t.state),
+    ["wrong_version", "wrong_version", "wrong_address", "duplicate"],
+  );
   assert.deepEqual(
     r.actions.map((a) => [a.kind, "id" in a ? a.id : undefined, a.address]),
     [

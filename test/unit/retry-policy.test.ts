@@ -5,12 +5,30 @@ import { backoffMs, classifyHttpStatus, gcraPenalize, gcraReserve, gcraTryReserv
 describe("retry policy", () => {
   it("backs off exponentially with jitter between half and all of the step, capped", () => {
     const o = { baseMs: 1000, maxMs: 30_000 };
-    assert.equal(backoffMs(1, o, () => 0), 500);
-    assert.equal(backoffMs(1, o, () => 1), 1000);
-    assert.equal(backoffMs(3, o, () => 1), 4000);
-    assert.equal(backoffMs(3, o, () => 0), 2000);
-    assert.equal(backoffMs(10, o, () => 1), 30_000);
-    assert.equal(backoffMs(500, o, () => 0.5), 22_500);
+    assert.equal(
+      backoffMs(1, o, () => 0),
+      500,
+    );
+    assert.equal(
+      backoffMs(1, o, () => 1),
+      1000,
+    );
+    assert.equal(
+      backoffMs(3, o, () => 1),
+      4000,
+    );
+    assert.equal(
+      backoffMs(3, o, () => 0),
+      2000,
+    );
+    assert.equal(
+      backoffMs(10, o, () => 1),
+      30_000,
+    );
+    assert.equal(
+      backoffMs(500, o, () => 0.5),
+      22_500,
+    );
   });
 
   it("retries network errors, 408, 409, 429 and 5xx; other 4xx are dead at once", () => {

@@ -150,9 +150,7 @@ test("orderCreate stores the order, computes totals, decrements inventory; find 
   const missing = await json(await post(api, FIND_QUERY, { query: 'tag:"orderbridge-ffff"' }));
   assert.deepEqual(missing["data"], { orders: { nodes: [] } });
 
-  const second = await json(
-    await post(api, CREATE_MUTATION, { order: { tags: ["t2"], lineItems: [{ variantId: api.variants.get("RUBY-RED")?.id, quantity: 1 }] } }),
-  );
+  const second = await json(await post(api, CREATE_MUTATION, { order: { tags: ["t2"], lineItems: [{ variantId: api.variants.get("RUBY-RED")?.id, quantity: 1 }] } }));
   const order2 = (second["data"] as { orderCreate: { order: Record<string, unknown> } }).orderCreate.order;
   assert.equal(order2["name"], "#1002");
   assert.equal(order2["currencyCode"], "USD");
@@ -175,15 +173,11 @@ test("unknown variant and out-of-stock give userErrors and store nothing", async
   assert.deepEqual(unknown["data"], {
     orderCreate: {
       order: null,
-      userErrors: [
-        { field: ["order", "lineItems", "1", "variantId"], message: "Variant gid://shopify/ProductVariant/1 does not exist", code: "INVALID" },
-      ],
+      userErrors: [{ field: ["order", "lineItems", "1", "variantId"], message: "Variant gid://shopify/ProductVariant/1 does not exist", code: "INVALID" }],
     },
   });
 
-  const oos = await json(
-    await post(api, CREATE_MUTATION, { order: orderInput(api, { lineItems: [{ variantId: api.variants.get("RUBY-RED")?.id, quantity: 6 }] }) }),
-  );
+  const oos = await json(await post(api, CREATE_MUTATION, { order: orderInput(api, { lineItems: [{ variantId: api.variants.get("RUBY-RED")?.id, quantity: 6 }] }) }));
   assert.deepEqual(oos["data"], {
     orderCreate: {
       order: null,

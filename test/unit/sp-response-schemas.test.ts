@@ -32,7 +32,19 @@ function problems(validate: (v: unknown) => unknown, value: unknown): string[] {
 
 /** A 201 as the Magento 2 extension builds it: PHP's string casts of Magento's decimals, nulls, no errorItems. */
 function magento201(): Json {
-  const address = { firstName: "Jane", lastName: "Doe", company: null, street1: "100 Main St", street2: "", street3: "", city: "Springfield", region: "IL", postcode: "62701", country: "US", phone: null };
+  const address = {
+    firstName: "Jane",
+    lastName: "Doe",
+    company: null,
+    street1: "100 Main St",
+    street2: "",
+    street3: "",
+    city: "Springfield",
+    region: "IL",
+    postcode: "62701",
+    country: "US",
+    phone: null,
+  };
   return {
     orderNumber: "000000123",
     orderDetails: {
@@ -83,7 +95,7 @@ describe("Subscribe Pro response schemas: strict for orderbridge, lenient for ch
     const placed = magento201();
     assert.deepEqual(problems(lenientPlaced, placed), []);
     const strictly = problems(strictPlaced, placed);
-    for (const p of ["/errorItems is required", "/orderDetails/items/0/qty must match pattern \"^[0-9]+$\"", "/orderDetails/billingAddress/company must be string"]) {
+    for (const p of ["/errorItems is required", '/orderDetails/items/0/qty must match pattern "^[0-9]+$"', "/orderDetails/billingAddress/company must be string"]) {
       assert.ok(strictly.includes(p), `${p} in\n${strictly.join("\n")}`);
     }
 
@@ -112,10 +124,21 @@ describe("Subscribe Pro response schemas: strict for orderbridge, lenient for ch
     delete bad["orderDetails"].items[0].platformOrderItemId;
     bad["errorItems"] = [{ subscriptionId: "1" }];
     const found = problems(lenientPlaced, bad);
-    for (const pointer of ["/orderDetails/items/0/qty", "/orderDetails/items/0/unitPrice", "/orderDetails/orderDateTime", "/orderDetails/items/0/platformOrderItemId", "/errorItems/0/errorMessage"]) {
-      assert.ok(found.some((f) => f.startsWith(`${pointer} `)), `${pointer} in\n${found.join("\n")}`);
+    for (const pointer of [
+      "/orderDetails/items/0/qty",
+      "/orderDetails/items/0/unitPrice",
+      "/orderDetails/orderDateTime",
+      "/orderDetails/items/0/platformOrderItemId",
+      "/errorItems/0/errorMessage",
+    ]) {
+      assert.ok(
+        found.some((f) => f.startsWith(`${pointer} `)),
+        `${pointer} in\n${found.join("\n")}`,
+      );
     }
-    assert.deepEqual(problems(lenientPlaced, { ...magento201(), orderDetails: { ...magento201()["orderDetails"], items: [] } }), ["/orderDetails/items must NOT have fewer than 1 items"]);
+    assert.deepEqual(problems(lenientPlaced, { ...magento201(), orderDetails: { ...magento201()["orderDetails"], items: [] } }), [
+      "/orderDetails/items must NOT have fewer than 1 items",
+    ]);
   });
 
   it("orderbridge's strict schema: subscriptionId is optional (items may come without a subscription), never empty", () => {

@@ -66,8 +66,7 @@ function verifiesAt(wh: Webhook, ts: number, id: string, body: string, signature
 }
 
 /** An independent computation of the signature from the key's bytes. */
-const hmac = (keyBytes: Buffer, id: string, ts: number, body: string): string =>
-  `v1,${createHmac("sha256", keyBytes).update(`${id}.${ts}.${body}`, "utf8").digest("base64")}`;
+const hmac = (keyBytes: Buffer, id: string, ts: number, body: string): string => `v1,${createHmac("sha256", keyBytes).update(`${id}.${ts}.${body}`, "utf8").digest("base64")}`;
 
 describe("Standard Webhooks signatures (PLATFORM=http)", () => {
   it("sign the reference libraries' vectors byte for byte, with the whsec_ prefix and without it", () => {

@@ -72,7 +72,10 @@ describe("Subscribe Pro mapping", () => {
     req.items[1]!.subscription = null;
     req.salesOrderToken = "";
     const { order } = mapSpRequest(req);
-    assert.deepEqual(order.lines.map((l) => "subscriptionId" in l), [false, false]);
+    assert.deepEqual(
+      order.lines.map((l) => "subscriptionId" in l),
+      [false, false],
+    );
     assert.equal(order.sourceOrderId, undefined);
     for (const none of [undefined, null, ""]) assert.equal(salesOrderToken({ salesOrderToken: none }), undefined);
     assert.equal(salesOrderToken({ salesOrderToken: " " }), " ");
@@ -85,8 +88,18 @@ describe("Subscribe Pro mapping", () => {
       [
         "1",
         {
-          ok: true as const, ref: "1", platformItemId: "", sku: "EARL-GREY", name: "Earl Grey Tea", quantity: 1,
-          requiresShipping: true, unitPrice: 1200, shippingTotal: 0, taxTotal: 0, discountTotal: 0, lineTotal: 0,
+          ok: true as const,
+          ref: "1",
+          platformItemId: "",
+          sku: "EARL-GREY",
+          name: "Earl Grey Tea",
+          quantity: 1,
+          requiresShipping: true,
+          unitPrice: 1200,
+          shippingTotal: 0,
+          taxTotal: 0,
+          discountTotal: 0,
+          lineTotal: 0,
         },
       ],
     ]);

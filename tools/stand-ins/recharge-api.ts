@@ -95,9 +95,6 @@ export const MAX_PAGE = 250;
 const VALID_VERSIONS: ReadonlySet<string> = new Set(["2021-01", "2021-11"]);
 const RESOURCE_PATH = /^\/(orders|charges)\/(\d+)\/?$/;
 
-
-
-
 function parseBody(raw: string): { body: unknown; json: boolean } {
   if (raw.length === 0) return { body: null, json: false };
   try {
@@ -179,11 +176,7 @@ class RechargeApiStandIn implements RechargeStandIn {
         if (this.calls.length >= n) {
           resolve([...this.calls]);
         } else if (Date.now() >= deadline) {
-          reject(
-            new Error(
-              `Recharge stand-in: expected at least ${n} call(s) within ${timeoutMs} ms, got ${this.calls.length}: ${describeCalls(this.calls)}`,
-            ),
-          );
+          reject(new Error(`Recharge stand-in: expected at least ${n} call(s) within ${timeoutMs} ms, got ${this.calls.length}: ${describeCalls(this.calls)}`));
         } else {
           setTimeout(check, 10);
         }
@@ -277,8 +270,7 @@ class RechargeApiStandIn implements RechargeStandIn {
     if ("until" in reply) throw new Error("a held reply cannot answer with another held reply");
     const headers: Record<string, string> = { ...(reply.headers ?? {}) };
     if (reply.retryAfter !== undefined) headers["retry-after"] = String(reply.retryAfter);
-    const replyBody =
-      reply.body !== undefined ? reply.body : reply.status >= 400 ? { errors: STATUS_CODES[reply.status] ?? "Error" } : {};
+    const replyBody = reply.body !== undefined ? reply.body : reply.status >= 400 ? { errors: STATUS_CODES[reply.status] ?? "Error" } : {};
     this.send(res, call, reply.status, replyBody, headers);
   }
 
@@ -419,13 +411,7 @@ class RechargeApiStandIn implements RechargeStandIn {
     } else this.send(res, call, 405, { errors: "Method Not Allowed" });
   }
 
-  private send(
-    res: ServerResponse,
-    call: RecordedCall,
-    status: number,
-    body: unknown,
-    extraHeaders: Record<string, string> = {},
-  ): void {
+  private send(res: ServerResponse, call: RecordedCall, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
     call.status = status;
     const headers: Record<string, string> = { "content-type": "application/json", ...extraHeaders };
     const bucket = this.opts.bucket;

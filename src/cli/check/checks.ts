@@ -90,8 +90,11 @@ const SNIPPET_CHARS = 120;
 
 /** One line, at most SNIPPET_CHARS characters, of a body for a reason. */
 function snippet(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what this replaces
-  const line = text.replace(/[\u0000-\u001f\u007f]+/g, " ").replace(/\s+/g, " ").trim();
+  const line = text
+    // eslint-disable-next-line no-control-regex -- control characters are what this replaces
+    .replace(/[\u0000-\u001f\u007f]+/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
   if (line === "") return "(empty body)";
   return line.length > SNIPPET_CHARS ? `${line.slice(0, SNIPPET_CHARS)}...` : line;
 }
@@ -350,7 +353,18 @@ export const CHECKS: readonly Check[] = [
     async run(c) {
       const items = [item(c.known[1], "1")];
       const order = makeOrder(items);
-      const addr = { ...address, firstName: "Zoë", lastName: "Ñúñez", company: "@@CAFE@@", street1: "Bahnhofstrasse 1/3", city: "Zürich", region: "ZH", postcode: "8001", country: "CH", countryName: "Schweiz" };
+      const addr = {
+        ...address,
+        firstName: "Zoë",
+        lastName: "Ñúñez",
+        company: "@@CAFE@@",
+        street1: "Bahnhofstrasse 1/3",
+        city: "Zürich",
+        region: "ZH",
+        postcode: "8001",
+        country: "CH",
+        countryName: "Schweiz",
+      };
       order["billingAddress"] = addr;
       order["shippingAddress"] = { ...addr };
       // Literal UTF-8, `\/` (PHP's json_encode escapes slashes) and `\u00e9` escapes, all in one body.

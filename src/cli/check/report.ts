@@ -107,8 +107,7 @@ export function textReporter(o: TextOptions): Reporter {
   let reasonWidth: number | undefined;
   const TIME = "time (ms)";
   // `result` is six characters wide as shown (colour codes take no room).
-  const row = (result: string, name: string, time: string, reason: string): string =>
-    `${result}  ${name.padEnd(nameWidth)}  ${time.padStart(TIME.length)}  ${reason}`.trimEnd();
+  const row = (result: string, name: string, time: string, reason: string): string => `${result}  ${name.padEnd(nameWidth)}  ${time.padStart(TIME.length)}  ${reason}`.trimEnd();
   return {
     start(plan) {
       nameWidth = Math.max(5, ...plan.checks.map((c) => c.length));

@@ -92,14 +92,7 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
    * answer the status, the kind of failure and the platform's request id; what the platform wrote
    * goes to their detail, scrubbed of the order's values, the signing key and the signature.
    */
-  async function send(
-    url: string,
-    key: string,
-    body: string,
-    what: string,
-    outcome: string,
-    ctx: { signal: AbortSignal; log: Logger; scrub: Scrub },
-  ): Promise<string> {
+  async function send(url: string, key: string, body: string, what: string, outcome: string, ctx: { signal: AbortSignal; log: Logger; scrub: Scrub }): Promise<string> {
     const { signal } = ctx;
     const id = deliveryId(key);
     // Whether any attempt may have reached the platform: only failures to connect prove it did not.
@@ -107,8 +100,7 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
     const notPlaced = (): { notPlaced: boolean } => ({ notPlaced: !reached });
     const fate = (): string => (reached ? `it may have been ${outcome}` : `it was not ${outcome}`);
     let detail: string | undefined;
-    const pastDeadline = (): PlatformError =>
-      new PlatformError(`the http platform did not complete ${what} before the deadline; ${fate()}`, true, { ...notPlaced(), detail });
+    const pastDeadline = (): PlatformError => new PlatformError(`the http platform did not complete ${what} before the deadline; ${fate()}`, true, { ...notPlaced(), detail });
     return retrying<string>({
       signal,
       backoff,
@@ -179,7 +171,12 @@ export function createHttpPlatform(o: HttpPlatformOptions): PlatformAdapter {
   }
 
   async function clearCart(cart: CartToClear, ctx: { signal: AbortSignal; log: Logger; scrub: Scrub }): Promise<void> {
-    const body = JSON.stringify({ type: "cart.clear", cartId: cart.cartId, source: cart.source, ...(cart.customerEmail === undefined ? {} : { customerEmail: cart.customerEmail }) });
+    const body = JSON.stringify({
+      type: "cart.clear",
+      cartId: cart.cartId,
+      source: cart.source,
+      ...(cart.customerEmail === undefined ? {} : { customerEmail: cart.customerEmail }),
+    });
     await send(o.cartUrl as string, `cart:${cart.cartId}`, body, "POST cart.clear", "cleared", ctx);
   }
 
@@ -262,7 +259,8 @@ function fromWire(order: NormalizedOrder, a: HttpOrderResponse, clock: () => num
     const shippingTotal = m(r.shippingTotal) ?? 0;
     const taxTotal = m(r.taxTotal) ?? fixed(line.fixedTaxTotal) ?? 0;
     const discountTotal = m(r.discountTotal) ?? 0;
-    const subtotal = line.fixedUnitPrice !== undefined && r.unitPrice === undefined ? roundAmount(multiplyAmount(line.fixedUnitPrice, line.quantity), exp) : unitPrice * line.quantity;
+    const subtotal =
+      line.fixedUnitPrice !== undefined && r.unitPrice === undefined ? roundAmount(multiplyAmount(line.fixedUnitPrice, line.quantity), exp) : unitPrice * line.quantity;
     lines.push({
       ok: true,
       ref: line.ref,

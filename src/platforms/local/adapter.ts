@@ -63,18 +63,14 @@ export function createLocalPlatform(opts: LocalPlatformOptions): LocalPlatform {
       order: toPlacedOrder(row),
       lines: order.lines.map((l): LineResult => {
         const it = byRef.get(l.ref);
-        return it === undefined
-          ? { ok: false, ref: l.ref, sku: l.sku, message: `Product ${l.sku} was not ordered`, errorClass: ERROR_CLASS_PLATFORM }
-          : itemResult(it);
+        return it === undefined ? { ok: false, ref: l.ref, sku: l.sku, message: `Product ${l.sku} was not ordered`, errorClass: ERROR_CLASS_PLATFORM } : itemResult(it);
       }),
       replayed: true,
     };
   }
 
   async function init(): Promise<void> {
-    const stock = [...catalog.products.values()]
-      .filter((p) => p.stock !== undefined)
-      .map((p) => ({ sku: p.sku, available: p.stock as number }));
+    const stock = [...catalog.products.values()].filter((p) => p.stock !== undefined).map((p) => ({ sku: p.sku, available: p.stock as number }));
     await store.init(db, stock);
   }
 

@@ -90,7 +90,13 @@ export function priceOrder(order: NormalizedOrder, accepted: readonly AcceptedLi
   }));
   // Charged shipping (the source priced it) goes on the first line that ships, or the first line.
   const charged = shippingLines?.reduce((s, l) => s + l.price, 0);
-  const chargedOn = charged === undefined ? -1 : Math.max(0, accepted.findIndex((a) => a.requiresShipping));
+  const chargedOn =
+    charged === undefined
+      ? -1
+      : Math.max(
+          0,
+          accepted.findIndex((a) => a.requiresShipping),
+        );
   const method = charged === undefined ? shippingMethodFor(order, catalog) : undefined;
   let perOrderPending = method !== undefined && method.perOrder > 0;
   const lines = accepted.map((a, i): PricedLine => {

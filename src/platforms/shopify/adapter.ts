@@ -154,9 +154,7 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
     for (let i = 0; i < missing.length; i += 25) {
       const chunk = missing.slice(i, i + 25);
       const decl = chunk.map((_, j) => `$q${j}: String!`).join(", ");
-      const fields = chunk
-        .map((_, j) => `v${j}: productVariants(first: 5, query: $q${j}) { nodes { id sku title price inventoryQuantity product { title } } }`)
-        .join("\n");
+      const fields = chunk.map((_, j) => `v${j}: productVariants(first: 5, query: $q${j}) { nodes { id sku title price inventoryQuantity product { title } } }`).join("\n");
       const vars: Obj = {};
       chunk.forEach((sku, j) => (vars[`q${j}`] = `sku:${quote(sku)}`));
       const data = await gql("OrderbridgeVariants", `query OrderbridgeVariants(${decl}) {\n${fields}\n}`, vars, signal, scrub);
@@ -169,7 +167,12 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
         const variant =
           node === undefined
             ? null
-            : { id: String(node["id"]), sku, price: String(node["price"] ?? "0"), title: [product, node["title"] === "Default Title" ? "" : String(node["title"] ?? "")].filter(Boolean).join(" - ") || sku };
+            : {
+                id: String(node["id"]),
+                sku,
+                price: String(node["price"] ?? "0"),
+                title: [product, node["title"] === "Default Title" ? "" : String(node["title"] ?? "")].filter(Boolean).join(" - ") || sku,
+              };
         variants.set(sku, { variant, at: now });
         out.set(sku, variant);
       });
@@ -197,7 +200,11 @@ export function createShopifyPlatform(o: ShopifyOptions): PlatformAdapter {
         const existing = await findByTag(tag, ctx.signal, ctx.scrub);
         if (existing !== undefined) return { done: fromShopify(order, existing, failures, attempt === 1) };
         if (resolved === undefined) {
-          resolved = await resolve(order.lines.map((l) => l.sku), ctx.signal, ctx.scrub);
+          resolved = await resolve(
+            order.lines.map((l) => l.sku),
+            ctx.signal,
+            ctx.scrub,
+          );
           for (const l of order.lines) {
             if (resolved.get(l.sku) === null) failures.set(l.ref, `Product ${l.sku} was not found in Shopify (no variant has this SKU)`);
           }
@@ -288,7 +295,10 @@ function taxLinesInput(tax: Amount | undefined, breakdown: TaxLine[] | undefined
   const total = roundAmount(tax, exp);
   if (total === 0) return undefined;
   if (breakdown === undefined || breakdown.length === 0) return { taxLines: [{ title: "Tax", rate: rateOf(total, base), priceSet: money(total) }] };
-  const shares = allocate(total, breakdown.map((t) => t.price));
+  const shares = allocate(
+    total,
+    breakdown.map((t) => t.price),
+  );
   return { taxLines: breakdown.map((t, i) => ({ title: t.title, rate: t.rate ?? rateOf(shares[i] ?? 0, base), priceSet: money(shares[i] ?? 0) })) };
 }
 
@@ -300,7 +310,8 @@ function orderVariables(order: NormalizedOrder, lines: NormalizedLine[], resolve
   // figures Recharge charged travel as an attribute of the order, for the merchant to see.
   const settled = settleCharged(order, exp);
   const differences = (settled?.differences ?? []).map(
-    (d) => `${d.field}: charged ${formatMinor(d.recorded, exp)}, ${d.field === "total" ? "from the totals" : "lines"} ${formatMinor(d.computed, exp)}, difference ${formatMinor(d.difference, exp)}`,
+    (d) =>
+      `${d.field}: charged ${formatMinor(d.recorded, exp)}, ${d.field === "total" ? "from the totals" : "lines"} ${formatMinor(d.computed, exp)}, difference ${formatMinor(d.difference, exp)}`,
   );
   const input: Obj = {
     currency: order.currency,
@@ -318,7 +329,15 @@ function orderVariables(order: NormalizedOrder, lines: NormalizedLine[], resolve
         ],
       };
     }),
-    tags: ["orderbridge", tag, `source:${order.source}`, ...(order.tags ?? "").split(",").map((t) => t.trim()).filter(Boolean)],
+    tags: [
+      "orderbridge",
+      tag,
+      `source:${order.source}`,
+      ...(order.tags ?? "")
+        .split(",")
+        .map((t) => t.trim())
+        .filter(Boolean),
+    ],
     customAttributes: [
       { key: "orderbridge_idempotency_key", value: key },
       { key: "subscription_source", value: order.source },
@@ -368,8 +387,18 @@ function notPlaced(order: NormalizedOrder, failures: Map<string, string>, resolv
       const v = resolved.get(l.sku);
       const unitPrice = l.fixedUnitPrice === undefined ? (parseDecimal(v?.price ?? "0", exp) ?? 0) : roundAmount(l.fixedUnitPrice, exp);
       return {
-        ok: true, ref: l.ref, platformItemId: "", sku: l.sku, name: v?.title ?? l.sku, quantity: l.quantity,
-        requiresShipping: l.requiresShipping ?? true, unitPrice, shippingTotal: 0, taxTotal: 0, discountTotal: 0, lineTotal: 0,
+        ok: true,
+        ref: l.ref,
+        platformItemId: "",
+        sku: l.sku,
+        name: v?.title ?? l.sku,
+        quantity: l.quantity,
+        requiresShipping: l.requiresShipping ?? true,
+        unitPrice,
+        shippingTotal: 0,
+        taxTotal: 0,
+        discountTotal: 0,
+        lineTotal: 0,
       };
     }),
     replayed: false,
@@ -399,9 +428,18 @@ function fromShopify(order: NormalizedOrder, node: Obj, failures: Map<string, st
     const unitPrice = amount(it["originalUnitPriceSet"]);
     const taxTotal = l.fixedTaxTotal === undefined ? 0 : roundAmount(l.fixedTaxTotal, exp);
     return {
-      ok: true, ref: l.ref, platformItemId: String(it["id"]).replace(/^gid:\/\/shopify\/LineItem\//, ""), sku: l.sku,
-      name: l.description ?? l.sku, quantity: Number(it["quantity"] ?? l.quantity), requiresShipping: l.requiresShipping ?? true,
-      unitPrice, shippingTotal: 0, taxTotal, discountTotal: 0, lineTotal: unitPrice * l.quantity + taxTotal,
+      ok: true,
+      ref: l.ref,
+      platformItemId: String(it["id"]).replace(/^gid:\/\/shopify\/LineItem\//, ""),
+      sku: l.sku,
+      name: l.description ?? l.sku,
+      quantity: Number(it["quantity"] ?? l.quantity),
+      requiresShipping: l.requiresShipping ?? true,
+      unitPrice,
+      shippingTotal: 0,
+      taxTotal,
+      discountTotal: 0,
+      lineTotal: unitPrice * l.quantity + taxTotal,
     };
   });
   const created = String(node["createdAt"] ?? "");

@@ -20,6 +20,12 @@ export interface RateLimiter {
   tryReserve(maxWaitMs: number, opts?: ReserveOptions): Promise<{ granted: boolean; waitMs: number }>;
   /** The remote side answered 429: no slot before `retryAfterMs` (or one interval). */
   penalize(retryAfterMs: number | undefined): Promise<void>;
+  /**
+   * How long this process still holds back after a 429 it was told of (0: not paused). Known at
+   * once, before the shared bucket's row is written: a call that was waiting for its slot checks
+   * it before it is sent.
+   */
+  pausedFor(): number;
 }
 
 export interface ReserveOptions {
@@ -50,18 +56,29 @@ export function createRateLimiter(db: Tx, name: string, remote: RateSpec, clock:
       if (await compareAndSetTat(db, name, current, Math.ceil(r.tat))) return r.result;
     }
   }
+  // A 429 pauses this process at once; the bucket's row tells the other instances (and this one
+  // after a restart) once it is written, which may take a moment behind other writes.
+  let pausedUntil = 0;
+  const pausedFor = (): number => Math.max(0, pausedUntil - clock());
   return {
     async wait() {
       const tat = await read();
-      return tat === undefined ? 0 : gcraWait(tat, clock(), spec);
+      return Math.max(pausedFor(), tat === undefined ? 0 : gcraWait(tat, clock(), spec));
     },
-    tryReserve: (maxWaitMs, opts = {}) =>
-      update((tat, now) => {
+    pausedFor,
+    tryReserve: async (maxWaitMs, opts = {}) => {
+      const paused = pausedFor();
+      if (paused > 0) return { granted: false, waitMs: paused };
+      return update((tat, now) => {
         // Leaving k slots free is seeing a bucket k slots smaller: the same rate, a shorter burst.
         const keep = Math.min(spec.burst - 1, Math.max(0, Math.floor(opts.keepFree ?? 0)));
         const r = gcraTryReserve(tat, now, keep === 0 ? spec : { burst: spec.burst - keep, perSecond: spec.perSecond }, maxWaitMs);
         return { tat: r.granted ? r.tat : undefined, result: { granted: r.granted, waitMs: r.waitMs } };
-      }),
-    penalize: (retryAfterMs) => update((tat, now) => ({ tat: gcraPenalize(tat, now, spec, retryAfterMs), result: undefined })),
+      });
+    },
+    penalize: (retryAfterMs) => {
+      pausedUntil = Math.max(pausedUntil, clock() + Math.max(1000 / spec.perSecond, retryAfterMs ?? 0));
+      return update((tat, now) => ({ tat: gcraPenalize(tat, now, spec, retryAfterMs), result: undefined }));
+    },
   };
 }

@@ -80,6 +80,10 @@ export function createRechargeClient(o: RechargeClientOptions): RechargeClient {
       // timers/promises removes its abort listener when done: the worker's signal lives long.
       await sleep(wait, undefined, signal === undefined ? {} : { signal });
     }
+    // A 429 answered to another call while this one waited for its slot: not sent (the slot is
+    // void anyway: the 429's penalty moves the bucket past it).
+    const paused = o.limiter.pausedFor();
+    if (paused > 0) throw new RateLimitDeferral(paused);
     const res = await http
       .request({
         method,

@@ -4,6 +4,7 @@ import type express from "express";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import { createApp } from "./http/app.js";
+import type { AdminDeps } from "./http/admin.js";
 import { createMetrics, instrumentInStore, instrumentPlatform } from "./metrics.js";
 import { VERSION } from "./version.js";
 import { createInStorePlacement, createRemotePlacement, type Placement } from "./orders/placement.js";
@@ -21,6 +22,10 @@ import { createSweeper, type Sweeper } from "./recharge/sweep.js";
 import { createWebhookCheck, createWebhookSubscriptions, type WebhookCheck } from "./recharge/webhooks.js";
 import { openStore, type Store } from "./store/db.js";
 import { getJob, listJobs, replayJob } from "./store/jobs.js";
+import { attemptsOf } from "./store/job-attempts.js";
+import { callbacksOfToken, getCallback, listCallbacks } from "./store/callback-log.js";
+import { countMatchingJobs, listActions, matchingJobIds, overview as consoleOverview, recordAction, resolveDead, sessionEnded } from "./store/console.js";
+import { createCallbackLog, type CallbackLog } from "./subscribe-pro/callback-log.js";
 import { createPruner } from "./store/retention.js";
 import { createSubscribeProCallback } from "./subscribe-pro/callback.js";
 import type { SpCallbackRequest } from "./subscribe-pro/types.js";
@@ -36,6 +41,8 @@ export interface Service {
   worker: Worker;
   /** The Recharge sweep (with RECHARGE_API_TOKEN and RECHARGE_SWEEP_INTERVAL > 0) and the webhook check (with PUBLIC_URL too). */
   rechargeTasks: { sweeper: Sweeper | undefined; webhookCheck: WebhookCheck | undefined };
+  /** The Subscribe Pro callback log's writer (flush() writes what is queued). */
+  callbackLog: CallbackLog;
   close(): Promise<void>;
 }
 
@@ -232,6 +239,30 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
         { trustProxy: config.trustProxy },
       );
     }
+    // Every Subscribe Pro callback, whatever the platform, for the admin API and the console.
+    const callbackLog = createCallbackLog({ db: store.handle, log, redactEmail: config.log.redactEmail });
+    // What the admin API and the console read and do: the same functions for both.
+    const admin: AdminDeps = {
+      callbacks: {
+        list: (q) => listCallbacks(store.handle, q),
+        get: (id) => getCallback(store.handle, id),
+        ofToken: (token) => callbacksOfToken(store.handle, token),
+      },
+      orders: { list: (q) => listOrders(store.handle, q), get: (n) => getOrder(store.handle, n) },
+      events: {
+        list: (q) => listJobs(store.handle, q),
+        get: (id) => getJob(store.handle, id),
+        attempts: (id) => attemptsOf(store.handle, id),
+        async replay(id) {
+          const r = await replayJob(store.handle, id, clock());
+          if (r.kind === "replayed") worker.nudge(r.job.lane);
+          return r;
+        },
+        matching: (q) => matchingJobIds(store.handle, q),
+        count: (q) => countMatchingJobs(store.handle, q),
+        resolve: (id, outcome) => resolveDead(store.handle, id, outcome, clock()),
+      },
+    };
     const app = createApp({
       config,
       metrics,
@@ -244,18 +275,41 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       handleCallback,
       receiveRecharge,
       ping: () => store.ping(),
-      admin: {
-        orders: { list: (q) => listOrders(store.handle, q), get: (n) => getOrder(store.handle, n) },
-        events: {
-          list: (q) => listJobs(store.handle, q),
-          get: (id) => getJob(store.handle, id),
-          async replay(id) {
-            const r = await replayJob(store.handle, id, clock());
-            if (r.kind === "replayed") worker.nudge(r.job.lane);
-            return r;
-          },
-        },
-      },
+      recordCallback: (c) => callbackLog.record(c),
+      ...(config.adminToken === undefined
+        ? {}
+        : {
+            console: {
+              adminToken: config.adminToken,
+              clock,
+              ...admin,
+              overview: () => consoleOverview(store.handle, clock()),
+              async recharge() {
+                const last = webhookCheck?.last;
+                return {
+                  ...(limiter === undefined ? {} : { rateLimit: { waitMs: await limiter.wait(), burst: rc.rateLimit.burst, perSecond: rc.rateLimit.perSecond } }),
+                  ...(webhookCheck === undefined
+                    ? {}
+                    : {
+                        webhooks:
+                          last === undefined
+                            ? { ok: true, problems: [], checkedAt: null }
+                            : {
+                                ok: last.ok,
+                                problems: last.topics.filter((x) => x.state !== "ok").map((x) => ({ topic: x.topic, problem: x.problem ?? x.state })),
+                                checkedAt: clock(),
+                              },
+                      }),
+                };
+              },
+              actions: {
+                record: (a) => recordAction(store.handle, { ...a, at: clock() }),
+                list: (n) => listActions(store.handle, n),
+                ended: (id) => sessionEnded(store.handle, id),
+              },
+            },
+          }),
+      admin,
     });
     if (opts.startWorker !== false) worker.start();
     if (opts.startRechargeTasks !== false) {
@@ -279,7 +333,9 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       store,
       worker,
       rechargeTasks: { sweeper, webhookCheck },
+      callbackLog,
       async close() {
+        await callbackLog.close();
         await pruner?.stop();
         await sweeper?.stop();
         await webhookCheck?.stop();

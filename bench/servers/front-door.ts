@@ -30,7 +30,11 @@ const app = createApp({
   handleCallback: () => Promise.resolve({ status: 201, body: ANSWER, headers: {}, replayed: false, orderNumber: "OB-100000" }),
   receiveRecharge: undefined,
   ping: () => store.ping(),
-  admin: { orders: { list: notHere, get: notHere }, events: { list: notHere, get: notHere, replay: notHere } },
+  admin: {
+    callbacks: { list: notHere, get: notHere, ofToken: notHere },
+    orders: { list: notHere, get: notHere },
+    events: { list: notHere, get: notHere, attempts: notHere, replay: notHere, matching: notHere, count: notHere, resolve: notHere },
+  },
 });
 
 const server = app.listen(config.port, config.host ?? "127.0.0.1", () => {

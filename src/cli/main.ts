@@ -17,7 +17,7 @@ import { openStore } from "../store/db.js";
 import { describePrune, MIN_RETENTION_DAYS, prune } from "../store/retention.js";
 import { createSchemaRegistry } from "../validation/schemas.js";
 import { packageVersion } from "../version.js";
-import { adminClient, CliError, collectPages, MAX_PAGE } from "./admin-client.js";
+import { adminClient, CliError, collectPages, MAX_PAGE, query } from "./admin-client.js";
 import { CHECK_NAMES, runCheck } from "./check.js";
 import { colorWanted } from "./check/report.js";
 import { BUILTIN_FIXTURES, runSend, type SendSource } from "./send.js";
@@ -95,7 +95,9 @@ program
         `${store.kind}: ${r.dryRun ? "dry run: nothing changed; " : ""}what finished before ${new Date(r.cutoff).toISOString()} (${days} days)\n` +
           `jobs         ${n(r.jobs.deleted)} ${del} (done ${r.jobs.done}, skipped ${r.jobs.skipped}, ignored ${r.jobs.ignored}; dead letters are kept)\n` +
           `sp_callbacks ${n(r.spCallbacks.deleted)} ${del} (retryable answers: nothing was placed)\n` +
-          `sp_callbacks ${n(r.spCallbacks.answersDropped)} ${drop} their stored answer (placed orders: key, body hash and order number stay)`,
+          `sp_callbacks ${n(r.spCallbacks.answersDropped)} ${drop} their stored answer (placed orders: key, body hash and order number stay)\n` +
+          `job_attempts ${n(r.jobAttempts.deleted)} ${del} (the runs of pruned jobs; a dead letter keeps its history)\n` +
+          `callback log ${n(r.callbackLog.deleted)} ${del} (Subscribe Pro callbacks received before then)`,
       );
     } finally {
       await store.close();
@@ -256,6 +258,49 @@ const printNextPage = (nextCursor: string | null | undefined): void => {
   if (typeof nextCursor === "string") print(`more: add --cursor ${nextCursor}`);
 };
 
+const callbacks = program.command("callbacks").description("The Subscribe Pro callback log: every order callback as received and answered");
+withPaging(withServer(callbacks.command("list").description("Newest first"), "print JSON ({ callbacks, nextCursor }) instead of a table"))
+  .option("--status <status>", "an HTTP status (409) or a class (2xx, 4xx, 5xx)")
+  .option("--search <text>", "a sales order token, an order number or a customer email")
+  .option("--since <time>", "received since: an ISO 8601 time or a span before now (90m, 72h, 30d)")
+  .option("--refused", "only the sample of requests refused before their signature or address was accepted", false)
+  .option("--cursor <cursor>", "start at this page: the cursor a list before printed (nextCursor)")
+  .action(async (opts: Obj) => {
+    const { items, next } = await collectPages(server(opts), {
+      path: "/admin/callbacks",
+      params: {
+        status: opts["status"],
+        q: opts["search"],
+        from: opts["since"] === undefined ? undefined : new Date(parseSince(String(opts["since"]))).toISOString(),
+        authenticated: opts["refused"] === true ? "false" : undefined,
+      },
+      itemsField: "callbacks",
+      cursorField: "nextCursor",
+      cursorParam: "cursor",
+      start: opts["cursor"] as string | undefined,
+      limit: pageLimit(opts),
+    });
+    const list = items as Obj[];
+    if (opts["json"] === true) return print(JSON.stringify({ callbacks: list, nextCursor: next }));
+    const reason = (c: Obj): unknown => {
+      const r = c["reasons"] as { errorMessage?: string; errorItems?: { message?: string }[] } | null;
+      return r?.errorMessage ?? r?.errorItems?.[0]?.message ?? (c["replayed"] === true ? "(stored answer sent again)" : null);
+    };
+    print(
+      table(
+        ["id", "received", "status", "token", "order", "ms", "reason"],
+        list.map((c) => [c["id"], c["receivedAt"], c["status"], c["salesOrderToken"], c["orderNumber"], c["durationMs"], reason(c)]),
+      ),
+    );
+    printNextPage(next);
+  });
+withServer(callbacks.command("show").description("One callback, with its masked body, its order and the other callbacks of its token").argument("<id>")).action(
+  async (id: string, opts: Obj) => {
+    const c = (await server(opts).get(`/admin/callbacks/${encodeURIComponent(id)}`)) as Obj;
+    print(opts["json"] === true ? JSON.stringify(c) : details(c, { sameToken: ["id", "receivedAt", "status", "orderNumber", "replayed"] }));
+  },
+);
+
 const events = program.command("events").description("The event log: Recharge inbox events and write-back jobs");
 withPaging(withServer(events.command("list").description("Newest first"), "print JSON ({ events, nextCursor }) instead of a table"))
   .addOption(new Option("--state <state>").choices(["pending", "running", "done", "skipped", "ignored", "dead"]))
@@ -291,14 +336,36 @@ withPaging(withServer(events.command("list").description("Newest first"), "print
     );
     printNextPage(next);
   });
-withServer(events.command("show").description("One event or job, with its body and payload").argument("<id>")).action(async (id: string, opts: Obj) => {
+withServer(events.command("show").description("One event or job, with its body, its payload and every attempt").argument("<id>")).action(async (id: string, opts: Obj) => {
   const e = (await server(opts).get(`/admin/events/${encodeURIComponent(id)}`)) as Obj;
-  print(opts["json"] === true ? JSON.stringify(e) : details(e));
+  print(opts["json"] === true ? JSON.stringify(e) : details(e, { attemptHistory: ["attempt", "outcome", "remoteStatus", "startedAt", "durationMs", "nextAttemptAt", "detail"] }));
 });
 withServer(events.command("replay").description("Run an event or job again from the start").argument("<id>")).action(async (id: string, opts: Obj) => {
   const e = (await server(opts).post(`/admin/events/${encodeURIComponent(id)}/replay`)) as Obj;
   print(opts["json"] === true ? JSON.stringify(e) : `${String(e["id"])} is ${String(e["state"])} again`);
 });
+withServer(events.command("replay-matching").description("Replay every event or job a filter matches (not running), at most 1000 a run"))
+  .addOption(new Option("--state <state>").choices(["pending", "done", "skipped", "ignored", "dead"]))
+  .option("--kind <kind>", "e.g. recharge.order_writeback")
+  .option("--resource <id>", "a Recharge order id")
+  .option("--dry-run", "only count what matches", false)
+  .action(async (opts: Obj) => {
+    const r = (await server(opts).post(
+      `/admin/events/replay${query({ state: opts["state"], kind: opts["kind"], resourceId: opts["resource"], dryRun: opts["dryRun"] === true ? "true" : undefined })}`,
+    )) as Obj;
+    if (opts["json"] === true) return print(JSON.stringify(r));
+    print(
+      opts["dryRun"] === true
+        ? `${String(r["matched"])} match`
+        : `${String(r["replayed"])} of ${String(r["matched"])} replayed${r["more"] === true ? " (more match: run it again)" : ""}`,
+    );
+  });
+withServer(events.command("resolve").description("Mark a dead letter resolved without replaying it").argument("<id>"))
+  .option("--note <text>", "why (kept in its outcome)")
+  .action(async (id: string, opts: Obj) => {
+    const e = (await server(opts).post(`/admin/events/${encodeURIComponent(id)}/resolve${query({ note: opts["note"] })}`)) as Obj;
+    print(opts["json"] === true ? JSON.stringify(e) : `${String(e["id"])} is ${String(e["state"])}: ${String(e["outcome"])}`);
+  });
 
 const orders = program.command("orders").description("The local platform's orders");
 withPaging(withServer(orders.command("list").description("Newest first"), "print JSON ({ orders, nextCursor }) instead of a table"))

@@ -2,12 +2,20 @@ import { bearerTokenCheck } from "../security/bearer-token.js";
 import express from "express";
 import { ConflictError, NotFoundError, PayloadError, UnauthorizedError, type InvalidField } from "../errors.js";
 import type { JobListQuery, JobRow, JobState, ReplayResult } from "../store/jobs.js";
+import type { JobAttempt } from "../store/job-attempts.js";
+import type { CallbackLogEntry, CallbackLogQuery } from "../store/callback-log.js";
 import type { OrderView } from "../platforms/local/orders-query.js";
 import { unstorableText } from "../validation/json.js";
 import { recordRoute } from "./context.js";
 import { pathParam } from "./path.js";
 
 export interface AdminDeps {
+  callbacks: {
+    list(q: CallbackLogQuery): Promise<CallbackLogEntry[]>;
+    get(id: string): Promise<CallbackLogEntry | undefined>;
+    /** Every callback with this sales order token, oldest first. */
+    ofToken(token: string): Promise<CallbackLogEntry[]>;
+  };
   orders: {
     list(q: { salesOrderToken?: string; source?: string; sourceOrderId?: string; limit: number; before?: number }): Promise<{ orders: OrderView[]; nextBefore: string | null }>;
     get(orderNumber: string): Promise<OrderView | undefined>;
@@ -15,7 +23,14 @@ export interface AdminDeps {
   events: {
     list(q: JobListQuery): Promise<JobRow[]>;
     get(id: string): Promise<JobRow | undefined>;
+    /** Its runs, oldest first. */
+    attempts(id: string): Promise<JobAttempt[]>;
     replay(id: string): Promise<ReplayResult>;
+    /** Ids of what a filter matches (neither running nor pending), and how many, for a bulk replay. */
+    matching(q: { state?: JobState; kind?: string; resourceId?: string; limit: number }): Promise<string[]>;
+    count(q: { state?: JobState; kind?: string; resourceId?: string }): Promise<number>;
+    /** A dead letter marked resolved without a replay (skipped); undefined when it is not dead. */
+    resolve(id: string, outcome: string): Promise<JobRow | undefined>;
   };
 }
 
@@ -97,6 +112,59 @@ export function eventView(j: JobRow, full = false): Record<string, unknown> {
   };
 }
 
+/** A Subscribe Pro callback as the admin API shows it; `full` adds the masked request body. */
+export function callbackView(c: CallbackLogEntry, full = false): Record<string, unknown> {
+  return {
+    id: c.id,
+    receivedAt: iso(c.receivedAt),
+    requestId: c.requestId,
+    authenticated: c.authenticated,
+    salesOrderToken: c.salesOrderToken,
+    customerEmail: c.customerEmail,
+    status: c.status,
+    orderNumber: c.orderNumber,
+    errorCode: c.errorCode,
+    reasons: c.reasons,
+    replayed: c.replayed,
+    durationMs: c.durationMs,
+    clientAddress: c.clientAddress,
+    bodyBytes: c.bodyBytes,
+    ...(full ? { body: parseMaybe(c.body) } : {}),
+  };
+}
+
+const encodeCallbackCursor = (c: CallbackLogEntry): string => Buffer.from(`cb:${c.receivedAt}:${c.id}`, "utf8").toString("base64url");
+function decodeCallbackCursor(text: string): { receivedAt: number; id: string } | undefined {
+  const m = /^cb:(\d{1,15}):(.+)$/.exec(Buffer.from(text, "base64url").toString("utf8"));
+  return m === null || unstorableText(m[2] as string) !== undefined ? undefined : { receivedAt: Number(m[1]), id: m[2] as string };
+}
+
+/** An ISO 8601 time of a query parameter, as ms since the epoch. */
+function timeParam(q: ReturnType<typeof queryReader>, name: string): number | undefined {
+  const v = q.str(name);
+  if (v === undefined) return undefined;
+  const ms = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) ? Date.parse(v) : NaN;
+  if (Number.isNaN(ms)) {
+    q.fields.push({ pointer: `/query/${name}`, message: "must be an ISO 8601 date or time, e.g. 2026-12-01 or 2026-12-01T10:00:00Z" });
+    return undefined;
+  }
+  return ms;
+}
+
+/** One run of an event or job, as the admin API shows it. */
+export function attemptView(a: JobAttempt): Record<string, unknown> {
+  return {
+    attempt: a.attempt,
+    outcome: a.outcome,
+    detail: a.detail,
+    remoteStatus: a.remoteStatus,
+    nextAttemptAt: a.nextRunAt === null ? null : iso(a.nextRunAt),
+    startedAt: iso(a.startedAt),
+    endedAt: iso(a.endedAt),
+    durationMs: a.endedAt - a.startedAt,
+  };
+}
+
 const encodeCursor = (j: JobRow): string => Buffer.from(`${j.created_at}:${j.id}`, "utf8").toString("base64url");
 function decodeCursor(c: string): { createdAt: number; id: string } | undefined {
   const m = /^(\d{1,15}):(.+)$/.exec(Buffer.from(c, "base64url").toString("utf8"));
@@ -130,6 +198,44 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
   // Every route records its pattern, then checks the token: a 401 is counted under its route too.
   const guard = [recordRoute, authenticate];
 
+  router.get("/callbacks", ...guard, async (req, res) => {
+    const q = queryReader(req.query as Record<string, unknown>);
+    const limit = q.int("limit", 1, 200) ?? 50;
+    const cursorText = q.str("cursor");
+    const cursor = cursorText === undefined ? undefined : decodeCallbackCursor(cursorText);
+    if (cursorText !== undefined && cursor === undefined) q.fields.push({ pointer: "/query/cursor", message: "must be the nextCursor of a previous page" });
+    const statusText = q.str("status");
+    let status: CallbackLogQuery["status"];
+    if (statusText !== undefined) {
+      if (/^[245]xx$/.test(statusText)) status = statusText as "2xx" | "4xx" | "5xx";
+      else if (/^[1-5]\d\d$/.test(statusText)) status = Number(statusText);
+      else q.fields.push({ pointer: "/query/status", message: "must be an HTTP status (201) or a class (2xx, 4xx, 5xx)" });
+    }
+    const search = q.str("q");
+    const from = timeParam(q, "from");
+    const to = timeParam(q, "to");
+    const auth = q.str("authenticated", ["true", "false"]);
+    q.check();
+    const rows = await deps.callbacks.list({
+      limit,
+      ...(status === undefined ? {} : { status }),
+      ...(search === undefined || search === "" ? {} : { search }),
+      ...(from === undefined ? {} : { from }),
+      ...(to === undefined ? {} : { to }),
+      ...(auth === undefined ? {} : { authenticated: auth === "true" }),
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    const last = rows.at(-1);
+    res.json({ callbacks: rows.map((c) => callbackView(c)), nextCursor: rows.length === limit && last !== undefined ? encodeCallbackCursor(last) : null });
+  });
+  router.get("/callbacks/:id", ...guard, async (req, res) => {
+    const id = pathParam(req, "id");
+    const c = await deps.callbacks.get(id);
+    if (c === undefined) throw new NotFoundError(`No callback ${id}.`);
+    const order = c.orderNumber === null ? undefined : await deps.orders.get(c.orderNumber);
+    const sameToken = c.salesOrderToken === null ? [] : await deps.callbacks.ofToken(c.salesOrderToken);
+    res.json({ ...callbackView(c, true), order: order ?? null, sameToken: sameToken.filter((o) => o.id !== c.id).map((o) => callbackView(o)) });
+  });
   router.get("/orders", ...guard, async (req, res) => {
     const q = queryReader(req.query as Record<string, unknown>);
     const limit = q.int("limit", 1, 200) ?? 50;
@@ -184,7 +290,40 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
     const id = pathParam(req, "id");
     const row = await deps.events.get(id);
     if (row === undefined) throw new NotFoundError(`No event ${id}.`);
-    res.json(eventView(row, true));
+    res.json({ ...eventView(row, true), attemptHistory: (await deps.events.attempts(id)).map(attemptView) });
+  });
+  // Bulk replay: dryRun=true answers the count only. At most 1000 a request (answered: more).
+  router.post("/events/replay", ...guard, async (req, res) => {
+    const q = queryReader(req.query as Record<string, unknown>);
+    const state = q.str("state", JOB_STATES) as JobState | undefined;
+    const kind = q.str("kind");
+    const resourceId = q.str("resourceId");
+    const dryRun = q.str("dryRun", ["true", "false"]) === "true";
+    q.check();
+    if (state === undefined && kind === undefined && resourceId === undefined) {
+      throw new PayloadError("query_invalid", "Give a filter (state, kind or resourceId): a bulk replay of everything is refused.", [
+        { pointer: "/query/state", message: "a filter is required" },
+      ]);
+    }
+    const f = { ...(state === undefined ? {} : { state }), ...(kind === undefined ? {} : { kind }), ...(resourceId === undefined ? {} : { resourceId }) };
+    const matched = await deps.events.count(f);
+    if (dryRun) return void res.json({ matched, replayed: 0, more: matched > 1000 });
+    const ids = await deps.events.matching({ ...f, limit: 1000 });
+    let replayed = 0;
+    for (const id of ids) if ((await deps.events.replay(id)).kind === "replayed") replayed++;
+    res.status(202).json({ matched, replayed, more: matched > ids.length });
+  });
+  router.post("/events/:id/resolve", ...guard, async (req, res) => {
+    const id = pathParam(req, "id");
+    const q = queryReader(req.query as Record<string, unknown>);
+    const note = q.str("note");
+    q.check();
+    const r = await deps.events.resolve(id, `resolved through the admin API without a replay${note === undefined ? "" : `: ${note.slice(0, 200)}`}`);
+    if (r === undefined) {
+      if ((await deps.events.get(id)) === undefined) throw new NotFoundError(`No event ${id}.`);
+      throw new ConflictError(`Event ${id} is not a dead letter: only a dead one can be marked resolved.`);
+    }
+    res.json(eventView(r));
   });
   router.post("/events/:id/replay", ...guard, async (req, res) => {
     const id = pathParam(req, "id");

@@ -18,10 +18,12 @@ import { methodLabel, renderMetrics, webhookTopicLabel, type Metrics } from "../
 import type { RechargeAck, RechargeDelivery } from "../recharge/receive.js";
 import { normalizeTopic } from "../recharge/receive.js";
 import { adminRouter, type AdminDeps } from "./admin.js";
+import { consoleRouter, type ConsoleDeps } from "./console/router.js";
 import { loadOpenApi } from "./openapi.js";
 import { ROUTES } from "./routes.js";
 import { isStoreUnavailable } from "../store/db.js";
 import type { CallbackInput, CallbackOutput } from "../subscribe-pro/callback.js";
+import type { ObservedCallback } from "../subscribe-pro/callback-log.js";
 import { ctx, requestContext } from "./context.js";
 import { pathParam, refuseUndecodablePath } from "./path.js";
 import { spPreBody, spVerifySignature, type SpAuthPolicy } from "./subscribe-pro-auth.js";
@@ -37,6 +39,10 @@ export interface AppDeps {
   receiveRecharge: ((d: RechargeDelivery) => Promise<RechargeAck>) | undefined;
   ping: () => Promise<void>;
   admin: AdminDeps;
+  /** The operator console (with ADMIN_TOKEN). */
+  console?: ConsoleDeps;
+  /** Told every Subscribe Pro callback once it is answered (the callback log). */
+  recordCallback?: (c: ObservedCallback) => void;
 }
 
 /** Builds the Express application. No business logic here: routes adapt HTTP to the use cases. */
@@ -46,7 +52,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.set("etag", false);
   app.use(traceRequests());
   app.use(helmet());
-  app.use(requestContext(deps.log, observer(deps.metrics)));
+  app.use(requestContext(deps.log, observer(deps.metrics, deps.recordCallback)));
   app.use(refuseUndecodablePath);
 
   app.get("/healthz", (_req, res) => {
@@ -87,10 +93,14 @@ export function createApp(deps: AppDeps): express.Express {
     tracedMiddleware("subscribe-pro.verify", spVerifySignature(deps.spAuth)),
     async (req: Request, res: Response) => {
       const c = ctx(res);
+      // Past the signature and allowlist checks: the callback log keeps it whole.
+      res.locals["spAuthenticated"] = true;
       const out = await deps.handleCallback({ rawBody: req.body as Buffer, requestId: c.requestId, log: c.log });
       // An answer of the order pipeline: a 409 here means nothing was ordered (a refused request,
       // such as a reused token, is thrown and answered by the error handler instead).
       res.locals["callbackAnswered"] = true;
+      res.locals["answerBody"] = out.body;
+      res.locals["callbackReplayed"] = out.replayed;
       // Node's own writeHead/end: the answer is a finished JSON body, and Express's res.send (type
       // lookup, ETag and freshness checks for a POST) cost more than writing it.
       const body = Buffer.from(out.body, "utf8");
@@ -145,6 +155,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   if (deps.config.adminToken !== undefined) {
     app.use(ROUTES.admin, adminRouter(deps.config.adminToken, deps.admin));
+    if (deps.console !== undefined) app.use("/console", consoleRouter(deps.console));
   }
 
   app.use(() => {
@@ -174,7 +185,7 @@ function rawBody(limit: number) {
 const SP_ROUTE = ROUTES.subscribeProCallback;
 
 /** Counts every answer into the metrics once it is sent (route, callback outcome, webhook result). */
-function observer(m: Metrics) {
+function observer(m: Metrics, recordCallback: ((c: ObservedCallback) => void) | undefined) {
   return (req: Request, res: Response, route: string, seconds: number): void => {
     const status = res.statusCode;
     const method = methodLabel(req.method);
@@ -182,6 +193,19 @@ function observer(m: Metrics) {
     m.httpDuration.observe({ method, route }, seconds);
     if (route === SP_ROUTE) {
       m.callbackOutcomes.inc({ outcome: [201, 202, 409].includes(status) && res.locals["callbackAnswered"] === true ? String(status) : `${Math.floor(status / 100)}xx` });
+      if (recordCallback !== undefined && req.method === "POST") {
+        recordCallback({
+          receivedAt: Date.now() - Math.round(seconds * 1000),
+          requestId: ctx(res).requestId,
+          authenticated: res.locals["spAuthenticated"] === true,
+          status,
+          rawBody: Buffer.isBuffer(req.body) ? req.body : undefined,
+          answer: res.locals["answerBody"],
+          replayed: res.locals["callbackReplayed"] === true,
+          durationMs: seconds * 1000,
+          clientAddress: req.ip,
+        });
+      }
     } else if (route.startsWith(ROUTES.rechargeWebhooks)) {
       const w = res.locals["webhook"] as { topic: string; result: string } | undefined;
       const labels = w ?? { topic: "(none)", result: "refused" }; // another method (405)
@@ -207,6 +231,7 @@ function errorHandler(log: Logger) {
         cause: err.cause instanceof Error ? err.cause.message : undefined,
       });
     }
+    res.locals["answerBody"] = answer.body;
     res.status(answer.status).set(answer.headers).json(answer.body);
   };
 }

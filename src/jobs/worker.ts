@@ -3,7 +3,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { coerceError, errorText } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { isDataError, isStoreUnavailable } from "../store/db.js";
-import type { Tx } from "../store/handle.js";
+import { transaction, type Tx } from "../store/handle.js";
+import { recordAttempt, type JobAttempt } from "../store/job-attempts.js";
 import { claimNext, completeJob, extendLease, failJob, hasDue, releaseAllHeldBy, releaseJob, requeueExpired, type JobRow, type Lane } from "../store/jobs.js";
 import { backoffMs, type BackoffOptions } from "../outbound/retry-policy.js";
 
@@ -12,6 +13,8 @@ export interface JobResult {
   state: "done" | "skipped";
   /** One line for operators: what happened ("placed order OB-100001", "skipped: status queued"). */
   outcome: string;
+  /** The HTTP status of the remote call the run made, when it made one (kept in its attempt history). */
+  remoteStatus?: number;
 }
 
 /**
@@ -23,12 +26,15 @@ export class JobError extends Error {
   readonly retry: boolean;
   readonly retryAfterMs: number | undefined;
   readonly countsAsAttempt: boolean;
-  constructor(message: string, o: { retry: boolean; retryAfterMs?: number; countsAsAttempt?: boolean; cause?: unknown }) {
+  /** The HTTP status of the remote call that failed, when there was an answer. */
+  readonly remoteStatus: number | undefined;
+  constructor(message: string, o: { retry: boolean; retryAfterMs?: number; countsAsAttempt?: boolean; remoteStatus?: number; cause?: unknown }) {
     super(message, o.cause === undefined ? undefined : { cause: o.cause });
     this.name = "JobError";
     this.retry = o.retry;
     this.retryAfterMs = o.retryAfterMs;
     this.countsAsAttempt = o.countsAsAttempt ?? true;
+    this.remoteStatus = o.remoteStatus;
   }
 }
 
@@ -231,6 +237,7 @@ export function createWorker(o: WorkerOptions): Worker {
 
   async function runJob(job: JobRow): Promise<void> {
     const attempt = job.attempts + 1;
+    const startedAt = clock();
     const log = o.log.child({ jobId: job.id, kind: job.kind, ...(job.correlation_id === null ? {} : { correlationId: job.correlation_id }) });
     const handler = o.handlers[job.kind];
     // The lease is renewed while the job runs (every third of it), so a job slower than the lease
@@ -262,14 +269,27 @@ export function createWorker(o: WorkerOptions): Worker {
       result = await handler(job, { log, signal: controller.signal, attempt }).finally(settled);
     } catch (e) {
       settled();
-      await recordFailure(job, attempt, e, log, () => leaseUntil);
+      await recordFailure(job, attempt, e, log, () => leaseUntil, startedAt);
       return;
     }
     const kept = await record(
       log,
       "its result",
       () => leaseUntil,
-      () => completeJob(o.db, job.id, id, { state: result.state, outcome: result.outcome, attempts: attempt, now: clock() }),
+      () => {
+        const now = clock();
+        return withAttempt((tx) => completeJob(tx, job.id, id, { state: result.state, outcome: result.outcome, attempts: attempt, now }), {
+          jobId: job.id,
+          attempt,
+          outcome: result.state,
+          detail: result.outcome,
+          remoteStatus: result.remoteStatus ?? null,
+          nextRunAt: null,
+          workerId: id,
+          startedAt,
+          endedAt: now,
+        });
+      },
     );
     if (kept === undefined) return;
     if (kept) o.onAttempt?.(job.kind, result.state);
@@ -304,12 +324,31 @@ export function createWorker(o: WorkerOptions): Worker {
     }
   }
 
-  async function recordFailure(job: JobRow, attempt: number, e: unknown, log: Logger, leaseUntil: () => number): Promise<void> {
+  /** A job's new state and the run that led to it, in one transaction: the history never disagrees with the job. */
+  async function withAttempt(write: (tx: Tx) => Promise<boolean>, a: JobAttempt): Promise<boolean> {
+    return transaction(o.db, async (tx) => {
+      const kept = await write(tx);
+      if (kept) await recordAttempt(tx, a);
+      return kept;
+    });
+  }
+
+  async function recordFailure(job: JobRow, attempt: number, e: unknown, log: Logger, leaseUntil: () => number, startedAt: number): Promise<void> {
     const err = coerceError(e);
     const now = clock();
     if (controller.signal.aborted) {
       // Interrupted by shutdown (whatever the error says): give it back without spending an attempt.
-      await releaseJob(o.db, job.id, id, now, now).catch(() => undefined);
+      await withAttempt(async (tx) => (await releaseJob(tx, job.id, id, now, now), true), {
+        jobId: job.id,
+        attempt,
+        outcome: "released",
+        detail: "given back at shutdown",
+        remoteStatus: null,
+        nextRunAt: now,
+        workerId: id,
+        startedAt,
+        endedAt: now,
+      }).catch(() => undefined);
       o.onAttempt?.(job.kind, "released");
       return;
     }
@@ -321,7 +360,20 @@ export function createWorker(o: WorkerOptions): Worker {
     const exhausted = counts && attempts >= job.max_attempts;
     const retryAt = !retryable || exhausted ? undefined : now + (je?.retryAfterMs ?? backoffMs(attempts, o.backoff));
     const message = describe(err);
-    const kept = await record(log, "a failure", leaseUntil, () => failJob(o.db, job.id, id, { error: message, attempts, retryAt, now: clock() }));
+    const kept = await record(log, "a failure", leaseUntil, () => {
+      const at = clock();
+      return withAttempt((tx) => failJob(tx, job.id, id, { error: message, attempts, retryAt, now: at }), {
+        jobId: job.id,
+        attempt,
+        outcome: retryAt === undefined ? "dead" : counts ? "retry" : "deferred",
+        detail: message,
+        remoteStatus: je?.remoteStatus ?? null,
+        nextRunAt: retryAt ?? null,
+        workerId: id,
+        startedAt,
+        endedAt: at,
+      });
+    });
     if (kept !== true) return;
     o.onAttempt?.(job.kind, retryAt === undefined ? "dead" : counts ? "retry" : "released");
     if (retryAt === undefined) {

@@ -233,6 +233,7 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
     const detail = describeErrorBody(res.data, client.scrub);
     throw new JobError(`${method} ${path} → ${res.status}${rid === undefined ? "" : ` (request id ${rid})`}${detail === "" ? "" : `: ${detail}`}`, {
       retry: verdict === "retry",
+      remoteStatus: res.status,
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     });
   }
@@ -278,7 +279,7 @@ export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string
       const path = what === "order" ? `/orders/${encodeURIComponent(p.rechargeOrderId)}` : `/charges/${encodeURIComponent(p.chargeId ?? "")}`;
       const body = what === "order" ? orderWriteBackBody(p.apiVersion, p, deps.sendOrderNumber) : chargeWriteBackBody(p.apiVersion, p);
       const res = await call(client, "PUT", path, body, p.apiVersion, ctx.signal);
-      return { state: "done", outcome: `PUT ${path} → ${res.status} (external order ${p.externalOrderNumber}${learnt})` };
+      return { state: "done", outcome: `PUT ${path} → ${res.status} (external order ${p.externalOrderNumber}${learnt})`, remoteStatus: res.status };
     };
 
   return handlersOf([processWebhook, PUT_ORDER_TASK.handle(writeBack("order")), PUT_CHARGE_TASK.handle(writeBack("charge"))]);

@@ -166,7 +166,8 @@ export async function completeJob(tx: Tx, id: string, workerId: string, o: { sta
   const db = kx(tx);
   const r = await db
     .updateTable("jobs")
-    .set({ state: o.state, outcome: o.outcome, attempts: o.attempts, locked_by: null, lease_until: null, updated_at: o.now })
+    // The last error goes: a finished job shows its outcome (its earlier failures are in job_attempts).
+    .set({ state: o.state, outcome: o.outcome, last_error: null, attempts: o.attempts, locked_by: null, lease_until: null, updated_at: o.now })
     .where("id", "=", id)
     .where("locked_by", "=", workerId)
     .where("state", "=", "running")

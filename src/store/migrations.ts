@@ -218,6 +218,72 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0012_job_attempts": {
+    async up(db: Kysely<unknown>) {
+      // Every run of a job, not only its last error: the admin API's and the console's attempt
+      // history (src/store/job-attempts.ts). Pruned with the jobs (src/store/retention.ts).
+      await db.schema
+        .createTable("job_attempts")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("job_id", "text", (c) => c.notNull())
+        .addColumn("attempt", "integer", (c) => c.notNull())
+        .addColumn("outcome", "text", (c) => c.notNull())
+        .addColumn("detail", "text")
+        .addColumn("remote_status", "integer")
+        .addColumn("next_run_at", "bigint")
+        .addColumn("worker_id", "text", (c) => c.notNull())
+        .addColumn("started_at", "bigint", (c) => c.notNull())
+        .addColumn("ended_at", "bigint", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("job_attempts_job").on("job_attempts").columns(["job_id", "started_at"]).execute();
+      await db.schema.createIndex("job_attempts_ended").on("job_attempts").column("ended_at").execute();
+    },
+  },
+  "0013_callback_log": {
+    async up(db: Kysely<unknown>) {
+      // Every Subscribe Pro callback whatever the platform (src/store/callback-log.ts): the admin
+      // API's and the console's callback list. Pruned by received_at (src/store/retention.ts).
+      await db.schema
+        .createTable("sp_callback_log")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("received_at", "bigint", (c) => c.notNull())
+        .addColumn("request_id", "text", (c) => c.notNull())
+        .addColumn("authenticated", "integer", (c) => c.notNull())
+        .addColumn("sales_order_token", "text")
+        .addColumn("customer_email", "text")
+        .addColumn("status", "integer", (c) => c.notNull())
+        .addColumn("order_number", "text")
+        .addColumn("error_code", "text")
+        .addColumn("reasons", "text")
+        .addColumn("replayed", "integer", (c) => c.notNull())
+        .addColumn("duration_ms", "real", (c) => c.notNull())
+        .addColumn("client_address", "text")
+        .addColumn("body", "text")
+        .addColumn("body_bytes", "integer", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("sp_callback_log_received").on("sp_callback_log").columns(["received_at", "id"]).execute();
+      await db.schema.createIndex("sp_callback_log_token").on("sp_callback_log").column("sales_order_token").execute();
+      await db.schema.createIndex("sp_callback_log_order").on("sp_callback_log").column("order_number").execute();
+      await db.schema.createIndex("sp_callback_log_refused").on("sp_callback_log").columns(["authenticated", "received_at"]).execute();
+    },
+  },
+  "0014_console_actions": {
+    async up(db: Kysely<unknown>) {
+      // What operators did in the console, and from which session (src/store/console.ts). Never pruned.
+      await db.schema
+        .createTable("console_actions")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("at", "bigint", (c) => c.notNull())
+        .addColumn("session_id", "text", (c) => c.notNull())
+        .addColumn("action", "text", (c) => c.notNull())
+        .addColumn("target", "text")
+        .addColumn("detail", "text")
+        .addColumn("client_address", "text")
+        .execute();
+      await db.schema.createIndex("console_actions_at").on("console_actions").columns(["at", "id"]).execute();
+      await db.schema.createIndex("console_actions_session").on("console_actions").columns(["session_id", "action"]).execute();
+    },
+  },
 };
 
 /**

@@ -64,6 +64,10 @@ export interface PruneResult {
     /** done rows whose stored answer was dropped (now `pruned`). */
     answersDropped: number;
   };
+  /** Runs of jobs that are gone (pruned above, or before): a job's history goes with it; a dead letter's stays. */
+  jobAttempts: { deleted: number };
+  /** Callback log entries received before the cutoff. */
+  callbackLog: { deleted: number };
 }
 
 export interface PruneOptions {
@@ -78,7 +82,7 @@ export interface PruneOptions {
   onBatch?: (step: PruneStep, rows: number) => void;
 }
 
-export type PruneStep = `jobs.${PrunedJobState}` | "sp_callbacks.retryable" | "sp_callbacks.done";
+export type PruneStep = `jobs.${PrunedJobState}` | "sp_callbacks.retryable" | "sp_callbacks.done" | "job_attempts" | "sp_callback_log";
 
 /** The time before which finished rows are pruned. Pure. */
 export function pruneCutoff(now: number, retentionDays: number): number {
@@ -101,6 +105,8 @@ export async function prune(tx: Tx, o: PruneOptions): Promise<PruneResult> {
     dryRun,
     jobs: { deleted: 0, done: 0, skipped: 0, ignored: 0 },
     spCallbacks: { deleted: 0, answersDropped: 0 },
+    jobAttempts: { deleted: 0 },
+    callbackLog: { deleted: 0 },
   };
 
   const jobsBatch = (state: PrunedJobState) =>
@@ -164,6 +170,55 @@ export async function prune(tx: Tx, o: PruneOptions): Promise<PruneResult> {
         // The body hash stays: it keeps the key bound to the order placed under it.
         const r = await db.updateTable("sp_callbacks").set({ state: "pruned", response_body: null }).where("idempotency_key", "in", callbacksBatch("done")).executeTakeFirst();
         return Number(r.numUpdatedRows);
+      });
+  // A job's runs go with it. In a dry run the jobs are still there: counted are the runs that
+  // ended before the cutoff and whose job is gone or would go.
+  const orphanAttempts = () =>
+    db
+      .selectFrom("job_attempts as a")
+      .select("a.id")
+      .where("a.ended_at", "<", cutoff)
+      .where((eb) => eb.not(eb.exists(eb.selectFrom("jobs as j").select("j.id").whereRef("j.id", "=", "a.job_id"))))
+      .limit(batchSize);
+  result.jobAttempts.deleted = dryRun
+    ? Number(
+        (
+          await db
+            .selectFrom("job_attempts as a")
+            .select((eb) => eb.fn.countAll<number | string>().as("n"))
+            .where("a.ended_at", "<", cutoff)
+            .where((eb) =>
+              eb.not(
+                eb.exists(
+                  eb
+                    .selectFrom("jobs as j")
+                    .select("j.id")
+                    .whereRef("j.id", "=", "a.job_id")
+                    .where((w) => w.or([w("j.state", "not in", [...PRUNED_JOB_STATES]), w("j.updated_at", ">=", cutoff)])),
+                ),
+              ),
+            )
+            .executeTakeFirst()
+        )?.n ?? 0,
+      )
+    : await drain("job_attempts", async () => {
+        const r = await db.deleteFrom("job_attempts").where("id", "in", orphanAttempts()).executeTakeFirst();
+        return Number(r.numDeletedRows);
+      });
+  const oldCallbacks = () => db.selectFrom("sp_callback_log").select("id").where("received_at", "<", cutoff).limit(batchSize);
+  result.callbackLog.deleted = dryRun
+    ? Number(
+        (
+          await db
+            .selectFrom("sp_callback_log")
+            .select((eb) => eb.fn.countAll<number | string>().as("n"))
+            .where("received_at", "<", cutoff)
+            .executeTakeFirst()
+        )?.n ?? 0,
+      )
+    : await drain("sp_callback_log", async () => {
+        const r = await db.deleteFrom("sp_callback_log").where("id", "in", oldCallbacks()).executeTakeFirst();
+        return Number(r.numDeletedRows);
       });
   return result;
 }
@@ -243,5 +298,7 @@ export function describePrune(r: PruneResult): Record<string, unknown> {
     dryRun: r.dryRun,
     jobs: { ...r.jobs },
     sp_callbacks: { deleted: r.spCallbacks.deleted, answersDropped: r.spCallbacks.answersDropped },
+    job_attempts: { deleted: r.jobAttempts.deleted },
+    sp_callback_log: { deleted: r.callbackLog.deleted },
   };
 }

@@ -144,6 +144,65 @@ export interface MetaRow {
   value: string;
 }
 
+/** One run of a job (migration 0012_job_attempts): kept beside the job, pruned as it is. Times in ms since the epoch. */
+export interface JobAttemptRow {
+  id: string;
+  job_id: string;
+  /** The attempt it was, from 1 (a run that spends no attempt — a rate-limit wait — has the number of the next one). */
+  attempt: number;
+  /** done, skipped, retry (failed, to run again), dead, deferred (waited for a rate-limit slot: no attempt spent), released (given back at shutdown). */
+  outcome: JobAttemptOutcome;
+  /** The handler's outcome line (done, skipped) or the failure (the job's last error then). */
+  detail: string | null;
+  /** The HTTP status of the remote call the run made (Recharge, the platform), when it made one. */
+  remote_status: number | null;
+  /** When the job runs again (retry, deferred); null when it does not. */
+  next_run_at: number | null;
+  worker_id: string;
+  started_at: number;
+  ended_at: number;
+}
+
+/** One Subscribe Pro callback as received and answered (migration 0013_callback_log). Times in ms since the epoch. */
+export interface SpCallbackLogRow {
+  id: string;
+  received_at: number;
+  request_id: string;
+  /** 1: the request passed Sp-Hmac / the allowlist (kept whole); 0: refused before (kept as a bounded sample). */
+  authenticated: number;
+  sales_order_token: string | null;
+  customer_email: string | null;
+  status: number;
+  order_number: string | null;
+  /** The answer's errorCode, or the answer's class for an order answer ("created", "accepted", "failed"). */
+  error_code: string | null;
+  /** JSON: the answer's errorMessage and errorItems (sku and message), as answered. */
+  reasons: string | null;
+  replayed: number;
+  duration_ms: number;
+  client_address: string | null;
+  /** The request body as JSON with payment values and other sensitive keys masked; null when it was not JSON or not authenticated. */
+  body: string | null;
+  body_bytes: number;
+}
+
+/** What an operator did in the console (migration 0014_console_actions). */
+export interface ConsoleActionRow {
+  id: string;
+  at: number;
+  /** The console session (its id, not its cookie). */
+  session_id: string;
+  /** sign-in, sign-out, replay, bulk-replay, resolve. */
+  action: string;
+  /** What it was done to (an event id, a filter), or null. */
+  target: string | null;
+  /** What came of it, one line. */
+  detail: string | null;
+  client_address: string | null;
+}
+
+export type JobAttemptOutcome = "done" | "skipped" | "retry" | "dead" | "deferred" | "released";
+
 /** A periodic Recharge task's lease and progress (migration 0011_recharge_sweep). Times in ms since the epoch. */
 export interface RechargeSweepStateRow {
   /** "orders" (the sweep) or "webhooks" (the subscription check). */
@@ -174,4 +233,7 @@ export interface Database {
   rate_limits: RateLimitRow;
   orderbridge_meta: MetaRow;
   recharge_sweep_state: RechargeSweepStateRow;
+  job_attempts: JobAttemptRow;
+  sp_callback_log: SpCallbackLogRow;
+  console_actions: ConsoleActionRow;
 }

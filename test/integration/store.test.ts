@@ -40,7 +40,19 @@ for (const { kind, skip } of await storeKinds()) {
         const rows = await sql<{ name: string }>`select name from orderbridge_migrations order by name`.execute(reopened.db);
         assert.deepEqual(
           rows.rows.map((r) => r.name),
-          ["0001_initial", "0002_jobs_and_recharge", "0003_order_id_sequences", "0004_job_lanes", "0005_meta", "0006_retention", "0010_trace_context", "0011_recharge_sweep"],
+          [
+            "0001_initial",
+            "0002_jobs_and_recharge",
+            "0003_order_id_sequences",
+            "0004_job_lanes",
+            "0005_meta",
+            "0006_retention",
+            "0010_trace_context",
+            "0011_recharge_sweep",
+            "0012_job_attempts",
+            "0013_callback_log",
+            "0014_console_actions",
+          ],
         );
         await reopened.ping();
         await reopened.close();

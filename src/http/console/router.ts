@@ -1,0 +1,587 @@
+import express, { type NextFunction, type Request, type Response } from "express";
+import { consoleSessions } from "../../security/console-session.js";
+import type { ConsoleAction, Overview } from "../../store/console.js";
+import type { JobState } from "../../store/jobs.js";
+import type { OrderView } from "../../platforms/local/orders-query.js";
+import { bearerTokenCheck } from "../../security/bearer-token.js";
+import type { AdminDeps } from "../admin.js";
+import { unstorableText } from "../../validation/json.js";
+import { CSS, html, page, raw, table, time, type Html } from "./html.js";
+
+/** What the console reads and does: the admin API's own functions, and what only the console shows. */
+export interface ConsoleDeps extends Pick<AdminDeps, "callbacks" | "orders" | "events"> {
+  adminToken: string;
+  clock: () => number;
+  overview(): Promise<Overview>;
+  /** What this instance knows of Recharge: its rate limit (with an API token) and the last webhook check (with PUBLIC_URL). */
+  recharge(): Promise<{
+    rateLimit?: { waitMs: number; burst: number; perSecond: number };
+    webhooks?: { ok: boolean; problems: { topic: string; problem: string }[]; checkedAt: number | null };
+  }>;
+  actions: { record(a: Omit<ConsoleAction, "id" | "at">): Promise<void>; list(limit: number): Promise<ConsoleAction[]>; ended(sessionId: string): Promise<boolean> };
+}
+
+const COOKIE = "ob_console";
+const TTL_MS = 8 * 3_600_000;
+const BULK_MAX = 1000;
+const JOB_STATES: readonly JobState[] = ["pending", "running", "done", "skipped", "ignored", "dead"];
+// No script at all, styles from our own file, forms to ourselves only, never in a frame.
+const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+type Session = { sessionId: string; csrf: string };
+const session = (res: Response): Session => res.locals["consoleSession"] as Session;
+
+function cookieOf(req: Request, name: string): string | undefined {
+  for (const part of (req.get("cookie") ?? "").split(";")) {
+    const i = part.indexOf("=");
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
+  }
+  return undefined;
+}
+
+/** A query or form field as one string (or undefined), never a value no store can compare. */
+function field(src: unknown, name: string): string | undefined {
+  const v = (src as Record<string, unknown> | undefined)?.[name];
+  if (typeof v !== "string" || v === "" || v.length > 256 || unstorableText(v) !== undefined) return undefined;
+  return v;
+}
+const oneOf = <T extends string>(v: string | undefined, values: readonly T[]): T | undefined =>
+  v !== undefined && (values as readonly string[]).includes(v) ? (v as T) : undefined;
+const dateMs = (v: string | undefined): number | undefined => {
+  if (v === undefined) return undefined;
+  const ms = Date.parse(v);
+  return Number.isNaN(ms) ? undefined : ms;
+};
+const stateClass = (s: string): string => (s === "dead" || s === "retry" ? "bad" : s === "done" ? "ok" : "");
+const statusClass = (n: number): string => (n >= 400 && n !== 409 ? "bad" : n < 300 ? "ok" : "");
+const pretty = (text: string | null): string => {
+  if (text === null) return "";
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
+};
+
+/**
+ * The operator console at /console (with ADMIN_TOKEN): server-rendered pages that read without
+ * JavaScript, a session cookie after signing in with the admin token, a CSRF token in every form
+ * that changes something, every action recorded.
+ */
+export function consoleRouter(d: ConsoleDeps): express.Router {
+  const router = express.Router();
+  const sessions = consoleSessions(d.adminToken, { ttlMs: TTL_MS });
+  const tokenOk = bearerTokenCheck(d.adminToken);
+  const form = express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 50 });
+  const send = (res: Response, status: number, body: string): void => {
+    res.status(status).set({ "Content-Security-Policy": CSP, "Cache-Control": "no-store", "Content-Type": "text/html; charset=utf-8" }).send(body);
+  };
+  const secure = (req: Request): boolean => req.secure;
+
+  router.get("/console.css", (_req, res) => {
+    res.set({ "Content-Type": "text/css; charset=utf-8", "Cache-Control": "max-age=300", "Content-Security-Policy": CSP }).send(CSS);
+  });
+
+  const signInPage = (message?: string): string =>
+    page(
+      { title: "Sign in" },
+      html`${message === undefined ? raw("") : html`<p class="notice bad" role="alert">${message}</p>`}
+        <form method="post" action="/console/sign-in">
+          <p>
+            <label>Admin token <input type="password" name="token" autocomplete="current-password" required autofocus /></label>
+          </p>
+          <p><button type="submit">Sign in</button></p>
+        </form>
+        <p class="muted">The token is the service's <code>ADMIN_TOKEN</code>. The session lasts 8 hours.</p>`,
+    );
+  router.get("/sign-in", (_req, res) => send(res, 200, signInPage()));
+  router.post("/sign-in", form, async (req, res) => {
+    const token = (req.body as Record<string, unknown> | undefined)?.["token"];
+    if (typeof token !== "string" || !tokenOk(`Bearer ${token}`)) return send(res, 401, signInPage("That is not the admin token."));
+    const s = sessions.issue(d.clock());
+    await d.actions.record({ sessionId: s.sessionId, action: "sign-in", target: null, detail: null, clientAddress: req.ip ?? null });
+    res.cookie(COOKIE, s.cookie, { httpOnly: true, sameSite: "strict", secure: secure(req), path: "/console", maxAge: TTL_MS });
+    res.redirect(303, "/console");
+  });
+
+  // Everything below needs a session; a state-changing request also its CSRF token.
+  router.use(async (req: Request, res: Response, next: NextFunction) => {
+    const s = sessions.verify(cookieOf(req, COOKIE), d.clock());
+    if (s === undefined || (await d.actions.ended(s.sessionId))) {
+      if (req.method === "GET") return res.redirect(303, "/console/sign-in");
+      return send(res, 401, signInPage("Your session has ended: sign in again."));
+    }
+    res.locals["consoleSession"] = { sessionId: s.sessionId, csrf: sessions.csrfToken(s.sessionId) } satisfies Session;
+    next();
+  });
+  const csrf = [
+    form,
+    (req: Request, res: Response, next: NextFunction): void => {
+      if (!sessions.checkCsrf(session(res).sessionId, (req.body as Record<string, unknown> | undefined)?.["csrf"])) {
+        send(
+          res,
+          403,
+          page(
+            { title: "Refused", csrf: session(res).csrf },
+            html`<p class="notice bad" role="alert">This request did not carry the console's CSRF token, so it was refused and nothing changed. Use the console's own buttons.</p>`,
+          ),
+        );
+        return;
+      }
+      next();
+    },
+  ];
+  const record = (req: Request, res: Response, action: string, target: string | null, detail: string | null): Promise<void> =>
+    d.actions.record({ sessionId: session(res).sessionId, action, target, detail, clientAddress: req.ip ?? null });
+
+  router.post("/sign-out", ...csrf, async (req, res) => {
+    await record(req, res, "sign-out", null, null);
+    res.clearCookie(COOKIE, { path: "/console" });
+    res.redirect(303, "/console/sign-in");
+  });
+
+  router.get("/", async (_req, res) => {
+    const o = await d.overview();
+    const rc = await d.recharge();
+    const now = d.clock();
+    const age = (ms: number | null): string => (ms === null ? "–" : `${Math.round((now - ms) / 1000)} s`);
+    const banner =
+      rc.webhooks === undefined || rc.webhooks.ok
+        ? raw("")
+        : html`<div class="notice bad" role="alert" data-testid="webhook-banner">
+            <strong>Recharge webhook subscriptions need attention:</strong> ${rc.webhooks.problems.map((p) => `${p.topic}: ${p.problem}`).join("; ")}. Run
+            <code>orderbridge recharge webhooks sync</code> (or set RECHARGE_WEBHOOKS_AUTOSYNC=true); the sweep places what is missed meanwhile.
+          </div>`;
+    const body = html`${banner}
+      <p class="muted">Refreshed every 10 seconds.</p>
+      <div class="cards">
+        <div class="card">
+          <h2>Orders placed</h2>
+          <p>
+            <span class="big" data-testid="orders-hour">${o.ordersLastHour}</span> last hour · <span data-testid="orders-day">${o.ordersLastDay}</span> last 24 h (local platform)
+          </p>
+        </div>
+        <div class="card">
+          <h2>Recharge API</h2>
+          <p>
+            ${
+              rc.rateLimit === undefined
+                ? "No API token: write-back off."
+                : html`<span data-testid="rate-wait">${rc.rateLimit.waitMs === 0 ? "a call may go now" : `next call in ${Math.ceil(rc.rateLimit.waitMs / 1000)} s`}</span> (bucket
+                    of ${rc.rateLimit.burst}, ${rc.rateLimit.perSecond}/s)`
+            }
+          </p>
+          <p>
+            ${
+              rc.webhooks === undefined
+                ? "Webhook subscriptions: not checked (set PUBLIC_URL)."
+                : rc.webhooks.ok
+                  ? html`Webhook subscriptions: <span class="ok">ok</span>`
+                  : html`Webhook subscriptions: <span class="bad">problem</span>`
+            }
+          </p>
+        </div>
+        <div class="card">
+          <h2>Dead letters</h2>
+          <p><a class="big" href="/console/events?state=dead" data-testid="dead">${o.lanes.reduce((n, l) => n + l.dead, 0)}</a></p>
+        </div>
+      </div>
+      ${table(
+        "Queues",
+        ["lane", "pending", "running", "dead", "oldest due waiting"],
+        o.lanes.map((l) => [html`${l.lane}`, html`${l.pending}`, html`${l.running}`, html`${l.dead}`, html`${age(l.oldestDueAt)}`]),
+      )}
+      ${table(
+        "Callbacks, last 24 h",
+        ["status", "count"],
+        o.callbacksByStatus.map((c) => [html`<a href="/console/callbacks?status=${c.status}" class="${statusClass(c.status)}">${c.status}</a>`, html`${c.n}`]),
+        "No callbacks in the last 24 hours.",
+      )}
+      ${table(
+        "Recharge webhooks, last 24 h",
+        ["state", "count"],
+        o.webhooksByState.map((w) => [html`<a href="/console/events?kind=recharge.webhook&amp;state=${w.state}" class="${stateClass(w.state)}">${w.state}</a>`, html`${w.n}`]),
+        "No webhooks in the last 24 hours.",
+      )}
+      ${table(
+        "Latest errors",
+        ["event", "kind", "when", "error"],
+        o.latestErrors.map((e) => [html`<a href="/console/events/${encodeURIComponent(e.id)}">${e.id}</a>`, html`${e.kind}`, time(e.updatedAt), html`${e.lastError}`]),
+        "No dead letters.",
+      )}`;
+    send(res, 200, page({ title: "Overview", csrf: session(res).csrf, refreshSeconds: 10, current: "overview" }, body));
+  });
+
+  router.get("/callbacks", async (req, res) => {
+    const q = req.query;
+    const statusText = field(q, "status");
+    const status = statusText !== undefined && /^([1-5]\d\d)$/.test(statusText) ? Number(statusText) : oneOf(statusText, ["2xx", "4xx", "5xx"] as const);
+    const search = field(q, "q");
+    const from = dateMs(field(q, "from"));
+    const toText = field(q, "to");
+    // A date alone means through that day.
+    const to = toText !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(toText) ? (dateMs(toText) ?? 0) + 86_400_000 : dateMs(toText);
+    const rows = await d.callbacks.list({
+      limit: 100,
+      ...(status === undefined ? {} : { status }),
+      ...(search === undefined ? {} : { search }),
+      ...(from === undefined ? {} : { from }),
+      ...(to === undefined ? {} : { to }),
+    });
+    const body = html`<form class="filters" method="get" action="/console/callbacks" role="search">
+        <label>Status <input name="status" value="${statusText}" placeholder="409 or 4xx" size="6" /></label>
+        <label>Token, order number or email <input name="q" value="${search}" type="search" /></label>
+        <label>From <input name="from" type="date" value="${field(q, "from")}" /></label><label>To <input name="to" type="date" value="${field(q, "to")}" /></label>
+        <button type="submit">Filter</button>
+      </form>
+      ${table(
+        `${rows.length} callback(s), newest first`,
+        ["received", "status", "token", "order", "ms", "reason"],
+        rows.map((c) => [
+          html`<a href="/console/callbacks/${encodeURIComponent(c.id)}">${time(c.receivedAt)}</a>`,
+          html`<span class="${statusClass(c.status)}">${c.status}</span>${c.authenticated ? "" : " (refused)"}`,
+          html`${c.salesOrderToken}`,
+          c.orderNumber === null ? html`` : html`<a href="/console/orders/${encodeURIComponent(c.orderNumber)}">${c.orderNumber}</a>`,
+          html`${c.durationMs}`,
+          html`${c.reasons?.errorMessage ?? c.reasons?.errorItems?.[0]?.message ?? (c.replayed ? "stored answer sent again" : "")}`,
+        ]),
+        "No callback matches.",
+      )}`;
+    send(res, 200, page({ title: "Callbacks", csrf: session(res).csrf, current: "callbacks" }, body));
+  });
+
+  router.get("/callbacks/:id", async (req, res) => {
+    const c = await d.callbacks.get(String(req.params["id"]));
+    if (c === undefined) return send(res, 404, page({ title: "Not found", csrf: session(res).csrf }, html`<p>No such callback.</p>`));
+    const order = c.orderNumber === null ? undefined : await d.orders.get(c.orderNumber);
+    const others = c.salesOrderToken === null ? [] : (await d.callbacks.ofToken(c.salesOrderToken)).filter((o) => o.id !== c.id);
+    const body = html`<dl>
+        <dt>Received</dt>
+        <dd>${time(c.receivedAt)}</dd>
+        <dt>Status</dt>
+        <dd data-testid="status">${c.status}${c.replayed ? " (stored answer sent again)" : ""}</dd>
+        <dt>Token</dt>
+        <dd data-testid="token">${c.salesOrderToken}</dd>
+        <dt>Order</dt>
+        <dd>${c.orderNumber === null ? "–" : html`<a href="/console/orders/${encodeURIComponent(c.orderNumber)}">${c.orderNumber}</a>`}</dd>
+        <dt>Error code</dt>
+        <dd>${c.errorCode ?? "–"}</dd>
+        <dt>Request id</dt>
+        <dd>${c.requestId}</dd>
+        <dt>Client</dt>
+        <dd>${c.clientAddress}</dd>
+        <dt>Took</dt>
+        <dd>${c.durationMs} ms</dd>
+      </dl>
+      ${
+        c.reasons === null
+          ? raw("")
+          : html`<h2>Reasons</h2>
+              <pre>${JSON.stringify(c.reasons, null, 2)}</pre>`
+      }
+      <h2>Request body (masked)</h2>
+      ${c.body === null ? html`<p class="muted">Not kept (not JSON, or refused before its signature was accepted).</p>` : html`<pre data-testid="body">${pretty(c.body)}</pre>`}
+      ${
+        order === undefined
+          ? raw("")
+          : html`<h2>Order</h2>
+              ${orderLines(order)}`
+      }
+      ${table(
+        "Other callbacks with this token",
+        ["received", "status", "order"],
+        others.map((o) => [html`<a href="/console/callbacks/${encodeURIComponent(o.id)}">${time(o.receivedAt)}</a>`, html`${o.status}`, html`${o.orderNumber}`]),
+        "None.",
+      )}`;
+    send(res, 200, page({ title: `Callback ${c.salesOrderToken ?? c.id}`, csrf: session(res).csrf, current: "callbacks" }, body));
+  });
+
+  const eventFilter = (src: unknown) => {
+    const state = oneOf(field(src, "state"), JOB_STATES);
+    const kind = field(src, "kind");
+    const resourceId = field(src, "resource");
+    return { ...(state === undefined ? {} : { state }), ...(kind === undefined ? {} : { kind }), ...(resourceId === undefined ? {} : { resourceId }) };
+  };
+  const filterQuery = (f: ReturnType<typeof eventFilter>): string =>
+    new URLSearchParams({ ...(f.state ? { state: f.state } : {}), ...(f.kind ? { kind: f.kind } : {}), ...(f.resourceId ? { resource: f.resourceId } : {}) }).toString();
+
+  router.get("/events", async (req, res) => {
+    const f = eventFilter(req.query);
+    const rows = await d.events.list({ limit: 100, ...f });
+    const s = session(res);
+    const body = html`<form class="filters" method="get" action="/console/events" role="search">
+        <label
+          >State
+          <select name="state">
+            <option value="">any</option>
+            ${JOB_STATES.map((st) => html`<option${raw(f.state === st ? " selected" : "")}>${st}</option>`)}
+          </select></label
+        >
+        <label
+          >Kind
+          <select name="kind">
+            <option value="">any</option>
+            ${["recharge.webhook", "recharge.order_writeback", "recharge.charge_writeback"].map((k) => html`<option${raw(f.kind === k ? " selected" : "")}>${k}</option>`)}
+          </select></label
+        >
+        <label>Recharge order id <input name="resource" value="${f.resourceId}" type="search" /></label><button type="submit">Filter</button>
+      </form>
+      <form method="post" action="/console/events/replay-matching" class="filters">
+        <input type="hidden" name="csrf" value="${s.csrf}" />
+        ${f.state === undefined ? raw("") : html`<input type="hidden" name="state" value="${f.state}" />`}${f.kind === undefined ? raw("") : html`<input type="hidden" name="kind" value="${f.kind}" />`}${f.resourceId === undefined ? raw("") : html`<input type="hidden" name="resource" value="${f.resourceId}" />`}
+        <button type="submit">Replay all that match…</button>
+      </form>
+      ${table(
+        `${rows.length} event(s), newest first`,
+        ["event", "kind", "state", "attempts", "resource", "created", "next attempt", "outcome / last error"],
+        rows.map((j) => [
+          html`<a href="/console/events/${encodeURIComponent(j.id)}">${j.id}</a>`,
+          html`${j.kind}${j.topic === null ? "" : ` (${j.topic})`}`,
+          html`<span class="${stateClass(j.state)}">${j.state}</span>`,
+          html`${j.attempts}/${j.max_attempts}`,
+          html`${j.resource_id}`,
+          time(j.created_at),
+          j.state === "pending" ? time(j.run_at) : html`–`,
+          html`${j.last_error ?? j.outcome}`,
+        ]),
+        "No event matches.",
+      )}`;
+    send(res, 200, page({ title: "Events", csrf: s.csrf, current: "events" }, body));
+  });
+
+  // A bulk replay asks first: the count, then a confirmation (the same filter, confirm=yes).
+  router.post("/events/replay-matching", ...csrf, async (req, res) => {
+    const f = eventFilter(req.body);
+    const s = session(res);
+    if (Object.keys(f).length === 0) {
+      return send(
+        res,
+        400,
+        page(
+          { title: "Choose a filter", csrf: s.csrf, current: "events" },
+          html`<p class="notice bad" role="alert">Filter the list first (a state, a kind or a Recharge order): replaying everything is refused.</p>
+            <p><a href="/console/events">Back to the events</a></p>`,
+        ),
+      );
+    }
+    if (field(req.body, "confirm") !== "yes") {
+      const n = await d.events.count(f);
+      const body = html`<p data-testid="bulk-count">
+          ${n} event(s) match${Object.keys(f).length === 0 ? " (no filter: every event that is not running)" : ""}: ${filterQuery(f) || "all"}.
+          ${n > BULK_MAX ? `The first ${BULK_MAX} will be replayed.` : ""}
+        </p>
+        <form method="post" action="/console/events/replay-matching">
+          <input type="hidden" name="csrf" value="${s.csrf}" /><input type="hidden" name="confirm" value="yes" />
+          ${f.state === undefined ? raw("") : html`<input type="hidden" name="state" value="${f.state}" />`}${f.kind === undefined ? raw("") : html`<input type="hidden" name="kind" value="${f.kind}" />`}${f.resourceId === undefined ? raw("") : html`<input type="hidden" name="resource" value="${f.resourceId}" />`}
+          <button type="submit">Replay ${n > BULK_MAX ? BULK_MAX : n} event(s)</button> <a href="/console/events?${filterQuery(f)}">Cancel</a>
+        </form>`;
+      return send(res, 200, page({ title: "Replay all that match?", csrf: s.csrf, current: "events" }, body));
+    }
+    const ids = await d.events.matching({ ...f, limit: BULK_MAX });
+    let replayed = 0;
+    for (const id of ids) if ((await d.events.replay(id)).kind === "replayed") replayed++;
+    await record(req, res, "bulk-replay", filterQuery(f) || "all", `${replayed} of ${ids.length} replayed`);
+    res.redirect(303, `/console/events?${filterQuery({ ...f, state: "pending" } as ReturnType<typeof eventFilter>)}&done=${replayed}`);
+  });
+
+  router.get("/events/:id", async (req, res) => {
+    const id = String(req.params["id"]);
+    const j = await d.events.get(id);
+    const s = session(res);
+    if (j === undefined) return send(res, 404, page({ title: "Not found", csrf: s.csrf }, html`<p>No such event.</p>`));
+    const attempts = await d.events.attempts(id);
+    const writeBacks = j.resource_id !== null ? (await d.events.list({ limit: 20, resourceId: j.resource_id })).filter((w) => w.id !== j.id) : [];
+    const orders = j.resource_id === null ? [] : (await d.orders.list({ limit: 5, sourceOrderId: j.resource_id })).orders;
+    const NOTICES: Record<string, string> = {
+      replayed: "Replayed: it runs again from the start.",
+      running: "It is running right now; replay it after it has finished.",
+      not_found: "No such event.",
+      resolved: "Marked resolved.",
+      not_dead: "Only a dead letter can be marked resolved.",
+    };
+    const done = NOTICES[field(req.query, "done") ?? ""];
+    const body = html`${done === undefined ? raw("") : html`<p class="notice" role="status">${done}</p>`}
+      <dl>
+        <dt>Kind</dt>
+        <dd>${j.kind}${j.topic === null ? "" : ` (${j.topic})`}</dd>
+        <dt>State</dt>
+        <dd data-testid="state" class="${stateClass(j.state)}">${j.state}</dd>
+        <dt>Attempts</dt>
+        <dd>${j.attempts} of ${j.max_attempts}</dd>
+        <dt>Recharge order</dt>
+        <dd>${j.resource_id ?? "–"}</dd>
+        <dt>Created</dt>
+        <dd>${time(j.created_at)}</dd>
+        <dt>Next attempt</dt>
+        <dd>${j.state === "pending" ? time(j.run_at) : "–"}</dd>
+        <dt>Outcome</dt>
+        <dd>${j.outcome ?? "–"}</dd>
+        <dt>Last error</dt>
+        <dd>${j.last_error ?? "–"}</dd>
+        <dt>Request id</dt>
+        <dd>${j.correlation_id ?? "–"}</dd>
+      </dl>
+      <p>
+        ${
+          j.state === "running"
+            ? html`<span class="muted">Running now: it can be replayed once it has finished.</span>`
+            : html`<form method="post" action="/console/events/${encodeURIComponent(j.id)}/replay" class="inline">
+                <input type="hidden" name="csrf" value="${s.csrf}" /><button type="submit">Replay</button>
+              </form>`
+        }
+        ${
+          j.state === "dead"
+            ? html` <form method="post" action="/console/events/${encodeURIComponent(j.id)}/resolve" class="inline">
+                <input type="hidden" name="csrf" value="${s.csrf}" /><label class="inline">Note <input name="note" maxlength="200" /></label>
+                <button type="submit">Mark resolved without replaying</button>
+              </form>`
+            : raw("")
+        }
+      </p>
+      ${table(
+        "Attempts",
+        ["#", "outcome", "remote status", "started", "ms", "next attempt", "detail"],
+        attempts.map((a) => [
+          html`${a.attempt}`,
+          html`<span class="${stateClass(a.outcome)}">${a.outcome}</span>`,
+          html`${a.remoteStatus ?? "–"}`,
+          time(a.startedAt),
+          html`${a.endedAt - a.startedAt}`,
+          time(a.nextRunAt),
+          html`${a.detail}`,
+        ]),
+        "Not run yet.",
+      )}
+      ${orders.map(
+        (o) =>
+          html`<h2>Order placed</h2>
+            ${orderLines(o)}`,
+      )}
+      ${table(
+        "Other events and write-backs of this Recharge order",
+        ["event", "kind", "state", "outcome / last error"],
+        writeBacks.map((w) => [html`<a href="/console/events/${encodeURIComponent(w.id)}">${w.id}</a>`, html`${w.kind}`, html`${w.state}`, html`${w.last_error ?? w.outcome}`]),
+        "None.",
+      )}
+      ${
+        j.body === null
+          ? raw("")
+          : html`<h2>Body as received</h2>
+              <pre>${pretty(j.body)}</pre>`
+      }
+      <h2>Payload</h2>
+      <pre>${pretty(j.payload)}</pre>`;
+    send(res, 200, page({ title: `Event ${j.id}`, csrf: s.csrf, current: "events" }, body));
+  });
+
+  router.post("/events/:id/replay", ...csrf, async (req, res) => {
+    const id = String(req.params["id"]);
+    const r = await d.events.replay(id);
+    await record(req, res, "replay", id, r.kind);
+    res.redirect(303, `/console/events/${encodeURIComponent(id)}?done=${r.kind}`);
+  });
+  router.post("/events/:id/resolve", ...csrf, async (req, res) => {
+    const id = String(req.params["id"]);
+    const note = field(req.body, "note");
+    const r = await d.events.resolve(id, `resolved in the console without a replay${note === undefined ? "" : `: ${note}`}`);
+    await record(req, res, "resolve", id, r === undefined ? "not dead" : (note ?? null));
+    res.redirect(303, `/console/events/${encodeURIComponent(id)}?done=${r === undefined ? "not_dead" : "resolved"}`);
+  });
+
+  router.get("/orders", async (req, res) => {
+    const token = field(req.query, "q");
+    const byToken = token === undefined ? undefined : await d.orders.list({ limit: 100, salesOrderToken: token });
+    const bySource = token === undefined ? undefined : await d.orders.list({ limit: 100, sourceOrderId: token });
+    const byNumber = token === undefined ? undefined : await d.orders.get(token);
+    const list =
+      token === undefined
+        ? (await d.orders.list({ limit: 100 })).orders
+        : [...new Map([...(byToken?.orders ?? []), ...(bySource?.orders ?? []), ...(byNumber === undefined ? [] : [byNumber])].map((o) => [o.orderNumber, o])).values()];
+    const body = html`<form class="filters" method="get" action="/console/orders" role="search">
+        <label>Order number, token or Recharge order id <input name="q" type="search" value="${token}" /></label><button type="submit">Search</button>
+      </form>
+      ${table(
+        `${list.length} order(s) of the local platform, newest first`,
+        ["order", "source", "source order", "created", "items", "total"],
+        list.map((o) => [
+          html`<a href="/console/orders/${encodeURIComponent(o.orderNumber)}">${o.orderNumber}</a>`,
+          html`${o.source}`,
+          html`${o.sourceOrderId}`,
+          html`${o.createdAt}`,
+          html`${o.items.length}`,
+          html`${o.total} ${o.currency}`,
+        ]),
+        "No order matches (orders placed on another platform are in that platform; see Callbacks and Events).",
+      )}`;
+    send(res, 200, page({ title: "Orders", csrf: session(res).csrf, current: "orders" }, body));
+  });
+  router.get("/orders/:n", async (req, res) => {
+    const o = await d.orders.get(String(req.params["n"]));
+    if (o === undefined) return send(res, 404, page({ title: "Not found", csrf: session(res).csrf }, html`<p>No such order.</p>`));
+    const callbacks = o.salesOrderToken === null ? [] : await d.callbacks.ofToken(o.salesOrderToken);
+    const events = o.source === "recharge" && o.sourceOrderId !== null ? await d.events.list({ limit: 20, resourceId: o.sourceOrderId }) : [];
+    const body = html`${orderLines(o)}
+    ${table(
+      "Callbacks",
+      ["received", "status"],
+      callbacks.map((c) => [html`<a href="/console/callbacks/${encodeURIComponent(c.id)}">${time(c.receivedAt)}</a>`, html`${c.status}`]),
+      "None.",
+    )}
+    ${table(
+      "Recharge events and write-backs",
+      ["event", "kind", "state"],
+      events.map((e) => [html`<a href="/console/events/${encodeURIComponent(e.id)}">${e.id}</a>`, html`${e.kind}`, html`${e.state}`]),
+      "None.",
+    )}`;
+    send(res, 200, page({ title: `Order ${o.orderNumber}`, csrf: session(res).csrf, current: "orders" }, body));
+  });
+
+  router.get("/actions", async (_req, res) => {
+    const list = await d.actions.list(200);
+    const body = table(
+      "What operators did, newest first",
+      ["when", "action", "target", "result", "session", "from"],
+      list.map((a) => [
+        time(a.at),
+        html`${a.action}`,
+        html`${a.target}`,
+        html`${a.detail}`,
+        html`${a.sessionId.slice(0, 12)}…${a.sessionId === session(res).sessionId ? " (this one)" : ""}`,
+        html`${a.clientAddress}`,
+      ]),
+      "No actions yet.",
+    );
+    send(res, 200, page({ title: "Actions", csrf: session(res).csrf, current: "actions" }, body));
+  });
+
+  router.use((_req: Request, res: Response) => send(res, 404, page({ title: "Not found", csrf: session(res).csrf }, html`<p>No such console page.</p>`)));
+  return router;
+}
+
+function orderLines(o: OrderView): Html {
+  return html`<dl>
+      <dt>Order</dt>
+      <dd><a href="/console/orders/${encodeURIComponent(o.orderNumber)}" data-testid="order-number">${o.orderNumber}</a></dd>
+      <dt>Source</dt>
+      <dd>${o.source} ${o.sourceOrderId ?? ""}</dd>
+      <dt>Customer</dt>
+      <dd>${o.customer.email}</dd>
+      <dt>Created</dt>
+      <dd>${o.createdAt}</dd>
+      <dt>Total</dt>
+      <dd>${o.total} ${o.currency} (subtotal ${o.subtotal}, shipping ${o.shippingTotal}, tax ${o.taxTotal}, discount ${o.discountTotal})</dd>
+    </dl>
+    ${table(
+      "Lines",
+      ["item id", "sku", "name", "qty", "unit price", "tax", "line total"],
+      o.items.map((i) => [
+        html`${i.platformOrderItemId}`,
+        html`${i.sku}`,
+        html`${i.name}`,
+        html`${(i as { quantity?: unknown }).quantity}`,
+        html`${(i as { unitPrice?: unknown }).unitPrice}`,
+        html`${(i as { taxTotal?: unknown }).taxTotal}`,
+        html`${(i as { lineTotal?: unknown }).lineTotal}`,
+      ]),
+    )}`;
+}

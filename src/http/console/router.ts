@@ -24,6 +24,7 @@ export interface ConsoleDeps extends Pick<AdminDeps, "callbacks" | "orders" | "e
 const COOKIE = "ob_console";
 const TTL_MS = 8 * 3_600_000;
 const BULK_MAX = 1000;
+const SIGN_IN_FAILURES = 5;
 const JOB_STATES: readonly JobState[] = ["pending", "running", "done", "skipped", "ignored", "dead"];
 // No script at all, styles from our own file, forms to ourselves only, never in a frame.
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -95,9 +96,26 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
         <p class="muted">The token is the service's <code>ADMIN_TOKEN</code>. The session lasts 8 hours.</p>`,
     );
   router.get("/sign-in", (_req, res) => send(res, 200, signInPage()));
+  // Guessing the token: at most SIGN_IN_FAILURES wrong ones per address a minute (per instance),
+  // each recorded in the action log.
+  const failures = new Map<string, number[]>();
   router.post("/sign-in", form, async (req, res) => {
+    const address = req.ip ?? "(unknown)";
+    const now = d.clock();
+    const recent = (failures.get(address) ?? []).filter((at) => now - at < 60_000);
+    if (recent.length >= SIGN_IN_FAILURES) {
+      res.set("Retry-After", String(Math.ceil((60_000 - (now - (recent[0] as number))) / 1000)));
+      return send(res, 429, signInPage("Too many wrong tokens from this address: wait a minute."));
+    }
     const token = (req.body as Record<string, unknown> | undefined)?.["token"];
-    if (typeof token !== "string" || !tokenOk(`Bearer ${token}`)) return send(res, 401, signInPage("That is not the admin token."));
+    if (typeof token !== "string" || !tokenOk(`Bearer ${token}`)) {
+      recent.push(now);
+      failures.set(address, recent);
+      if (failures.size > 10_000) failures.delete(failures.keys().next().value as string);
+      await d.actions.record({ sessionId: "-", action: "sign-in-refused", target: null, detail: "a wrong admin token", clientAddress: address });
+      return send(res, 401, signInPage("That is not the admin token."));
+    }
+    failures.delete(address);
     const s = sessions.issue(d.clock());
     await d.actions.record({ sessionId: s.sessionId, action: "sign-in", target: null, detail: null, clientAddress: req.ip ?? null });
     res.cookie(COOKIE, s.cookie, { httpOnly: true, sameSite: "strict", secure: secure(req), path: "/console", maxAge: TTL_MS });

@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import request from "supertest";
+import { ADMIN_TOKEN, startService, type TestService } from "../helpers/service.js";
+import { storeKinds } from "../helpers/stores.js";
+
+// The console's sign-in without a browser (so it runs where no Chromium is): a wrong token is
+// recorded, guessing is throttled per address, and the session cookie is set as it should be.
+
+const [sqlite] = await storeKinds();
+describe("console sign-in", { skip: sqlite?.skip ?? false }, () => {
+  let t: TestService;
+  before(async () => {
+    t = await startService("sqlite");
+  });
+  after(() => t.stop());
+  const signIn = (token: string) => request(t.app).post("/console/sign-in").type("form").send({ token });
+
+  it("sets an HttpOnly, SameSite=Strict session cookie for /console; without one every page sends to the sign-in", async () => {
+    const ok = await signIn(ADMIN_TOKEN);
+    assert.equal(ok.status, 303);
+    const cookie = String(ok.headers["set-cookie"]?.[0] ?? "");
+    assert.match(cookie, /^ob_console=ses_[\w-]+\.\d+\.[\w-]+; Max-Age=28800; Path=\/console; Expires=[^;]+; HttpOnly; SameSite=Strict$/);
+    const page = await request(t.app)
+      .get("/console/events")
+      .set("Cookie", cookie.split(";")[0] as string);
+    assert.equal(page.status, 200);
+    assert.match(String(page.headers["content-security-policy"]), /^default-src 'none'; style-src 'self'/);
+    const forged = await request(t.app)
+      .get("/console/events")
+      .set(
+        "Cookie",
+        (cookie.split(";")[0] as string).replace(/.$/, (c) => (c === "A" ? "B" : "A")),
+      );
+    assert.equal(forged.status, 303, "a cookie whose MAC does not match opens nothing");
+    assert.equal(forged.headers["location"], "/console/sign-in");
+  });
+
+  it("records each wrong token and refuses a sixth within a minute from one address, even with the right token", async () => {
+    for (let i = 0; i < 5; i++) assert.equal((await signIn(`wrong-${i}`)).status, 401);
+    const sixth = await signIn(ADMIN_TOKEN);
+    assert.equal(sixth.status, 429);
+    assert.ok(Number(sixth.headers["retry-after"]) > 0);
+    const refused = await t.store.db.selectFrom("console_actions").selectAll().where("action", "=", "sign-in-refused").execute();
+    assert.equal(refused.length, 5);
+    assert.ok(refused.every((r) => r.client_address !== null));
+  });
+});

@@ -133,8 +133,8 @@ export function callbackView(c: CallbackLogEntry, full = false): Record<string, 
   };
 }
 
-const encodeCallbackCursor = (c: CallbackLogEntry): string => Buffer.from(`cb:${c.receivedAt}:${c.id}`, "utf8").toString("base64url");
-function decodeCallbackCursor(text: string): { receivedAt: number; id: string } | undefined {
+export const encodeCallbackCursor = (c: CallbackLogEntry): string => Buffer.from(`cb:${c.receivedAt}:${c.id}`, "utf8").toString("base64url");
+export function decodeCallbackCursor(text: string): { receivedAt: number; id: string } | undefined {
   const m = /^cb:(\d{1,15}):(.+)$/.exec(Buffer.from(text, "base64url").toString("utf8"));
   return m === null || unstorableText(m[2] as string) !== undefined ? undefined : { receivedAt: Number(m[1]), id: m[2] as string };
 }
@@ -165,8 +165,8 @@ export function attemptView(a: JobAttempt): Record<string, unknown> {
   };
 }
 
-const encodeCursor = (j: JobRow): string => Buffer.from(`${j.created_at}:${j.id}`, "utf8").toString("base64url");
-function decodeCursor(c: string): { createdAt: number; id: string } | undefined {
+export const encodeCursor = (j: JobRow): string => Buffer.from(`${j.created_at}:${j.id}`, "utf8").toString("base64url");
+export function decodeCursor(c: string): { createdAt: number; id: string } | undefined {
   const m = /^(\d{1,15}):(.+)$/.exec(Buffer.from(c, "base64url").toString("utf8"));
   // A forged cursor must not reach the query with a NUL or a number no bigint holds.
   return m === null || unstorableText(m[2] as string) !== undefined ? undefined : { createdAt: Number(m[1]), id: m[2] as string };

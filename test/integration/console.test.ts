@@ -182,6 +182,29 @@ for (const { kind, skip } of await storeKinds()) {
       assert.match(await page.locator("main").innerText(), /RUBY-RED/);
     });
 
+    it("pages a long list: 50 a page, Next page goes on with the same filter, each callback once", async () => {
+      for (let i = 0; i < 55; i++) assert.equal((await t.callback(minimalOrder(`console-page-${i}`))).status, 201);
+      await t.callbackLog.flush();
+      const logged = Number(
+        (
+          await t.store.db
+            .selectFrom("sp_callback_log")
+            .select((eb) => eb.fn.countAll().as("n"))
+            .where("status", "=", 201)
+            .executeTakeFirst()
+        )?.n,
+      );
+      await page.goto(`${url}/console/callbacks?status=201`);
+      const first = await page.locator("tbody tr").allInnerTexts();
+      assert.equal(first.length, 50);
+      await page.getByRole("link", { name: "Next page" }).click();
+      assert.match(page.url(), /status=201&cursor=/);
+      const second = await page.locator("tbody tr").allInnerTexts();
+      assert.equal(first.length + second.length, logged);
+      assert.equal(new Set([...first, ...second]).size, logged, "no row twice");
+      assert.equal(await page.getByRole("link", { name: "Next page" }).count(), 0, "the last page says no more");
+    });
+
     it("signs out: the old cookie no longer opens a page", async () => {
       const cookie = (await page.context().cookies()).find((c) => c.name === "ob_console");
       await page.getByRole("button", { name: "Sign out" }).click();

@@ -4,7 +4,7 @@ import type { ConsoleAction, Overview } from "../../store/console.js";
 import type { JobState } from "../../store/jobs.js";
 import type { OrderView } from "../../platforms/local/orders-query.js";
 import { bearerTokenCheck } from "../../security/bearer-token.js";
-import type { AdminDeps } from "../admin.js";
+import { decodeCallbackCursor, decodeCursor, encodeCallbackCursor, encodeCursor, type AdminDeps } from "../admin.js";
 import { unstorableText } from "../../validation/json.js";
 import { CSS, html, page, raw, table, time, type Html } from "./html.js";
 
@@ -24,6 +24,8 @@ export interface ConsoleDeps extends Pick<AdminDeps, "callbacks" | "orders" | "e
 const COOKIE = "ob_console";
 const TTL_MS = 8 * 3_600_000;
 const BULK_MAX = 1000;
+/** Rows a list page shows; "Next page" goes on from the last one. */
+const PAGE = 50;
 const SIGN_IN_FAILURES = 5;
 const JOB_STATES: readonly JobState[] = ["pending", "running", "done", "skipped", "ignored", "dead"];
 // No script at all, styles from our own file, forms to ourselves only, never in a frame.
@@ -239,8 +241,11 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
     const toText = field(q, "to");
     // A date alone means through that day.
     const to = toText !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(toText) ? (dateMs(toText) ?? 0) + 86_400_000 : dateMs(toText);
+    const cursorText = field(q, "cursor");
+    const cursor = cursorText === undefined ? undefined : decodeCallbackCursor(cursorText);
     const rows = await d.callbacks.list({
-      limit: 100,
+      limit: PAGE,
+      ...(cursor === undefined ? {} : { cursor }),
       ...(status === undefined ? {} : { status }),
       ...(search === undefined ? {} : { search }),
       ...(from === undefined ? {} : { from }),
@@ -264,7 +269,8 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
           html`${c.reasons?.errorMessage ?? c.reasons?.errorItems?.[0]?.message ?? (c.replayed ? "stored answer sent again" : "")}`,
         ]),
         "No callback matches.",
-      )}`;
+      )}
+      ${nextPage(req, rows.length === PAGE ? rows.at(-1) : undefined, encodeCallbackCursor)}`;
     send(res, 200, page({ title: "Callbacks", csrf: session(res).csrf, current: "callbacks" }, body));
   });
 
@@ -325,7 +331,9 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
 
   router.get("/events", async (req, res) => {
     const f = eventFilter(req.query);
-    const rows = await d.events.list({ limit: 100, ...f });
+    const cursorText = field(req.query, "cursor");
+    const cursor = cursorText === undefined ? undefined : decodeCursor(cursorText);
+    const rows = await d.events.list({ limit: PAGE, ...f, ...(cursor === undefined ? {} : { cursor }) });
     const s = session(res);
     const body = html`<form class="filters" method="get" action="/console/events" role="search">
         <label
@@ -363,7 +371,8 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
           html`${j.last_error ?? j.outcome}`,
         ]),
         "No event matches.",
-      )}`;
+      )}
+      ${nextPage(req, rows.length === PAGE ? rows.at(-1) : undefined, encodeCursor)}`;
     send(res, 200, page({ title: "Events", csrf: s.csrf, current: "events" }, body));
   });
 
@@ -574,6 +583,15 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
 
   router.use((_req: Request, res: Response) => send(res, 404, page({ title: "Not found", csrf: session(res).csrf }, html`<p>No such console page.</p>`)));
   return router;
+}
+
+/** The link to the page after this one: the same filters, the cursor of its last row. */
+function nextPage<T>(req: Request, last: T | undefined, encode: (row: T) => string): Html {
+  if (last === undefined) return raw("");
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(req.query)) if (typeof v === "string" && k !== "cursor" && k !== "done") params.set(k, v);
+  params.set("cursor", encode(last));
+  return html`<p><a href="${req.baseUrl}${req.path}?${params.toString()}" rel="next">Next page</a></p>`;
 }
 
 function orderLines(o: OrderView): Html {

@@ -50,7 +50,7 @@ const JSON_HELP = "print JSON instead of text (for scripts)";
 
 program
   .command("serve")
-  .description("Run the service (what npm start runs); configured by the environment, see README")
+  .description("Run the service (what npm start runs); configured by the environment, see docs/configuration.md")
   .action(async () => {
     await import("../main.js");
   });

@@ -3,7 +3,7 @@ import { SECTIONS } from "./spec.js";
 
 /**
  * The README's configuration table, made from the spec (src/config/spec.ts): `npm run docs:config`
- * writes it between the markers, and test/unit/readme.test.ts fails when the README's differs.
+ * writes it between the markers, and test/unit/readme.test.ts fails when the one in docs/configuration.md differs.
  */
 
 export const TABLE_START = "<!-- config-table: made from src/config/spec.ts by `npm run docs:config`; edit the spec, not the table -->";
@@ -32,6 +32,6 @@ export function readmeConfigTable(readme: string): string | undefined {
 export function withConfigTable(readme: string): string {
   const start = readme.indexOf(TABLE_START);
   const end = readme.indexOf(TABLE_END);
-  if (start < 0 || end < start) throw new Error(`README.md has no configuration table markers (${TABLE_START} … ${TABLE_END})`);
+  if (start < 0 || end < start) throw new Error(`docs/configuration.md has no configuration table markers (${TABLE_START} … ${TABLE_END})`);
   return `${readme.slice(0, start + TABLE_START.length)}\n${configTable()}${readme.slice(end)}`;
 }

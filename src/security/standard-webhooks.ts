@@ -8,7 +8,7 @@ import { Webhook } from "standardwebhooks";
  *
  * - Signed content: `${webhook-id}.${webhook-timestamp}.${body}`.
  * - `webhook-signature`: `v1,<base64 HMAC-SHA256>`.
- * - Key (PLATFORM_HTTP_SECRET), see README "The merchant's own system":
+ * - Key (PLATFORM_HTTP_SECRET), see docs/platforms.md "The merchant's own system":
  *   `whsec_<base64>` or `<base64>`: the decoded bytes, as every Standard Webhooks library takes
  *   them; `raw:<text>`: the text's bytes, ASCII only (the libraries' raw formats).
  */
@@ -77,7 +77,7 @@ export function parseSigningKey(value: string): { ok: true; key: StandardWebhook
       problem: prefixed
         ? `${name}: what follows whsec_ must be standard base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4 characters); ${GENERATE}`
         : `${name} is not a Standard Webhooks key: without a prefix it must be standard base64 (A-Z a-z 0-9 + /, padded with = to a multiple of 4 characters), ` +
-          `which receivers' libraries decode; ${GENERATE}. A text key used as it is (as orderbridge took text before): write raw:<the text> (ASCII, see the README)`,
+          `which receivers' libraries decode; ${GENERATE}. A text key used as it is (as orderbridge took text before): write raw:<the text> (ASCII, see docs/platforms.md)`,
     };
   }
   const bytes = Buffer.from(b64, "base64").length;

@@ -5,15 +5,18 @@ import { configTable, readmeConfigTable, TABLE_START } from "../../src/config/re
 import { settingsOf } from "../../src/config/settings.js";
 import { SECTIONS } from "../../src/config/spec.js";
 
-const readme = fs.readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+const read = (f: string): string => fs.readFileSync(new URL(`../../${f}`, import.meta.url), "utf8");
+const readme = read("README.md");
+// The reference moved to docs/: the configuration table and the platform pages are there.
+const configuration = read("docs/configuration.md");
+const platforms = read("docs/platforms.md");
 
 describe("README", () => {
-  it("holds the configuration table made from the settings' spec (after changing src/config/spec.ts, run npm run docs:config)", () => {
-    const table = readmeConfigTable(readme);
-    assert.ok(table !== undefined, "README.md has the configuration table's markers");
+  it("docs/configuration.md holds the configuration table made from the settings' spec (after changing src/config/spec.ts, run npm run docs:config)", () => {
+    const table = readmeConfigTable(configuration);
+    assert.ok(table !== undefined, "docs/configuration.md has the configuration table's markers");
     assert.equal(table, configTable());
-    const section = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## The `orderbridge` command"));
-    assert.ok(section.includes(TABLE_START), "the table is in the Configuration section");
+    assert.ok(configuration.slice(configuration.indexOf("## Configuration")).includes(TABLE_START), "the table is in the Configuration section");
   });
 
   it("the table has one row per setting, each with its values and help", () => {
@@ -29,7 +32,26 @@ describe("README", () => {
 
   it("quotes the receiving example for PLATFORM=http exactly as the tests run it (test/fixtures/platform-http/receiver.ts)", () => {
     const example = fs.readFileSync(new URL("../fixtures/platform-http/receiver.ts", import.meta.url), "utf8");
-    assert.ok(readme.includes("```ts\n" + example + "```\n"), "README.md quotes the file as it is");
+    assert.ok(platforms.includes("```ts\n" + example + "```\n"), "docs/platforms.md quotes the file as it is");
+  });
+
+  it("stays a README a newcomer reads: under 25 KB, every link to a file of the repository resolves, no internal issue numbers", () => {
+    assert.ok(Buffer.byteLength(readme) < 25_000, `README.md is ${Buffer.byteLength(readme)} bytes`);
+    for (const [file, text] of [
+      ["README.md", readme],
+      ...fs
+        .readdirSync(new URL("../../docs/", import.meta.url))
+        .filter((f) => f.endsWith(".md"))
+        .map((f) => [`docs/${f}`, read(`docs/${f}`)]),
+    ] as [string, string][]) {
+      assert.doesNotMatch(text, /\bissue #\d+/i, `${file} cites an internal issue number`);
+      for (const m of text.matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
+        const target = m[1] as string;
+        if (/^[a-z]+:/.test(target)) continue;
+        const resolved = new URL(target, new URL(`../../${file}`, import.meta.url));
+        assert.ok(fs.existsSync(resolved), `${file} links to ${target}, which is not in the repository`);
+      }
+    }
   });
 
   it("has the quick start and test command", () => {

@@ -54,6 +54,17 @@ describe("README", () => {
     }
   });
 
+  it("the published schemas cite no file outside the repository and no internal issue number", () => {
+    const walk = (dir: URL): string[] =>
+      fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((e) => (e.isDirectory() ? walk(new URL(`${e.name}/`, dir)) : e.name.endsWith(".json") ? [new URL(e.name, dir).pathname] : []));
+    for (const f of walk(new URL("../../schemas/", import.meta.url))) {
+      const text = fs.readFileSync(f, "utf8");
+      assert.doesNotMatch(text, /shared\/spec|seeds\/|\bissue #\d+/i, f);
+    }
+  });
+
   it("has the quick start and test command", () => {
     assert.match(readme, /npm ci && npm start/);
     assert.match(readme, /^npm test/m);

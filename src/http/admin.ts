@@ -272,12 +272,18 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
     const state = q.str("state", JOB_STATES) as JobState | undefined;
     const kind = q.str("kind");
     const resourceId = q.str("resourceId");
+    const topic = q.str("topic");
+    const from = timeParam(q, "from");
+    const to = timeParam(q, "to");
     const cursorText = q.str("cursor");
     const cursor = cursorText === undefined ? undefined : decodeCursor(cursorText);
     if (cursorText !== undefined && cursor === undefined) q.fields.push({ pointer: "/query/cursor", message: "must be the nextCursor of a previous page" });
     q.check();
     const rows = await deps.events.list({
       limit,
+      ...(topic === undefined ? {} : { topic }),
+      ...(from === undefined ? {} : { from }),
+      ...(to === undefined ? {} : { to }),
       ...(state === undefined ? {} : { state }),
       ...(kind === undefined ? {} : { kind }),
       ...(resourceId === undefined ? {} : { resourceId }),

@@ -236,6 +236,11 @@ export interface JobListQuery {
   state?: JobState;
   kind?: string;
   resourceId?: string;
+  /** A webhook's topic (order/created, ...). */
+  topic?: string;
+  /** Created at or after / before (ms since the epoch). */
+  from?: number;
+  to?: number;
   limit: number;
   /** Cursor: the `nextCursor` of the previous page. */
   cursor?: { createdAt: number; id: string };
@@ -248,6 +253,9 @@ export async function listJobs(tx: Tx, q: JobListQuery): Promise<JobRow[]> {
   if (q.state !== undefined) query = query.where("state", "=", q.state);
   if (q.kind !== undefined) query = query.where("kind", "=", q.kind);
   if (q.resourceId !== undefined) query = query.where("resource_id", "=", q.resourceId);
+  if (q.topic !== undefined) query = query.where("topic", "=", q.topic);
+  if (q.from !== undefined) query = query.where("created_at", ">=", q.from);
+  if (q.to !== undefined) query = query.where("created_at", "<", q.to);
   const c = q.cursor;
   if (c !== undefined) {
     query = query.where((eb) => eb.or([eb("created_at", "<", c.createdAt), eb.and([eb("created_at", "=", c.createdAt), eb("id", "<", c.id)])]));

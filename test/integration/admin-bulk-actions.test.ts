@@ -44,6 +44,12 @@ for (const { kind, skip } of await storeKinds()) {
       assert.deepEqual(r.body, { matched: 2, replayed: 2, more: false });
       await t.settle(20_000);
       assert.equal((await t.jobs({ state: "dead" })).length, 0);
+      // The list filters by topic and creation time too.
+      const get = (path: string) => request(t.app).get(path).set("Authorization", `Bearer ${ADMIN_TOKEN}`);
+      const created = (await get("/admin/events?topic=order%2Fcreated&limit=200")).body as { events: { topic: string }[] };
+      assert.ok(created.events.length >= 2 && created.events.every((e) => e.topic === "order/created"));
+      assert.equal(((await get(`/admin/events?from=${new Date(Date.now() + 60_000).toISOString()}`)).body as { events: unknown[] }).events.length, 0);
+      assert.equal((await get("/admin/events?from=yesterday")).status, 400);
       const all = await post("/admin/events/replay");
       assert.equal(all.status, 400);
       assert.match(all.body.errorMessage, /Give a filter/);

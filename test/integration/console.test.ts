@@ -123,6 +123,15 @@ for (const { kind, skip } of await storeKinds()) {
     });
 
     it("lists the dead letters and replays one from its detail page, its attempts shown", async () => {
+      // Filters by topic and date: the inbox event of today's order/created, none tomorrow.
+      await page.goto(`${url}/console/events`);
+      await page.getByLabel("Topic").selectOption("order/created");
+      await page.getByLabel("From").first().fill(new Date().toISOString().slice(0, 10));
+      await page.getByRole("button", { name: "Filter" }).click();
+      const today = await page.locator("tbody tr").count();
+      assert.equal(today, (await t.jobs({})).filter((j) => j.topic === "order/created").length);
+      await page.goto(`${url}/console/events?topic=order%2Fcreated&from=${new Date(Date.now() + 86_400_000).toISOString().slice(0, 10)}`);
+      assert.equal(await page.locator("tbody tr").count(), 0);
       await page.goto(`${url}/console/events?state=dead`);
       const listed = await page.locator("tbody tr").count();
       assert.equal(listed, await dbCount("dead"));

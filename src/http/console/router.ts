@@ -27,6 +27,7 @@ const BULK_MAX = 1000;
 /** Rows a list page shows; "Next page" goes on from the last one. */
 const PAGE = 50;
 const SIGN_IN_FAILURES = 5;
+const TOPICS = ["order/created", "order/processed", "order/updated", "checkout/processed"] as const;
 const JOB_STATES: readonly JobState[] = ["pending", "running", "done", "skipped", "ignored", "dead"];
 // No script at all, styles from our own file, forms to ourselves only, never in a frame.
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -333,7 +334,18 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
     const f = eventFilter(req.query);
     const cursorText = field(req.query, "cursor");
     const cursor = cursorText === undefined ? undefined : decodeCursor(cursorText);
-    const rows = await d.events.list({ limit: PAGE, ...f, ...(cursor === undefined ? {} : { cursor }) });
+    const topic = oneOf(field(req.query, "topic"), TOPICS);
+    const from = dateMs(field(req.query, "from"));
+    const toText = field(req.query, "to");
+    const to = toText !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(toText) ? (dateMs(toText) ?? 0) + 86_400_000 : dateMs(toText);
+    const rows = await d.events.list({
+      limit: PAGE,
+      ...f,
+      ...(topic === undefined ? {} : { topic }),
+      ...(from === undefined ? {} : { from }),
+      ...(to === undefined ? {} : { to }),
+      ...(cursor === undefined ? {} : { cursor }),
+    });
     const s = session(res);
     const body = html`<form class="filters" method="get" action="/console/events" role="search">
         <label
@@ -350,7 +362,16 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
             ${["recharge.webhook", "recharge.order_writeback", "recharge.charge_writeback"].map((k) => html`<option${raw(f.kind === k ? " selected" : "")}>${k}</option>`)}
           </select></label
         >
-        <label>Recharge order id <input name="resource" value="${f.resourceId}" type="search" /></label><button type="submit">Filter</button>
+        <label
+          >Topic
+          <select name="topic">
+            <option value="">any</option>
+            ${TOPICS.map((tp) => html`<option${raw(topic === tp ? " selected" : "")}>${tp}</option>`)}
+          </select></label
+        >
+        <label>Recharge order id <input name="resource" value="${f.resourceId}" type="search" /></label>
+        <label>From <input name="from" type="date" value="${field(req.query, "from")}" /></label><label>To <input name="to" type="date" value="${toText}" /></label>
+        <button type="submit">Filter</button>
       </form>
       <form method="post" action="/console/events/replay-matching" class="filters">
         <input type="hidden" name="csrf" value="${s.csrf}" />

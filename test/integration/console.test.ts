@@ -212,6 +212,22 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(first.length + second.length, logged);
       assert.equal(new Set([...first, ...second]).size, logged, "no row twice");
       assert.equal(await page.getByRole("link", { name: "Next page" }).count(), 0, "the last page says no more");
+      // The orders page the same way: 50, then the rest.
+      const orders = Number(
+        (
+          await t.store.db
+            .selectFrom("local_orders")
+            .select((eb) => eb.fn.countAll().as("n"))
+            .executeTakeFirst()
+        )?.n,
+      );
+      await page.goto(`${url}/console/orders`);
+      const firstOrders = await page.locator("tbody tr").allInnerTexts();
+      assert.equal(firstOrders.length, 50);
+      await page.getByRole("link", { name: "Next page" }).click();
+      const restOrders = await page.locator("tbody tr").allInnerTexts();
+      assert.equal(firstOrders.length + restOrders.length, orders);
+      assert.equal(new Set([...firstOrders, ...restOrders]).size, orders);
     });
 
     it("signs out: the old cookie no longer opens a page", async () => {

@@ -541,9 +541,12 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
     const byToken = token === undefined ? undefined : await d.orders.list({ limit: 100, salesOrderToken: token });
     const bySource = token === undefined ? undefined : await d.orders.list({ limit: 100, sourceOrderId: token });
     const byNumber = token === undefined ? undefined : await d.orders.get(token);
+    const beforeText = field(req.query, "before");
+    const before = beforeText !== undefined && /^\d{1,15}$/.test(beforeText) ? Number(beforeText) : undefined;
+    const newest = token === undefined ? await d.orders.list({ limit: PAGE, ...(before === undefined ? {} : { before }) }) : undefined;
     const list =
-      token === undefined
-        ? (await d.orders.list({ limit: 100 })).orders
+      newest !== undefined
+        ? newest.orders
         : [...new Map([...(byToken?.orders ?? []), ...(bySource?.orders ?? []), ...(byNumber === undefined ? [] : [byNumber])].map((o) => [o.orderNumber, o])).values()];
     const body = html`<form class="filters" method="get" action="/console/orders" role="search">
         <label>Order number, token or Recharge order id <input name="q" type="search" value="${token}" /></label><button type="submit">Search</button>
@@ -560,7 +563,8 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
           html`${o.total} ${o.currency}`,
         ]),
         "No order matches (orders placed on another platform are in that platform; see Callbacks and Events).",
-      )}`;
+      )}
+      ${newest?.nextBefore == null ? raw("") : html`<p><a href="/console/orders?before=${newest.nextBefore}" rel="next">Next page</a></p>`}`;
     send(res, 200, page({ title: "Orders", csrf: session(res).csrf, current: "orders" }, body));
   });
   router.get("/orders/:n", async (req, res) => {

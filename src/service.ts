@@ -293,11 +293,10 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
                     : {
                         webhooks:
                           last === undefined
-                            ? { ok: true, problems: [], checkedAt: null }
+                            ? { ok: true, problems: [] }
                             : {
                                 ok: last.ok,
                                 problems: last.topics.filter((x) => x.state !== "ok").map((x) => ({ topic: x.topic, problem: x.problem ?? x.state })),
-                                checkedAt: clock(),
                               },
                       }),
                 };

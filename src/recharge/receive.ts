@@ -3,7 +3,7 @@ import { PayloadError, SignatureError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { verifyRechargeWebhook } from "../security/recharge-signature.js";
 import type { Tx } from "../store/handle.js";
-import { enqueue } from "../store/jobs.js";
+import { enqueue, type NewJob } from "../store/jobs.js";
 import { parseJsonBody } from "../validation/json.js";
 import type { Validator } from "../validation/schemas.js";
 import { JOB_WEBHOOK } from "./handlers.js";
@@ -69,6 +69,36 @@ const sha256 = (data: string | Uint8Array): string => createHash("sha256").updat
 export const eventDedupeKey = (topic: string, resourceId: string | null, updatedAt: unknown): string | null =>
   resourceId !== null && typeof updatedAt === "string" ? `recharge:${topic}:${resourceId}:${updatedAt}` : null;
 export const eventBodyHash = (topic: string, text: string): string => sha256(`${topic}\n${text}`);
+
+/**
+ * The inbox row of a Recharge order or checkout as received (or, by the sweep, as found): its
+ * topic, its body's exact text, and the keys that make a second arrival of it a duplicate.
+ */
+export function inboxEvent(o: {
+  topic: string;
+  text: string;
+  resourceId: string | null;
+  updatedAt: unknown;
+  apiVersion: string;
+  payload: Record<string, unknown>;
+  maxAttempts: number;
+  correlationId: string | null;
+}): NewJob {
+  return {
+    kind: JOB_WEBHOOK,
+    lane: "inbox",
+    prefix: "evt",
+    topic: o.topic,
+    dedupeKey: eventDedupeKey(o.topic, o.resourceId, o.updatedAt),
+    bodyHash: eventBodyHash(o.topic, o.text),
+    resourceId: o.resourceId,
+    apiVersion: o.apiVersion,
+    body: o.text,
+    payload: o.payload,
+    maxAttempts: o.maxAttempts,
+    correlationId: o.correlationId,
+  };
+}
 
 /**
  * Receiving a Recharge webhook: authenticate, read, and write it to the durable inbox, then answer.
@@ -150,23 +180,9 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
     const id = resource[isCheckout ? "token" : "id"] ?? (isCheckout ? resource["external_checkout_id"] : undefined);
     const updatedAt = resource["updated_at"] ?? resource["completed_at"];
     const resourceId = id === undefined || id === null ? null : String(id);
-    const dedupeKey = eventDedupeKey(topic, resourceId, updatedAt);
     const r = await enqueue(
       deps.db,
-      {
-        kind: JOB_WEBHOOK,
-        lane: "inbox",
-        prefix: "evt",
-        topic,
-        dedupeKey,
-        bodyHash: eventBodyHash(topic, text),
-        resourceId,
-        apiVersion: version,
-        body: text,
-        payload: { topicSource },
-        maxAttempts: deps.maxAttempts,
-        correlationId: d.requestId,
-      },
+      inboxEvent({ topic, text, resourceId, updatedAt, apiVersion: version, payload: { topicSource }, maxAttempts: deps.maxAttempts, correlationId: d.requestId }),
       now,
     );
     if (r.inserted) {

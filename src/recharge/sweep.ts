@@ -11,7 +11,7 @@ import { queueWriteBacksFor } from "./catch-up.js";
 import type { RechargeClient } from "./client.js";
 import { JOB_PUT_ORDER, JOB_WEBHOOK } from "./handlers.js";
 import { detectVersion, readOrderView, type RechargeApiVersion } from "./order.js";
-import { eventBodyHash, eventDedupeKey } from "./receive.js";
+import { inboxEvent } from "./receive.js";
 import { nextWatermark, readOrdersPage, rechargeTime, reconcileOrder, sweepWindow, SWEEP_PAGE_SIZE, type SweepDecision, type SweepWindow } from "./reconcile.js";
 import { rechargeCall } from "./webhooks.js";
 
@@ -178,20 +178,16 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
           const text = JSON.stringify({ order: raw });
           const r = await enqueue(
             deps.db,
-            {
-              kind: JOB_WEBHOOK,
-              lane: "inbox",
-              prefix: "evt",
+            inboxEvent({
               topic,
-              dedupeKey: eventDedupeKey(topic, view.id, raw["updated_at"]),
-              bodyHash: eventBodyHash(topic, text),
+              text,
               resourceId: view.id,
+              updatedAt: raw["updated_at"],
               apiVersion: detectVersion(raw) ?? deps.version,
-              body: text,
               payload: { source: "sweep", topicSource: null },
               maxAttempts: deps.maxAttempts,
               correlationId: o.correlationId,
-            },
+            }),
             now,
           );
           entry.jobs = [r.id];

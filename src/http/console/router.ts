@@ -16,7 +16,7 @@ export interface ConsoleDeps extends Pick<AdminDeps, "callbacks" | "orders" | "e
   /** What this instance knows of Recharge: its rate limit (with an API token) and the last webhook check (with PUBLIC_URL). */
   recharge(): Promise<{
     rateLimit?: { waitMs: number; burst: number; perSecond: number };
-    webhooks?: { ok: boolean; problems: { topic: string; problem: string }[]; checkedAt: number | null };
+    webhooks?: { ok: boolean; problems: { topic: string; problem: string }[] };
   }>;
   actions: { record(a: Omit<ConsoleAction, "id" | "at">): Promise<void>; list(limit: number): Promise<ConsoleAction[]>; ended(sessionId: string): Promise<boolean> };
 }
@@ -56,6 +56,12 @@ const dateMs = (v: string | undefined): number | undefined => {
   const ms = Date.parse(v);
   return Number.isNaN(ms) ? undefined : ms;
 };
+/** A list's from/to fields as ms since the epoch; a date alone as "to" means through that day. */
+function dateRange(src: unknown): { from: number | undefined; to: number | undefined } {
+  const toText = field(src, "to");
+  const to = dateMs(toText);
+  return { from: dateMs(field(src, "from")), to: to !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(toText ?? "") ? to + 86_400_000 : to };
+}
 const stateClass = (s: string): string => (s === "dead" || s === "retry" ? "bad" : s === "done" ? "ok" : "");
 const statusClass = (n: number): string => (n >= 400 && n !== 409 ? "bad" : n < 300 ? "ok" : "");
 const pretty = (text: string | null): string => {
@@ -238,10 +244,7 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
     const statusText = field(q, "status");
     const status = statusText !== undefined && /^([1-5]\d\d)$/.test(statusText) ? Number(statusText) : oneOf(statusText, ["2xx", "4xx", "5xx"] as const);
     const search = field(q, "q");
-    const from = dateMs(field(q, "from"));
-    const toText = field(q, "to");
-    // A date alone means through that day.
-    const to = toText !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(toText) ? (dateMs(toText) ?? 0) + 86_400_000 : dateMs(toText);
+    const { from, to } = dateRange(q);
     const cursorText = field(q, "cursor");
     const cursor = cursorText === undefined ? undefined : decodeCallbackCursor(cursorText);
     const rows = await d.callbacks.list({
@@ -335,9 +338,7 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
     const cursorText = field(req.query, "cursor");
     const cursor = cursorText === undefined ? undefined : decodeCursor(cursorText);
     const topic = oneOf(field(req.query, "topic"), TOPICS);
-    const from = dateMs(field(req.query, "from"));
-    const toText = field(req.query, "to");
-    const to = toText !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(toText) ? (dateMs(toText) ?? 0) + 86_400_000 : dateMs(toText);
+    const { from, to } = dateRange(req.query);
     const rows = await d.events.list({
       limit: PAGE,
       ...f,
@@ -370,7 +371,7 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
           </select></label
         >
         <label>Recharge order id <input name="resource" value="${f.resourceId}" type="search" /></label>
-        <label>From <input name="from" type="date" value="${field(req.query, "from")}" /></label><label>To <input name="to" type="date" value="${toText}" /></label>
+        <label>From <input name="from" type="date" value="${field(req.query, "from")}" /></label><label>To <input name="to" type="date" value="${field(req.query, "to")}" /></label>
         <button type="submit">Filter</button>
       </form>
       <form method="post" action="/console/events/replay-matching" class="filters">

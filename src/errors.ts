@@ -79,7 +79,7 @@ export class PayloadError extends AppError {
   readonly code: string;
   readonly httpStatus = 400;
   constructor(
-    code: "json_malformed" | "schema_violation" | "query_invalid",
+    code: "json_malformed" | "schema_violation" | "query_invalid" | "form_invalid",
     message: string,
     readonly fields: InvalidField[] = [],
   ) {

@@ -36,6 +36,21 @@ describe("console sign-in", { skip: sqlite?.skip ?? false }, () => {
     assert.equal(forged.headers["location"], "/console/sign-in");
   });
 
+  it("answers a form too large or with too many fields with a 4xx and its errorMessage, not a 500", async () => {
+    const big = await request(t.app)
+      .post("/console/sign-in")
+      .type("form")
+      .send(`token=${"a".repeat(20_000)}`);
+    assert.equal(big.status, 413);
+    assert.match(big.body.errorMessage, /larger than 16kb/);
+    const many = await request(t.app)
+      .post("/console/sign-in")
+      .type("form")
+      .send(Array.from({ length: 60 }, (_, i) => `f${i}=1`).join("&"));
+    assert.equal(many.status, 400);
+    assert.match(many.body.errorMessage, /too many fields/);
+  });
+
   it("records each wrong token and refuses a sixth within a minute from one address, even with the right token", async () => {
     for (let i = 0; i < 5; i++) assert.equal((await signIn(`wrong-${i}`)).status, 401);
     const sixth = await signIn(ADMIN_TOKEN);

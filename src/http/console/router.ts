@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from "express";
+import { PayloadError, PayloadTooLargeError } from "../../errors.js";
 import { consoleSessions } from "../../security/console-session.js";
 import type { ConsoleAction, Overview } from "../../store/console.js";
 import type { JobState } from "../../store/jobs.js";
@@ -27,6 +28,7 @@ const BULK_MAX = 1000;
 /** Rows a list page shows; "Next page" goes on from the last one. */
 const PAGE = 50;
 const SIGN_IN_FAILURES = 5;
+const FORM_LIMIT = "16kb";
 const TOPICS = ["order/created", "order/processed", "order/updated", "checkout/processed"] as const;
 const JOB_STATES: readonly JobState[] = ["pending", "running", "done", "skipped", "ignored", "dead"];
 // No script at all, styles from our own file, forms to ourselves only, never in a frame.
@@ -82,7 +84,17 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
   const router = express.Router();
   const sessions = consoleSessions(d.adminToken, { ttlMs: TTL_MS });
   const tokenOk = bearerTokenCheck(d.adminToken);
-  const form = express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 50 });
+  // A form too large, with too many fields, or not decodable is the sender's mistake: a 4xx, as the
+  // JSON routes answer it, never the parser's error as a 500.
+  const parseForm = express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 50 });
+  const form = (req: Request, res: Response, next: NextFunction): void =>
+    parseForm(req, res, (err?: unknown) => {
+      if (err === undefined || err === null) return next();
+      const type = (err as { type?: string }).type;
+      if (type === "entity.too.large") return next(new PayloadTooLargeError(`The form is larger than ${FORM_LIMIT}.`));
+      if (type === "parameters.too.many") return next(new PayloadError("form_invalid", "The form has too many fields."));
+      return next(new PayloadError("form_invalid", `The form could not be read: ${(err as Error).message}`));
+    });
   const send = (res: Response, status: number, body: string): void => {
     res.status(status).set({ "Content-Security-Policy": CSP, "Cache-Control": "no-store", "Content-Type": "text/html; charset=utf-8" }).send(body);
   };

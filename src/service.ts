@@ -21,7 +21,8 @@ import { createRechargeReceiver } from "./recharge/receive.js";
 import { createSweeper, type Sweeper } from "./recharge/sweep.js";
 import { createWebhookCheck, createWebhookSubscriptions, type WebhookCheck } from "./recharge/webhooks.js";
 import { openStore, type Store } from "./store/db.js";
-import { getJob, listJobs, replayJob } from "./store/jobs.js";
+import { replayJob } from "./store/jobs.js";
+import { getEvent, listEvents } from "./store/events.js";
 import { attemptsOf } from "./store/job-attempts.js";
 import { callbacksOfToken, getCallback, listCallbacks } from "./store/callback-log.js";
 import { countMatchingJobs, listActions, matchingJobIds, overview as consoleOverview, recordAction, resolveDead, sessionEnded } from "./store/console.js";
@@ -250,8 +251,8 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
       },
       orders: { list: (q) => listOrders(store.handle, q), get: (n) => getOrder(store.handle, n) },
       events: {
-        list: (q) => listJobs(store.handle, q),
-        get: (id) => getJob(store.handle, id),
+        list: (q) => listEvents(store.handle, q),
+        get: (id) => getEvent(store.handle, id),
         attempts: (id) => attemptsOf(store.handle, id),
         async replay(id) {
           const r = await replayJob(store.handle, id, clock());
@@ -260,7 +261,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
         },
         matching: (q) => matchingJobIds(store.handle, q),
         count: (q) => countMatchingJobs(store.handle, q),
-        resolve: (id, outcome) => resolveDead(store.handle, id, outcome, clock()),
+        resolve: async (id, outcome) => ((await resolveDead(store.handle, id, outcome, clock())) === undefined ? undefined : getEvent(store.handle, id)),
       },
     };
     const app = createApp({

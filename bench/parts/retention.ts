@@ -45,8 +45,8 @@ async function scrapeTimes(s: Server, count = RETENTION_SCRAPES): Promise<Scrape
 }
 
 /**
- * Creates the database (migrated by orderbridge's own code) and seeds `rows` finished jobs (≈ 3.7 KB
- * each, like a Recharge event with its body) and `rows` placed callbacks (≈ 1.1 KB stored answer
+ * Creates the database (migrated by orderbridge's own code) and seeds `rows` finished jobs (every
+ * second one a Recharge event with its ≈ 3.7 KB body in the inbox) and `rows` placed callbacks (≈ 1.1 KB stored answer
  * each), finished evenly over the last RETENTION_SPREAD_DAYS days, with INSERT … SELECT over a
  * recursive CTE in chunks (seeding is set-up, not measured: synchronous=OFF).
  */
@@ -63,13 +63,25 @@ async function seedFinishedRows(dir: string, rows: number): Promise<void> {
     const answer = `{"orderNumber":"SEED","orderDetails":{"customerEmail":"jane@example.com","shippingAddress":{"firstName":"Jane"},"filler":"${"x".repeat(950)}"}}`;
     const series = "with recursive s(i) as (select ? union all select i + 1 from s where i < ?)";
     const at = `(? - (i * ?) / ?)`; // finished evenly over the spread, newest first
+    // Every second row a Recharge event (its inbox row with the body, and its job; every 97th of
+    // those ignored: no job), the others write-backs.
+    const events = db.prepare(
+      `${series} insert into recharge_inbox (id, source, topic, topic_source, dedupe_key, body_hash, resource_id, api_version, body, ignored_reason,
+         correlation_id, received_at)
+       select 'evt_seed_' || i, 'webhook', 'order/created', 'path', 'seed:' || i, 'seed:' || i, cast(i as text), '2021-11', ?,
+         case when i % 97 = 0 then 'topic order/created is not handled' end, 'req-' || i, ${at} from s where i % 2 = 0`,
+    );
     const jobs = db.prepare(
-      `${series} insert into jobs (id, kind, topic, dedupe_key, body_hash, resource_id, api_version, body, payload, state, attempts,
-         max_attempts, run_at, locked_by, lease_until, last_error, outcome, correlation_id, created_at, updated_at)
-       select 'evt_seed_' || i, case when i % 2 = 0 then 'recharge.webhook' else 'recharge.order_writeback' end, 'order/created',
-         'seed:' || i, 'seed:' || i, cast(i as text), '2021-11', ?, '{"rechargeOrderId":"0","apiVersion":"2021-11","externalOrderId":"100271","externalOrderNumber":"OB-100271"}',
-         case when i % 50 = 0 then 'skipped' when i % 97 = 0 then 'ignored' else 'done' end, 1, 20, ${at}, null, null, null,
-         'placed order OB-' || i, 'req-' || i, ${at}, ${at} from s`,
+      `${series} insert into jobs (id, kind, lane, dedupe_key, resource_id, payload, state, attempts, max_attempts, run_at, locked_by, lease_until,
+         last_error, outcome, correlation_id, created_at, updated_at)
+       select case when i % 2 = 0 then 'evt_seed_' else 'job_seed_' end || i,
+         case when i % 2 = 0 then 'recharge.webhook' else 'recharge.order_writeback' end,
+         case when i % 2 = 0 then 'inbox' else 'writeback' end,
+         case when i % 2 = 0 then null else 'seed:' || i end, cast(i as text),
+         case when i % 2 = 0 then '{"eventId":"evt_seed_' || i || '"}'
+           else '{"rechargeOrderId":"0","apiVersion":"2021-11","externalOrderId":"100271","externalOrderNumber":"OB-100271"}' end,
+         case when i % 50 = 0 then 'skipped' else 'done' end, 1, 20, ${at}, null, null, null,
+         'placed order OB-' || i, 'req-' || i, ${at}, ${at} from s where not (i % 2 = 0 and i % 97 = 0)`,
     );
     const callbacks = db.prepare(
       `${series} insert into sp_callbacks (idempotency_key, body_hash, state, attempt_id, lease_until, status, response_body, order_number,
@@ -81,7 +93,8 @@ async function seedFinishedRows(dir: string, rows: number): Promise<void> {
       const to = Math.min(rows, from + chunk - 1);
       const time = [now, spread, rows];
       db.transaction(() => {
-        jobs.run(from, to, jobBody, ...time, ...time, ...time);
+        events.run(from, to, jobBody, ...time);
+        jobs.run(from, to, ...time, ...time, ...time);
         callbacks.run(from, to, ...time, answer, ...time, ...time);
       })();
     }
@@ -145,7 +158,8 @@ export async function runRetention(results: Results): Promise<void> {
   // one second after start-up and is still deleting while the load is measured.
   const cutoff = Date.now() - RETENTION_PRUNE_DAYS * DAY_MS;
   const finishedBefore = (): number =>
-    countRows(seededDir, "select count(*) from jobs where state in ('done', 'skipped', 'ignored') and updated_at < ?", cutoff) +
+    countRows(seededDir, "select count(*) from jobs where state in ('done', 'skipped') and updated_at < ?", cutoff) +
+    countRows(seededDir, "select count(*) from recharge_inbox where received_at < ?", cutoff) +
     countRows(seededDir, "select count(*) from sp_callbacks where state = 'done' and updated_at < ?", cutoff);
   const prunable = finishedBefore();
   let pruner: Server | undefined;

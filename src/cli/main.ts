@@ -93,7 +93,8 @@ program
       const n = (x: number): string => String(x).padStart(9);
       print(
         `${store.kind}: ${r.dryRun ? "dry run: nothing changed; " : ""}what finished before ${new Date(r.cutoff).toISOString()} (${days} days)\n` +
-          `jobs         ${n(r.jobs.deleted)} ${del} (done ${r.jobs.done}, skipped ${r.jobs.skipped}, ignored ${r.jobs.ignored}; dead letters are kept)\n` +
+          `jobs         ${n(r.jobs.deleted)} ${del} (done ${r.jobs.done}, skipped ${r.jobs.skipped}; dead letters are kept)\n` +
+          `inbox        ${n(r.rechargeInbox.deleted)} ${del} (Recharge events: ignored ${r.rechargeInbox.ignored}, processed ${r.rechargeInbox.processed} whose job is gone)\n` +
           `sp_callbacks ${n(r.spCallbacks.deleted)} ${del} (retryable answers: nothing was placed)\n` +
           `sp_callbacks ${n(r.spCallbacks.answersDropped)} ${drop} their stored answer (placed orders: key, body hash and order number stay)\n` +
           `job_attempts ${n(r.jobAttempts.deleted)} ${del} (the runs of pruned jobs; a dead letter keeps its history)\n` +
@@ -345,7 +346,7 @@ withServer(events.command("replay").description("Run an event or job again from 
   print(opts["json"] === true ? JSON.stringify(e) : `${String(e["id"])} is ${String(e["state"])} again`);
 });
 withServer(events.command("replay-matching").description("Replay every event or job a filter matches (not running), at most 1000 a run"))
-  .addOption(new Option("--state <state>").choices(["pending", "done", "skipped", "ignored", "dead"]))
+  .addOption(new Option("--state <state>").choices(["pending", "done", "skipped", "dead"]))
   .option("--kind <kind>", "e.g. recharge.order_writeback")
   .option("--resource <id>", "a Recharge order id")
   .option("--dry-run", "only count what matches", false)

@@ -1,7 +1,8 @@
 import { bearerTokenCheck } from "../security/bearer-token.js";
 import express from "express";
 import { ConflictError, NotFoundError, PayloadError, UnauthorizedError, type InvalidField } from "../errors.js";
-import type { JobListQuery, JobRow, JobState, ReplayResult } from "../store/jobs.js";
+import type { ReplayResult } from "../store/jobs.js";
+import { EVENT_STATES, type EventListQuery, type EventRow, type EventState } from "../store/events.js";
 import type { JobAttempt } from "../store/job-attempts.js";
 import type { CallbackLogEntry, CallbackLogQuery } from "../store/callback-log.js";
 import type { OrderView } from "../platforms/local/orders-query.js";
@@ -21,20 +22,19 @@ export interface AdminDeps {
     get(orderNumber: string): Promise<OrderView | undefined>;
   };
   events: {
-    list(q: JobListQuery): Promise<JobRow[]>;
-    get(id: string): Promise<JobRow | undefined>;
+    list(q: EventListQuery): Promise<EventRow[]>;
+    get(id: string): Promise<EventRow | undefined>;
     /** Its runs, oldest first. */
     attempts(id: string): Promise<JobAttempt[]>;
+    /** An ignored event has no job: not_found for a replay (the route tells the two apart). */
     replay(id: string): Promise<ReplayResult>;
     /** Ids of what a filter matches (neither running nor pending), and how many, for a bulk replay. */
-    matching(q: { state?: JobState; kind?: string; resourceId?: string; limit: number }): Promise<string[]>;
-    count(q: { state?: JobState; kind?: string; resourceId?: string }): Promise<number>;
+    matching(q: { state?: EventState; kind?: string; resourceId?: string; limit: number }): Promise<string[]>;
+    count(q: { state?: EventState; kind?: string; resourceId?: string }): Promise<number>;
     /** A dead letter marked resolved without a replay (skipped); undefined when it is not dead. */
-    resolve(id: string, outcome: string): Promise<JobRow | undefined>;
+    resolve(id: string, outcome: string): Promise<EventRow | undefined>;
   };
 }
-
-const JOB_STATES: readonly JobState[] = ["pending", "running", "done", "skipped", "ignored", "dead"];
 
 /** Reads query parameters, collecting every problem with its pointer before answering 400. */
 function queryReader(query: Record<string, unknown>) {
@@ -92,11 +92,13 @@ const parseMaybe = (text: string | null): unknown => {
 };
 
 /** A queue entry as the admin API shows it: an inbox event or a write-back job. */
-export function eventView(j: JobRow, full = false): Record<string, unknown> {
+export function eventView(j: EventRow, full = false): Record<string, unknown> {
   return {
     id: j.id,
     kind: j.kind,
+    source: j.source,
     topic: j.topic,
+    topicSource: j.topic_source,
     state: j.state,
     attempts: j.attempts,
     maxAttempts: j.max_attempts,
@@ -165,7 +167,7 @@ export function attemptView(a: JobAttempt): Record<string, unknown> {
   };
 }
 
-export const encodeCursor = (j: JobRow): string => Buffer.from(`${j.created_at}:${j.id}`, "utf8").toString("base64url");
+export const encodeCursor = (j: EventRow): string => Buffer.from(`${j.created_at}:${j.id}`, "utf8").toString("base64url");
 export function decodeCursor(c: string): { createdAt: number; id: string } | undefined {
   const m = /^(\d{1,15}):(.+)$/.exec(Buffer.from(c, "base64url").toString("utf8"));
   // A forged cursor must not reach the query with a NUL or a number no bigint holds.
@@ -269,7 +271,7 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
   router.get("/events", ...guard, async (req, res) => {
     const q = queryReader(req.query as Record<string, unknown>);
     const limit = q.int("limit", 1, 200) ?? 50;
-    const state = q.str("state", JOB_STATES) as JobState | undefined;
+    const state = q.str("state", EVENT_STATES) as EventState | undefined;
     const kind = q.str("kind");
     const resourceId = q.str("resourceId");
     const topic = q.str("topic");
@@ -301,7 +303,7 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
   // Bulk replay: dryRun=true answers the count only. At most 1000 a request (answered: more).
   router.post("/events/replay", ...guard, async (req, res) => {
     const q = queryReader(req.query as Record<string, unknown>);
-    const state = q.str("state", JOB_STATES) as JobState | undefined;
+    const state = q.str("state", EVENT_STATES) as EventState | undefined;
     const kind = q.str("kind");
     const resourceId = q.str("resourceId");
     const dryRun = q.str("dryRun", ["true", "false"]) === "true";
@@ -334,9 +336,13 @@ export function adminRouter(token: string, deps: AdminDeps): express.Router {
   router.post("/events/:id/replay", ...guard, async (req, res) => {
     const id = pathParam(req, "id");
     const r = await deps.events.replay(id);
-    if (r.kind === "not_found") throw new NotFoundError(`No event ${id}.`);
+    if (r.kind === "not_found") {
+      const ignored = await deps.events.get(id);
+      if (ignored === undefined) throw new NotFoundError(`No event ${id}.`);
+      throw new ConflictError(`Event ${id} was ignored (${ignored.outcome ?? "not a handled topic"}): it is recorded, not processed, so there is nothing to replay.`);
+    }
     if (r.kind === "running") throw new ConflictError(`Event ${id} is running right now; replay it after it has finished.`);
-    res.status(202).json(eventView(r.job));
+    res.status(202).json(eventView((await deps.events.get(id)) ?? { ...r.job, source: null, topic: null, topic_source: null, api_version: null, body: null }));
   });
   // Any other admin path: the token first, as for the routes, so nothing says which paths exist.
   router.use(authenticate);

@@ -32,12 +32,11 @@ export interface TaskJobOptions {
   dedupeKey?: string | null;
   /** What the job is about (e.g. a Recharge order id): admin filters and the sweep look it up. */
   resourceId?: string | null;
-  apiVersion?: string | null;
   runAt?: number;
   correlationId?: string | null;
 }
 
-/** A row whose payload is not what its task reads. */
+/** A row whose payload is not what its task reads (or names what is not there). */
 export class PayloadError extends Error {
   constructor(message: string) {
     super(message);
@@ -110,21 +109,20 @@ export function defineTask<P>(
       maxAttempts: j.maxAttempts,
       ...(j.dedupeKey === undefined ? {} : { dedupeKey: j.dedupeKey }),
       ...(j.resourceId === undefined ? {} : { resourceId: j.resourceId }),
-      ...(j.apiVersion === undefined ? {} : { apiVersion: j.apiVersion }),
       ...(j.runAt === undefined ? {} : { runAt: j.runAt }),
       ...(j.correlationId === undefined ? {} : { correlationId: j.correlationId }),
     }),
     handle: (run) => ({
       kind,
       run: async (job, ctx) => {
-        let payload: P;
+        // A PayloadError, from the decoding or from what the payload names (read by the run): no
+        // retry can mend it.
         try {
-          payload = decode(job);
+          return await run(decode(job), job, ctx);
         } catch (e) {
           if (e instanceof PayloadError) throw new JobError(`${kind}: ${e.message}`, { retry: false });
           throw e;
         }
-        return run(payload, job, ctx);
       },
     }),
   };

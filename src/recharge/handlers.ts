@@ -1,6 +1,8 @@
 import { errorText, PlatformError } from "../errors.js";
 import type { Tx } from "../store/handle.js";
 import { enqueue, type JobRow, type NewJob } from "../store/jobs.js";
+import { getInboxEvent, type RechargeInboxRow } from "../store/recharge-inbox.js";
+import { INBOX_EVENT_KIND } from "../store/events.js";
 import { chargeIdOf, findPlaced, recordPlaced as recordPlacedOrder, setChargeIdIfUnknown } from "../store/recharge-orders.js";
 import { classifyHttpStatus, parseRetryAfter } from "../outbound/retry-policy.js";
 import { JobError, type JobContext, type JobHandler, type JobResult } from "../jobs/worker.js";
@@ -13,7 +15,7 @@ type Obj = Record<string, unknown>;
 
 import { chargeWriteBackBody, checkoutCartId, decide, mapRechargeOrder, orderWriteBackBody, readOrderView, type ExternalIds, type RechargeApiVersion } from "./order.js";
 
-export const JOB_WEBHOOK = "recharge.webhook";
+export const JOB_WEBHOOK = INBOX_EVENT_KIND;
 export const JOB_PUT_ORDER = "recharge.order_writeback";
 export const JOB_PUT_CHARGE = "recharge.charge_writeback";
 /** Every kind of job there is (the queue gauges show each, 0 when it has none). */
@@ -39,20 +41,26 @@ function decodeWriteBack(raw: unknown): WriteBackPayload {
   };
 }
 
-/** A received webhook (the inbox's row): its topic and the resource it carries. */
-type WebhookPayload = { topic: "checkout/processed"; checkout: Obj; apiVersion: RechargeApiVersion } | { topic: string; order: Obj; apiVersion: RechargeApiVersion };
+/** A received webhook (its inbox event): its topic and the resource it carries. */
+type Webhook = { topic: "checkout/processed"; checkout: Obj; apiVersion: RechargeApiVersion } | { topic: string; order: Obj; apiVersion: RechargeApiVersion };
 
-/** Placing a received order (or clearing a checkout's cart). Its rows are written by the receiver (receive.ts) and the sweep. */
-export const WEBHOOK_TASK = defineTask<WebhookPayload>(JOB_WEBHOOK, {
+/** An inbox event as the webhook it is; a PayloadError when it holds none (the job goes dead at once, saying why). */
+export function decodeInboxEvent(row: RechargeInboxRow): Webhook {
+  const body = field.obj(parseJsonColumn(row.body, "body"), "the webhook's body");
+  if (row.topic === null) throw new PayloadError("the webhook has no topic");
+  const apiVersion = (API_VERSIONS as readonly string[]).includes(row.api_version ?? "") ? (row.api_version as RechargeApiVersion) : "2021-11";
+  if (row.topic === "checkout/processed") return { topic: "checkout/processed", checkout: field.obj(body["checkout"], "the webhook's checkout"), apiVersion };
+  return { topic: row.topic, order: field.obj(body["order"], "the webhook's order"), apiVersion };
+}
+
+/**
+ * Processing an inbox event: placing a received order (or clearing a checkout's cart). Its jobs are
+ * queued with their event by the receiver (receive.ts) and the sweep; the payload names the event.
+ */
+export const WEBHOOK_TASK = defineTask<{ eventId: string }>(JOB_WEBHOOK, {
   lane: "inbox",
   prefix: "evt",
-  decode: (row) => {
-    const body = field.obj(parseJsonColumn(row.body, "body"), "the webhook's body");
-    if (row.topic === null) throw new PayloadError("the webhook has no topic");
-    const apiVersion = (API_VERSIONS as readonly string[]).includes(row.api_version ?? "") ? (row.api_version as RechargeApiVersion) : "2021-11";
-    if (row.topic === "checkout/processed") return { topic: "checkout/processed", checkout: field.obj(body["checkout"], "the webhook's checkout"), apiVersion };
-    return { topic: row.topic, order: field.obj(body["order"], "the webhook's order"), apiVersion };
-  },
+  decodePayload: (raw) => ({ eventId: field.string(field.obj(raw, "the payload"), "eventId") }),
 });
 export const PUT_ORDER_TASK = defineTask<WriteBackPayload>(JOB_PUT_ORDER, { lane: "writeback", prefix: "job", decodePayload: decodeWriteBack });
 export const PUT_CHARGE_TASK = defineTask<WriteBackPayload>(JOB_PUT_CHARGE, { lane: "writeback", prefix: "job", decodePayload: decodeWriteBack });
@@ -101,7 +109,7 @@ export function writeBackJobs(o: {
     externalOrderNumber: o.placed.orderNumber,
     ...(o.chargeId === undefined ? {} : { chargeId: o.chargeId }),
   };
-  const common = { apiVersion: o.apiVersion, maxAttempts: o.maxAttempts, correlationId: o.correlationId, resourceId: o.rechargeOrderId };
+  const common = { maxAttempts: o.maxAttempts, correlationId: o.correlationId, resourceId: o.rechargeOrderId };
   const jobs: NewJob[] = [PUT_ORDER_TASK.job(payload, { ...common, dedupeKey: `recharge:put-order:${o.rechargeOrderId}` })];
   if (o.isPrepaid) jobs.push(PUT_CHARGE_TASK.job(payload, { ...common, dedupeKey: `recharge:put-charge:${o.rechargeOrderId}` }));
   return jobs;
@@ -113,7 +121,10 @@ export function writeBackJobs(o: {
  * died after finishing) changes nothing.
  */
 export function createRechargeHandlers(deps: RechargeHandlerDeps): Record<string, JobHandler> {
-  const processWebhook = WEBHOOK_TASK.handle(async (webhook, job, ctx) => {
+  const processWebhook = WEBHOOK_TASK.handle(async ({ eventId }, job, ctx) => {
+    const event = await getInboxEvent(deps.db, eventId);
+    if (event === undefined) throw new PayloadError(`its inbox event ${eventId} is not there`);
+    const webhook = decodeInboxEvent(event);
     if ("checkout" in webhook) {
       const checkout = webhook.checkout;
       const cartId = checkoutCartId(checkout);

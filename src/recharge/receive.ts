@@ -3,10 +3,10 @@ import { PayloadError, SignatureError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { verifyRechargeWebhook } from "../security/recharge-signature.js";
 import type { Tx } from "../store/handle.js";
-import { enqueue, type NewJob } from "../store/jobs.js";
+import { addInboxEvent, type NewInboxEvent } from "../store/recharge-inbox.js";
 import { parseJsonBody } from "../validation/json.js";
 import type { Validator } from "../validation/schemas.js";
-import { JOB_WEBHOOK } from "./handlers.js";
+import { WEBHOOK_TASK } from "./handlers.js";
 import { HANDLED_TOPICS, RECHARGE_API_VERSIONS, detectVersion, topicFromPayload, type RechargeApiVersion } from "./order.js";
 
 export interface RechargeReceiverDeps {
@@ -71,33 +71,40 @@ export const eventDedupeKey = (topic: string, resourceId: string | null, updated
 export const eventBodyHash = (topic: string, text: string): string => sha256(`${topic}\n${text}`);
 
 /**
- * The inbox row of a Recharge order or checkout as received (or, by the sweep, as found): its
+ * The inbox event of a Recharge order or checkout as received (or, by the sweep, as found): its
  * topic, its body's exact text, and the keys that make a second arrival of it a duplicate.
  */
 export function inboxEvent(o: {
+  source: NewInboxEvent["source"];
   topic: string;
+  topicSource: TopicSource | null;
   text: string;
   resourceId: string | null;
   updatedAt: unknown;
   apiVersion: string;
-  payload: Record<string, unknown>;
-  maxAttempts: number;
   correlationId: string | null;
-}): NewJob {
+}): NewInboxEvent {
   return {
-    kind: JOB_WEBHOOK,
-    lane: "inbox",
-    prefix: "evt",
+    source: o.source,
     topic: o.topic,
+    topicSource: o.topicSource,
     dedupeKey: eventDedupeKey(o.topic, o.resourceId, o.updatedAt),
     bodyHash: eventBodyHash(o.topic, o.text),
     resourceId: o.resourceId,
     apiVersion: o.apiVersion,
     body: o.text,
-    payload: o.payload,
-    maxAttempts: o.maxAttempts,
     correlationId: o.correlationId,
   };
+}
+
+/**
+ * Records an inbox event and, unless it is a duplicate or ignored, queues its processing (the
+ * webhook task's job of the same id) in the same transaction.
+ */
+export function storeInboxEvent(db: Tx, event: NewInboxEvent, o: { maxAttempts: number; now: number }): Promise<{ id: string; inserted: boolean }> {
+  return addInboxEvent(db, event, o.now, (eventId) =>
+    WEBHOOK_TASK.job({ eventId }, { maxAttempts: o.maxAttempts, resourceId: event.resourceId, correlationId: event.correlationId }),
+  );
 }
 
 /**
@@ -134,18 +141,18 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
     let topic = d.topic;
     let topicSource: TopicSource | null = topic === undefined ? null : (d.topicSource ?? null);
     const ignore = async (reason: string): Promise<RechargeAck> => {
-      const r = await enqueue(
+      const r = await addInboxEvent(
         deps.db,
         {
-          kind: JOB_WEBHOOK,
-          lane: "inbox",
-          prefix: "evt",
+          source: "webhook",
           topic: topic ?? null,
-          state: "ignored",
-          outcome: reason,
+          topicSource,
+          dedupeKey: null,
+          bodyHash: null,
+          resourceId: null,
+          apiVersion: null,
           body: text.trim() === "" ? null : text,
-          payload: { topicSource },
-          maxAttempts: 0,
+          ignoredReason: reason,
           correlationId: d.requestId,
         },
         now,
@@ -180,11 +187,10 @@ export function createRechargeReceiver(deps: RechargeReceiverDeps) {
     const id = resource[isCheckout ? "token" : "id"] ?? (isCheckout ? resource["external_checkout_id"] : undefined);
     const updatedAt = resource["updated_at"] ?? resource["completed_at"];
     const resourceId = id === undefined || id === null ? null : String(id);
-    const r = await enqueue(
-      deps.db,
-      inboxEvent({ topic, text, resourceId, updatedAt, apiVersion: version, payload: { topicSource }, maxAttempts: deps.maxAttempts, correlationId: d.requestId }),
+    const r = await storeInboxEvent(deps.db, inboxEvent({ source: "webhook", topic, topicSource, text, resourceId, updatedAt, apiVersion: version, correlationId: d.requestId }), {
+      maxAttempts: deps.maxAttempts,
       now,
-    );
+    });
     if (r.inserted) {
       d.log.info("Recharge webhook accepted", { topic, topicSource, eventId: r.id, rechargeId: resourceId, apiVersion: version });
       deps.onEnqueued();

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { AppError, RechargeApiError } from "../errors.js";
 import type { Tx } from "../store/handle.js";
-import { enqueue, replayJob, type Lane } from "../store/jobs.js";
+import { replayJob, type Lane } from "../store/jobs.js";
 import type { RateSpec } from "../outbound/retry-policy.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
@@ -11,7 +11,7 @@ import { queueWriteBacksFor } from "./catch-up.js";
 import type { RechargeClient } from "./client.js";
 import { JOB_PUT_ORDER, JOB_WEBHOOK } from "./handlers.js";
 import { detectVersion, readOrderView, type RechargeApiVersion } from "./order.js";
-import { inboxEvent } from "./receive.js";
+import { inboxEvent, storeInboxEvent } from "./receive.js";
 import { nextWatermark, readOrdersPage, rechargeTime, reconcileOrder, sweepWindow, SWEEP_PAGE_SIZE, type SweepDecision, type SweepWindow } from "./reconcile.js";
 import { rechargeCall } from "./webhooks.js";
 
@@ -176,19 +176,19 @@ export function createSweeper(deps: SweeperDeps): Sweeper {
         if (!o.dryRun) {
           const topic = "order/created";
           const text = JSON.stringify({ order: raw });
-          const r = await enqueue(
+          const r = await storeInboxEvent(
             deps.db,
             inboxEvent({
+              source: "sweep",
               topic,
+              topicSource: null,
               text,
               resourceId: view.id,
               updatedAt: raw["updated_at"],
               apiVersion: detectVersion(raw) ?? deps.version,
-              payload: { source: "sweep", topicSource: null },
-              maxAttempts: deps.maxAttempts,
               correlationId: o.correlationId,
             }),
-            now,
+            { maxAttempts: deps.maxAttempts, now },
           );
           entry.jobs = [r.id];
           placedAny ||= r.inserted;

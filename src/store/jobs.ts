@@ -6,8 +6,8 @@ import type { JobRow, JobState } from "./schema.js";
 export type { JobRow, JobState } from "./schema.js";
 
 /**
- * The durable work queue: one table (`jobs`) holds the inbox (received webhooks) and the outbox
- * (write-back calls). Every transition is a conditional write, so several workers, in one process or
+ * The durable work queue: one table (`jobs`) holds the processing of received events (the inbox's
+ * rows are the receiver's: src/store/recharge-inbox.ts) and the outbox (write-back calls). Every transition is a conditional write, so several workers, in one process or
  * in several sharing a database, never run one job twice at once. On PostgreSQL a claim skips rows
  * another transaction holds (FOR UPDATE SKIP LOCKED); SQLite has one writer at a time anyway.
  *
@@ -22,15 +22,11 @@ export interface NewJob {
   lane: Lane;
   /** Id prefix: "evt" for inbox events, "job" for outbox calls. */
   prefix: "evt" | "job";
-  topic?: string | null;
+  /** Its id, when it is given (the processing of an inbox event has the event's); otherwise a new one. */
+  id?: string;
   dedupeKey?: string | null;
-  bodyHash?: string | null;
   resourceId?: string | null;
-  apiVersion?: string | null;
-  body?: string | null;
   payload?: unknown;
-  state?: Extract<JobState, "pending" | "ignored" | "done" | "skipped">;
-  outcome?: string | null;
   maxAttempts: number;
   runAt?: number;
   correlationId?: string | null;
@@ -41,38 +37,32 @@ export interface NewJob {
 export const newJobId = (prefix: string): string => `${prefix}_${Date.now().toString(36)}${randomBytes(8).toString("hex")}`;
 
 /**
- * Adds a job unless one with the same dedupe key or body hash exists. Returns the id of the job that
- * stands for this work (the new one, or the existing duplicate) and whether it was new.
+ * Adds a job unless one with the same dedupe key exists. Returns the id of the job that stands for
+ * this work (the new one, or the existing duplicate) and whether it was new.
  */
 export async function enqueue(tx: Tx, job: NewJob, now: number): Promise<{ id: string; inserted: boolean }> {
   const db = kx(tx);
-  const keys: ["dedupe_key" | "body_hash", string][] = [];
-  if (job.dedupeKey) keys.push(["dedupe_key", job.dedupeKey]);
-  if (job.bodyHash) keys.push(["body_hash", job.bodyHash]);
+  const key = job.dedupeKey ?? null;
   // A second try only when the duplicate it conflicted with was pruned (retention) in between.
   for (let attempt = 1; ; attempt++) {
-    const id = newJobId(job.prefix);
+    const id = job.id ?? newJobId(job.prefix);
     const res = await db
       .insertInto("jobs")
       .values({
         id,
         kind: job.kind,
         lane: job.lane,
-        topic: job.topic ?? null,
-        dedupe_key: job.dedupeKey ?? null,
-        body_hash: job.bodyHash ?? null,
+        dedupe_key: key,
         resource_id: job.resourceId ?? null,
-        api_version: job.apiVersion ?? null,
-        body: job.body ?? null,
         payload: JSON.stringify(job.payload ?? {}),
-        state: job.state ?? "pending",
+        state: "pending",
         attempts: 0,
         max_attempts: job.maxAttempts,
         run_at: job.runAt ?? now,
         locked_by: null,
         lease_until: null,
         last_error: null,
-        outcome: job.outcome ?? null,
+        outcome: null,
         correlation_id: job.correlationId ?? null,
         trace_context: job.traceContext ?? currentTraceparent() ?? null,
         created_at: now,
@@ -81,16 +71,9 @@ export async function enqueue(tx: Tx, job: NewJob, now: number): Promise<{ id: s
       .onConflict((oc) => oc.doNothing())
       .executeTakeFirst();
     if (Number(res.numInsertedOrUpdatedRows ?? 0n) === 1) return { id, inserted: true };
-    const existing =
-      keys.length === 0
-        ? undefined
-        : await db
-            .selectFrom("jobs")
-            .select("id")
-            .where((eb) => eb.or(keys.map(([col, v]) => eb(col, "=", v))))
-            .executeTakeFirst();
+    const existing = key === null ? undefined : await db.selectFrom("jobs").select("id").where("dedupe_key", "=", key).executeTakeFirst();
     if (existing !== undefined) return { id: existing.id, inserted: false };
-    if (keys.length === 0 || attempt >= 3) throw new Error("the job was neither inserted nor found: a conflict on its id");
+    if (key === null || job.id !== undefined || attempt >= 3) throw new Error("the job was neither inserted nor found: a conflict on its id");
   }
 }
 
@@ -230,37 +213,6 @@ export async function replayJob(tx: Tx, id: string, now: number): Promise<Replay
 export async function getJob(tx: Tx, id: string): Promise<JobRow | undefined> {
   const db = kx(tx);
   return db.selectFrom("jobs").selectAll().where("id", "=", id).executeTakeFirst();
-}
-
-export interface JobListQuery {
-  state?: JobState;
-  kind?: string;
-  resourceId?: string;
-  /** A webhook's topic (order/created, ...). */
-  topic?: string;
-  /** Created at or after / before (ms since the epoch). */
-  from?: number;
-  to?: number;
-  limit: number;
-  /** Cursor: the `nextCursor` of the previous page. */
-  cursor?: { createdAt: number; id: string };
-}
-
-/** Newest first, keyset-paginated on (created_at, id). */
-export async function listJobs(tx: Tx, q: JobListQuery): Promise<JobRow[]> {
-  const db = kx(tx);
-  let query = db.selectFrom("jobs").selectAll();
-  if (q.state !== undefined) query = query.where("state", "=", q.state);
-  if (q.kind !== undefined) query = query.where("kind", "=", q.kind);
-  if (q.resourceId !== undefined) query = query.where("resource_id", "=", q.resourceId);
-  if (q.topic !== undefined) query = query.where("topic", "=", q.topic);
-  if (q.from !== undefined) query = query.where("created_at", ">=", q.from);
-  if (q.to !== undefined) query = query.where("created_at", "<", q.to);
-  const c = q.cursor;
-  if (c !== undefined) {
-    query = query.where((eb) => eb.or([eb("created_at", "<", c.createdAt), eb.and([eb("created_at", "=", c.createdAt), eb("id", "<", c.id)])]));
-  }
-  return query.orderBy("created_at", "desc").orderBy("id", "desc").limit(q.limit).execute();
 }
 
 /** Gives back every job this worker still holds (at shutdown), due at once, its attempt not spent. */

@@ -284,6 +284,82 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex("console_actions_session").on("console_actions").columns(["session_id", "action"]).execute();
     },
   },
+  "0015_recharge_inbox": {
+    async up(db: Kysely<unknown>, dialect: "sqlite" | "postgres") {
+      // The Recharge inbox becomes the receiver's own table (src/store/recharge-inbox.ts): a
+      // received webhook's topic, body and duplicate keys move out of `jobs`, which keeps only what
+      // a queue needs. A handled event is processed by the job of the same id (its payload names
+      // the event); an ignored one (a topic not handled, the empty test body) was a job that never
+      // ran and is now an inbox row only.
+      await db.schema
+        .createTable("recharge_inbox")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("source", "text", (c) => c.notNull())
+        .addColumn("topic", "text")
+        .addColumn("topic_source", "text")
+        .addColumn("dedupe_key", "text", (c) => c.unique())
+        .addColumn("body_hash", "text", (c) => c.unique())
+        .addColumn("resource_id", "text")
+        .addColumn("api_version", "text")
+        .addColumn("body", "text")
+        .addColumn("ignored_reason", "text")
+        .addColumn("correlation_id", "text")
+        .addColumn("received_at", "bigint", (c) => c.notNull())
+        .execute();
+      // The events list's ignored part, newest first; pruning finds old events through received_at.
+      await sql`create index recharge_inbox_ignored on recharge_inbox (received_at, id) where ignored_reason is not null`.execute(db);
+      await db.schema.createIndex("recharge_inbox_received").on("recharge_inbox").column("received_at").execute();
+
+      const topicSource = dialect === "postgres" ? sql`(payload::json ->> 'topicSource')` : sql`json_extract(payload, '$.topicSource')`;
+      const source = dialect === "postgres" ? sql`coalesce(payload::json ->> 'source', 'webhook')` : sql`coalesce(json_extract(payload, '$.source'), 'webhook')`;
+      await sql`
+        insert into recharge_inbox (id, source, topic, topic_source, dedupe_key, body_hash, resource_id, api_version, body, ignored_reason, correlation_id, received_at)
+        select id, ${source}, topic, ${topicSource}, dedupe_key, body_hash, resource_id, api_version, body,
+               case when state = 'ignored' then coalesce(outcome, 'ignored') end, correlation_id, created_at
+        from jobs where kind = 'recharge.webhook'`.execute(db);
+      await sql`delete from jobs where kind = 'recharge.webhook' and state = 'ignored'`.execute(db);
+      // The job names its event (the ids are evt_ and base-36/hex: nothing to escape); the inbox holds the keys.
+      await sql`update jobs set payload = '{"eventId":"' || id || '"}', dedupe_key = null where kind = 'recharge.webhook'`.execute(db);
+
+      if (dialect === "postgres") {
+        await sql`alter table jobs drop column topic, drop column body_hash, drop column api_version, drop column body`.execute(db);
+        return;
+      }
+      // SQLite cannot drop a UNIQUE column (body_hash): the table is rebuilt with the same rows and indexes.
+      await db.schema
+        .createTable("jobs_rebuilt")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("dedupe_key", "text", (c) => c.unique())
+        .addColumn("resource_id", "text")
+        .addColumn("payload", "text", (c) => c.notNull())
+        .addColumn("state", "text", (c) => c.notNull())
+        .addColumn("attempts", "integer", (c) => c.notNull())
+        .addColumn("max_attempts", "integer", (c) => c.notNull())
+        .addColumn("run_at", "bigint", (c) => c.notNull())
+        .addColumn("locked_by", "text")
+        .addColumn("lease_until", "bigint")
+        .addColumn("last_error", "text")
+        .addColumn("outcome", "text")
+        .addColumn("correlation_id", "text")
+        .addColumn("created_at", "bigint", (c) => c.notNull())
+        .addColumn("updated_at", "bigint", (c) => c.notNull())
+        .addColumn("lane", "text", (c) => c.notNull().defaultTo("inbox"))
+        .addColumn("trace_context", "text")
+        .execute();
+      const columns = sql.raw(
+        "id, kind, dedupe_key, resource_id, payload, state, attempts, max_attempts, run_at, locked_by, lease_until, last_error, outcome, correlation_id, created_at, updated_at, lane, trace_context",
+      );
+      await sql`insert into jobs_rebuilt (${columns}) select ${columns} from jobs`.execute(db);
+      await sql`drop table jobs`.execute(db);
+      await sql`alter table jobs_rebuilt rename to jobs`.execute(db);
+      await db.schema.createIndex("jobs_due").on("jobs").columns(["state", "run_at"]).execute();
+      await db.schema.createIndex("jobs_listing").on("jobs").columns(["created_at", "id"]).execute();
+      await db.schema.createIndex("jobs_resource").on("jobs").columns(["resource_id"]).execute();
+      await db.schema.createIndex("jobs_lane_due").on("jobs").columns(["lane", "state", "run_at"]).execute();
+      await db.schema.createIndex("jobs_state_updated").on("jobs").columns(["state", "updated_at"]).execute();
+    },
+  },
 };
 
 /**

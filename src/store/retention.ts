@@ -6,10 +6,12 @@ import { dialectOf, kx, type Tx } from "./handle.js";
 /**
  * Retention (RETENTION_DAYS): what finished longer ago than that is pruned, in short batches.
  *
- * - jobs: finished inbox events and write-backs (done, skipped, ignored) are deleted. Dead letters
- *   are kept until replayed (then they finish and age like the rest); pending and running never go.
- *   A Recharge re-delivery of a pruned event is accepted as new and places nothing: recharge_orders
- *   (never pruned) knows the order.
+ * - jobs: finished inbox events' processing and write-backs (done, skipped) are deleted. Dead
+ *   letters are kept until replayed (then they finish and age like the rest); pending and running
+ *   never go.
+ * - recharge_inbox: an ignored event goes when it was received before the cutoff; a processed one
+ *   when its job is gone (with it, its duplicate keys). A Recharge re-delivery of a pruned event is
+ *   accepted as new and places nothing: recharge_orders (never pruned) knows the order.
  * - sp_callbacks: retryable rows (a 409 or 503 answer, nothing placed) are deleted; the next request
  *   with the key starts afresh, as it would anyway. A placed order's row (done) keeps its key, body
  *   hash, status and order number but loses its stored answer (it repeats the customer's name and
@@ -50,7 +52,7 @@ export const PRUNE_BATCH_SIZE = { sqlite: 200, postgres: 1000 } as const;
 /** The least pause between two batches (more when a batch took longer). */
 const MIN_PAUSE_MS = 10;
 
-export const PRUNED_JOB_STATES = ["done", "skipped", "ignored"] as const;
+export const PRUNED_JOB_STATES = ["done", "skipped"] as const;
 type PrunedJobState = (typeof PRUNED_JOB_STATES)[number];
 
 export interface PruneResult {
@@ -64,6 +66,8 @@ export interface PruneResult {
     /** done rows whose stored answer was dropped (now `pruned`). */
     answersDropped: number;
   };
+  /** Recharge inbox events: ignored ones received before the cutoff, processed ones whose job is gone. */
+  rechargeInbox: { deleted: number; ignored: number; processed: number };
   /** Runs of jobs that are gone (pruned above, or before): a job's history goes with it; a dead letter's stays. */
   jobAttempts: { deleted: number };
   /** Callback log entries received before the cutoff. */
@@ -82,7 +86,8 @@ export interface PruneOptions {
   onBatch?: (step: PruneStep, rows: number) => void;
 }
 
-export type PruneStep = `jobs.${PrunedJobState}` | "sp_callbacks.retryable" | "sp_callbacks.done" | "job_attempts" | "sp_callback_log";
+export type PruneStep =
+  `jobs.${PrunedJobState}` | "recharge_inbox.ignored" | "recharge_inbox.processed" | "sp_callbacks.retryable" | "sp_callbacks.done" | "job_attempts" | "sp_callback_log";
 
 /** The time before which finished rows are pruned. Pure. */
 export function pruneCutoff(now: number, retentionDays: number): number {
@@ -103,7 +108,8 @@ export async function prune(tx: Tx, o: PruneOptions): Promise<PruneResult> {
   const result: PruneResult = {
     cutoff,
     dryRun,
-    jobs: { deleted: 0, done: 0, skipped: 0, ignored: 0 },
+    jobs: { deleted: 0, done: 0, skipped: 0 },
+    rechargeInbox: { deleted: 0, ignored: 0, processed: 0 },
     spCallbacks: { deleted: 0, answersDropped: 0 },
     jobAttempts: { deleted: 0 },
     callbackLog: { deleted: 0 },
@@ -158,6 +164,31 @@ export async function prune(tx: Tx, o: PruneOptions): Promise<PruneResult> {
     result.jobs[state] = n;
     result.jobs.deleted += n;
   }
+  /** A row whose job is gone; `dry`: gone or pruned by this run (which, dry, deletes nothing). */
+  const withoutJob = (ref: string, dry: boolean) =>
+    sql<boolean>`not exists (select 1 from jobs as j where j.id = ${sql.ref(ref)}${
+      dry ? sql` and (j.state not in (${sql.join([...PRUNED_JOB_STATES])}) or j.updated_at >= ${cutoff})` : sql``
+    })`;
+  const countOf = async (q: { executeTakeFirst(): Promise<{ n: number | string } | undefined> }): Promise<number> => Number((await q.executeTakeFirst())?.n ?? 0);
+  const oldIgnored = () => db.selectFrom("recharge_inbox").select("id").where("ignored_reason", "is not", null).where("received_at", "<", cutoff).limit(batchSize);
+  result.rechargeInbox.ignored = dryRun
+    ? await countOf(
+        db
+          .selectFrom("recharge_inbox")
+          .select((eb) => eb.fn.countAll<number | string>().as("n"))
+          .where("ignored_reason", "is not", null)
+          .where("received_at", "<", cutoff),
+      )
+    : await drain("recharge_inbox.ignored", async () => Number((await db.deleteFrom("recharge_inbox").where("id", "in", oldIgnored()).executeTakeFirst()).numDeletedRows));
+  // A processed event goes with its job (in a dry run: whose job is gone or would go).
+  const orphanEvents = (dry: boolean) =>
+    db.selectFrom("recharge_inbox as i").where("i.received_at", "<", cutoff).where("i.ignored_reason", "is", null).where(withoutJob("i.id", dry));
+  result.rechargeInbox.processed = dryRun
+    ? await countOf(orphanEvents(true).select((eb) => eb.fn.countAll<number | string>().as("n")))
+    : await drain("recharge_inbox.processed", async () =>
+        Number((await db.deleteFrom("recharge_inbox").where("id", "in", orphanEvents(false).select("i.id").limit(batchSize)).executeTakeFirst()).numDeletedRows),
+      );
+  result.rechargeInbox.deleted = result.rechargeInbox.ignored + result.rechargeInbox.processed;
   result.spCallbacks.deleted = dryRun
     ? await count("sp_callbacks", "retryable")
     : await drain("sp_callbacks.retryable", async () => {
@@ -173,48 +204,20 @@ export async function prune(tx: Tx, o: PruneOptions): Promise<PruneResult> {
       });
   // A job's runs go with it. In a dry run the jobs are still there: counted are the runs that
   // ended before the cutoff and whose job is gone or would go.
-  const orphanAttempts = () =>
-    db
-      .selectFrom("job_attempts as a")
-      .select("a.id")
-      .where("a.ended_at", "<", cutoff)
-      .where((eb) => eb.not(eb.exists(eb.selectFrom("jobs as j").select("j.id").whereRef("j.id", "=", "a.job_id"))))
-      .limit(batchSize);
+  const orphanAttempts = (dry: boolean) => db.selectFrom("job_attempts as a").where("a.ended_at", "<", cutoff).where(withoutJob("a.job_id", dry));
   result.jobAttempts.deleted = dryRun
-    ? Number(
-        (
-          await db
-            .selectFrom("job_attempts as a")
-            .select((eb) => eb.fn.countAll<number | string>().as("n"))
-            .where("a.ended_at", "<", cutoff)
-            .where((eb) =>
-              eb.not(
-                eb.exists(
-                  eb
-                    .selectFrom("jobs as j")
-                    .select("j.id")
-                    .whereRef("j.id", "=", "a.job_id")
-                    .where((w) => w.or([w("j.state", "not in", [...PRUNED_JOB_STATES]), w("j.updated_at", ">=", cutoff)])),
-                ),
-              ),
-            )
-            .executeTakeFirst()
-        )?.n ?? 0,
-      )
+    ? await countOf(orphanAttempts(true).select((eb) => eb.fn.countAll<number | string>().as("n")))
     : await drain("job_attempts", async () => {
-        const r = await db.deleteFrom("job_attempts").where("id", "in", orphanAttempts()).executeTakeFirst();
+        const r = await db.deleteFrom("job_attempts").where("id", "in", orphanAttempts(false).select("a.id").limit(batchSize)).executeTakeFirst();
         return Number(r.numDeletedRows);
       });
   const oldCallbacks = () => db.selectFrom("sp_callback_log").select("id").where("received_at", "<", cutoff).limit(batchSize);
   result.callbackLog.deleted = dryRun
-    ? Number(
-        (
-          await db
-            .selectFrom("sp_callback_log")
-            .select((eb) => eb.fn.countAll<number | string>().as("n"))
-            .where("received_at", "<", cutoff)
-            .executeTakeFirst()
-        )?.n ?? 0,
+    ? await countOf(
+        db
+          .selectFrom("sp_callback_log")
+          .select((eb) => eb.fn.countAll<number | string>().as("n"))
+          .where("received_at", "<", cutoff),
       )
     : await drain("sp_callback_log", async () => {
         const r = await db.deleteFrom("sp_callback_log").where("id", "in", oldCallbacks()).executeTakeFirst();
@@ -268,7 +271,7 @@ export function createPruner(o: PrunerOptions): Pruner {
         signal: controller.signal,
         ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }),
       });
-      const total = r.jobs.deleted + r.spCallbacks.deleted + r.spCallbacks.answersDropped;
+      const total = r.jobs.deleted + r.rechargeInbox.deleted + r.spCallbacks.deleted + r.spCallbacks.answersDropped;
       const fields = { ...describePrune(r), ms: Date.now() - began };
       if (total > 0) o.log.info("pruned what finished before the retention", fields);
       else o.log.debug("nothing to prune", fields);
@@ -297,6 +300,7 @@ export function describePrune(r: PruneResult): Record<string, unknown> {
     cutoff: new Date(r.cutoff).toISOString(),
     dryRun: r.dryRun,
     jobs: { ...r.jobs },
+    recharge_inbox: { ...r.rechargeInbox },
     sp_callbacks: { deleted: r.spCallbacks.deleted, answersDropped: r.spCallbacks.answersDropped },
     job_attempts: { deleted: r.jobAttempts.deleted },
     sp_callback_log: { deleted: r.callbackLog.deleted },

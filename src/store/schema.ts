@@ -77,27 +77,23 @@ export interface CounterRow {
   value: number;
 }
 
-export type JobState = "pending" | "running" | "done" | "skipped" | "ignored" | "dead";
+export type JobState = "pending" | "running" | "done" | "skipped" | "dead";
 
 /**
- * One unit of durable work: an inbox event (a received webhook) or an outbox call (a write-back).
- * pending → running → done | skipped (final), or → pending again with a later run_at (retry), or →
- * dead (attempts exhausted, or a failure no retry can fix). ignored: recorded, never processed.
+ * One unit of durable work: placing a received Recharge event (its row in `recharge_inbox`, of the
+ * same id) or an outbox call (a write-back). pending → running → done | skipped (final), or →
+ * pending again with a later run_at (retry), or → dead (attempts exhausted, or a failure no retry
+ * can fix). What a job is about is its payload (JSON, read by its task: src/jobs/tasks.ts).
  */
 export interface JobRow {
   id: string;
   kind: string;
   /** Which worker loops claim it: "inbox" (received webhooks) or "writeback" (Recharge API calls). */
   lane: "inbox" | "writeback";
-  topic: string | null;
-  /** Content key that makes a re-delivery a duplicate (unique). */
+  /** Content key that makes queueing the same work twice a no-op (unique). */
   dedupe_key: string | null;
-  /** SHA-256 of topic and raw body (unique): a byte-identical re-delivery is a duplicate. */
-  body_hash: string | null;
+  /** What the job is about (a Recharge order id): admin filters and the sweep look it up. */
   resource_id: string | null;
-  api_version: string | null;
-  /** The raw webhook body (UTF-8 text). */
-  body: string | null;
   payload: string;
   state: JobState;
   attempts: number;
@@ -112,6 +108,33 @@ export interface JobRow {
   trace_context: string | null;
   created_at: number;
   updated_at: number;
+}
+
+/**
+ * A Recharge webhook as received (or an order the sweep found), owned by the receiver
+ * (src/recharge/receive.ts; migration 0015_recharge_inbox). A handled one is processed by the job
+ * of the same id; an ignored one (a topic not handled, Recharge's empty test body) is recorded
+ * here only. The unique keys make a re-delivery a duplicate.
+ */
+export interface RechargeInboxRow {
+  id: string;
+  /** "webhook" (received) or "sweep" (found by the sweep, no webhook having placed it). */
+  source: "webhook" | "sweep";
+  topic: string | null;
+  /** Where the topic was read: path, header, payload; null when nowhere (or found by the sweep). */
+  topic_source: string | null;
+  /** Content key (topic, resource id, updated_at) that makes a re-delivery a duplicate (unique). */
+  dedupe_key: string | null;
+  /** SHA-256 of topic and raw body (unique): a byte-identical re-delivery is a duplicate. */
+  body_hash: string | null;
+  resource_id: string | null;
+  api_version: string | null;
+  /** The raw body (UTF-8 text), exactly as it came; null for an empty one. */
+  body: string | null;
+  /** Why it is recorded without processing; null when the job of the same id processes it. */
+  ignored_reason: string | null;
+  correlation_id: string | null;
+  received_at: number;
 }
 
 export interface RechargeOrderRow {
@@ -228,6 +251,7 @@ export interface Database {
   local_stock: LocalStockRow;
   counters: CounterRow;
   jobs: JobRow;
+  recharge_inbox: RechargeInboxRow;
   recharge_orders: RechargeOrderRow;
   local_cleared_carts: LocalClearedCartRow;
   rate_limits: RateLimitRow;

@@ -3,7 +3,8 @@ import path from "node:path";
 import request from "supertest";
 import { SAMPLES_DIR } from "../../src/cli/samples.js";
 import { signRechargeLegacy, rechargeSignatureHeader } from "../../src/security/recharge-signature.js";
-import type { JobRow } from "../../src/store/schema.js";
+import { getEvent, listEvents, type EventRow } from "../../src/store/events.js";
+import { inboxEvent, storeInboxEvent } from "../../src/recharge/receive.js";
 import { startRechargeStandIn, type RechargeStandIn, type RechargeStandInOptions } from "../../tools/stand-ins/recharge-api.js";
 import { ADMIN_TOKEN, startService, type StartOptions, type TestService } from "./service.js";
 import type { StoreKind } from "./stores.js";
@@ -34,8 +35,12 @@ export interface RechargeTestService extends TestService {
     body: unknown,
     opts?: { sign?: "legacy" | "timestamped" | "none"; secret?: string; headers?: Record<string, string>; timestamp?: number },
   ): Promise<request.Response>;
-  job(id: string): Promise<JobRow>;
-  jobs(where?: { kind?: string; state?: string }): Promise<JobRow[]>;
+  /** An event (a job with its inbox event, or an ignored inbox event) as the admin API reads it. */
+  job(id: string): Promise<EventRow>;
+  /** Every event, oldest first. */
+  jobs(where?: { kind?: string; state?: string }): Promise<EventRow[]>;
+  /** Stores an order/created inbox event with this body text, as the receiver would (its job queued), bypassing HTTP; its id. */
+  storeEvent(text: string, o?: { maxAttempts?: number; resourceId?: string | null }): Promise<string>;
   /** Waits until the queue has nothing due or running (the worker's idle signal, then a re-check). */
   settle(timeoutMs?: number): Promise<void>;
   adminPost(url: string): Promise<request.Response>;
@@ -86,13 +91,37 @@ export async function startRechargeService(kind: StoreKind, o: StartOptions & { 
       return req.send(raw).then((r) => r);
     },
     async job(id) {
-      return db.selectFrom("jobs").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
+      const e = await getEvent(t.store.handle, id);
+      if (e === undefined) throw new Error(`no event ${id}`);
+      return e;
     },
     async jobs(where = {}) {
-      let q = db.selectFrom("jobs").selectAll().orderBy("created_at").orderBy("id");
-      if (where.kind !== undefined) q = q.where("kind", "=", where.kind);
-      if (where.state !== undefined) q = q.where("state", "=", where.state as JobRow["state"]);
-      return q.execute();
+      const all: EventRow[] = [];
+      for (let cursor: { createdAt: number; id: string } | undefined; ;) {
+        const page = await listEvents(t.store.handle, {
+          limit: 500,
+          ...(where.kind === undefined ? {} : { kind: where.kind }),
+          ...(where.state === undefined ? {} : { state: where.state as EventRow["state"] }),
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        all.push(...page);
+        const last = page.at(-1);
+        if (page.length < 500 || last === undefined) return all.reverse();
+        cursor = { createdAt: last.created_at, id: last.id };
+      }
+    },
+    async storeEvent(text, o = {}) {
+      const event = inboxEvent({
+        source: "webhook",
+        topic: "order/created",
+        topicSource: "path",
+        text,
+        resourceId: o.resourceId ?? null,
+        updatedAt: undefined,
+        apiVersion: "2021-11",
+        correlationId: null,
+      });
+      return (await storeInboxEvent(t.store.handle, event, { maxAttempts: o.maxAttempts ?? 6, now: Date.now() })).id;
     },
     async settle(timeoutMs = 15_000) {
       const until = Date.now() + timeoutMs;

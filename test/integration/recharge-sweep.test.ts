@@ -96,7 +96,7 @@ for (const { kind, skip } of await storeKinds()) {
           assert.equal(q.get("limit"), "250", "the largest page");
           assert.equal(q.get("status"), "success");
           assert.ok(q.get("updated_at_min") && q.get("updated_at_max"));
-          const swept = (await t.jobs({ kind: JOB_WEBHOOK })).filter((j) => JSON.parse(j.payload).source === "sweep");
+          const swept = (await t.jobs({ kind: JOB_WEBHOOK })).filter((j) => j.source === "sweep");
           assert.deepEqual(swept.map((j) => j.resource_id).sort(), ["910003", "910004", "910005"], "marked as coming from the sweep");
 
           // Recharge delivers the deleted webhook's order late (a re-registered webhook, a retry).

@@ -329,34 +329,7 @@ for (const { kind, skip } of await storeKinds()) {
       try {
         const body = withId(rcFixture("2021-11", "order-created"), 860_000_001);
         body["order"]["customer"]["email"] = "nul\u0000@example.com";
-        const now = Date.now();
-        const id = "evt_nul_before_the_fix";
-        await t.store.db
-          .insertInto("jobs")
-          .values({
-            id,
-            kind: JOB_WEBHOOK,
-            lane: "inbox",
-            topic: "order/created",
-            dedupe_key: null,
-            body_hash: null,
-            resource_id: "860000001",
-            api_version: "2021-11",
-            body: JSON.stringify(body),
-            payload: "{}",
-            state: "pending",
-            attempts: 0,
-            max_attempts: 20,
-            run_at: now,
-            locked_by: null,
-            lease_until: null,
-            last_error: null,
-            outcome: null,
-            correlation_id: null,
-            created_at: now,
-            updated_at: now,
-          })
-          .execute();
+        const id = await t.storeEvent(JSON.stringify(body), { maxAttempts: 20, resourceId: "860000001" });
         t.worker.nudge();
         const job = await waitFor("the event to go dead", async () => {
           const j = await t.job(id);

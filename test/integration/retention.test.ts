@@ -6,7 +6,8 @@ import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { openStore } from "../../src/store/db.js";
 import { DAY_MS, prune, type PruneStep } from "../../src/store/retention.js";
-import type { Database, JobState, SpCallbackRow } from "../../src/store/schema.js";
+import type { Database, SpCallbackRow } from "../../src/store/schema.js";
+import type { EventState } from "../../src/store/events.js";
 import { rcFixture, startRechargeService, waitFor, type RechargeTestService } from "../helpers/recharge.js";
 import { minimalOrder, startService, type TestService } from "../helpers/service.js";
 import { StandInPlatform } from "../helpers/stand-in-platform.js";
@@ -16,20 +17,35 @@ const silent = createLogger({ level: "error", format: "json", silent: true });
 const OLD = (now: number): number => now - 40 * DAY_MS;
 const RECENT = (now: number): number => now - 10 * DAY_MS;
 
-async function addJob(db: Kysely<Database>, id: string, state: JobState, updatedAt: number): Promise<void> {
+/** A Recharge inbox event; unless ignored, with its processing job in `state`. */
+async function addJob(db: Kysely<Database>, id: string, state: EventState, updatedAt: number): Promise<void> {
+  await db
+    .insertInto("recharge_inbox")
+    .values({
+      id,
+      source: "webhook",
+      topic: "order/created",
+      topic_source: "path",
+      dedupe_key: `dk:${id}`,
+      body_hash: `bh:${id}`,
+      resource_id: id,
+      api_version: "2021-11",
+      body: '{"order":{"shipping_address":{"first_name":"Jane"}}}',
+      ignored_reason: state === "ignored" ? "topic order/created is not handled" : null,
+      correlation_id: null,
+      received_at: updatedAt,
+    })
+    .execute();
+  if (state === "ignored") return;
   await db
     .insertInto("jobs")
     .values({
       id,
       kind: "recharge.webhook",
       lane: "inbox",
-      topic: "order/created",
-      dedupe_key: `dk:${id}`,
-      body_hash: `bh:${id}`,
+      dedupe_key: null,
       resource_id: id,
-      api_version: "2021-11",
-      body: '{"order":{"shipping_address":{"first_name":"Jane"}}}',
-      payload: "{}",
+      payload: JSON.stringify({ eventId: id }),
       state,
       attempts: 1,
       max_attempts: 20,
@@ -64,10 +80,14 @@ async function addCallback(db: Kysely<Database>, key: string, state: SpCallbackR
     .execute();
 }
 
-const ids = async (db: Kysely<Database>, table: "jobs" | "sp_callbacks"): Promise<string[]> =>
-  table === "jobs"
-    ? (await db.selectFrom("jobs").select("id").orderBy("id").execute()).map((r) => r.id)
-    : (await db.selectFrom("sp_callbacks").select("idempotency_key").orderBy("idempotency_key").execute()).map((r) => r.idempotency_key);
+/** "jobs": the events left (jobs and inbox events, each id once); "inbox": the inbox events alone. */
+const ids = async (db: Kysely<Database>, table: "jobs" | "inbox" | "sp_callbacks"): Promise<string[]> => {
+  if (table === "sp_callbacks") return (await db.selectFrom("sp_callbacks").select("idempotency_key").orderBy("idempotency_key").execute()).map((r) => r.idempotency_key);
+  const inbox = (await db.selectFrom("recharge_inbox").select("id").execute()).map((r) => r.id);
+  if (table === "inbox") return inbox.sort();
+  const jobs = (await db.selectFrom("jobs").select("id").execute()).map((r) => r.id);
+  return [...new Set([...jobs, ...inbox])].sort();
+};
 
 for (const { kind, skip } of await storeKinds()) {
   describe(`retention [${kind}]`, { skip }, () => {
@@ -92,7 +112,8 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(placed.status, 201);
 
       const r = await prune(t.store.handle, { retentionDays: 30, now });
-      assert.deepEqual(r.jobs, { deleted: 3, done: 1, skipped: 1, ignored: 1 });
+      assert.deepEqual(r.jobs, { deleted: 2, done: 1, skipped: 1 });
+      assert.deepEqual(r.rechargeInbox, { deleted: 3, ignored: 1, processed: 2 }, "the ignored event, and the events of the pruned jobs");
       assert.deepEqual(r.spCallbacks, { deleted: 1, answersDropped: 1 });
       assert.deepEqual(await ids(db, "jobs"), [
         "new-dead",
@@ -105,6 +126,7 @@ for (const { kind, skip } of await storeKinds()) {
         "old-pending",
         "old-running", // dead letters until replayed; unfinished never
       ]);
+      assert.deepEqual(await ids(db, "inbox"), await ids(db, "jobs"), "an event stays as long as its job");
       assert.deepEqual(await ids(db, "sp_callbacks"), [
         "sp:new-done",
         "sp:new-processing",
@@ -127,6 +149,7 @@ for (const { kind, skip } of await storeKinds()) {
       const again = await prune(t.store.handle, { retentionDays: 30, now });
       assert.deepEqual([again.jobs.deleted, again.spCallbacks.deleted, again.spCallbacks.answersDropped], [0, 0, 0], "a second run finds nothing");
       await db.deleteFrom("jobs").execute();
+      await db.deleteFrom("recharge_inbox").execute();
       await db.deleteFrom("sp_callbacks").where("idempotency_key", "like", "sp:%-%").where("idempotency_key", "!=", "sp:ret-local").execute();
     });
 
@@ -301,12 +324,14 @@ for (const { kind, skip } of await storeKinds()) {
         assert.equal(dry.code, 0, dry.stderr);
         const counted = JSON.parse(dry.stdout) as Record<string, unknown>;
         assert.equal(counted["dryRun"], true);
-        assert.deepEqual(counted["jobs"], { deleted: 2, done: 1, skipped: 0, ignored: 1 });
+        assert.deepEqual(counted["jobs"], { deleted: 1, done: 1, skipped: 0 });
+        assert.deepEqual(counted["recharge_inbox"], { deleted: 2, ignored: 1, processed: 1 });
 
         const text = await runCli(["prune"], env);
         assert.equal(text.code, 0, text.stderr);
         assert.match(text.stdout, new RegExp(`^${kind}: what finished before \\S+ \\(30 days\\)`, "m"));
-        assert.match(text.stdout, /^jobs +2 deleted \(done 1, skipped 0, ignored 1; dead letters are kept\)/m);
+        assert.match(text.stdout, /^jobs +1 deleted \(done 1, skipped 0; dead letters are kept\)/m);
+        assert.match(text.stdout, /^inbox +2 deleted \(Recharge events: ignored 1, processed 1 whose job is gone\)/m);
         assert.match(text.stdout, /^sp_callbacks +1 deleted \(retryable/m);
         assert.match(text.stdout, /^sp_callbacks +1 lost their stored answer/m);
 

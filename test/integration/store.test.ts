@@ -52,6 +52,7 @@ for (const { kind, skip } of await storeKinds()) {
             "0012_job_attempts",
             "0013_callback_log",
             "0014_console_actions",
+            "0015_recharge_inbox",
           ],
         );
         await reopened.ping();

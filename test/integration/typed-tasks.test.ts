@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { defineTask, field, handlersOf } from "../../src/jobs/tasks.js";
 import { JobError } from "../../src/jobs/worker.js";
-import { JOB_PUT_ORDER, JOB_WEBHOOK, PUT_ORDER_TASK } from "../../src/recharge/handlers.js";
+import { JOB_PUT_ORDER, JOB_WEBHOOK, PUT_ORDER_TASK, WEBHOOK_TASK } from "../../src/recharge/handlers.js";
 import { transaction } from "../../src/store/handle.js";
 import { enqueue, type JobRow } from "../../src/store/jobs.js";
 import { startRechargeService, waitFor, type RechargeTestService } from "../helpers/recharge.js";
@@ -35,19 +35,19 @@ for (const { kind, skip } of await storeKinds()) {
     });
 
     it("an inbox event whose body holds no order goes dead at once, saying so", async () => {
-      const id = await put({
-        kind: JOB_WEBHOOK,
-        lane: "inbox",
-        prefix: "evt",
-        topic: "order/created",
-        body: JSON.stringify({ order: [1, 2] }),
-        maxAttempts: 6,
-        dedupeKey: "typed-tasks:2",
-      });
+      const id = await t.storeEvent(JSON.stringify({ order: [1, 2] }));
       t.worker.nudge();
       const job = await waitFor("the event dead", async () => (await t.jobs({ kind: JOB_WEBHOOK })).find((j) => j.id === id && j.state === "dead"));
       assert.equal(job.attempts, 1);
       assert.match(String(job.last_error), /recharge\.webhook: the webhook's order is not an object/);
+    });
+
+    it("the processing of an inbox event that is not there goes dead at once, naming the event", async () => {
+      const id = await put({ ...WEBHOOK_TASK.job({ eventId: "evt_not_there" }, { maxAttempts: 6 }), id: "evt_not_there" });
+      t.worker.nudge();
+      const job = await waitFor("the event dead", async () => (await t.jobs({ kind: JOB_WEBHOOK })).find((j) => j.id === id && j.state === "dead"));
+      assert.equal(job.attempts, 1, "no retry brings it back");
+      assert.match(String(job.last_error), /recharge\.webhook: its inbox event evt_not_there is not there/);
     });
 
     it("a well-formed write-back built by its task runs as before", async () => {

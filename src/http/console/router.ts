@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import { PayloadError, PayloadTooLargeError } from "../../errors.js";
 import { consoleSessions } from "../../security/console-session.js";
 import type { ConsoleAction, Overview } from "../../store/console.js";
-import type { JobState } from "../../store/jobs.js";
+import { EVENT_STATES } from "../../store/events.js";
 import type { OrderView } from "../../platforms/local/orders-query.js";
 import { bearerTokenCheck } from "../../security/bearer-token.js";
 import { decodeCallbackCursor, decodeCursor, encodeCallbackCursor, encodeCursor, type AdminDeps } from "../admin.js";
@@ -30,7 +30,6 @@ const PAGE = 50;
 const SIGN_IN_FAILURES = 5;
 const FORM_LIMIT = "16kb";
 const TOPICS = ["order/created", "order/processed", "order/updated", "checkout/processed"] as const;
-const JOB_STATES: readonly JobState[] = ["pending", "running", "done", "skipped", "ignored", "dead"];
 // No script at all, styles from our own file, forms to ourselves only, never in a frame.
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
@@ -337,7 +336,7 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
   });
 
   const eventFilter = (src: unknown) => {
-    const state = oneOf(field(src, "state"), JOB_STATES);
+    const state = oneOf(field(src, "state"), EVENT_STATES);
     const kind = field(src, "kind");
     const resourceId = field(src, "resource");
     return { ...(state === undefined ? {} : { state }), ...(kind === undefined ? {} : { kind }), ...(resourceId === undefined ? {} : { resourceId }) };
@@ -365,7 +364,7 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
           >State
           <select name="state">
             <option value="">any</option>
-            ${JOB_STATES.map((st) => html`<option${raw(f.state === st ? " selected" : "")}>${st}</option>`)}
+            ${EVENT_STATES.map((st) => html`<option${raw(f.state === st ? " selected" : "")}>${st}</option>`)}
           </select></label
         >
         <label
@@ -456,7 +455,7 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
     const NOTICES: Record<string, string> = {
       replayed: "Replayed: it runs again from the start.",
       running: "It is running right now; replay it after it has finished.",
-      not_found: "No such event.",
+      not_found: "No such event, or an ignored one (nothing to replay).",
       resolved: "Marked resolved.",
       not_dead: "Only a dead letter can be marked resolved.",
     };
@@ -465,6 +464,14 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
       <dl>
         <dt>Kind</dt>
         <dd>${j.kind}${j.topic === null ? "" : ` (${j.topic})`}</dd>
+        ${
+          j.source === null
+            ? raw("")
+            : html`<dt>Arrived</dt>
+                <dd>
+                  ${j.source === "sweep" ? "found by the Recharge sweep (no webhook placed it)" : `as a webhook${j.topic_source === null ? "" : `, topic from the ${j.topic_source === "path" ? "URL" : j.topic_source === "header" ? "X-Recharge-Topic header" : "body"}`}`}
+                </dd>`
+        }
         <dt>State</dt>
         <dd data-testid="state" class="${stateClass(j.state)}">${j.state}</dd>
         <dt>Attempts</dt>
@@ -486,9 +493,11 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
         ${
           j.state === "running"
             ? html`<span class="muted">Running now: it can be replayed once it has finished.</span>`
-            : html`<form method="post" action="/console/events/${encodeURIComponent(j.id)}/replay" class="inline">
-                <input type="hidden" name="csrf" value="${s.csrf}" /><button type="submit">Replay</button>
-              </form>`
+            : j.state === "ignored"
+              ? html`<span class="muted">Ignored: recorded as it came, not processed; there is nothing to replay.</span>`
+              : html`<form method="post" action="/console/events/${encodeURIComponent(j.id)}/replay" class="inline">
+                  <input type="hidden" name="csrf" value="${s.csrf}" /><button type="submit">Replay</button>
+                </form>`
         }
         ${
           j.state === "dead"

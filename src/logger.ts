@@ -1,4 +1,5 @@
 import winston from "winston";
+import TransportStream from "winston-transport";
 
 export type Logger = winston.Logger;
 
@@ -24,11 +25,23 @@ export function keyWords(key: string): string[] {
     .filter((w) => w !== "");
 }
 
+/**
+ * The answers for the keys seen so far: the same few dozen keys come in every log line and every
+ * callback body, and splitting a key into its words cost a few percent of a request's CPU. Bounded:
+ * a hostile body brings any number of keys, and long ones are not kept.
+ */
+const sensitiveKeys = new Map<string, boolean>();
+const SENSITIVE_CACHE_MAX = 4096;
+const SENSITIVE_CACHE_KEY_MAX = 64;
+
 /** Whether a key's value is redacted: one of its words is sensitive (or two make "api key"). */
 export function isSensitiveKey(key: string): boolean {
-  if (NOT_SENSITIVE.has(key)) return false;
+  const known = sensitiveKeys.get(key);
+  if (known !== undefined) return known;
   const words = keyWords(key);
-  return words.some((w, i) => SENSITIVE_WORDS.has(w) || (w === "api" && words[i + 1] === "key"));
+  const sensitive = !NOT_SENSITIVE.has(key) && words.some((w, i) => SENSITIVE_WORDS.has(w) || (w === "api" && words[i + 1] === "key"));
+  if (key.length <= SENSITIVE_CACHE_KEY_MAX && sensitiveKeys.size < SENSITIVE_CACHE_MAX) sensitiveKeys.set(key, sensitive);
+  return sensitive;
 }
 const isSensitive = isSensitiveKey;
 
@@ -74,6 +87,75 @@ const redactFormat = winston.format((info) => {
   return info;
 });
 
+/** Where winston's formats leave the finished line (triple-beam's MESSAGE). */
+const MESSAGE = Symbol.for("message");
+
+/**
+ * The JSON line: JSON.stringify of the entry, fields in the order they were given (level and
+ * message first). logform's json format built a new safe-stable-stringify per line and sorted the
+ * keys; this costs a fraction. A value JSON cannot write (a bigint, a cycle) is written as text.
+ */
+export function jsonLine(info: object): string {
+  try {
+    return JSON.stringify(info);
+  } catch {
+    const seen = new WeakSet<object>();
+    return JSON.stringify(info, (_k, v: unknown) => {
+      if (typeof v === "bigint") return v.toString();
+      if (typeof v === "object" && v !== null) {
+        if (seen.has(v)) return "[Circular]";
+        seen.add(v);
+      }
+      return v;
+    });
+  }
+}
+const jsonFormat = winston.format((info) => {
+  (info as unknown as Record<symbol, unknown>)[MESSAGE] = jsonLine(info);
+  return info;
+});
+
+/**
+ * Standard output, written once per turn of the event loop: the lines of that turn (a busy server
+ * finishes many requests in one) go out in one write instead of one each. What is pending when the
+ * process exits is written then (process.stdout is synchronous for files and pipes); a SIGKILL can
+ * lose the last turn's lines.
+ */
+export class BatchedLines extends TransportStream {
+  #lines: string[] = [];
+  #scheduled = false;
+  readonly #out: NodeJS.WritableStream;
+  readonly #flush = (): void => this.flush();
+
+  constructor(out: NodeJS.WritableStream) {
+    super();
+    this.#out = out;
+    process.on("exit", this.#flush);
+  }
+
+  override log(info: unknown, next: () => void): void {
+    this.#lines.push(`${String((info as Record<symbol, unknown>)[MESSAGE])}\n`);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+    next();
+  }
+
+  flush(): void {
+    this.#scheduled = false;
+    if (this.#lines.length === 0) return;
+    const text = this.#lines.join("");
+    this.#lines = [];
+    this.#out.write(text);
+  }
+
+  override close(): void {
+    this.flush();
+    process.off("exit", this.#flush);
+  }
+}
+
 export function createLogger(opts: {
   level: string;
   format: "json" | "pretty";
@@ -90,7 +172,7 @@ export function createLogger(opts: {
   const colour = opts.colour ?? (out as { isTTY?: boolean }).isTTY === true;
   const format =
     opts.format === "json"
-      ? winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json())
+      ? winston.format.combine(redactFormat(), winston.format.timestamp(), winston.format.errors({ stack: true }), jsonFormat())
       : winston.format.combine(
           redactFormat(),
           winston.format.timestamp({ format: "HH:mm:ss.SSS" }),
@@ -105,6 +187,6 @@ export function createLogger(opts: {
             return `${String(timestamp)} ${level} ${String(message)}${fields ? " " + fields : ""}${stackText}`;
           }),
         );
-  const transport = opts.stream === undefined ? new winston.transports.Console({ stderrLevels: [] }) : new winston.transports.Stream({ stream: opts.stream });
+  const transport: TransportStream = opts.stream === undefined ? new BatchedLines(process.stdout) : new winston.transports.Stream({ stream: opts.stream });
   return winston.createLogger({ level: opts.level, format, transports: [transport], silent: opts.silent ?? false });
 }

@@ -27,7 +27,7 @@ import type { ObservedCallback } from "../subscribe-pro/callback-log.js";
 import { ctx, requestContext } from "./context.js";
 import { pathParam, refuseUndecodablePath } from "./path.js";
 import { spPreBody, spVerifySignature, type SpAuthPolicy } from "./subscribe-pro-auth.js";
-import { tracedMiddleware, traceRequests } from "../telemetry/tracing.js";
+import { tracedMiddleware, traceRequests, tracingEnabled } from "../telemetry/tracing.js";
 
 export interface AppDeps {
   config: Pick<Config, "trustProxy" | "bodyLimitBytes" | "adminToken" | "metricsToken">;
@@ -50,7 +50,8 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.set("trust proxy", deps.config.trustProxy);
   app.set("etag", false);
-  app.use(traceRequests());
+  // Tracing off (the default): no layer at all for it.
+  if (tracingEnabled()) app.use(traceRequests());
   app.use(helmet());
   app.use(requestContext(deps.log, observer(deps.metrics, deps.recordCallback)));
   app.use(refuseUndecodablePath);
@@ -186,11 +187,21 @@ const SP_ROUTE = ROUTES.subscribeProCallback;
 
 /** Counts every answer into the metrics once it is sent (route, callback outcome, webhook result). */
 function observer(m: Metrics, recordCallback: ((c: ObservedCallback) => void) | undefined) {
+  // The series' handles, resolved once each: prom-client otherwise hashes the labels on every
+  // call. Bounded: the method label is a closed set, routes are the app's patterns, statuses HTTP's.
+  const requests = new Map<string, { inc(): void }>();
+  const durations = new Map<string, { observe(v: number): void }>();
   return (req: Request, res: Response, route: string, seconds: number): void => {
     const status = res.statusCode;
     const method = methodLabel(req.method);
-    m.httpRequests.inc({ method, route, status: String(status) });
-    m.httpDuration.observe({ method, route }, seconds);
+    const series = `${method} ${route}`;
+    const counted = `${series} ${status}`;
+    let counter = requests.get(counted);
+    if (counter === undefined) requests.set(counted, (counter = m.httpRequests.labels({ method, route, status: String(status) })));
+    counter.inc();
+    let histogram = durations.get(series);
+    if (histogram === undefined) durations.set(series, (histogram = m.httpDuration.labels({ method, route })));
+    histogram.observe(seconds);
     if (route === SP_ROUTE) {
       m.callbackOutcomes.inc({ outcome: [201, 202, 409].includes(status) && res.locals["callbackAnswered"] === true ? String(status) : `${Math.floor(status / 100)}xx` });
       if (recordCallback !== undefined && req.method === "POST") {

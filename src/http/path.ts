@@ -8,6 +8,7 @@ import { unstorableText } from "../validation/json.js";
  * cannot decode was an unexpected error: a 500 with an error-level stack trace, to anyone.
  */
 export function refuseUndecodablePath(req: Request, _res: Response, next: NextFunction): void {
+  if (!req.url.includes("%")) return next(); // nothing encoded: nothing to refuse
   try {
     decodeURIComponent(req.path);
   } catch {

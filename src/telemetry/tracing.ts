@@ -78,6 +78,7 @@ export async function startTracing(c: Config["tracing"], meta: { log: Logger }):
   };
 }
 
+/** Whether tracing was started (TRACING=on); the app installs its request middleware only then. */
 export function tracingEnabled(): boolean {
   return enabled;
 }

@@ -7,9 +7,9 @@
 // to BENCHMARKS.md and a compact summary to stdout.
 //
 // Knobs: BENCH_SECONDS (measured seconds per run, default 8), BENCH_ROUNDS (default 3), BENCH_ONLY
-// (comma list of parts: ceiling, reference, front-door, ob-sqlite-full, ob-sqlite-normal, ob-sqlite-nogroup,
+// (comma list of parts: ceiling, reference, peer-full, peer-normal, front-door, ob-sqlite-full, ob-sqlite-normal, ob-sqlite-nogroup,
 // ob-sqlite-2workers, ob-postgres,
-// recharge-ack, pg-scale, backlog, placement, retention), BENCH_SKIP_BACKLOG=1, BENCH_DATABASE_URL (default
+// connections, recharge-ack, pg-scale, backlog, placement, retention), BENCH_SKIP_BACKLOG=1, BENCH_DATABASE_URL (default
 // postgres://postgres@127.0.0.1:5432/test), BENCH_RETENTION_ROWS (finished rows seeded into each of
 // jobs and sp_callbacks for the retention part, default 1 000 000).
 //
@@ -28,6 +28,7 @@ import { machineIdle } from "./lib/sampling.js";
 import { CALLBACK_TARGETS, CONNECTIONS, log, ONLY, REPORT, ROOT, ROUNDS, RUN_ID, SECONDS, SKIP_BACKLOG, WARM_SECONDS, wants } from "./lib/settings.js";
 import { compileServers } from "./lib/targets.js";
 import { runBacklog } from "./parts/backlog.js";
+import { runConnections } from "./parts/connections.js";
 import { runCallbackRounds } from "./parts/callback.js";
 import { runPgScale } from "./parts/pg-scale.js";
 import { runPlacement } from "./parts/placement.js";
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
     pgSkip: undefined,
     pgVersion: undefined,
     callback: new Map(),
+    connections: undefined,
     rechargeAck: undefined,
     scale: undefined,
     backlog: undefined,
@@ -93,8 +95,9 @@ async function main(): Promise<void> {
     if (SKIP_BACKLOG && ONLY.has("backlog")) results.skipped.push("the write-back backlog (BENCH_SKIP_BACKLOG=1)");
 
     const targets = CALLBACK_TARGETS.filter((t) => wants(t) && !(t === "ob-postgres" && results.pgSkip !== undefined));
-    if (targets.includes("ceiling") || targets.includes("reference") || targets.includes("front-door")) compileServers();
+    if (targets.some((t) => !t.startsWith("ob-")) || wants("connections")) compileServers();
     await runCallbackRounds(targets, results);
+    if (wants("connections")) await runConnections(results);
     if (wants("recharge-ack")) await runRechargeAck(results);
     if (wants("pg-scale") && results.pgSkip === undefined) await runPgScale(results);
     if (wants("backlog")) await runBacklog(results);

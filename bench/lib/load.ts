@@ -2,6 +2,7 @@
 
 import { createHash, createHmac } from "node:crypto";
 import fs from "node:fs";
+import http from "node:http";
 import path from "node:path";
 import autocannon, { type RawResult, type Request as AcRequest } from "autocannon";
 import type { Server } from "./processes.js";
@@ -92,8 +93,8 @@ function cannon(url: string, requests: AcRequest[], connections: number, seconds
 }
 
 /** Load split evenly over the servers (one autocannon each, run together); warm-up first, then the measured run. */
-export async function measure(servers: readonly Server[], requests: () => AcRequest[], seconds = SECONDS): Promise<Measurement> {
-  const each = Math.floor(CONNECTIONS / servers.length);
+export async function measure(servers: readonly Server[], requests: () => AcRequest[], seconds = SECONDS, connections = CONNECTIONS): Promise<Measurement> {
+  const each = Math.floor(connections / servers.length);
   const rss = sampleRss(servers);
   try {
     await Promise.all(servers.map((s) => cannon(s.url, requests(), each, WARM_SECONDS)));
@@ -111,7 +112,7 @@ export async function measure(servers: readonly Server[], requests: () => AcRequ
     const machineBusyMs = machine1.totalMs - machine0.totalMs - (machine1.idleMs - machine0.idleMs);
     const otherCpuPct = (Math.max(0, machineBusyMs - serverCpu - selfMs) / wallMs) * 100;
     const rssMb = rss.stop();
-    const agg = autocannon.aggregateResult(raws, { url: servers[0]?.url ?? "", connections: CONNECTIONS });
+    const agg = autocannon.aggregateResult(raws, { url: servers[0]?.url ?? "", connections });
     const total = raws.reduce((n, r) => n + r.totalCompletedRequests, 0);
     const non2xx = raws.reduce((n, r) => n + r.non2xx, 0);
     const errors = raws.reduce((n, r) => n + r.errors, 0);
@@ -134,6 +135,63 @@ export async function measure(servers: readonly Server[], requests: () => AcRequ
     };
   } finally {
     rss.stop();
+  }
+}
+
+/** Latency at one connection: one request at a time, timed to the microsecond (autocannon's are whole ms). */
+export interface SequentialLatency {
+  p50: number;
+  p99: number;
+  reqPerSec: number;
+  total: number;
+  failed: boolean;
+}
+
+/**
+ * Signed orders sent one after the other over one keep-alive connection for `seconds` (after
+ * `warm` seconds not counted), each timed from the write of the request to the end of the answer.
+ */
+export async function sequentialLatency(s: Server, seconds = SECONDS, warm = WARM_SECONDS): Promise<SequentialLatency> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const one = (): Promise<{ ms: number; status: number }> => {
+    const body = spOrderBody(`bench-${RUN_ID}-seq-${++seq}`);
+    const hmac = createHmac("sha256", SP_SECRET).update(body).digest("hex");
+    return new Promise((resolve, reject) => {
+      const t0 = process.hrtime.bigint();
+      const req = http.request(
+        {
+          host: "127.0.0.1",
+          port: s.port,
+          method: "POST",
+          path: "/callbacks/subscribe-pro/order",
+          agent,
+          headers: { "content-type": "application/json", "sp-hmac": hmac, "content-length": Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.on("data", () => undefined);
+          res.on("end", () => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, status: res.statusCode ?? 0 }));
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+  };
+  try {
+    for (const until = Date.now() + warm * 1000; Date.now() < until;) await one();
+    const times: number[] = [];
+    let bad = 0;
+    const t0 = Date.now();
+    while (Date.now() - t0 < seconds * 1000) {
+      const r = await one();
+      times.push(r.ms);
+      if (r.status < 200 || r.status > 299) bad++;
+    }
+    const wall = (Date.now() - t0) / 1000;
+    times.sort((a, b) => a - b);
+    const at = (q: number): number => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? Number.NaN;
+    return { p50: at(0.5), p99: at(0.99), reqPerSec: times.length / wall, total: times.length, failed: times.length === 0 || bad / times.length > FAIL_RATE };
+  } finally {
+    agent.destroy();
   }
 }
 

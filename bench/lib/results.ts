@@ -1,6 +1,7 @@
 // What the parts measured, for the report.
 
 import type { BacklogResult } from "../parts/backlog.js";
+import type { ConnectionsResult } from "../parts/connections.js";
 import type { RetentionResult } from "../parts/retention.js";
 import type { Measurement } from "./load.js";
 import type { CallbackTarget } from "./settings.js";
@@ -9,6 +10,7 @@ export interface Results {
   pgSkip: string | undefined;
   pgVersion: string | undefined;
   callback: Map<CallbackTarget, Measurement[]>;
+  connections: ConnectionsResult | undefined;
   rechargeAck: Measurement | undefined;
   scale: { one: Measurement[]; two: Measurement[] } | undefined;
   backlog: BacklogResult | undefined;

@@ -38,9 +38,20 @@ export const RETENTION_SPREAD_DAYS = 29;
 /** The pruning variant's RETENTION_DAYS: the rows older than this (≈ 22/29 of them) are pruned while it is measured. */
 export const RETENTION_PRUNE_DAYS = 7;
 
-export const CALLBACK_TARGETS = ["ceiling", "reference", "front-door", "ob-sqlite-full", "ob-sqlite-normal", "ob-sqlite-nogroup", "ob-sqlite-2workers", "ob-postgres"] as const;
+export const CALLBACK_TARGETS = [
+  "ceiling",
+  "reference",
+  "peer-full",
+  "peer-normal",
+  "front-door",
+  "ob-sqlite-full",
+  "ob-sqlite-normal",
+  "ob-sqlite-nogroup",
+  "ob-sqlite-2workers",
+  "ob-postgres",
+] as const;
 export type CallbackTarget = (typeof CALLBACK_TARGETS)[number];
-const EXTRA_PARTS = ["recharge-ack", "pg-scale", "backlog", "placement", "retention"] as const;
+const EXTRA_PARTS = ["connections", "recharge-ack", "pg-scale", "backlog", "placement", "retention"] as const;
 type Part = CallbackTarget | (typeof EXTRA_PARTS)[number];
 const ALL_PARTS: readonly Part[] = [...CALLBACK_TARGETS, ...EXTRA_PARTS];
 

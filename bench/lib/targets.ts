@@ -38,7 +38,7 @@ export function compileServers(): void {
       ROOT,
       "--outDir",
       serversDir,
-      ...["ceiling", "reference", "front-door"].map((n) => path.join(ROOT, `bench/servers/${n}.ts`)),
+      ...["ceiling", "reference", "durable-peer", "front-door"].map((n) => path.join(ROOT, `bench/servers/${n}.ts`)),
     ],
     { cwd: ROOT, encoding: "utf8" },
   );
@@ -75,6 +75,10 @@ export function startTarget(t: CallbackTarget): Promise<Server> {
       return startServer(t, [serverScript("ceiling")], { PORT: "0", NODE_ENV: "production" });
     case "reference":
       return startServer(t, [serverScript("reference")], { PORT: "0", NODE_ENV: "production", SP_HMAC_SECRET: SP_SECRET });
+    case "peer-full":
+      return startServer(t, [serverScript("durable-peer")], { PORT: "0", NODE_ENV: "production", SP_HMAC_SECRET: SP_SECRET, DATA_DIR: dataDir(t), SQLITE_SYNCHRONOUS: "FULL" });
+    case "peer-normal":
+      return startServer(t, [serverScript("durable-peer")], { PORT: "0", NODE_ENV: "production", SP_HMAC_SECRET: SP_SECRET, DATA_DIR: dataDir(t), SQLITE_SYNCHRONOUS: "NORMAL" });
     case "front-door":
       return startServer(t, [serverScript("front-door")], orderbridgeEnv({ DATA_DIR: dataDir(t) }));
     case "ob-sqlite-full":

@@ -67,22 +67,41 @@ export function alreadyMasked(value: unknown): unknown {
   return new AlreadyMasked(value);
 }
 
-function redact(value: unknown, depth = 0): unknown {
-  if (depth > 6 || value === null || typeof value !== "object" || value instanceof AlreadyMasked) return value;
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
+/** How maskSensitive masks: with what, how deep it looks, and whether emails go too. */
+export interface MaskOptions {
+  replacement: string;
+  /** Objects and arrays at this depth are replaced by "[nested too deep]" (nothing below is looked at). */
+  maxDepth: number;
+  /** Mask the values of keys that name an email too. */
+  email?: boolean;
+}
+
+/**
+ * The value with every sensitive key's value replaced (payment data, tokens, card numbers,
+ * signatures), at any depth up to `maxDepth`; what is nested deeper is not shown at all, so no
+ * secret passes below the depth looked at. A null or absent value stays as it is (it holds no
+ * secret). One walker for the logs (below) and the callback log's bodies.
+ */
+export function maskSensitive(value: unknown, o: MaskOptions, depth = 0): unknown {
+  if (value === null || typeof value !== "object" || value instanceof AlreadyMasked) return value;
+  if (depth >= o.maxDepth) return "[nested too deep]";
+  if (Array.isArray(value)) return value.map((v) => maskSensitive(v, o, depth + 1));
   if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = isSensitive(k) ? REDACTED : redact(v, depth + 1);
+    out[k] = isSensitive(k) || (o.email === true && /email/i.test(k)) ? (v === null || v === undefined ? v : o.replacement) : maskSensitive(v, o, depth + 1);
   }
   return out;
 }
+
+/** In a log line: "[redacted]", and nothing nested deeper than a log line's fields have reason to be. */
+const LOG_MASK: MaskOptions = { replacement: REDACTED, maxDepth: 8 };
 
 /** A winston format that masks sensitive fields anywhere in the log entry. */
 const redactFormat = winston.format((info) => {
   for (const key of Object.keys(info)) {
     if (key === "level" || key === "message") continue;
-    info[key] = isSensitive(key) ? REDACTED : redact(info[key]);
+    info[key] = isSensitive(key) ? REDACTED : maskSensitive(info[key], LOG_MASK);
   }
   return info;
 });

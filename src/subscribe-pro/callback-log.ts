@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { coerceError } from "../errors.js";
-import { isSensitiveKey, type Logger } from "../logger.js";
+import { maskSensitive, type Logger } from "../logger.js";
 import { appendCallbacks, type CallbackLogEntry } from "../store/callback-log.js";
 import type { Tx } from "../store/handle.js";
 
@@ -37,17 +37,9 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** The value with every sensitive key's value masked (payment data, tokens, card numbers), at any depth; the email too when asked. */
-export function maskBody(value: unknown, o: { email: boolean }, depth = 0): unknown {
+export function maskBody(value: unknown, o: { email: boolean }): unknown {
   // A hostile body may nest 100 000 levels (refused with 400, but logged): kept to a readable depth.
-  if (depth >= MAX_DEPTH && (Array.isArray(value) || isObj(value))) return "[nested too deep]";
-  if (Array.isArray(value)) return value.map((v) => maskBody(v, o, depth + 1));
-  if (!isObj(value)) return value;
-  const out: Obj = {};
-  for (const [k, v] of Object.entries(value)) {
-    if (isSensitiveKey(k) || (o.email && /email/i.test(k))) out[k] = v === null || v === undefined ? v : MASK;
-    else out[k] = maskBody(v, o, depth + 1);
-  }
-  return out;
+  return maskSensitive(value, { replacement: MASK, maxDepth: MAX_DEPTH, email: o.email });
 }
 
 /** The log entry of an observed callback. Pure. */

@@ -24,6 +24,21 @@ describe("logger", () => {
     assert.doesNotMatch(lines.join(""), /deadbeef|pm_1|s3cr3t|Bearer abc/);
   });
 
+  it("a secret nested deeper than the walker looks never reaches the line: the deep part is cut off, not passed through", async () => {
+    const stream = new PassThrough();
+    const lines: string[] = [];
+    stream.on("data", (d: Buffer) => lines.push(d.toString("utf8")));
+    const log = createLogger({ level: "info", format: "json", stream });
+    let deep: Record<string, unknown> = { apiKey: "deep-secret-value" };
+    for (let i = 0; i < 12; i++) deep = { level: deep };
+    log.info("deep", { error: { detail: deep }, shallow: { a: { b: { token: "t-shallow" } } } });
+    await new Promise((r) => setImmediate(r));
+    const text = lines.join("");
+    assert.doesNotMatch(text, /deep-secret-value|t-shallow/);
+    assert.match(text, /\[nested too deep\]/);
+    assert.deepEqual((JSON.parse(text) as { shallow: unknown }).shallow, { a: { b: { token: "[redacted]" } } });
+  });
+
   it("matches sensitive key names by whole words: cardNumber and card_number are redacted, discard and cardinality are not", async () => {
     const stream = new PassThrough();
     const lines: string[] = [];

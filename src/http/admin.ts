@@ -8,6 +8,7 @@ import type { CallbackLogEntry, CallbackLogQuery } from "../store/callback-log.j
 import type { OrderView } from "../platforms/local/orders-query.js";
 import { unstorableText } from "../validation/json.js";
 import { recordRoute } from "./context.js";
+import { isoTimeMs } from "./iso-time.js";
 import { pathParam } from "./path.js";
 
 export interface AdminDeps {
@@ -145,8 +146,8 @@ export function decodeCallbackCursor(text: string): { receivedAt: number; id: st
 function timeParam(q: ReturnType<typeof queryReader>, name: string): number | undefined {
   const v = q.str(name);
   if (v === undefined) return undefined;
-  const ms = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) ? Date.parse(v) : NaN;
-  if (Number.isNaN(ms)) {
+  const ms = isoTimeMs(v);
+  if (ms === undefined) {
     q.fields.push({ pointer: `/query/${name}`, message: "must be an ISO 8601 date or time, e.g. 2026-12-01 or 2026-12-01T10:00:00Z" });
     return undefined;
   }

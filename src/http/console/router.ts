@@ -3,6 +3,7 @@ import { PayloadError, PayloadTooLargeError } from "../../errors.js";
 import { consoleSessions } from "../../security/console-session.js";
 import type { ConsoleAction, Overview } from "../../store/console.js";
 import { EVENT_STATES } from "../../store/events.js";
+import { isDateOnly, isoTimeMs } from "../iso-time.js";
 import type { OrderView } from "../../platforms/local/orders-query.js";
 import { bearerTokenCheck } from "../../security/bearer-token.js";
 import { decodeCallbackCursor, decodeCursor, encodeCallbackCursor, encodeCursor, type AdminDeps } from "../admin.js";
@@ -52,16 +53,11 @@ function field(src: unknown, name: string): string | undefined {
 }
 const oneOf = <T extends string>(v: string | undefined, values: readonly T[]): T | undefined =>
   v !== undefined && (values as readonly string[]).includes(v) ? (v as T) : undefined;
-const dateMs = (v: string | undefined): number | undefined => {
-  if (v === undefined) return undefined;
-  const ms = Date.parse(v);
-  return Number.isNaN(ms) ? undefined : ms;
-};
 /** A list's from/to fields as ms since the epoch; a date alone as "to" means through that day. */
 function dateRange(src: unknown): { from: number | undefined; to: number | undefined } {
   const toText = field(src, "to");
-  const to = dateMs(toText);
-  return { from: dateMs(field(src, "from")), to: to !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(toText ?? "") ? to + 86_400_000 : to };
+  const to = isoTimeMs(toText);
+  return { from: isoTimeMs(field(src, "from")), to: to !== undefined && isDateOnly(toText) ? to + 86_400_000 : to };
 }
 const stateClass = (s: string): string => (s === "dead" || s === "retry" ? "bad" : s === "done" ? "ok" : "");
 const statusClass = (n: number): string => (n >= 400 && n !== 409 ? "bad" : n < 300 ? "ok" : "");

@@ -1,6 +1,6 @@
 // Child processes: each server its own process group, output to a file, killed in `finally`.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -84,14 +84,19 @@ function tail(file: string, lines = 30): string {
 }
 
 /** Spawns `node <args>` with only the given environment (plus PATH), output to a file; waits for "listening on port N" (a bench server) or "listening on http://host:N" (orderbridge). */
-export async function startServer(name: string, args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<Server> {
+/**
+ * Starts a server process; `cpus` (a taskset list, "0" or "0-2") pins it and its threads to those
+ * cores (taskset execs node: the pid is the server's).
+ */
+export async function startServer(name: string, args: string[], env: Record<string, string>, timeoutMs = 30_000, cpus?: string): Promise<Server> {
   const logFile = inTmpDir(`${name}.log`);
   const fd = fs.openSync(logFile, "a");
   // A log may hold an earlier server's lines (the same name started again): read this one's only.
   const from = fs.fstatSync(fd).size;
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, args, {
+    const [command, argv] = cpus === undefined ? [process.execPath, args] : ["taskset", ["-c", cpus, process.execPath, ...args]];
+    child = spawn(command, argv, {
       cwd: ROOT,
       env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...env },
       stdio: ["ignore", fd, fd],
@@ -114,4 +119,22 @@ export async function startServer(name: string, args: string[], env: Record<stri
     }
     await sleep(50);
   }
+}
+
+/**
+ * Pins the load generator (this process, every thread of it) to the last core and answers the cores: the
+ * servers on the others; undefined on a single core or without taskset. PostgreSQL's own processes
+ * are not pinned (a system service): they run wherever the kernel puts them.
+ */
+export function pinLoadGenerator(): { loadGenerator: string; servers: string; all: string } | undefined {
+  const n = os.cpus().length;
+  if (n < 2) return undefined;
+  const probe = spawnSync("taskset", ["-a", "-pc", String(n - 1), String(process.pid)], { encoding: "utf8" });
+  if (probe.status !== 0) return undefined;
+  return { loadGenerator: String(n - 1), servers: n === 2 ? "0" : `0-${n - 2}`, all: `0-${n - 1}` };
+}
+
+/** Gives this process every core again (after a pinned part). */
+export function unpin(all: string): void {
+  spawnSync("taskset", ["-a", "-pc", all, String(process.pid)]);
 }

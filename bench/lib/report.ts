@@ -282,7 +282,11 @@ export function buildReport(results: Results, started: Date, elapsedMs: number):
     md.push(
       `Two orderbridge processes on one schema. (a) all ${CONNECTIONS} connections to one instance (the other idle); (b) ${CONNECTIONS / 2} ` +
         "connections to each, from two autocannon instances run together, summed (latency percentiles over both). " +
-        `Median of ${ROUNDS} round(s), (a) and (b) alternating. On this 2-core machine the load generator, both instances and PostgreSQL share the cores.`,
+        `Median of ${ROUNDS} round(s), (a) and (b) alternating. ` +
+        (results.scalePinning === undefined
+          ? "The load generator, both instances and PostgreSQL share the cores (taskset was not available)."
+          : `The load generator is pinned to CPU ${results.scalePinning.loadGenerator} and the instances to CPU ${results.scalePinning.servers} (taskset); ` +
+            `PostgreSQL's processes are not pinned.${os.cpus().length === 2 ? " On this 2-core machine that leaves one core to both instances: a scale-out figure needs more cores." : ""}`),
       "",
     );
     md.push("| | req/s | p50 (ms) | p99 (ms) | max RSS (MB, all instances) | server CPU (ms/req) | rounds ok |", "|---|---:|---:|---:|---:|---:|---:|");

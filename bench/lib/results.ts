@@ -13,6 +13,8 @@ export interface Results {
   connections: ConnectionsResult | undefined;
   rechargeAck: Measurement | undefined;
   scale: { one: Measurement[]; two: Measurement[] } | undefined;
+  /** The cores the scale-out part pinned the load generator and the instances to (taskset), when it could. */
+  scalePinning?: { loadGenerator: string; servers: string } | undefined;
   backlog: BacklogResult | undefined;
   placement: { on: number[]; off: number[] } | undefined;
   retention: RetentionResult | undefined;

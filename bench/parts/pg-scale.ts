@@ -2,7 +2,7 @@
 
 import { describe, measure, spOrderRequests, type Measurement } from "../lib/load.js";
 import { newSchema } from "../lib/postgres.js";
-import { startServer, stopServer, type Server } from "../lib/processes.js";
+import { pinLoadGenerator, startServer, stopServer, unpin, type Server } from "../lib/processes.js";
 import type { Results } from "../lib/results.js";
 import { DATABASE_URL, log, ROUNDS } from "../lib/settings.js";
 import { dataDir, orderbridgeEnv, smokeTest } from "../lib/targets.js";
@@ -12,9 +12,14 @@ export async function runPgScale(results: Results): Promise<void> {
   const env = (name: string): Record<string, string> => orderbridgeEnv({ DATA_DIR: dataDir(name), DATABASE_URL, DATABASE_SCHEMA: schema });
   let a: Server | undefined;
   let b: Server | undefined;
+  // The load generator on a core of its own (taskset), so that what the second instance adds is not
+  // hidden by the load generator's share of the same cores.
+  const pin = pinLoadGenerator();
+  results.scalePinning = pin === undefined ? undefined : { loadGenerator: pin.loadGenerator, servers: pin.servers };
+  if (pin !== undefined) log(`pg-scale: load generator pinned to CPU ${pin.loadGenerator}, the instances to CPU ${pin.servers}`);
   try {
-    a = await startServer("ob-pg-a", ["dist/main.js"], env("pg-a"));
-    b = await startServer("ob-pg-b", ["dist/main.js"], env("pg-b"));
+    a = await startServer("ob-pg-a", ["dist/main.js"], env("pg-a"), undefined, pin?.servers);
+    b = await startServer("ob-pg-b", ["dist/main.js"], env("pg-b"), undefined, pin?.servers);
     await smokeTest(a);
     await smokeTest(b);
     const scale = { one: [] as Measurement[], two: [] as Measurement[] };
@@ -31,5 +36,6 @@ export async function runPgScale(results: Results): Promise<void> {
   } finally {
     await stopServer(a);
     await stopServer(b);
+    if (pin !== undefined) unpin(pin.all);
   }
 }

@@ -1,4 +1,4 @@
-// The fixed answer of the ceiling and the front door: the size and shape of a real one
+// The fixed answer of the yardsticks (ceiling, reference, durable peer, front door): the size and shape of a real one
 // (orderbridge's 201 for the benchmark's order), so every target sends about the same bytes back.
 export const FIXED_ANSWER = JSON.stringify({
   orderNumber: "OB-100000",

@@ -8,6 +8,7 @@
 // not over the bytes received, and `===` is not a constant-time comparison.
 import { createHmac } from "node:crypto";
 import express, { type NextFunction, type Request, type Response } from "express";
+import { FIXED_ANSWER } from "./fixed-answer.js";
 
 const SHARED_SECRET = process.env["SP_HMAC_SECRET"] ?? "";
 if (SHARED_SECRET === "") {
@@ -31,42 +32,10 @@ const authValidate = (req: Request, res: Response, next: NextFunction): void => 
 };
 
 const router = express.Router();
+// The order it answers: a fixed one the size and shape of a real answer (orderbridge's 201 for the
+// benchmark's order), the same the other yardsticks send (fixed-answer.ts).
+const order = JSON.parse(FIXED_ANSWER) as unknown;
 router.post("/", authValidate, (_req, res) => {
-  // A fixed order the size and shape of a real answer (orderbridge's 201 for the benchmark's order).
-  const order = {
-    orderNumber: "OB-100000",
-    orderDetails: {
-      customerId: "1",
-      customerEmail: "a@example.com",
-      platformCustomerId: "P1",
-      platformOrderId: "100000",
-      orderNumber: "OB-100000",
-      salesOrderToken: "bench",
-      orderStatus: "placed",
-      orderState: "open",
-      orderDateTime: "2026-01-01T00:00:00Z",
-      currency: "USD",
-      shippingTotal: "3.0000",
-      taxTotal: "1.8000",
-      total: "24.8000",
-      shippingAddress: { city: "X", country: "US" },
-      items: [
-        {
-          platformOrderItemId: "1",
-          productSku: "RUBY-RED",
-          productName: "Ruby Red Black Tea",
-          qty: "2",
-          requiresShipping: true,
-          unitPrice: "10.0000",
-          shippingTotal: "3.0000",
-          taxTotal: "1.8000",
-          lineTotal: "24.8000",
-          subscriptionId: "s1",
-        },
-      ],
-    },
-    errorItems: [],
-  };
   res.status(201).json(order);
 });
 

@@ -2,6 +2,7 @@
 // Nothing is parsed, verified or stored, so no order callback handler on Express can be faster.
 import express from "express";
 import { FIXED_ANSWER as ANSWER } from "./fixed-answer.js";
+import { serve } from "./serve.js";
 
 const app = express();
 app.disable("x-powered-by");
@@ -10,11 +11,4 @@ app.post("/callbacks/subscribe-pro/order", express.raw({ type: () => true, limit
   res.status(201).type("application/json").send(ANSWER);
 });
 
-const port = Number(process.env["PORT"] ?? "0");
-const server = app.listen(port, "127.0.0.1", () => {
-  const address = server.address();
-  const actual = typeof address === "object" && address !== null ? address.port : port;
-  console.log(`listening on port ${actual}`);
-});
-server.keepAliveTimeout = 65_000;
-process.on("SIGTERM", () => server.close(() => process.exit(0)));
+serve(app);

@@ -5,12 +5,12 @@
 // it may be lost on a power cut). Its insert is synchronous, as better-sqlite3's API is: every
 // commit (and at FULL its fsync) blocks the event loop. It has no idempotency (a retry inserts
 // again), no schema validation, no access log, no metrics and no security headers.
-import { createHmac } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import express, { type NextFunction, type Request, type Response } from "express";
+import express from "express";
 import { FIXED_ANSWER } from "./fixed-answer.js";
+import { exampleAuthValidate, serve } from "./serve.js";
 
 const SHARED_SECRET = process.env["SP_HMAC_SECRET"] ?? "";
 const DATA_DIR = process.env["DATA_DIR"] ?? "";
@@ -28,16 +28,7 @@ db.exec("create table if not exists orders (id integer primary key, sales_order_
 const insert = db.prepare("insert into orders (sales_order_token, body, created_at) values (?, ?, ?)");
 const answer = JSON.parse(FIXED_ANSWER) as unknown;
 
-const authValidate = (req: Request, res: Response, next: NextFunction): void => {
-  const spHmac = req.get("Sp-Hmac");
-  if (!spHmac) {
-    res.status(403).json({ Error: "Unauthorized request" });
-    return;
-  }
-  const data = createHmac("sha256", SHARED_SECRET).update(JSON.stringify(req.body));
-  if (spHmac === data.digest("hex")) next();
-  else res.status(403).json({ Error: "Unauthorized request" });
-};
+const authValidate = exampleAuthValidate(SHARED_SECRET);
 
 const router = express.Router();
 router.post("/", authValidate, (req, res) => {
@@ -50,11 +41,4 @@ const app = express();
 app.use(express.json());
 app.use("/callbacks/subscribe-pro/order", router);
 
-const port = Number(process.env["PORT"] ?? "0");
-const server = app.listen(port, "127.0.0.1", () => {
-  const address = server.address();
-  const actual = typeof address === "object" && address !== null ? address.port : port;
-  console.log(`listening on port ${actual}`);
-});
-server.keepAliveTimeout = 65_000;
-process.on("SIGTERM", () => server.close(() => (db.close(), process.exit(0))));
+serve(app, () => db.close());

@@ -2,13 +2,13 @@
 // (docs.subscribepro.com, "Order Callback - NodeJS Example"): express.json() parses the body, an
 // authValidate middleware computes the HMAC-SHA256 of JSON.stringify(req.body) with the shared secret
 // and compares it with `===` to the `Sp-Hmac` header (403 on a mismatch), and the handler answers a
-// fixed order as JSON, here with 201. Nothing is persisted. The example's two console.log lines per
+// fixed order as JSON, here with 201 (the check: exampleAuthValidate in serve.ts). Nothing is persisted. The example's two console.log lines per
 // request (placeholders for placing the order) are left out, which only makes the yardstick faster.
 // Its flaws are the example's and kept on purpose: the signature is checked over re-serialised JSON,
 // not over the bytes received, and `===` is not a constant-time comparison.
-import { createHmac } from "node:crypto";
-import express, { type NextFunction, type Request, type Response } from "express";
+import express from "express";
 import { FIXED_ANSWER } from "./fixed-answer.js";
+import { exampleAuthValidate, serve } from "./serve.js";
 
 const SHARED_SECRET = process.env["SP_HMAC_SECRET"] ?? "";
 if (SHARED_SECRET === "") {
@@ -16,20 +16,7 @@ if (SHARED_SECRET === "") {
   process.exit(78);
 }
 
-const authValidate = (req: Request, res: Response, next: NextFunction): void => {
-  const spHmac = req.get("Sp-Hmac");
-  if (!spHmac) {
-    res.status(403).json({ Error: "Unauthorized request" });
-    return;
-  }
-  const hmac = createHmac("sha256", SHARED_SECRET);
-  const data = hmac.update(JSON.stringify(req.body));
-  if (spHmac === data.digest("hex")) {
-    next();
-  } else {
-    res.status(403).json({ Error: "Unauthorized request" });
-  }
-};
+const authValidate = exampleAuthValidate(SHARED_SECRET);
 
 const router = express.Router();
 // The order it answers: a fixed one the size and shape of a real answer (orderbridge's 201 for the
@@ -43,11 +30,4 @@ const app = express();
 app.use(express.json());
 app.use("/callbacks/subscribe-pro/order", router);
 
-const port = Number(process.env["PORT"] ?? "0");
-const server = app.listen(port, "127.0.0.1", () => {
-  const address = server.address();
-  const actual = typeof address === "object" && address !== null ? address.port : port;
-  console.log(`listening on port ${actual}`);
-});
-server.keepAliveTimeout = 65_000;
-process.on("SIGTERM", () => server.close(() => process.exit(0)));
+serve(app);

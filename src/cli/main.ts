@@ -18,6 +18,7 @@ import { describePrune, MIN_RETENTION_DAYS, prune } from "../store/retention.js"
 import { createSchemaRegistry } from "../validation/schemas.js";
 import { packageVersion } from "../version.js";
 import { adminClient, CliError, collectPages, MAX_PAGE, query } from "./admin-client.js";
+import { isoTimeMs } from "../validation/iso-time.js";
 import { CHECK_NAMES, runCheck } from "./check.js";
 import { colorWanted } from "./check/report.js";
 import { BUILTIN_FIXTURES, runSend, type SendSource } from "./send.js";
@@ -259,6 +260,23 @@ const printNextPage = (nextCursor: string | null | undefined): void => {
   if (typeof nextCursor === "string") print(`more: add --cursor ${nextCursor}`);
 };
 
+/** One admin list, paged as asked (--limit, --all, --cursor), printed as JSON or as a table with the next page's cursor. */
+async function printList(opts: Obj, o: { path: string; params: Record<string, unknown>; field: string; headers: string[]; row: (item: Obj) => unknown[] }): Promise<void> {
+  const { items, next } = await collectPages(server(opts), {
+    path: o.path,
+    params: o.params,
+    itemsField: o.field,
+    cursorField: "nextCursor",
+    cursorParam: "cursor",
+    start: opts["cursor"] as string | undefined,
+    limit: pageLimit(opts),
+  });
+  const list = items as Obj[];
+  if (opts["json"] === true) return print(JSON.stringify({ [o.field]: list, nextCursor: next }));
+  print(table(o.headers, list.map(o.row)));
+  printNextPage(next);
+}
+
 const callbacks = program.command("callbacks").description("The Subscribe Pro callback log: every order callback as received and answered");
 withPaging(withServer(callbacks.command("list").description("Newest first"), "print JSON ({ callbacks, nextCursor }) instead of a table"))
   .option("--status <status>", "an HTTP status (409) or a class (2xx, 4xx, 5xx)")
@@ -267,7 +285,11 @@ withPaging(withServer(callbacks.command("list").description("Newest first"), "pr
   .option("--refused", "only the sample of requests refused before their signature or address was accepted", false)
   .option("--cursor <cursor>", "start at this page: the cursor a list before printed (nextCursor)")
   .action(async (opts: Obj) => {
-    const { items, next } = await collectPages(server(opts), {
+    const reason = (c: Obj): unknown => {
+      const r = c["reasons"] as { errorMessage?: string; errorItems?: { message?: string }[] } | null;
+      return r?.errorMessage ?? r?.errorItems?.[0]?.message ?? (c["replayed"] === true ? "(stored answer sent again)" : null);
+    };
+    await printList(opts, {
       path: "/admin/callbacks",
       params: {
         status: opts["status"],
@@ -275,25 +297,10 @@ withPaging(withServer(callbacks.command("list").description("Newest first"), "pr
         from: opts["since"] === undefined ? undefined : new Date(parseSince(String(opts["since"]))).toISOString(),
         authenticated: opts["refused"] === true ? "false" : undefined,
       },
-      itemsField: "callbacks",
-      cursorField: "nextCursor",
-      cursorParam: "cursor",
-      start: opts["cursor"] as string | undefined,
-      limit: pageLimit(opts),
+      field: "callbacks",
+      headers: ["id", "received", "status", "token", "order", "ms", "reason"],
+      row: (c) => [c["id"], c["receivedAt"], c["status"], c["salesOrderToken"], c["orderNumber"], c["durationMs"], reason(c)],
     });
-    const list = items as Obj[];
-    if (opts["json"] === true) return print(JSON.stringify({ callbacks: list, nextCursor: next }));
-    const reason = (c: Obj): unknown => {
-      const r = c["reasons"] as { errorMessage?: string; errorItems?: { message?: string }[] } | null;
-      return r?.errorMessage ?? r?.errorItems?.[0]?.message ?? (c["replayed"] === true ? "(stored answer sent again)" : null);
-    };
-    print(
-      table(
-        ["id", "received", "status", "token", "order", "ms", "reason"],
-        list.map((c) => [c["id"], c["receivedAt"], c["status"], c["salesOrderToken"], c["orderNumber"], c["durationMs"], reason(c)]),
-      ),
-    );
-    printNextPage(next);
   });
 withServer(callbacks.command("show").description("One callback, with its masked body, its order and the other callbacks of its token").argument("<id>")).action(
   async (id: string, opts: Obj) => {
@@ -309,33 +316,22 @@ withPaging(withServer(events.command("list").description("Newest first"), "print
   .option("--resource <id>", "a Recharge order id")
   .option("--cursor <cursor>", "start at this page: the cursor a list before printed (nextCursor)")
   .action(async (opts: Obj) => {
-    const { items, next } = await collectPages(server(opts), {
+    await printList(opts, {
       path: "/admin/events",
       params: { state: opts["state"], kind: opts["kind"], resourceId: opts["resource"] },
-      itemsField: "events",
-      cursorField: "nextCursor",
-      cursorParam: "cursor",
-      start: opts["cursor"] as string | undefined,
-      limit: pageLimit(opts),
+      field: "events",
+      headers: ["id", "kind", "topic", "state", "attempts", "resource", "created", "outcome / last error"],
+      row: (e) => [
+        e["id"],
+        e["kind"],
+        e["topic"],
+        e["state"],
+        `${String(e["attempts"])}/${String(e["maxAttempts"])}`,
+        e["resourceId"],
+        e["createdAt"],
+        e["lastError"] ?? e["outcome"],
+      ],
     });
-    const list = items as Obj[];
-    if (opts["json"] === true) return print(JSON.stringify({ events: list, nextCursor: next }));
-    print(
-      table(
-        ["id", "kind", "topic", "state", "attempts", "resource", "created", "outcome / last error"],
-        list.map((e) => [
-          e["id"],
-          e["kind"],
-          e["topic"],
-          e["state"],
-          `${String(e["attempts"])}/${String(e["maxAttempts"])}`,
-          e["resourceId"],
-          e["createdAt"],
-          e["lastError"] ?? e["outcome"],
-        ]),
-      ),
-    );
-    printNextPage(next);
   });
 withServer(events.command("show").description("One event or job, with its body, its payload and every attempt").argument("<id>")).action(async (id: string, opts: Obj) => {
   const e = (await server(opts).get(`/admin/events/${encodeURIComponent(id)}`)) as Obj;
@@ -375,24 +371,13 @@ withPaging(withServer(orders.command("list").description("Newest first"), "print
   .option("--source-order-id <id>", "e.g. a Recharge order id")
   .option("--cursor <cursor>", "start at this page: the cursor a list before printed (nextCursor)")
   .action(async (opts: Obj) => {
-    const { items, next } = await collectPages(server(opts), {
+    await printList(opts, {
       path: "/admin/orders",
       params: { salesOrderToken: opts["salesOrderToken"], source: opts["source"], sourceOrderId: opts["sourceOrderId"] },
-      itemsField: "orders",
-      cursorField: "nextCursor",
-      cursorParam: "cursor",
-      start: opts["cursor"] as string | undefined,
-      limit: pageLimit(opts),
+      field: "orders",
+      headers: ["order", "source", "source order", "created", "items", "total"],
+      row: (o) => [o["orderNumber"], o["source"], o["sourceOrderId"], o["createdAt"], (o["items"] as unknown[]).length, `${String(o["total"])} ${String(o["currency"])}`],
     });
-    const list = items as Obj[];
-    if (opts["json"] === true) return print(JSON.stringify({ orders: list, nextCursor: next }));
-    print(
-      table(
-        ["order", "source", "source order", "created", "items", "total"],
-        list.map((o) => [o["orderNumber"], o["source"], o["sourceOrderId"], o["createdAt"], (o["items"] as unknown[]).length, `${String(o["total"])} ${String(o["currency"])}`]),
-      ),
-    );
-    printNextPage(next);
   });
 withServer(orders.command("show").description("One order with its items").argument("<orderNumber>")).action(async (n: string, opts: Obj) => {
   const o = (await server(opts).get(`/admin/orders/${encodeURIComponent(n)}`)) as Obj;
@@ -403,8 +388,8 @@ withServer(orders.command("show").description("One order with its items").argume
 function parseSince(v: string, now = Date.now()): number {
   const span = /^(\d+)\s*(m|h|d)$/i.exec(v.trim());
   if (span !== null) return now - Number(span[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[(span[2] as string).toLowerCase() as "m" | "h" | "d"];
-  const at = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v.trim()) ? Date.parse(v.trim()) : Number.NaN;
-  if (Number.isNaN(at)) throw new CliError(`--since must be an ISO 8601 date or time (2026-11-30, 2026-11-30T12:00:00Z) or a span such as 72h or 30d (got "${v}")`, 2);
+  const at = isoTimeMs(v.trim());
+  if (at === undefined) throw new CliError(`--since must be an ISO 8601 date or time (2026-11-30, 2026-11-30T12:00:00Z) or a span such as 72h or 30d (got "${v}")`, 2);
   return at;
 }
 

@@ -8,7 +8,7 @@ import type { CallbackLogEntry, CallbackLogQuery } from "../store/callback-log.j
 import type { OrderView } from "../platforms/local/orders-query.js";
 import { unstorableText } from "../validation/json.js";
 import { recordRoute } from "./context.js";
-import { isoTimeMs } from "./iso-time.js";
+import { isoTimeMs } from "../validation/iso-time.js";
 import { pathParam } from "./path.js";
 
 export interface AdminDeps {

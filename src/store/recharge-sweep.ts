@@ -12,6 +12,20 @@ export type { RechargeSweepStateRow } from "./schema.js";
  */
 export type SweepTask = "orders" | "webhooks";
 
+/** A task's row before its first run: no holder, no progress. */
+const newStateRow = (task: SweepTask, now: number): RechargeSweepStateRow => ({
+  name: task,
+  holder: null,
+  lease_until: null,
+  watermark: null,
+  run_from: null,
+  run_until: null,
+  page_cursor: null,
+  last_finished_at: null,
+  last_result: null,
+  updated_at: now,
+});
+
 /**
  * Takes (or keeps) the task's lease when it is free, ran out, or is ours; the row as it is then, or
  * undefined when another holder has it. The row is created on first use.
@@ -19,18 +33,7 @@ export type SweepTask = "orders" | "webhooks";
 export async function takeSweepLease(tx: Tx, o: { task: SweepTask; holder: string; now: number; leaseMs: number }): Promise<RechargeSweepStateRow | undefined> {
   await kx(tx)
     .insertInto("recharge_sweep_state")
-    .values({
-      name: o.task,
-      holder: null,
-      lease_until: null,
-      watermark: null,
-      run_from: null,
-      run_until: null,
-      page_cursor: null,
-      last_finished_at: null,
-      last_result: null,
-      updated_at: o.now,
-    })
+    .values(newStateRow(o.task, o.now))
     .onConflict((oc) => oc.column("name").doNothing())
     .execute();
   return kx(tx)
@@ -69,18 +72,7 @@ export async function readSweepStates(tx: Tx): Promise<RechargeSweepStateRow[]> 
 export async function recordSweepResult(tx: Tx, o: { task: SweepTask; now: number; result: string }): Promise<void> {
   await kx(tx)
     .insertInto("recharge_sweep_state")
-    .values({
-      name: o.task,
-      holder: null,
-      lease_until: null,
-      watermark: null,
-      run_from: null,
-      run_until: null,
-      page_cursor: null,
-      last_finished_at: o.now,
-      last_result: o.result,
-      updated_at: o.now,
-    })
+    .values({ ...newStateRow(o.task, o.now), last_finished_at: o.now, last_result: o.result })
     .onConflict((oc) => oc.column("name").doUpdateSet({ last_finished_at: o.now, last_result: o.result, updated_at: o.now }))
     .execute();
 }

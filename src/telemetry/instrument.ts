@@ -1,7 +1,7 @@
 import type { JobHandler } from "../jobs/worker.js";
 import type { InStorePlatform } from "../orders/placement.js";
 import type { PlatformAdapter } from "../orders/types.js";
-import type { RechargeClient } from "../recharge/client.js";
+import type { RechargeClient, RechargeResponse } from "../recharge/client.js";
 import type { Validator } from "../validation/schemas.js";
 import { inSpan, inSpanSync, linkTo, SpanKind, traced } from "./tracing.js";
 
@@ -60,33 +60,15 @@ export function traceInStore(platform: InStorePlatform): InStorePlatform {
 
 /** Each Recharge API call in a client span (`recharge PUT`), with the answer's status. */
 export function traceRechargeClient(client: RechargeClient): RechargeClient {
-  const status = (span: { setAttribute(k: string, v: number): unknown }, r: { status: number }): void => void span.setAttribute("http.response.status_code", r.status);
+  const status = (span: { setAttribute(k: string, v: number): unknown }, r: RechargeResponse): void => void span.setAttribute("http.response.status_code", r.status);
+  const span = <A extends unknown[]>(method: "PUT" | "GET" | "POST" | "DELETE", call: (...args: A) => Promise<RechargeResponse>) =>
+    traced(`recharge ${method}`, { kind: SpanKind.CLIENT, attributes: { "http.request.method": method } }, call, status);
   return {
     ...client,
-    put: traced(
-      "recharge PUT",
-      { kind: SpanKind.CLIENT, attributes: { "http.request.method": "PUT" } },
-      (path, body, version, signal) => client.put(path, body, version, signal),
-      status,
-    ),
-    get: traced(
-      "recharge GET",
-      { kind: SpanKind.CLIENT, attributes: { "http.request.method": "GET" } },
-      (path, version, signal, opts) => client.get(path, version, signal, opts),
-      status,
-    ),
-    post: traced(
-      "recharge POST",
-      { kind: SpanKind.CLIENT, attributes: { "http.request.method": "POST" } },
-      (path, body, version, signal) => client.post(path, body, version, signal),
-      status,
-    ),
-    delete: traced(
-      "recharge DELETE",
-      { kind: SpanKind.CLIENT, attributes: { "http.request.method": "DELETE" } },
-      (path, version, signal) => client.delete(path, version, signal),
-      status,
-    ),
+    put: span("PUT", (path, body, version, signal) => client.put(path, body, version, signal)),
+    get: span("GET", (path, version, signal, opts) => client.get(path, version, signal, opts)),
+    post: span("POST", (path, body, version, signal) => client.post(path, body, version, signal)),
+    delete: span("DELETE", (path, version, signal) => client.delete(path, version, signal)),
   };
 }
 

@@ -46,6 +46,24 @@ export interface RechargeTestService extends TestService {
   adminPost(url: string): Promise<request.Response>;
 }
 
+/**
+ * The environment of another instance on the service's database (a second service, the CLI): the
+ * same database, secrets and Recharge stand-in, and `extra`.
+ */
+export function sameDatabaseEnv(t: RechargeTestService, extra: Record<string, string> = {}): Record<string, string> {
+  const db: Record<string, string> =
+    t.config.database.kind === "sqlite" ? { DATA_DIR: t.dataDir } : { DATA_DIR: t.dataDir, DATABASE_URL: t.config.database.url, DATABASE_SCHEMA: t.config.database.schema ?? "" };
+  return {
+    ...db,
+    NODE_ENV: "test",
+    SP_HMAC_SECRETS: "sp-secret-0123456789",
+    RECHARGE_CLIENT_SECRETS: RC_SECRET,
+    RECHARGE_API_TOKEN: RC_TOKEN,
+    RECHARGE_API_URL: t.recharge.url,
+    ...extra,
+  };
+}
+
 export async function startRechargeService(kind: StoreKind, o: StartOptions & { standIn?: Partial<RechargeStandInOptions> } = {}): Promise<RechargeTestService> {
   const recharge = await startRechargeStandIn({ token: RC_TOKEN, ...o.standIn });
   let t: TestService;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CompiledQuery } from "kysely";
+import { CompiledQuery, type Kysely } from "kysely";
 import request from "supertest";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
@@ -12,6 +12,7 @@ import { queueQuery } from "../../src/store/counts.js";
 import { JOB_KINDS } from "../../src/recharge/handlers.js";
 import { signSpHmac } from "../../src/security/sp-hmac.js";
 import { openStore } from "../../src/store/db.js";
+import type { Database } from "../../src/store/schema.js";
 import { killAll, spawnServer, type RunningServer } from "../helpers/process.js";
 import { rcFixture, startRechargeService, type RechargeTestService } from "../helpers/recharge.js";
 import { ADMIN_TOKEN, CALLBACK, SECRET, minimalOrder, startService } from "../helpers/service.js";
@@ -149,28 +150,7 @@ for (const { kind, skip } of await storeKinds()) {
           assert.equal(series(empty, "orderbridge_queue_oldest_due_age_seconds", { kind: k }), 0, k);
         }
         const now = Date.now();
-        await t.store.db
-          .insertInto("jobs")
-          .values({
-            id: "job_gauge",
-            kind: "recharge.charge_writeback",
-            lane: "writeback",
-            dedupe_key: null,
-            resource_id: null,
-            payload: "{}",
-            state: "dead",
-            attempts: 1,
-            max_attempts: 1,
-            run_at: now,
-            locked_by: null,
-            lease_until: null,
-            last_error: "test",
-            outcome: null,
-            correlation_id: null,
-            created_at: now,
-            updated_at: now,
-          })
-          .execute();
+        await addDeadJob(t.store.db, "job_gauge", "recharge.charge_writeback", now);
         assert.equal(series(await scrape(), "orderbridge_queue_jobs", { kind: "recharge.charge_writeback", state: "dead" }), 1);
         await t.store.db.updateTable("jobs").set({ state: "done" }).where("id", "=", "job_gauge").execute();
         const after = await scrape();
@@ -347,28 +327,7 @@ describe("GET /metrics with WORKERS=2", () => {
       // A dead letter in the shared database: every worker reads it, the scrape must show it once.
       const store = await openStore(loadConfig(db.env).database, silent);
       const now = Date.now();
-      await store.db
-        .insertInto("jobs")
-        .values({
-          id: "dead-1",
-          kind: "recharge.order_writeback",
-          lane: "writeback",
-          dedupe_key: null,
-          resource_id: null,
-          payload: "{}",
-          state: "dead",
-          attempts: 1,
-          max_attempts: 1,
-          run_at: now,
-          locked_by: null,
-          lease_until: null,
-          last_error: "test",
-          outcome: null,
-          correlation_id: null,
-          created_at: now,
-          updated_at: now,
-        })
-        .execute();
+      await addDeadJob(store.db, "dead-1", "recharge.order_writeback", now);
       await store.close();
 
       // One connection per request: the primary hands connections to the workers in turn.
@@ -415,4 +374,30 @@ function roundTrip(port: number, method: string, path: string, body: string | un
     req.on("error", reject);
     req.end(body);
   });
+}
+
+/** A dead write-back job, written straight into the queue. */
+async function addDeadJob(db: Kysely<Database>, id: string, kind: string, now: number): Promise<void> {
+  await db
+    .insertInto("jobs")
+    .values({
+      id,
+      kind,
+      lane: "writeback",
+      dedupe_key: null,
+      resource_id: null,
+      payload: "{}",
+      state: "dead",
+      attempts: 1,
+      max_attempts: 1,
+      run_at: now,
+      locked_by: null,
+      lease_until: null,
+      last_error: "test",
+      outcome: null,
+      correlation_id: null,
+      created_at: now,
+      updated_at: now,
+    })
+    .execute();
 }

@@ -7,7 +7,7 @@ import { JOB_PUT_ORDER, JOB_WEBHOOK } from "../../src/recharge/handlers.js";
 import { signRechargeLegacy } from "../../src/security/recharge-signature.js";
 import { createService, type Service } from "../../src/service.js";
 import { runCli } from "../helpers/process.js";
-import { RC_SECRET, RC_TOKEN, rcFixture, startRechargeService, waitFor, type Json, type RechargeTestService } from "../helpers/recharge.js";
+import { RC_SECRET, rcFixture, sameDatabaseEnv, startRechargeService, waitFor, type Json, type RechargeTestService } from "../helpers/recharge.js";
 import { storeKinds } from "../helpers/stores.js";
 
 /*
@@ -26,23 +26,8 @@ function rcOrder(id: number): Json {
 }
 
 /** The service's environment for another instance on the same database (and the CLI). */
-function sameDatabase(t: RechargeTestService, extra: Record<string, string> = {}): Record<string, string> {
-  const db: Record<string, string> =
-    t.config.database.kind === "sqlite" ? { DATA_DIR: t.dataDir } : { DATA_DIR: t.dataDir, DATABASE_URL: t.config.database.url, DATABASE_SCHEMA: t.config.database.schema ?? "" };
-  return {
-    ...db,
-    NODE_ENV: "test",
-    SP_HMAC_SECRETS: "sp-secret-0123456789",
-    RECHARGE_CLIENT_SECRETS: RC_SECRET,
-    RECHARGE_API_TOKEN: RC_TOKEN,
-    RECHARGE_API_URL: t.recharge.url,
-    RECHARGE_TIMEOUT_MS: "2000",
-    WORKER_POLL_MS: "50",
-    ORDER_NUMBER_PREFIX: "ABC-",
-    ORDER_NUMBER_START: "100271",
-    ...extra,
-  };
-}
+const sameDatabase = (t: RechargeTestService, extra: Record<string, string> = {}): Record<string, string> =>
+  sameDatabaseEnv(t, { RECHARGE_TIMEOUT_MS: "2000", WORKER_POLL_MS: "50", ORDER_NUMBER_PREFIX: "ABC-", ORDER_NUMBER_START: "100271", ...extra });
 
 async function placedIds(t: RechargeTestService): Promise<string[]> {
   const orders = (await t.admin("/admin/orders?source=recharge&limit=200")).body.orders as { sourceOrderId: string }[];

@@ -5,7 +5,7 @@ import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { createService, type Service } from "../../src/service.js";
 import { runCli } from "../helpers/process.js";
-import { RC_SECRET, RC_TOKEN, startRechargeService, type RechargeTestService } from "../helpers/recharge.js";
+import { sameDatabaseEnv, startRechargeService, type RechargeTestService } from "../helpers/recharge.js";
 import { storeKinds } from "../helpers/stores.js";
 
 /*
@@ -19,20 +19,7 @@ const PUBLIC_URL = "https://orders.example.com";
 const TOPICS = ["order/created", "order/processed", "order/updated", "checkout/processed"];
 const silent = createLogger({ level: "error", format: "json", silent: true });
 
-function sameDatabase(t: RechargeTestService, extra: Record<string, string> = {}): Record<string, string> {
-  const db: Record<string, string> =
-    t.config.database.kind === "sqlite" ? { DATA_DIR: t.dataDir } : { DATA_DIR: t.dataDir, DATABASE_URL: t.config.database.url, DATABASE_SCHEMA: t.config.database.schema ?? "" };
-  return {
-    ...db,
-    NODE_ENV: "test",
-    SP_HMAC_SECRETS: "sp-secret-0123456789",
-    RECHARGE_CLIENT_SECRETS: RC_SECRET,
-    RECHARGE_API_TOKEN: RC_TOKEN,
-    RECHARGE_API_URL: t.recharge.url,
-    PUBLIC_URL,
-    ...extra,
-  };
-}
+const sameDatabase = (t: RechargeTestService, extra: Record<string, string> = {}): Record<string, string> => sameDatabaseEnv(t, { PUBLIC_URL, ...extra });
 
 const sample = (text: string, series: string): number | undefined => {
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));

@@ -3,7 +3,7 @@ import { PayloadError, PayloadTooLargeError } from "../../errors.js";
 import { consoleSessions } from "../../security/console-session.js";
 import type { ConsoleAction, Overview } from "../../store/console.js";
 import { EVENT_STATES } from "../../store/events.js";
-import { isDateOnly, isoTimeMs } from "../iso-time.js";
+import { isDateOnly, isoTimeMs } from "../../validation/iso-time.js";
 import type { OrderView } from "../../platforms/local/orders-query.js";
 import { bearerTokenCheck } from "../../security/bearer-token.js";
 import { decodeCallbackCursor, decodeCursor, encodeCallbackCursor, encodeCursor, type AdminDeps } from "../admin.js";

@@ -107,12 +107,6 @@ export function callbackEntry(c: ObservedCallback, o: { redactEmail: boolean; id
 }
 
 /**
- * The callback log's writer: entries are queued and written in one transaction every `flushMs`
- * (or sooner when `batch` are queued), so the answer never waits for the log and a burst costs a
- * few transactions. At most `maxQueued` wait; beyond that, and when a write fails, entries are
- * dropped and counted (`onDropped`) — the log is for looking, the order's record is elsewhere.
- */
-/**
  * A log entry's id: `cb_`, the time it was received (base 36, so ids sort by time) and 48 random
  * bits. The random part is taken from randomUUID, which draws from a buffer it refills for 128 ids
  * at a time: randomBytes(6) asked OpenSSL for every entry (≈ 4 % of the order path's CPU under
@@ -123,6 +117,16 @@ export function entryId(receivedAt: number): string {
   return `cb_${receivedAt.toString(36)}${u.slice(0, 8)}${u.slice(9, 13)}`;
 }
 
+/**
+ * The callback log's writer: entries are queued and written in one transaction every `flushMs`
+ * (or sooner when `batch` are queued), so the answer never waits for the log and a burst costs a
+ * few transactions. At most `maxQueued` wait; beyond that, and when a write fails, entries are
+ * dropped and counted (`onDropped`) — the log is for looking, the order's record is elsewhere.
+ * Refused (unauthenticated) callbacks wait apart, the newest `sampleSize` only — the store keeps no
+ * more of them either — and are written with the next batch or at the next tick of `flushMs`: a
+ * flood of them neither takes the authenticated callbacks' places in the queue nor costs a write
+ * per `batch` of its own.
+ */
 export function createCallbackLog(o: {
   db: Tx;
   log: Logger;
@@ -139,6 +143,8 @@ export function createCallbackLog(o: {
   const maxQueued = o.maxQueued ?? 10_000;
   const sampleSize = o.sampleSize ?? 200;
   let queue: CallbackLogEntry[] = [];
+  // The refused sample waiting: the newest sampleSize (older ones would be trimmed by the store).
+  let refused: CallbackLogEntry[] = [];
   let timer: NodeJS.Timeout | undefined;
   let writing: Promise<void> = Promise.resolve();
   let closed = false;
@@ -146,8 +152,9 @@ export function createCallbackLog(o: {
   const write = (): Promise<void> => {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
-    const entries = queue;
+    const entries = refused.length === 0 ? queue : queue.concat(refused);
     queue = [];
+    refused = [];
     if (entries.length === 0) return writing;
     writing = writing.then(async () => {
       try {
@@ -163,12 +170,18 @@ export function createCallbackLog(o: {
   return {
     record(c) {
       if (closed) return;
-      if (queue.length >= maxQueued) {
+      if (c.authenticated && queue.length >= maxQueued) {
         o.onDropped?.(1);
         return;
       }
       try {
-        queue.push(callbackEntry(c, { redactEmail: o.redactEmail, id: entryId(c.receivedAt) }));
+        const entry = callbackEntry(c, { redactEmail: o.redactEmail, id: entryId(c.receivedAt) });
+        if (c.authenticated) queue.push(entry);
+        else {
+          refused.push(entry);
+          // Sampled out, not lost: the store keeps only the newest sampleSize refused ones.
+          if (refused.length > sampleSize) refused.shift();
+        }
       } catch (e) {
         // The log must never cost an answer: what cannot be logged is counted and said.
         o.onDropped?.(1);

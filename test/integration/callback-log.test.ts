@@ -191,6 +191,53 @@ for (const { kind, skip } of await storeKinds()) {
       assert.equal(r.callbackLog.deleted, before);
       assert.equal((await list()).callbacks.length, 0);
     });
+
+    it("a flood of refused callbacks takes no authenticated callback's place in the queue", async () => {
+      // Nothing is written before close (flushMs, batch): the whole flood waits in memory. Before,
+      // refused callbacks filled the shared queue (maxQueued) and the real order's entry was dropped.
+      let dropped = 0;
+      const small = createCallbackLog({
+        db: t.store.handle,
+        log: createLogger({ level: "error", format: "json", silent: true }),
+        redactEmail: false,
+        sampleSize: 3,
+        maxQueued: 5,
+        batch: 1000,
+        flushMs: 60_000,
+        onDropped: (n) => (dropped += n),
+      });
+      const at = Date.now();
+      for (let i = 0; i < 50; i++) {
+        small.record({
+          receivedAt: at + i,
+          requestId: `queue-flood-${i}`,
+          authenticated: false,
+          status: 401,
+          rawBody: Buffer.from("{}"),
+          answer: { errorCode: "signature_invalid" },
+          replayed: false,
+          durationMs: 1,
+          clientAddress: "203.0.113.10",
+        });
+      }
+      small.record({
+        receivedAt: at + 50,
+        requestId: "queue-flood-real-order",
+        authenticated: true,
+        status: 201,
+        rawBody: Buffer.from(JSON.stringify({ salesOrderToken: "tok-queue-flood" })),
+        answer: { orderNumber: "OB-QUEUE-FLOOD" },
+        replayed: false,
+        durationMs: 1,
+        clientAddress: "203.0.113.11",
+      });
+      await small.close();
+      assert.equal(dropped, 0, "sampled out is not dropped");
+      const authenticated = (await list("?authenticated=true&limit=200")).callbacks.map((c) => c.requestId);
+      assert.ok(authenticated.includes("queue-flood-real-order"), `the real order's entry is kept: ${authenticated.join(", ")}`);
+      const refused = (await list("?authenticated=false&limit=200")).callbacks.map((c) => c.requestId);
+      assert.deepEqual(refused, ["queue-flood-49", "queue-flood-48", "queue-flood-47"]);
+    });
   });
 
   describe(`callback log, PLATFORM=http [${kind}]`, { skip }, () => {

@@ -25,7 +25,7 @@ import { replayJob } from "./store/jobs.js";
 import { getEvent, listEvents } from "./store/events.js";
 import { attemptsOf } from "./store/job-attempts.js";
 import { callbacksOfToken, getCallback, listCallbacks } from "./store/callback-log.js";
-import { countMatchingJobs, listActions, matchingJobIds, overview as consoleOverview, recordAction, resolveDead, sessionEnded } from "./store/console.js";
+import { countMatchingJobs, listActions, matchingJobIds, overview as consoleOverview, recordAction, refusedSignIns, resolveDead, sessionEnded } from "./store/console.js";
 import { createCallbackLog, type CallbackLog } from "./subscribe-pro/callback-log.js";
 import { createPruner } from "./store/retention.js";
 import { createSubscribeProCallback } from "./subscribe-pro/callback.js";
@@ -306,6 +306,7 @@ export async function createService(config: Config, log: Logger, opts: ServiceOp
                 record: (a) => recordAction(store.handle, { ...a, at: clock() }),
                 list: (n) => listActions(store.handle, n),
                 ended: (id) => sessionEnded(store.handle, id),
+                refusedSignIns: (address, since, limit) => refusedSignIns(store.handle, address, since, limit),
               },
             },
           }),

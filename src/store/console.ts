@@ -33,6 +33,24 @@ export async function listActions(tx: Tx, limit: number): Promise<ConsoleAction[
   return rows.map((r) => ({ id: r.id, at: Number(r.at), sessionId: r.session_id, action: r.action, target: r.target, detail: r.detail, clientAddress: r.client_address }));
 }
 
+/**
+ * When the sign-ins refused from `clientAddress` after `since` were, oldest first, at most `limit`:
+ * the console's throttle, counted in the database so that every instance sharing it (and one
+ * restarted) counts the same tries.
+ */
+export async function refusedSignIns(tx: Tx, clientAddress: string, since: number, limit: number): Promise<number[]> {
+  const rows = await kx(tx)
+    .selectFrom("console_actions")
+    .select("at")
+    .where("client_address", "=", clientAddress)
+    .where("action", "=", "sign-in-refused")
+    .where("at", ">", since)
+    .orderBy("at")
+    .limit(limit)
+    .execute();
+  return rows.map((r) => Number(r.at));
+}
+
 /** Whether the session signed out (its cookie is then refused, though it has not expired). */
 export async function sessionEnded(tx: Tx, sessionId: string): Promise<boolean> {
   const r = await kx(tx).selectFrom("console_actions").select("id").where("session_id", "=", sessionId).where("action", "=", "sign-out").executeTakeFirst();

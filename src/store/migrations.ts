@@ -360,6 +360,13 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex("jobs_state_updated").on("jobs").columns(["state", "updated_at"]).execute();
     },
   },
+  "0016_sign_in_refusals": {
+    async up(db: Kysely<unknown>) {
+      // The console's sign-in throttle counts an address's refused tokens of the last minute in
+      // the database, so that every instance sharing it counts the same (src/store/console.ts).
+      await sql`create index console_actions_sign_in_refused on console_actions (client_address, at) where action = 'sign-in-refused'`.execute(db);
+    },
+  },
 };
 
 /**

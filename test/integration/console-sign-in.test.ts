@@ -61,3 +61,45 @@ describe("console sign-in", { skip: sqlite?.skip ?? false }, () => {
     assert.ok(refused.every((r) => r.client_address !== null));
   });
 });
+
+// The throttle is counted in the database: two instances sharing it (or one restarted) counted
+// five wrong tokens each, ten a minute in all, and a burst sent together passed the count at once.
+for (const { kind, skip } of await storeKinds()) {
+  describe(`console sign-in throttle, two instances on one database [${kind}]`, { skip }, () => {
+    let a: TestService;
+    let b: TestService;
+    before(async () => {
+      a = await startService(kind, { env: { TRUST_PROXY: "loopback" } });
+      const shared: Record<string, string> =
+        a.config.database.kind === "sqlite"
+          ? { DATA_DIR: a.dataDir }
+          : { DATA_DIR: a.dataDir, DATABASE_URL: a.config.database.url, DATABASE_SCHEMA: a.config.database.schema ?? "" };
+      b = await startService(kind, { env: { TRUST_PROXY: "loopback", ...shared } });
+    });
+    after(async () => {
+      await b?.stop();
+      await a?.stop();
+    });
+    const signIn = (t: TestService, token: string, from: string) => request(t.app).post("/console/sign-in").set("X-Forwarded-For", from).type("form").send({ token });
+
+    it("counts the wrong tokens sent to either instance: the sixth is refused by the other one", async () => {
+      for (let i = 0; i < 3; i++) assert.equal((await signIn(a, `wrong-a-${i}`, "203.0.113.21")).status, 401);
+      for (let i = 0; i < 2; i++) assert.equal((await signIn(b, `wrong-b-${i}`, "203.0.113.21")).status, 401);
+      const sixth = await signIn(a, ADMIN_TOKEN, "203.0.113.21");
+      assert.equal(sixth.status, 429, "instance a counts instance b's tries");
+      const seventh = await signIn(b, ADMIN_TOKEN, "203.0.113.21");
+      assert.equal(seventh.status, 429);
+      assert.ok(Number(seventh.headers["retry-after"]) >= 1);
+      // Another address is not held back by this one's tries.
+      assert.equal((await signIn(b, ADMIN_TOKEN, "203.0.113.22")).status, 303);
+    });
+
+    it("lets at most five of a burst of wrong tokens sent together be tried", async () => {
+      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => signIn(a, `burst-${i}`, "203.0.113.23")));
+      const statuses = answers.map((r) => r.status).sort();
+      assert.deepEqual(statuses, [...Array(5).fill(401), ...Array(7).fill(429)]);
+      const refused = await a.store.db.selectFrom("console_actions").select("id").where("action", "=", "sign-in-refused").where("client_address", "=", "203.0.113.23").execute();
+      assert.equal(refused.length, 5);
+    });
+  });
+}

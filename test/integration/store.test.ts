@@ -53,6 +53,7 @@ for (const { kind, skip } of await storeKinds()) {
             "0013_callback_log",
             "0014_console_actions",
             "0015_recharge_inbox",
+            "0016_sign_in_refusals",
           ],
         );
         await reopened.ping();

@@ -20,7 +20,13 @@ export interface ConsoleDeps extends Pick<AdminDeps, "callbacks" | "orders" | "e
     rateLimit?: { waitMs: number; burst: number; perSecond: number };
     webhooks?: { ok: boolean; problems: { topic: string; problem: string }[] };
   }>;
-  actions: { record(a: Omit<ConsoleAction, "id" | "at">): Promise<void>; list(limit: number): Promise<ConsoleAction[]>; ended(sessionId: string): Promise<boolean> };
+  actions: {
+    record(a: Omit<ConsoleAction, "id" | "at">): Promise<void>;
+    list(limit: number): Promise<ConsoleAction[]>;
+    ended(sessionId: string): Promise<boolean>;
+    /** When the sign-ins refused from an address after `since` were (oldest first, at most `limit`), as every instance recorded them. */
+    refusedSignIns(clientAddress: string, since: number, limit: number): Promise<number[]>;
+  };
 }
 
 const COOKIE = "ob_console";
@@ -112,26 +118,35 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
         <p class="muted">The token is the service's <code>ADMIN_TOKEN</code>. The session lasts 8 hours.</p>`,
     );
   router.get("/sign-in", (_req, res) => send(res, 200, signInPage()));
-  // Guessing the token: at most SIGN_IN_FAILURES wrong ones per address a minute (per instance),
-  // each recorded in the action log.
-  const failures = new Map<string, number[]>();
+  // Guessing the token: at most SIGN_IN_FAILURES wrong ones per address a minute, counted from the
+  // action log in the database, so every instance that shares it (and one restarted) counts the
+  // same tries. This instance's sign-ins run one at a time: a burst of tries sent together cannot
+  // all pass the count before any of them is recorded.
+  let turn: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = turn.then(fn, fn);
+    turn = run.catch(() => undefined);
+    return run;
+  };
   router.post("/sign-in", form, async (req, res) => {
     const address = req.ip ?? "(unknown)";
-    const now = d.clock();
-    const recent = (failures.get(address) ?? []).filter((at) => now - at < 60_000);
-    if (recent.length >= SIGN_IN_FAILURES) {
-      res.set("Retry-After", String(Math.ceil((60_000 - (now - (recent[0] as number))) / 1000)));
-      return send(res, 429, signInPage("Too many wrong tokens from this address: wait a minute."));
-    }
-    const token = (req.body as Record<string, unknown> | undefined)?.["token"];
-    if (typeof token !== "string" || !tokenOk(`Bearer ${token}`)) {
-      recent.push(now);
-      failures.set(address, recent);
-      if (failures.size > 10_000) failures.delete(failures.keys().next().value as string);
-      await d.actions.record({ sessionId: "-", action: "sign-in-refused", target: null, detail: "a wrong admin token", clientAddress: address });
-      return send(res, 401, signInPage("That is not the admin token."));
-    }
-    failures.delete(address);
+    const signedIn = await oneAtATime(async () => {
+      const now = d.clock();
+      const recent = await d.actions.refusedSignIns(address, now - 60_000, SIGN_IN_FAILURES);
+      if (recent.length >= SIGN_IN_FAILURES) {
+        res.set("Retry-After", String(Math.max(1, Math.ceil((60_000 - (now - (recent[0] as number))) / 1000))));
+        send(res, 429, signInPage("Too many wrong tokens from this address: wait a minute."));
+        return false;
+      }
+      const token = (req.body as Record<string, unknown> | undefined)?.["token"];
+      if (typeof token !== "string" || !tokenOk(`Bearer ${token}`)) {
+        await d.actions.record({ sessionId: "-", action: "sign-in-refused", target: null, detail: "a wrong admin token", clientAddress: address });
+        send(res, 401, signInPage("That is not the admin token."));
+        return false;
+      }
+      return true;
+    });
+    if (!signedIn) return;
     const s = sessions.issue(d.clock());
     await d.actions.record({ sessionId: s.sessionId, action: "sign-in", target: null, detail: null, clientAddress: req.ip ?? null });
     res.cookie(COOKIE, s.cookie, { httpOnly: true, sameSite: "strict", secure: secure(req), path: "/console", maxAge: TTL_MS });

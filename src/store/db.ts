@@ -134,6 +134,12 @@ async function openStoreAs(config: Config["database"], log: Logger): Promise<Sto
       const client = await pool.connect();
       try {
         await client.query(`CREATE SCHEMA IF NOT EXISTS ${config.schema}`);
+      } catch (e) {
+        // Instances starting together: IF NOT EXISTS is no lock in PostgreSQL, and the one that
+        // loses the race fails on the catalog's unique index (or as a duplicate schema) although
+        // the schema is there now. The migrations after it are serialised (migrateToLatest).
+        const code = (e as { code?: unknown }).code;
+        if (code !== "23505" && code !== "42P06") throw e;
       } finally {
         client.release();
       }

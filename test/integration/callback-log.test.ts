@@ -3,7 +3,7 @@ import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { createLogger } from "../../src/logger.js";
 import { DAY_MS, prune } from "../../src/store/retention.js";
-import { createCallbackLog } from "../../src/subscribe-pro/callback-log.js";
+import { createCallbackLog, type ObservedCallback } from "../../src/subscribe-pro/callback-log.js";
 import { close, listen } from "../../tools/stand-ins/loopback.js";
 import { runCli } from "../helpers/process.js";
 import { startOmsStandIn, type OmsStandIn } from "../helpers/oms-stand-in.js";
@@ -29,6 +29,18 @@ type Listed = {
   durationMs: number;
 };
 const PAYMENT = { paymentToken: "tok_4111111111111111", creditcardLastDigits: "1111", paymentProfileId: 98765 };
+/** An unauthenticated callback (a wrong signature), as the app tells the callback log of it. */
+const refusedCallback = (requestId: string, receivedAt: number, clientAddress: string): ObservedCallback => ({
+  receivedAt,
+  requestId,
+  authenticated: false,
+  status: 401,
+  rawBody: Buffer.from("{}"),
+  answer: { errorCode: "signature_invalid" },
+  replayed: false,
+  durationMs: 1,
+  clientAddress,
+});
 
 for (const { kind, skip } of await storeKinds()) {
   describe(`callback log, local platform [${kind}]`, { skip }, () => {
@@ -164,19 +176,7 @@ for (const { kind, skip } of await storeKinds()) {
 
     it("keeps a bounded sample of unauthenticated callbacks, and retention prunes the old ones", async () => {
       const small = createCallbackLog({ db: t.store.handle, log: createLogger({ level: "error", format: "json", silent: true }), redactEmail: false, sampleSize: 3 });
-      for (let i = 0; i < 10; i++) {
-        small.record({
-          receivedAt: Date.now() + i,
-          requestId: `flood-${i}`,
-          authenticated: false,
-          status: 401,
-          rawBody: Buffer.from("{}"),
-          answer: { errorCode: "signature_invalid" },
-          replayed: false,
-          durationMs: 1,
-          clientAddress: "203.0.113.9",
-        });
-      }
+      for (let i = 0; i < 10; i++) small.record(refusedCallback(`flood-${i}`, Date.now() + i, "203.0.113.9"));
       await small.close();
       const refused = (await list("?authenticated=false&limit=200")).callbacks;
       assert.equal(refused.length, 3, "the newest three only");
@@ -207,19 +207,7 @@ for (const { kind, skip } of await storeKinds()) {
         onDropped: (n) => (dropped += n),
       });
       const at = Date.now();
-      for (let i = 0; i < 50; i++) {
-        small.record({
-          receivedAt: at + i,
-          requestId: `queue-flood-${i}`,
-          authenticated: false,
-          status: 401,
-          rawBody: Buffer.from("{}"),
-          answer: { errorCode: "signature_invalid" },
-          replayed: false,
-          durationMs: 1,
-          clientAddress: "203.0.113.10",
-        });
-      }
+      for (let i = 0; i < 50; i++) small.record(refusedCallback(`queue-flood-${i}`, at + i, "203.0.113.10"));
       small.record({
         receivedAt: at + 50,
         requestId: "queue-flood-real-order",

@@ -99,7 +99,8 @@ program
           `sp_callbacks ${n(r.spCallbacks.deleted)} ${del} (retryable answers: nothing was placed)\n` +
           `sp_callbacks ${n(r.spCallbacks.answersDropped)} ${drop} their stored answer (placed orders: key, body hash and order number stay)\n` +
           `job_attempts ${n(r.jobAttempts.deleted)} ${del} (the runs of pruned jobs; a dead letter keeps its history)\n` +
-          `callback log ${n(r.callbackLog.deleted)} ${del} (Subscribe Pro callbacks received before then)`,
+          `callback log ${n(r.callbackLog.deleted)} ${del} (Subscribe Pro callbacks received before then)\n` +
+          `console      ${n(r.consoleActions.deleted)} ${del} (refused sign-ins: wrong admin tokens; operators' actions are kept)`,
       );
     } finally {
       await store.close();

@@ -72,6 +72,8 @@ export interface PruneResult {
   jobAttempts: { deleted: number };
   /** Callback log entries received before the cutoff. */
   callbackLog: { deleted: number };
+  /** Refused console sign-ins (anyone's wrong tokens) before the cutoff; operators' own actions are kept. */
+  consoleActions: { deleted: number };
 }
 
 export interface PruneOptions {
@@ -87,7 +89,14 @@ export interface PruneOptions {
 }
 
 export type PruneStep =
-  `jobs.${PrunedJobState}` | "recharge_inbox.ignored" | "recharge_inbox.processed" | "sp_callbacks.retryable" | "sp_callbacks.done" | "job_attempts" | "sp_callback_log";
+  | `jobs.${PrunedJobState}`
+  | "recharge_inbox.ignored"
+  | "recharge_inbox.processed"
+  | "sp_callbacks.retryable"
+  | "sp_callbacks.done"
+  | "job_attempts"
+  | "sp_callback_log"
+  | "console_actions.sign_in_refused";
 
 /** The time before which finished rows are pruned. Pure. */
 export function pruneCutoff(now: number, retentionDays: number): number {
@@ -113,6 +122,7 @@ export async function prune(tx: Tx, o: PruneOptions): Promise<PruneResult> {
     spCallbacks: { deleted: 0, answersDropped: 0 },
     jobAttempts: { deleted: 0 },
     callbackLog: { deleted: 0 },
+    consoleActions: { deleted: 0 },
   };
 
   const jobsBatch = (state: PrunedJobState) =>
@@ -223,6 +233,15 @@ export async function prune(tx: Tx, o: PruneOptions): Promise<PruneResult> {
         const r = await db.deleteFrom("sp_callback_log").where("id", "in", oldCallbacks()).executeTakeFirst();
         return Number(r.numDeletedRows);
       });
+  // Wrong admin tokens are anyone's (the sign-in throttle needs a minute of them); what operators
+  // did (sign-ins, replays, resolutions) is the console's audit trail and stays.
+  const oldRefusals = () => db.selectFrom("console_actions").where("at", "<", cutoff).where("action", "=", "sign-in-refused");
+  result.consoleActions.deleted = dryRun
+    ? await countOf(oldRefusals().select((eb) => eb.fn.countAll<number | string>().as("n")))
+    : await drain("console_actions.sign_in_refused", async () => {
+        const r = await db.deleteFrom("console_actions").where("id", "in", oldRefusals().select("id").limit(batchSize)).executeTakeFirst();
+        return Number(r.numDeletedRows);
+      });
   return result;
 }
 
@@ -271,7 +290,7 @@ export function createPruner(o: PrunerOptions): Pruner {
         signal: controller.signal,
         ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }),
       });
-      const total = r.jobs.deleted + r.rechargeInbox.deleted + r.spCallbacks.deleted + r.spCallbacks.answersDropped;
+      const total = r.jobs.deleted + r.rechargeInbox.deleted + r.spCallbacks.deleted + r.spCallbacks.answersDropped + r.callbackLog.deleted + r.consoleActions.deleted;
       const fields = { ...describePrune(r), ms: Date.now() - began };
       if (total > 0) o.log.info("pruned what finished before the retention", fields);
       else o.log.debug("nothing to prune", fields);
@@ -304,5 +323,6 @@ export function describePrune(r: PruneResult): Record<string, unknown> {
     sp_callbacks: { deleted: r.spCallbacks.deleted, answersDropped: r.spCallbacks.answersDropped },
     job_attempts: { deleted: r.jobAttempts.deleted },
     sp_callback_log: { deleted: r.callbackLog.deleted },
+    console_actions: { deleted: r.consoleActions.deleted },
   };
 }

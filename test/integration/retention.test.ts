@@ -201,6 +201,32 @@ for (const { kind, skip } of await storeKinds()) {
       assert.deepEqual(await ids(db, "jobs"), []);
     });
 
+    it("prunes the console's refused sign-ins (anyone's wrong tokens) and keeps what operators did", async () => {
+      // Each wrong token from anywhere was a row kept for ever: a guesser could grow the table without end.
+      const db = t.store.db;
+      const now = Date.now();
+      const action = (id: string, what: string, at: number) => ({ id, at, session_id: "-", action: what, target: null, detail: null, client_address: "203.0.113.30" });
+      await db
+        .insertInto("console_actions")
+        .values([
+          action("act-old-refused", "sign-in-refused", OLD(now)),
+          action("act-new-refused", "sign-in-refused", RECENT(now)),
+          action("act-old-sign-in", "sign-in", OLD(now)),
+          action("act-old-replay", "replay", OLD(now)),
+        ])
+        .execute();
+      const dry = await prune(t.store.handle, { retentionDays: 30, now, dryRun: true });
+      assert.deepEqual(dry.consoleActions, { deleted: 1 });
+      const r = await prune(t.store.handle, { retentionDays: 30, now });
+      assert.deepEqual(r.consoleActions, { deleted: 1 });
+      const left = await db.selectFrom("console_actions").select("id").where("id", "like", "act-%").orderBy("id").execute();
+      assert.deepEqual(
+        left.map((x) => x.id),
+        ["act-new-refused", "act-old-replay", "act-old-sign-in"],
+      );
+      await db.deleteFrom("console_actions").where("id", "like", "act-%").execute();
+    });
+
     it("refuses a retention shorter than a week", async () => {
       await assert.rejects(prune(t.store.handle, { retentionDays: 3, now: Date.now() }), /at least 7 days/);
     });
@@ -315,6 +341,10 @@ for (const { kind, skip } of await storeKinds()) {
           await addJob(store.db, "cli-dead", "dead", OLD(now));
           await addCallback(store.db, "sp:cli-done", "done", OLD(now));
           await addCallback(store.db, "sp:cli-retryable", "retryable", OLD(now));
+          await store.db
+            .insertInto("console_actions")
+            .values({ id: "act-cli-refused", at: OLD(now), session_id: "-", action: "sign-in-refused", target: null, detail: null, client_address: "203.0.113.31" })
+            .execute();
         } finally {
           await store.close();
         }
@@ -334,12 +364,14 @@ for (const { kind, skip } of await storeKinds()) {
         assert.match(text.stdout, /^inbox +2 deleted \(Recharge events: ignored 1, processed 1 whose job is gone\)/m);
         assert.match(text.stdout, /^sp_callbacks +1 deleted \(retryable/m);
         assert.match(text.stdout, /^sp_callbacks +1 lost their stored answer/m);
+        assert.match(text.stdout, /^console +1 deleted \(refused sign-ins/m);
 
         const json = await runCli(["prune", "--json", "--days", "7"], env);
         assert.equal(json.code, 0, json.stderr);
         const none = JSON.parse(json.stdout) as Record<string, unknown>;
         assert.equal(none["retentionDays"], 7);
         assert.deepEqual(none["sp_callbacks"], { deleted: 0, answersDropped: 0 });
+        assert.deepEqual(none["console_actions"], { deleted: 0 });
 
         const check = await openStore(loadConfig(fresh.env).database, silent);
         try {

@@ -34,7 +34,7 @@ export async function listActions(tx: Tx, limit: number): Promise<ConsoleAction[
 }
 
 /**
- * When the sign-ins refused from `clientAddress` after `since` were, oldest first, at most `limit`:
+ * When the sign-ins refused from `clientAddress` after `since` were, newest first, at most `limit`:
  * the console's throttle, counted in the database so that every instance sharing it (and one
  * restarted) counts the same tries.
  */
@@ -45,7 +45,7 @@ export async function refusedSignIns(tx: Tx, clientAddress: string, since: numbe
     .where("client_address", "=", clientAddress)
     .where("action", "=", "sign-in-refused")
     .where("at", ">", since)
-    .orderBy("at")
+    .orderBy("at", "desc")
     .limit(limit)
     .execute();
   return rows.map((r) => Number(r.at));

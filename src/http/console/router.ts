@@ -24,7 +24,7 @@ export interface ConsoleDeps extends Pick<AdminDeps, "callbacks" | "orders" | "e
     record(a: Omit<ConsoleAction, "id" | "at">): Promise<void>;
     list(limit: number): Promise<ConsoleAction[]>;
     ended(sessionId: string): Promise<boolean>;
-    /** When the sign-ins refused from an address after `since` were (oldest first, at most `limit`), as every instance recorded them. */
+    /** When the sign-ins refused from an address after `since` were (newest first, at most `limit`), as every instance recorded them. */
     refusedSignIns(clientAddress: string, since: number, limit: number): Promise<number[]>;
   };
 }
@@ -35,6 +35,8 @@ const BULK_MAX = 1000;
 /** Rows a list page shows; "Next page" goes on from the last one. */
 const PAGE = 50;
 const SIGN_IN_FAILURES = 5;
+/** Sign-ins of one address waiting their turn on an instance before more are refused (429). */
+const SIGN_IN_WAITING = 10;
 const FORM_LIMIT = "16kb";
 const TOPICS = ["order/created", "order/processed", "order/updated", "checkout/processed"] as const;
 // No script at all, styles from our own file, forms to ourselves only, never in a frame.
@@ -120,22 +122,37 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
   router.get("/sign-in", (_req, res) => send(res, 200, signInPage()));
   // Guessing the token: at most SIGN_IN_FAILURES wrong ones per address a minute, counted from the
   // action log in the database, so every instance that shares it (and one restarted) counts the
-  // same tries. This instance's sign-ins run one at a time: a burst of tries sent together cannot
-  // all pass the count before any of them is recorded.
-  let turn: Promise<unknown> = Promise.resolve();
-  const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
-    const run = turn.then(fn, fn);
-    turn = run.catch(() => undefined);
-    return run;
+  // same tries. An address's sign-ins run one at a time on an instance, so a burst of tries sent
+  // together cannot all pass the count before any is recorded; more than SIGN_IN_WAITING of them
+  // waiting are refused at once, and other addresses never wait behind them.
+  const queues = new Map<string, { tail: Promise<unknown>; waiting: number }>();
+  const oneAtATime = async <T>(address: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    let q = queues.get(address);
+    if (q === undefined) queues.set(address, (q = { tail: Promise.resolve(), waiting: 0 }));
+    if (q.waiting >= SIGN_IN_WAITING) return undefined;
+    q.waiting++;
+    const run = q.tail.then(fn, fn);
+    q.tail = run.catch(() => undefined);
+    try {
+      return await run;
+    } finally {
+      if (--q.waiting === 0) queues.delete(address);
+    }
+  };
+  const tooMany = (res: Response, retryAfterS: number): void => {
+    res.set("Retry-After", String(Math.max(1, Math.ceil(retryAfterS))));
+    send(res, 429, signInPage("Too many wrong tokens from this address: wait a minute."));
   };
   router.post("/sign-in", form, async (req, res) => {
-    const address = req.ip ?? "(unknown)";
-    const signedIn = await oneAtATime(async () => {
+    // As the action log stores it (an address, or what a trusted proxy said it was), cut short.
+    const address = (req.ip ?? "(unknown)").slice(0, 64);
+    const signedIn = await oneAtATime(address, async () => {
       const now = d.clock();
+      // Newest first: the address may try again once the SIGN_IN_FAILURES-th newest is a minute old.
       const recent = await d.actions.refusedSignIns(address, now - 60_000, SIGN_IN_FAILURES);
-      if (recent.length >= SIGN_IN_FAILURES) {
-        res.set("Retry-After", String(Math.max(1, Math.ceil((60_000 - (now - (recent[0] as number))) / 1000))));
-        send(res, 429, signInPage("Too many wrong tokens from this address: wait a minute."));
+      const oldestThatCounts = recent[SIGN_IN_FAILURES - 1];
+      if (oldestThatCounts !== undefined) {
+        tooMany(res, (60_000 - (now - oldestThatCounts)) / 1000);
         return false;
       }
       const token = (req.body as Record<string, unknown> | undefined)?.["token"];
@@ -146,6 +163,7 @@ export function consoleRouter(d: ConsoleDeps): express.Router {
       }
       return true;
     });
+    if (signedIn === undefined) return tooMany(res, 60);
     if (!signedIn) return;
     const s = sessions.issue(d.clock());
     await d.actions.record({ sessionId: s.sessionId, action: "sign-in", target: null, detail: null, clientAddress: req.ip ?? null });

@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { sql } from "kysely";
 import { kx, type Tx } from "./handle.js";
+import { timeSortedId } from "./ids.js";
 import type { JobRow } from "./schema.js";
 
 export interface ConsoleAction {
@@ -17,7 +17,7 @@ export async function recordAction(tx: Tx, a: Omit<ConsoleAction, "id">): Promis
   await kx(tx)
     .insertInto("console_actions")
     .values({
-      id: `act_${a.at.toString(36)}${randomBytes(6).toString("hex")}`,
+      id: timeSortedId("act", a.at),
       at: a.at,
       session_id: a.sessionId,
       action: a.action,

@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { kx, type Tx } from "./handle.js";
+import { timeSortedId } from "./ids.js";
 import type { JobAttemptOutcome, JobAttemptRow } from "./schema.js";
 
 export type { JobAttemptOutcome } from "./schema.js";
@@ -24,7 +24,7 @@ export async function recordAttempt(tx: Tx, a: JobAttempt): Promise<void> {
   await kx(tx)
     .insertInto("job_attempts")
     .values({
-      id: `att_${a.startedAt.toString(36)}${randomBytes(6).toString("hex")}`,
+      id: timeSortedId("att", a.startedAt),
       job_id: a.jobId,
       attempt: a.attempt,
       outcome: a.outcome,

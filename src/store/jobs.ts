@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
 import { currentTraceparent } from "../telemetry/tracing.js";
 import { dialectOf, kx, type Tx } from "./handle.js";
+import { timeSortedId } from "./ids.js";
 import type { JobRow, JobState } from "./schema.js";
 
 export type { JobRow, JobState } from "./schema.js";
@@ -34,7 +34,7 @@ export interface NewJob {
   traceContext?: string | null;
 }
 
-export const newJobId = (prefix: string): string => `${prefix}_${Date.now().toString(36)}${randomBytes(8).toString("hex")}`;
+export const newJobId = (prefix: string): string => timeSortedId(prefix, Date.now(), 16);
 
 /**
  * Adds a job unless one with the same dedupe key exists. Returns the id of the job that stands for

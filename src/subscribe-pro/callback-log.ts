@@ -1,8 +1,8 @@
-import { randomUUID } from "node:crypto";
 import { coerceError } from "../errors.js";
 import { maskSensitive, type Logger } from "../logger.js";
 import { appendCallbacks, type CallbackLogEntry } from "../store/callback-log.js";
 import type { Tx } from "../store/handle.js";
+import { timeSortedId } from "../store/ids.js";
 
 /** A callback as the HTTP layer saw it answered (src/http/app.ts, when the answer is sent). */
 export interface ObservedCallback {
@@ -106,16 +106,8 @@ export function callbackEntry(c: ObservedCallback, o: { redactEmail: boolean; id
   };
 }
 
-/**
- * A log entry's id: `cb_`, the time it was received (base 36, so ids sort by time) and 48 random
- * bits. The random part is taken from randomUUID, which draws from a buffer it refills for 128 ids
- * at a time: randomBytes(6) asked OpenSSL for every entry (≈ 4 % of the order path's CPU under
- * load, bench/analysis.md item 22). Characters 0–7 and 9–12 of a version 4 UUID are random.
- */
-export function entryId(receivedAt: number): string {
-  const u = randomUUID();
-  return `cb_${receivedAt.toString(36)}${u.slice(0, 8)}${u.slice(9, 13)}`;
-}
+/** A log entry's id: `cb_`, the time it was received (base 36, so ids sort by time) and 12 random hex digits. */
+export const entryId = (receivedAt: number): string => timeSortedId("cb", receivedAt);
 
 /**
  * The callback log's writer: entries are queued and written in one transaction every `flushMs`

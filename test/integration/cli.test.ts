@@ -59,7 +59,8 @@ describe("the orderbridge command", () => {
     assert.match(tableOut.stdout, /recharge\.order_writeback\s+dead\s+1\/6\s+990001/);
     const replay = await runCli(["events", "replay", events[0]?.id ?? "", "--url", url], { ADMIN_TOKEN });
     assert.equal(replay.code, 0, replay.stderr);
-    assert.match(replay.stdout, /is pending again/);
+    // Pending, or already running: the replay nudges the worker, which may claim it before the answer is read back.
+    assert.match(replay.stdout, /is (pending|running) again/);
     await t.settle();
     assert.equal(t.recharge.succeeded().filter((c) => c.path === "/orders/990001").length, 1);
   });

@@ -90,7 +90,7 @@ export function loadConfig(
   if (postgres === undefined) {
     // Settings for PostgreSQL without DATABASE_URL: the instance would silently run on its own
     // SQLite file, apart from the others it was meant to share a database with.
-    for (const s of [POSTGRES.schema, POSTGRES.poolSize, POSTGRES.preparedStatements]) {
+    for (const s of [POSTGRES.schema, POSTGRES.poolSize, POSTGRES.preparedStatements, POSTGRES.pipeline]) {
       if (isSet(s)) problem(`${s.name} applies to PostgreSQL only: set DATABASE_URL too, or remove ${s.name}`);
     }
   }

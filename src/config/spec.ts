@@ -88,7 +88,7 @@ export const POSTGRES = {
     pattern: { re: /^[a-z_][a-z0-9_]{0,62}$/, message: "DATABASE_SCHEMA must be a lower-case SQL identifier (letters, digits, _)" },
     defaultText: "the connection's `search_path`",
     help:
-      "PostgreSQL schema for orderbridge's tables (created if missing); like the two below, refused without `DATABASE_URL` (the instance " +
+      "PostgreSQL schema for orderbridge's tables (created if missing); like the three below, refused without `DATABASE_URL` (the instance " +
       "would otherwise run on a SQLite file of its own)",
   }),
   poolSize: int("DATABASE_POOL_SIZE", { default: 10, min: 1, max: 200, help: "PostgreSQL connections" }),
@@ -97,6 +97,12 @@ export const POSTGRES = {
     help:
       "run statements as named prepared statements on PostgreSQL; set `false` behind a proxy that pools transactions without supporting them " +
       "(PgBouncer before 1.21, or without `max_prepared_statements`)",
+  }),
+  pipeline: bool("DATABASE_PIPELINE", {
+    default: true,
+    help:
+      "send a transaction's BEGIN in one write with its first statement (node-postgres's pipeline mode: a round trip and a system call fewer " +
+      "per transaction); set `false` behind a proxy that does not take pipelined messages",
   }),
 } satisfies Spec;
 

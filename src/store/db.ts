@@ -117,6 +117,8 @@ async function openStoreAs(config: Config["database"], log: Logger): Promise<Sto
       connectionString: config.url,
       max: config.poolSize,
       connectionTimeoutMillis: 5_000,
+      // Statements written without waiting for the answers before (see clientPool: only a BEGIN is).
+      pipeline: config.pipeline,
       idleTimeoutMillis: 30_000,
       ...(config.schema === undefined ? {} : { options: `-c search_path=${config.schema}` }),
       types: {
@@ -144,7 +146,7 @@ async function openStoreAs(config: Config["database"], log: Logger): Promise<Sto
         client.release();
       }
     }
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: config.preparedStatements ? preparingPool(pool) : pool }) });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: clientPool(pool, { prepare: config.preparedStatements, pipeline: config.pipeline }) }) });
   }
   let applied: string[];
   try {
@@ -195,17 +197,26 @@ async function keepDatabaseId(db: Kysely<Database>, marker: string | undefined, 
 }
 
 /**
- * PostgreSQL parses and plans every unnamed statement anew; for our short statements that is much of
- * the server's work. Statements with parameters (every query the service builds; not BEGIN/COMMIT
- * or migrations, which may hold several commands) run as named prepared statements instead, named
- * by a hash of their text: node-postgres parses each once per connection, PostgreSQL keeps its plan.
- * Bounded: texts beyond the first `max` distinct ones run unnamed.
+ * The pool as Kysely takes it, with two savings per transaction, each a setting:
  *
- * A prepared statement whose tables another instance altered meanwhile (a rolling upgrade's
- * migration) fails with "cached plan must not change result type"; that text then runs unnamed from
- * then on, and the error counts as "unavailable right now" (503), so the sender retries.
+ * - `prepare`: PostgreSQL parses and plans every unnamed statement anew; for our short statements
+ *   that is much of the server's work. Statements with parameters (every query the service builds;
+ *   not BEGIN/COMMIT or migrations, which may hold several commands) run as named prepared
+ *   statements instead, named by a hash of their text: node-postgres parses each once per
+ *   connection, PostgreSQL keeps its plan. Bounded: texts beyond the first `max` distinct ones run
+ *   unnamed. A prepared statement whose tables another instance altered meanwhile (a rolling
+ *   upgrade's migration) fails with "cached plan must not change result type"; that text then runs
+ *   unnamed from then on, and the error counts as "unavailable right now" (503), so the sender retries.
+ * - `pipeline` (the clients in node-postgres's pipeline mode): a transaction's BEGIN is not sent on
+ *   its own but in one write with the transaction's first statement, so it costs no round trip and
+ *   no system call of its own (on loopback a socket write is one of the dearest things a request
+ *   does). The statement runs only after the BEGIN, inside the transaction; its answer is taken only
+ *   once the BEGIN's is in, and a failed BEGIN fails the statement with BEGIN's error. BEGIN on an
+ *   idle connection fails only with the connection, which fails the statement behind it too.
+ *   Statements are still sent one at a time otherwise (Kysely waits for each answer).
  */
-function preparingPool(pool: pg.Pool, max = 1_000): PostgresPool {
+export function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boolean; max?: number }): PostgresPool {
+  const max = o.max ?? 1_000;
   const names = new Map<string, string>();
   const unnamed = new Set<string>();
   const nameFor = (text: string): string | undefined => {
@@ -219,8 +230,8 @@ function preparingPool(pool: pg.Pool, max = 1_000): PostgresPool {
   return {
     async connect(): Promise<PostgresPoolClient> {
       const client = await pool.connect();
-      const query = async (text: string, values: readonly unknown[]): Promise<pg.QueryResult> => {
-        const name = values.length > 0 ? nameFor(text) : undefined;
+      const run = async (text: string, values: readonly unknown[]): Promise<pg.QueryResult> => {
+        const name = o.prepare && values.length > 0 ? nameFor(text) : undefined;
         if (name === undefined) return client.query(text, values as unknown[]);
         try {
           return await client.query({ name, text, values: values as unknown[] });
@@ -232,15 +243,50 @@ function preparingPool(pool: pg.Pool, max = 1_000): PostgresPool {
           throw e;
         }
       };
+      // The BEGIN not sent yet (pipeline); sent with the next statement.
+      let begin = false;
+      const query = async (text: string, values: readonly unknown[]): Promise<pg.QueryResult> => {
+        if (o.pipeline && text === BEGIN && values.length === 0 && !begin) {
+          begin = true;
+          return BEGUN;
+        }
+        if (!begin) return run(text, values);
+        begin = false;
+        // Both written by node-postgres before this returns (pipeline mode); corked, in one write.
+        const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
+        stream?.cork?.();
+        let begun: Promise<pg.QueryResult>;
+        let result: Promise<pg.QueryResult>;
+        try {
+          begun = client.query(BEGIN);
+          result = run(text, values);
+        } finally {
+          stream?.uncork?.();
+        }
+        try {
+          await begun;
+        } catch (e) {
+          await result.catch(() => undefined);
+          throw e;
+        }
+        return result;
+      };
       return {
         // Kysely passes a cursor only for streamed queries, which need a cursor class we do not give it.
         query: query as unknown as PostgresPoolClient["query"],
+        // A BEGIN never sent leaves nothing open: Kysely ends each transaction with COMMIT or
+        // ROLLBACK, which sends it, so none is pending here.
         release: () => client.release(),
       };
     },
     end: () => pool.end(),
   };
 }
+
+/** Kysely's BEGIN for a transaction without isolation level or access mode (PostgresDriver.beginTransaction). */
+const BEGIN = "begin";
+/** What node-postgres answers for a BEGIN; Kysely reads nothing of it. */
+const BEGUN = { command: "BEGIN", rowCount: null, oid: 0, rows: [], fields: [] } as unknown as pg.QueryResult;
 
 /** PostgreSQL refused a prepared statement whose tables changed since it was prepared. */
 function isCachedPlanError(e: unknown): boolean {
@@ -255,7 +301,7 @@ export function isStoreUnavailable(e: unknown): boolean {
   if (typeof code === "string") {
     if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN"].includes(code)) return true;
     if (/^(08|53|57P)/.test(code)) return true; // connection exception, insufficient resources, operator intervention
-    if (isCachedPlanError(e)) return true; // a table changed under a prepared statement (see preparingPool)
+    if (isCachedPlanError(e)) return true; // a table changed under a prepared statement (see clientPool)
     if (/^SQLITE_(BUSY|LOCKED|IOERR)/.test(code) || code === "SQLITE_FULL") return true;
     if (code === "SQLITE_READONLY_DBMOVED") return true; // the file was deleted or replaced (DatabaseFiles)
   }

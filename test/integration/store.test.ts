@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -183,6 +184,127 @@ describe("store [postgres] prepared statements", { skip: (await storeKinds())[1]
       await sql`select * from sp_callbacks where idempotency_key = ${"b"}`.execute(store.db);
       const rows = await sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`.execute(store.db);
       assert.equal(rows.rows[0]?.n, 0);
+    }));
+});
+
+/**
+ * A TCP proxy on loopback in front of PostgreSQL that counts the client's turns: each time the
+ * client sends after the server has answered (a round trip begins).
+ */
+async function turnCountingProxy(target: URL): Promise<{ url: (u: string) => string; turns: () => number; reset: () => void; close: () => Promise<void> }> {
+  let turns = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    sockets.add(client).add(upstream);
+    let serverSpoke = true;
+    client.on("data", (chunk) => {
+      if (serverSpoke) turns++;
+      serverSpoke = false;
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk) => {
+      serverSpoke = true;
+      client.write(chunk);
+    });
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      a.on("close", () => b.destroy());
+      a.on("error", () => b.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    url: (u) => {
+      const x = new URL(u);
+      x.hostname = "127.0.0.1";
+      x.port = String(port);
+      return x.toString();
+    },
+    turns: () => turns,
+    reset: () => {
+      turns = 0;
+    },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+describe("store [postgres] pipelined BEGIN", { skip: (await storeKinds())[1]!.skip }, () => {
+  async function withProxiedStore(env: Record<string, string>, fn: (store: Store, proxy: Awaited<ReturnType<typeof turnCountingProxy>>) => Promise<void>): Promise<void> {
+    const d = freshDatabase("postgres");
+    const proxy = await turnCountingProxy(new URL(d.env["DATABASE_URL"]!));
+    try {
+      const store = await openStore(loadConfig({ ...d.env, DATABASE_URL: proxy.url(d.env["DATABASE_URL"]!), ...env }).database, silent);
+      try {
+        await sql`create table pipelined (n int primary key)`.execute(store.db);
+        await fn(store, proxy);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await proxy.close();
+      await d.cleanup();
+    }
+  }
+  const twoStatements = (store: Store, n: number) =>
+    store.db.transaction().execute(async (t) => {
+      await sql`insert into pipelined (n) values (${n})`.execute(t);
+      return (await sql<{ c: number }>`select count(*)::int as c from pipelined where n = ${n}`.execute(t)).rows[0]?.c;
+    });
+
+  for (const [env, expected, what] of [
+    [{}, 3, "sends a transaction's BEGIN in one write with its first statement: a round trip fewer"],
+    [{ DATABASE_PIPELINE: "false" }, 4, "DATABASE_PIPELINE=false: BEGIN is a round trip of its own"],
+  ] as const) {
+    it(what, () =>
+      withProxiedStore({ DATABASE_POOL_SIZE: "1", ...env }, async (store, proxy) => {
+        await twoStatements(store, 0); // the connection is open, its statements prepared
+        proxy.reset();
+        assert.equal(await twoStatements(store, 1), 1);
+        // BEGIN, the insert, the select, COMMIT: four round trips, or three with BEGIN sent with the insert.
+        assert.equal(proxy.turns(), expected);
+      }),
+    );
+  }
+
+  it("keeps a transaction's meaning: its first statement inside it, rolled back with it; a transaction without statements; a failing first statement", () =>
+    withProxiedStore({ DATABASE_POOL_SIZE: "1" }, async (store) => {
+      const count = async () => (await sql<{ c: number }>`select count(*)::int as c from pipelined`.execute(store.db)).rows[0]?.c;
+      // The first statement ran inside the transaction: rolled back with it.
+      await assert.rejects(
+        store.db.transaction().execute(async (t) => {
+          await sql`insert into pipelined (n) values (1)`.execute(t);
+          throw new Error("undo");
+        }),
+        /undo/,
+      );
+      assert.equal(await count(), 0);
+      // No statement at all: the BEGIN goes with the ROLLBACK, and with the COMMIT.
+      await assert.rejects(
+        store.db.transaction().execute(async () => {
+          throw new Error("before any statement");
+        }),
+        /before any statement/,
+      );
+      assert.equal(await store.db.transaction().execute(async () => "empty"), "empty");
+      // The first statement fails: its own error, and the connection is fine for the next one.
+      await sql`insert into pipelined (n) values (2)`.execute(store.db);
+      await assert.rejects(twoStatements(store, 2), (e: Error & { code?: string }) => e.code === "23505");
+      assert.equal(await twoStatements(store, 3), 1);
+      assert.equal(await count(), 2);
+      // Many at once on one connection: each transaction its own, none lost.
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => twoStatements(store, 10 + i)));
+      assert.deepEqual(
+        results,
+        Array.from({ length: 40 }, () => 1),
+      );
+      assert.equal(await count(), 42);
     }));
 });
 

@@ -36,7 +36,7 @@ describe("loadConfig", () => {
     });
     assert.equal(c.port, 8080);
     assert.equal(c.host, "127.0.0.1");
-    assert.deepEqual(c.database, { kind: "postgres", url: "postgres://u:pw@db:5432/orders", schema: "ob", poolSize: 10, preparedStatements: false });
+    assert.deepEqual(c.database, { kind: "postgres", url: "postgres://u:pw@db:5432/orders", schema: "ob", poolSize: 10, preparedStatements: false, pipeline: true });
     assert.deepEqual(c.subscribePro.hmacSecrets, ["new", "old"]);
     assert.equal(c.subscribePro.allowlist.size, 2);
     assert.deepEqual(c.trustProxy, ["loopback", "10.0.0.1"]);

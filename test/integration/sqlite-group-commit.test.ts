@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { pbkdf2 } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import BetterSqlite3 from "better-sqlite3";
 import { sql, type Kysely } from "kysely";
 import { loadConfig } from "../../src/config.js";
@@ -16,6 +19,7 @@ import { freshDatabase } from "../helpers/stores.js";
 // whether it shared its COMMIT with others (group commit, the default) or not. "Durable" is
 // checked the way another process would see it: through a second connection to the same file.
 
+const GROUP_SCRIPT = fileURLToPath(new URL("../helpers/sqlite-group.ts", import.meta.url));
 const silent = createLogger({ level: "error", format: "json", silent: true });
 
 interface Ctx {
@@ -301,6 +305,30 @@ describe("SQLITE_SYNCHRONOUS: the write-ahead log is synced off the event loop",
       }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("SQLite: a group's savepoints keep their undo records in memory", () => {
+  it("writes no temporary file for a group of 50 transactions (SQLite spilled each group's sub-journal to one, a write per page per member)", async () => {
+    // Each member of a group is a savepoint; SQLite copies every page a member changes first into
+    // the statement sub-journal, which it moves to a temporary file past 64 KiB unless temp_store
+    // is MEMORY: dozens of writes an order, seen as most of the process's write calls under load.
+    const fresh = freshDatabase("sqlite");
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "orderbridge-sqlite-tmp-"));
+    const seen: string[] = [];
+    const watcher = fs.watch(tmp, (_event, name) => seen.push(String(name)));
+    try {
+      const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", GROUP_SCRIPT], {
+        env: { PATH: process.env["PATH"] ?? "", ...fresh.env, SQLITE_TMPDIR: tmp, MEMBERS: "50" },
+      });
+      assert.equal(stdout.trim(), "done 2050");
+      await new Promise((resolve) => setTimeout(resolve, 100)); // inotify's events are delivered after the fact
+      assert.deepEqual(seen, [], "no temporary file created in SQLITE_TMPDIR");
+    } finally {
+      watcher.close();
+      fs.rmSync(tmp, { recursive: true, force: true });
+      await fresh.cleanup();
     }
   });
 });

@@ -101,8 +101,8 @@ export const POSTGRES = {
   pipeline: bool("DATABASE_PIPELINE", {
     default: true,
     help:
-      "send a transaction's BEGIN in one write with its first statement (node-postgres's pipeline mode: a round trip and a system call fewer " +
-      "per transaction); set `false` behind a proxy that does not take pipelined messages",
+      "send a transaction's BEGIN with its first statement, in one write and one batch of the extended protocol (a round trip and a system " +
+      "call fewer per transaction; the statement runs only if BEGIN succeeded); set `false` behind a proxy that does not take such batches",
   }),
 } satisfies Spec;
 

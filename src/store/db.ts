@@ -122,8 +122,6 @@ async function openStoreAs(config: Config["database"], log: Logger): Promise<Sto
       connectionString: config.url,
       max: config.poolSize,
       connectionTimeoutMillis: 5_000,
-      // Statements written without waiting for the answers before (see clientPool: only a BEGIN is).
-      pipeline: config.pipeline,
       idleTimeoutMillis: 30_000,
       ...(config.schema === undefined ? {} : { options: `-c search_path=${config.schema}` }),
       types: {
@@ -202,7 +200,7 @@ async function keepDatabaseId(db: Kysely<Database>, marker: string | undefined, 
 }
 
 /**
- * The pool as Kysely takes it, with two savings per transaction, each a setting:
+ * The pool as Kysely takes it, with two savings, each a setting:
  *
  * - `prepare`: PostgreSQL parses and plans every unnamed statement anew; for our short statements
  *   that is much of the server's work. Statements with parameters (every query the service builds;
@@ -212,13 +210,13 @@ async function keepDatabaseId(db: Kysely<Database>, marker: string | undefined, 
  *   unnamed. A prepared statement whose tables another instance altered meanwhile (a rolling
  *   upgrade's migration) fails with "cached plan must not change result type"; that text then runs
  *   unnamed from then on, and the error counts as "unavailable right now" (503), so the sender retries.
- * - `pipeline` (the clients in node-postgres's pipeline mode): a transaction's BEGIN is not sent on
- *   its own but in one write with the transaction's first statement, so it costs no round trip and
- *   no system call of its own (on loopback a socket write is one of the dearest things a request
- *   does). The statement runs only after the BEGIN, inside the transaction; its answer is taken only
- *   once the BEGIN's is in, and a failed BEGIN fails the statement with BEGIN's error. BEGIN on an
- *   idle connection fails only with the connection, which fails the statement behind it too.
- *   Statements are still sent one at a time otherwise (Kysely waits for each answer).
+ * - `pipeline`: a transaction's BEGIN is not sent on its own but in one write with the
+ *   transaction's first statement, as one batch of the extended protocol (one Sync, AfterBegin):
+ *   PostgreSQL runs the statement only if the BEGIN succeeded, inside the transaction, and a
+ *   failure of either (a cancelled BEGIN, say) skips the rest of the batch. A round trip and a
+ *   system call fewer per transaction (on loopback a socket write is one of the dearest things a
+ *   request does). A first statement without parameters (it may hold several commands, which the
+ *   extended protocol refuses) has its BEGIN sent before it, as without the setting.
  */
 export function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boolean; max?: number }): PostgresPool {
   const max = o.max ?? 1_000;
@@ -232,55 +230,55 @@ export function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boole
     }
     return name;
   };
+  // Connections where BEGIN is a prepared statement (BEGIN_STATEMENT) already.
+  const beginPrepared = new WeakSet<pg.PoolClient>();
   return {
     async connect(): Promise<PostgresPoolClient> {
       const client = await pool.connect();
-      const run = async (text: string, values: readonly unknown[]): Promise<pg.QueryResult> => {
+      const run = async (text: string, values: readonly unknown[], afterBegin: boolean): Promise<pg.QueryResult> => {
         const name = o.prepare && values.length > 0 ? nameFor(text) : undefined;
-        if (name === undefined) return client.query(text, values as unknown[]);
+        if (!afterBegin && name === undefined) return client.query(text, values as unknown[]);
         try {
-          return await client.query({ name, text, values: values as unknown[] });
+          if (!afterBegin) return await client.query({ name, text, values: values as unknown[] });
+          const results = await new Promise<pg.QueryResult | pg.QueryResult[]>((resolve, reject) => {
+            const batch = new AfterBegin(
+              { ...(name === undefined ? {} : { name }), text, values: values as unknown[], callback: (e: Error | null, r: pg.QueryResult) => (e ? reject(e) : resolve(r)) },
+              o.prepare,
+            );
+            client.query(batch as unknown as pg.Submittable);
+          });
+          // BEGIN's result, then the statement's.
+          return Array.isArray(results) ? (results[results.length - 1] as pg.QueryResult) : results;
         } catch (e) {
-          if (isCachedPlanError(e)) {
+          if (name !== undefined && isCachedPlanError(e)) {
             names.delete(text);
             unnamed.add(text);
           }
           throw e;
         }
       };
-      // The BEGIN not sent yet (pipeline); sent with the next statement.
+      // Kysely's BEGIN, held back to go with the next statement (pipeline).
       let begin = false;
       const query = async (text: string, values: readonly unknown[]): Promise<pg.QueryResult> => {
         if (o.pipeline && text === BEGIN && values.length === 0 && !begin) {
           begin = true;
           return BEGUN;
         }
-        if (!begin) return run(text, values);
+        if (!begin) return run(text, values, false);
         begin = false;
-        // Both written by node-postgres before this returns (pipeline mode); corked, in one write.
-        const stream = (client as unknown as { connection?: { stream?: { cork?: () => void; uncork?: () => void } } }).connection?.stream;
-        stream?.cork?.();
-        let begun: Promise<pg.QueryResult>;
-        let result: Promise<pg.QueryResult>;
-        try {
-          begun = client.query(BEGIN);
-          result = run(text, values);
-        } finally {
-          stream?.uncork?.();
+        if (values.length === 0 || (o.prepare && !beginPrepared.has(client))) {
+          // BEGIN on its own: before a statement that may hold several commands, or once per
+          // connection to prepare it.
+          await (o.prepare ? client.query({ name: BEGIN_STATEMENT, text: BEGIN }) : client.query(BEGIN));
+          if (o.prepare) beginPrepared.add(client);
+          return run(text, values, false);
         }
-        try {
-          await begun;
-        } catch (e) {
-          await result.catch(() => undefined);
-          throw e;
-        }
-        return result;
+        return run(text, values, true);
       };
       return {
         // Kysely passes a cursor only for streamed queries, which need a cursor class we do not give it.
         query: query as unknown as PostgresPoolClient["query"],
-        // A BEGIN never sent leaves nothing open: Kysely ends each transaction with COMMIT or
-        // ROLLBACK, which sends it, so none is pending here.
+        // No BEGIN is held back here: Kysely ends each transaction with COMMIT or ROLLBACK, which sends it.
         release: () => client.release(),
       };
     },
@@ -290,8 +288,48 @@ export function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boole
 
 /** Kysely's BEGIN for a transaction without isolation level or access mode (PostgresDriver.beginTransaction). */
 const BEGIN = "begin";
+/** BEGIN as a prepared statement (with `prepare`), parsed once per connection. */
+const BEGIN_STATEMENT = "ob_begin";
 /** What node-postgres answers for a BEGIN; Kysely reads nothing of it. */
 const BEGUN = { command: "BEGIN", rowCount: null, oid: 0, rows: [], fields: [] } as unknown as pg.QueryResult;
+
+/** The part of node-postgres's connection AfterBegin writes to. */
+interface WireConnection {
+  stream: { cork?: () => void; uncork?: () => void };
+  parse(m: { text: string; name: string; types: unknown[] }): void;
+  bind(m: { portal: string; statement: string; values: unknown[] }): void;
+  execute(m: { portal: string; rows: number }): void;
+}
+
+/**
+ * A statement with BEGIN before it in one batch of the extended protocol, ended by the statement's
+ * Sync: PostgreSQL skips everything after a failed message up to the Sync, so the statement never
+ * runs outside the transaction. node-postgres's Query writes and reads the statement as usual (its
+ * answer is the second result); BEGIN is the prepared BEGIN_STATEMENT or, without prepared
+ * statements, parsed unnamed each time.
+ */
+class AfterBegin extends (pg.Query as unknown as new (config: pg.QueryConfig & { callback: (e: Error | null, r: pg.QueryResult) => void }) => {
+  submit(connection: WireConnection): Error | null;
+}) {
+  constructor(
+    config: pg.QueryConfig & { callback: (e: Error | null, r: pg.QueryResult) => void },
+    private readonly beginPrepared: boolean,
+  ) {
+    super({ ...config, queryMode: "extended" } as typeof config);
+  }
+
+  override submit(connection: WireConnection): Error | null {
+    connection.stream.cork?.();
+    try {
+      if (!this.beginPrepared) connection.parse({ text: BEGIN, name: "", types: [] });
+      connection.bind({ portal: "", statement: this.beginPrepared ? BEGIN_STATEMENT : "", values: [] });
+      connection.execute({ portal: "", rows: 0 });
+      return super.submit(connection);
+    } finally {
+      connection.stream.uncork?.();
+    }
+  }
+}
 
 /** PostgreSQL refused a prepared statement whose tables changed since it was prepared. */
 function isCachedPlanError(e: unknown): boolean {

@@ -148,6 +148,48 @@ for (const groupCommit of [true, false]) {
       );
     });
 
+    it("the transaction that opens a group (not a savepoint) rolls back alone too; those after it in the same turn commit", async () => {
+      for (const [first, failure] of [
+        [211, "throws"],
+        [221, "unique violation"],
+      ] as const) {
+        if (failure === "unique violation") await insert(c.db, first + 5);
+        const results = await Promise.allSettled([
+          c.db.transaction().execute(async (tx) => {
+            await insert(tx, first);
+            if (failure === "throws") throw new Error("the first one fails");
+            await insert(tx, first + 5); // taken
+          }),
+          c.db.transaction().execute((tx) => insert(tx, first + 1)),
+          c.db.transaction().execute(async (tx) => {
+            await insert(tx, first + 2);
+            throw new Error("a later one fails");
+          }),
+          c.db.transaction().execute((tx) => insert(tx, first + 3)),
+        ]);
+        assert.deepEqual(
+          results.map((r) => r.status),
+          ["rejected", "fulfilled", "rejected", "fulfilled"],
+          failure,
+        );
+        assert.deepEqual(
+          [0, 1, 2, 3].map((i) => visible(c, first + i)),
+          [false, true, false, true],
+          failure,
+        );
+      }
+      // A transaction alone in its group, rolled back: the next one opens a group of its own.
+      await assert.rejects(
+        c.db.transaction().execute(async (tx) => {
+          await insert(tx, 231);
+          throw new Error("alone");
+        }),
+        /alone/,
+      );
+      await c.db.transaction().execute((tx) => insert(tx, 232));
+      assert.deepEqual([visible(c, 231), visible(c, 232)], [false, true]);
+    });
+
     it("a statement outside a transaction resolves only once durable, also a read of a pending write", async () => {
       let readDone: Promise<boolean> | undefined;
       await c.db.transaction().execute(async (tx) => {

@@ -218,7 +218,7 @@ async function keepDatabaseId(db: Kysely<Database>, marker: string | undefined, 
  *   request does). A first statement without parameters (it may hold several commands, which the
  *   extended protocol refuses) has its BEGIN sent before it, as without the setting.
  */
-export function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boolean; max?: number }): PostgresPool {
+function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boolean; max?: number }): PostgresPool {
   const max = o.max ?? 1_000;
   const names = new Map<string, string>();
   const unnamed = new Set<string>();
@@ -259,7 +259,22 @@ export function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boole
       };
       // Kysely's BEGIN, held back to go with the next statement (pipeline).
       let begin = false;
+      // A transaction begun and not ended by a COMMIT or ROLLBACK that PostgreSQL answered, and the
+      // statements not answered yet: a connection with either goes back to the pool only closed.
+      let open = false;
+      let unanswered = 0;
       const query = async (text: string, values: readonly unknown[]): Promise<pg.QueryResult> => {
+        if (values.length === 0 && (text === BEGIN || text.startsWith("start transaction"))) open = true;
+        unanswered++;
+        try {
+          const result = await send(text, values);
+          if (values.length === 0 && (text === COMMIT || text === ROLLBACK)) open = false;
+          return result;
+        } finally {
+          unanswered--;
+        }
+      };
+      const send = async (text: string, values: readonly unknown[]): Promise<pg.QueryResult> => {
         if (o.pipeline && text === BEGIN && values.length === 0 && !begin) {
           begin = true;
           return BEGUN;
@@ -279,7 +294,11 @@ export function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boole
         // Kysely passes a cursor only for streamed queries, which need a cursor class we do not give it.
         query: query as unknown as PostgresPoolClient["query"],
         // No BEGIN is held back here: Kysely ends each transaction with COMMIT or ROLLBACK, which sends it.
-        release: () => client.release(),
+        // A connection still in a transaction, or with a statement in flight (its COMMIT or ROLLBACK
+        // failed: node-postgres's query_timeout in DATABASE_URL drops a ROLLBACK queued behind a
+        // statement that timed out), is closed, which ends the transaction, rather than handed to
+        // the next request inside it.
+        release: () => client.release(open || unanswered > 0 ? new Error("released inside a transaction") : undefined),
       };
     },
     end: () => pool.end(),
@@ -288,6 +307,8 @@ export function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boole
 
 /** Kysely's BEGIN for a transaction without isolation level or access mode (PostgresDriver.beginTransaction). */
 const BEGIN = "begin";
+const COMMIT = "commit";
+const ROLLBACK = "rollback";
 /** BEGIN as a prepared statement (with `prepare`), parsed once per connection. */
 const BEGIN_STATEMENT = "ob_begin";
 /** What node-postgres answers for a BEGIN; Kysely reads nothing of it. */

@@ -327,6 +327,52 @@ describe("store [postgres] pipelined BEGIN", { skip: (await storeKinds())[1]!.sk
       assert.equal(await count(), 43);
     }));
 
+  for (const pipeline of ["true", "false"]) {
+    it(`a connection whose transaction did not end goes back to the pool closed, not inside it (query_timeout in DATABASE_URL; DATABASE_PIPELINE=${pipeline})`, async () => {
+      // node-postgres's query_timeout fails a statement that waits too long but leaves it running,
+      // and the ROLLBACK queued behind it times out unsent: the connection used to go back to the
+      // pool inside the transaction, and the next request's statements ran in it (it saw, and
+      // could commit, the update of the request that had failed).
+      const d = freshDatabase("postgres");
+      const url = new URL(d.env["DATABASE_URL"]!);
+      url.searchParams.set("query_timeout", "300");
+      const store = await openStore(loadConfig({ ...d.env, DATABASE_URL: url.toString(), DATABASE_POOL_SIZE: "1", DATABASE_PIPELINE: pipeline }).database, silent);
+      const locker = new pg.Client({ connectionString: testDatabaseUrl(), options: `-c search_path=${d.env["DATABASE_SCHEMA"]}` });
+      try {
+        await sql`create table held (n int primary key, v text)`.execute(store.db);
+        await sql`insert into held (n, v) values (1, 'before')`.execute(store.db);
+        await locker.connect();
+        await locker.query("begin");
+        await locker.query("select * from held where n = 1 for update");
+        await assert.rejects(
+          store.db.transaction().execute(async (t) => {
+            await sql`select 1`.execute(t);
+            await sql`update held set v = 'failed request' where n = 1`.execute(t);
+          }),
+          /timeout/i,
+        );
+        await locker.query("commit"); // the update that timed out gets its row now
+        await sleep(200);
+        const seen = await sql<{ v: string }>`select v from held where n = 1`.execute(store.db);
+        assert.deepEqual(seen.rows, [{ v: "before" }], "the next request does not run inside the failed one's transaction");
+        assert.equal(
+          (
+            await sql<{
+              open: number;
+            }>`select count(*)::int as open from pg_stat_activity where state like 'idle in transaction%' and datname = current_database() and pid <> pg_backend_pid() and query like '%held%'`.execute(
+              store.db,
+            )
+          ).rows[0]?.open,
+          0,
+        );
+      } finally {
+        await locker.end().catch(() => undefined);
+        await store.close();
+        await d.cleanup();
+      }
+    });
+  }
+
   it("a BEGIN cancelled under it leaves nothing of its transaction: no first statement committed on its own", () =>
     withProxiedStore({ DATABASE_POOL_SIZE: "1" }, async (store) => {
       // An operator's pg_cancel_backend (or a proxy's timeout) can fail the BEGIN while the

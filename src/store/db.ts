@@ -254,6 +254,9 @@ function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boolean; max
             names.delete(text);
             unnamed.add(text);
           }
+          // A value node-postgres could not send (not PostgreSQL's error): it had sent the Parse,
+          // then closed the statement, yet counts it as prepared on this connection from then on.
+          if (name !== undefined && (e as { severity?: unknown }).severity === undefined) broken = true;
           throw e;
         }
       };
@@ -263,6 +266,7 @@ function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boolean; max
       // statements not answered yet: a connection with either goes back to the pool only closed.
       let open = false;
       let unanswered = 0;
+      let broken = false;
       const query = async (text: string, values: readonly unknown[]): Promise<pg.QueryResult> => {
         if (values.length === 0 && (text === BEGIN || text.startsWith("start transaction"))) open = true;
         unanswered++;
@@ -298,7 +302,8 @@ function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boolean; max
         // failed: node-postgres's query_timeout in DATABASE_URL drops a ROLLBACK queued behind a
         // statement that timed out), is closed, which ends the transaction, rather than handed to
         // the next request inside it.
-        release: () => client.release(open || unanswered > 0 ? new Error("released inside a transaction") : undefined),
+        // So is one whose prepared statements node-postgres has wrong (broken).
+        release: () => client.release(open || unanswered > 0 || broken ? new Error("released inside a transaction, or broken") : undefined),
       };
     },
     end: () => pool.end(),

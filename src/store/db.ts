@@ -237,18 +237,9 @@ function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boolean; max
       const client = await pool.connect();
       const run = async (text: string, values: readonly unknown[], afterBegin: boolean): Promise<pg.QueryResult> => {
         const name = o.prepare && values.length > 0 ? nameFor(text) : undefined;
-        if (!afterBegin && name === undefined) return client.query(text, values as unknown[]);
+        const config = { ...(name === undefined ? {} : { name }), text, values: values as unknown[] };
         try {
-          if (!afterBegin) return await client.query({ name, text, values: values as unknown[] });
-          const results = await new Promise<pg.QueryResult | pg.QueryResult[]>((resolve, reject) => {
-            const batch = new AfterBegin(
-              { ...(name === undefined ? {} : { name }), text, values: values as unknown[], callback: (e: Error | null, r: pg.QueryResult) => (e ? reject(e) : resolve(r)) },
-              o.prepare,
-            );
-            client.query(batch as unknown as pg.Submittable);
-          });
-          // BEGIN's result, then the statement's.
-          return Array.isArray(results) ? (results[results.length - 1] as pg.QueryResult) : results;
+          return await (afterBegin ? queryAfterBegin(client, config, o.prepare) : client.query(config));
         } catch (e) {
           if (name !== undefined && isCachedPlanError(e)) {
             names.delete(text);
@@ -297,12 +288,11 @@ function clientPool(pool: pg.Pool, o: { prepare: boolean; pipeline: boolean; max
       return {
         // Kysely passes a cursor only for streamed queries, which need a cursor class we do not give it.
         query: query as unknown as PostgresPoolClient["query"],
-        // No BEGIN is held back here: Kysely ends each transaction with COMMIT or ROLLBACK, which sends it.
-        // A connection still in a transaction, or with a statement in flight (its COMMIT or ROLLBACK
-        // failed: node-postgres's query_timeout in DATABASE_URL drops a ROLLBACK queued behind a
-        // statement that timed out), is closed, which ends the transaction, rather than handed to
-        // the next request inside it.
-        // So is one whose prepared statements node-postgres has wrong (broken).
+        // No BEGIN is held back here: Kysely ends each transaction with COMMIT or ROLLBACK, which
+        // sends it. Closed rather than handed to the next request: a connection still in a
+        // transaction or with a statement in flight (its COMMIT or ROLLBACK failed, e.g. the ROLLBACK
+        // that node-postgres's query_timeout in DATABASE_URL drops behind a statement that timed
+        // out), and one whose prepared statements node-postgres has wrong (broken).
         release: () => client.release(open || unanswered > 0 || broken ? new Error("released inside a transaction, or broken") : undefined),
       };
     },
@@ -318,6 +308,15 @@ const ROLLBACK = "rollback";
 const BEGIN_STATEMENT = "ob_begin";
 /** What node-postgres answers for a BEGIN; Kysely reads nothing of it. */
 const BEGUN = { command: "BEGIN", rowCount: null, oid: 0, rows: [], fields: [] } as unknown as pg.QueryResult;
+
+/** Runs `config` as an AfterBegin batch: its answer is the statement's (BEGIN's comes first). */
+async function queryAfterBegin(client: pg.PoolClient, config: pg.QueryConfig, beginPrepared: boolean): Promise<pg.QueryResult> {
+  const results = await new Promise<pg.QueryResult | pg.QueryResult[]>((resolve, reject) => {
+    const callback = (e: Error | null, r: pg.QueryResult): void => (e ? reject(e) : resolve(r));
+    client.query(new AfterBegin({ ...config, callback }, beginPrepared) as unknown as pg.Submittable);
+  });
+  return Array.isArray(results) ? (results[results.length - 1] as pg.QueryResult) : results;
+}
 
 /** The part of node-postgres's connection AfterBegin writes to. */
 interface WireConnection {

@@ -148,7 +148,7 @@ for (const groupCommit of [true, false]) {
       );
     });
 
-    it("the transaction that opens a group (not a savepoint) rolls back alone too; those after it in the same turn commit", async () => {
+    it("the transaction that opens a group rolls back alone too; those after it in the same turn commit", async () => {
       for (const [first, failure] of [
         [211, "throws"],
         [221, "unique violation"],

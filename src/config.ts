@@ -34,7 +34,9 @@ type Present<T, K extends keyof T> = Omit<T, K> & { readonly [P in K]-?: NonNull
 export type Config = Values<typeof SERVICE> &
   Values<typeof ACCESS> &
   Values<typeof LOCAL_PLATFORM> & {
-    readonly database: ({ readonly kind: "sqlite"; readonly file: string } & Values<typeof SQLITE>) | ({ readonly kind: "postgres" } & Present<Values<typeof POSTGRES>, "url">);
+    readonly database:
+      | ({ readonly kind: "sqlite"; readonly file: string; /** WORKERS: the processes that share the file. */ readonly workers: number } & Values<typeof SQLITE>)
+      | ({ readonly kind: "postgres" } & Present<Values<typeof POSTGRES>, "url">);
     readonly subscribePro: Values<typeof SUBSCRIBE_PRO>;
     readonly log: Values<typeof LOG>;
     readonly platform: Values<typeof PLATFORM> & {
@@ -149,7 +151,7 @@ export function loadConfig(
     database:
       postgres !== undefined
         ? { kind: "postgres", ...postgres, url: postgres.url as string }
-        : { kind: "sqlite", file: path.join(service.dataDir, "orderbridge.sqlite"), ...(sqlite as Values<typeof SQLITE>) },
+        : { kind: "sqlite", file: path.join(service.dataDir, "orderbridge.sqlite"), workers: service.workers, ...(sqlite as Values<typeof SQLITE>) },
     subscribePro: sp,
     log,
     platform: {

@@ -34,15 +34,17 @@ import type { DatabaseFiles } from "./sqlite-file.js";
  * that error (none of them was reported). A member that fails on its own is rolled back to its
  * savepoint and leaves the others untouched, exactly as a separate transaction would.
  *
- * Durability without blocking: with `syncWal`, SQLite runs at synchronous=NORMAL (a COMMIT only
- * writes the group's pages to the write-ahead log, and checkpoints sync the log and the database
- * file themselves) and the driver makes each COMMIT durable with an fdatasync of the log on libuv's
- * thread pool: the event loop goes on serving, and the next group fills, while the disk flushes.
- * A group is reported durable only after an fdatasync that began after its COMMIT; fdatasyncs run
- * one at a time, and every COMMIT made while one runs shares the next (see WalSync). A read outside
- * a group and a rolled-back transaction (whose error may tell what it read) also wait for an
- * fdatasync that began after them: what they read may not be durable yet. A log frame
- * that was checkpointed into the database file before the fdatasync is durable too: SQLite syncs the
+ * Durability: with `syncWal`, SQLite runs at synchronous=NORMAL (a COMMIT only writes the group's
+ * pages to the write-ahead log, and checkpoints sync the log and the database file themselves) and
+ * the driver makes each COMMIT durable with an fdatasync of the log, either on libuv's thread pool
+ * (the event loop goes on serving, and the next group fills, while the disk flushes; every COMMIT
+ * made while one runs shares the next) or on the event loop itself, where a quick flush costs less
+ * than handing it to a thread and back (see WalSync and FlushPlacement). A group is reported
+ * durable only after an fdatasync that began after its COMMIT. A read outside a group and a
+ * rolled-back transaction (whose error may tell what it read) also wait for an fdatasync that began
+ * after anything they could have read was committed: another process's commit may not be synced
+ * yet (SQLite's data_version tells whether one came since the last flush began). A log frame that
+ * was checkpointed into the database file before the fdatasync is durable too: SQLite syncs the
  * database file after a complete checkpoint, before it starts the log over.
  *
  * A file deleted or replaced under the process (`files`) is noticed before a group is answered:
@@ -106,10 +108,12 @@ export interface GroupCommitOptions {
   /** How long to wait for the write lock while another process holds it (then SQLITE_BUSY, a 503). */
   busyTimeoutMs: number;
   /**
-   * The database's write-ahead log file: each COMMIT is made durable by an fdatasync of it off the
-   * event loop (run SQLite at synchronous=NORMAL then). Undefined: SQLite's own setting decides.
+   * The database's write-ahead log file: each COMMIT is made durable by an fdatasync of it (run
+   * SQLite at synchronous=NORMAL then). Undefined: SQLite's own setting decides.
    */
   syncWal?: string;
+  /** Where those fdatasyncs run (FlushPlacement); default "thread-pool". */
+  walSyncOn?: WalSyncMode;
   /**
    * Checked after each COMMIT (and its flush), before the group's members are answered: a group
    * whose file was deleted or replaced meanwhile fails (503) instead of being reported durable,
@@ -118,27 +122,75 @@ export interface GroupCommitOptions {
   files?: DatabaseFiles;
 }
 
+/** Where the write-ahead log's fdatasyncs run (SQLITE_WAL_SYNC). */
+export type WalSyncMode = "auto" | "event-loop" | "thread-pool";
+
+/** In "auto": the flush runs on the event loop while its recent mean is under this. */
+export const EVENT_LOOP_FLUSH_LIMIT_MS = 1;
+
 /**
- * fdatasyncs of one file, one at a time on libuv's thread pool. `sync()` resolves after an
- * fdatasync that began after the call: when one is running, the callers share the next one.
- * After a failed fdatasync every later call fails too (the kernel may have dropped the pages it
- * could not write; a later fdatasync could succeed without them), until the process restarts.
+ * Where the next fdatasync runs. On libuv's thread pool the event loop serves on while the disk
+ * flushes, at the price of a hand-off to a thread and back (a wake-up each way, ≈ 0.1–0.2 ms of
+ * latency and some CPU per flush on a virtual machine); on the event loop nothing else runs until
+ * the flush returns. A quick flush (a local SSD: 0.1–0.5 ms) costs the event loop less than the
+ * hand-off; a slow one (network block storage: several ms) would stall every request meanwhile.
+ * "auto" keeps a moving mean of the flushes' times (both places, each weighing 1/16) and runs the
+ * next one on the event loop while the mean is under EVENT_LOOP_FLUSH_LIMIT_MS; the first one runs
+ * there. Pure: told the times, it answers.
+ */
+export class FlushPlacement {
+  #meanMs: number | undefined;
+  constructor(readonly mode: WalSyncMode) {}
+  record(ms: number): void {
+    this.#meanMs = this.#meanMs === undefined ? ms : this.#meanMs + (ms - this.#meanMs) / 16;
+  }
+  get meanMs(): number | undefined {
+    return this.#meanMs;
+  }
+  get onEventLoop(): boolean {
+    if (this.mode !== "auto") return this.mode === "event-loop";
+    return this.#meanMs === undefined || this.#meanMs < EVENT_LOOP_FLUSH_LIMIT_MS;
+  }
+}
+
+/**
+ * fdatasyncs of one file. `sync()` resolves after an fdatasync that began after the call. On the
+ * thread pool they run one at a time, and the callers that come while one runs share the next; on
+ * the event loop (FlushPlacement) a call runs its own at once, unless one is running on the pool
+ * (then it shares the next there). After a failed fdatasync every later call fails too (the kernel
+ * may have dropped the pages it could not write; a later fdatasync could succeed without them),
+ * until the process restarts.
  */
 export class WalSync {
   #fd: number | undefined;
   #running: Promise<void> | undefined;
   #next: Promise<void> | undefined;
   #broken: unknown;
+  readonly placement: FlushPlacement;
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    mode: WalSyncMode = "thread-pool",
+  ) {
+    this.placement = new FlushPlacement(mode);
+  }
 
   sync(): Promise<void> {
-    if (this.#running === undefined) return this.#start();
+    if (this.#running === undefined) return this.placement.onEventLoop ? this.#syncHere() : this.#start();
     this.#next ??= this.#running.then(
       () => this.#startNext(),
       () => this.#startNext(),
     );
     return this.#next;
+  }
+
+  /**
+   * Resolves when the last fdatasync asked for (running or next) finished, at once when none is
+   * pending; rejects after a failed one. No new fdatasync.
+   */
+  latest(): Promise<void> {
+    if (this.#broken !== undefined) return Promise.reject(this.#broken);
+    return this.#next ?? this.#running ?? Promise.resolve();
   }
 
   close(): void {
@@ -151,25 +203,50 @@ export class WalSync {
     return this.#start();
   }
 
+  #broke(err: Error): unknown {
+    // The code SQLite itself gives a failed sync: a store error (503), the sender retries.
+    this.#broken ??= Object.assign(new Error(`syncing the SQLite write-ahead log failed: ${err.message}`), {
+      code: "SQLITE_IOERR_FSYNC",
+      cause: err,
+    });
+    return this.#broken;
+  }
+
+  /** The log's descriptor, opened on first use: SQLite creates the log with the first write. */
+  #open(): number {
+    // Read-write, as some systems refuse to sync a descriptor opened for reading only.
+    this.#fd ??= fs.openSync(this.file, "r+");
+    return this.#fd;
+  }
+
+  #syncHere(): Promise<void> {
+    if (this.#broken !== undefined) return Promise.reject(this.#broken);
+    const began = performance.now();
+    try {
+      fs.fdatasyncSync(this.#open());
+    } catch (e) {
+      return Promise.reject(this.#broke(e as Error));
+    }
+    this.placement.record(performance.now() - began);
+    return Promise.resolve();
+  }
+
   #start(): Promise<void> {
     const run = new Promise<void>((resolve, reject) => {
       if (this.#broken !== undefined) return reject(this.#broken);
-      const fail = (err: Error): void => {
-        // The code SQLite itself gives a failed sync: a store error (503), the sender retries.
-        this.#broken = Object.assign(new Error(`syncing the SQLite write-ahead log failed: ${err.message}`), {
-          code: "SQLITE_IOERR_FSYNC",
-          cause: err,
-        });
-        reject(this.#broken);
-      };
+      const fail = (err: Error): void => reject(this.#broke(err));
+      let fd: number;
       try {
-        // Opened on first use: SQLite creates the log with the first write. Read-write, as some
-        // systems refuse to sync a descriptor opened for reading only.
-        this.#fd ??= fs.openSync(this.file, "r+");
+        fd = this.#open();
       } catch (e) {
         return fail(e as Error);
       }
-      fs.fdatasync(this.#fd, (err) => (err === null ? resolve() : fail(err)));
+      const began = performance.now();
+      fs.fdatasync(fd, (err) => {
+        if (err !== null) return fail(err);
+        this.placement.record(performance.now() - began);
+        resolve();
+      });
     }).finally(() => {
       if (this.#running === run) this.#running = undefined;
     });
@@ -216,10 +293,15 @@ class GroupCommitSqliteDriver implements Driver {
   readonly #walSync: WalSync | undefined;
   readonly #files: DatabaseFiles | undefined;
   readonly #statements = new Map<string, BetterSqlite3.Statement>();
+  /** Changes when another connection (another process) commits to the file. */
+  readonly #dataVersion: BetterSqlite3.Statement;
+  /** data_version when durableHorizon last asked for an fdatasync (undefined: never). */
+  #versionAtSync: unknown;
 
   constructor(options: GroupCommitOptions) {
     this.#db = options.database;
-    this.#walSync = options.syncWal === undefined ? undefined : new WalSync(options.syncWal);
+    this.#walSync = options.syncWal === undefined ? undefined : new WalSync(options.syncWal, options.walSyncOn);
+    this.#dataVersion = this.#db.prepare("PRAGMA data_version").pluck();
     this.#files = options.files;
     this.#grouped = options.groupCommit;
     this.#maxGroupSize = options.maxGroupSize ?? 256;
@@ -295,12 +377,21 @@ class GroupCommitSqliteDriver implements Driver {
   }
 
   /**
-   * Resolves once everything committed so far is durable (with syncWal; at once without), by an
-   * fdatasync that begins after the call: what a statement outside a group read may be pages
-   * another process committed and has not synced yet, which this process's own syncs may predate.
+   * Resolves once everything committed so far is durable (with syncWal; at once without): what a
+   * statement outside a group read may be pages another process committed and has not synced yet,
+   * which this process's own syncs may predate. Every COMMIT of this process asks for an fdatasync
+   * that begins after it; so when no other connection committed since this method last asked for
+   * one (SQLite's data_version, read before asking, is unchanged), the last fdatasync asked for
+   * covers everything this read could see, and no new one is needed: a read costs no flush when
+   * nothing changed.
    */
   durableHorizon(): Promise<void> {
-    return this.#walSync === undefined ? Promise.resolve() : this.#walSync.sync();
+    const w = this.#walSync;
+    if (w === undefined) return Promise.resolve();
+    const version = this.#dataVersion.get();
+    if (version === this.#versionAtSync) return w.latest();
+    this.#versionAtSync = version;
+    return w.sync();
   }
 
   // --- the lock: one statement or member transaction at a time (SQLite has one connection) ---

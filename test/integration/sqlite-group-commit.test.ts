@@ -8,11 +8,11 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import BetterSqlite3 from "better-sqlite3";
-import { sql, type Kysely } from "kysely";
+import { Kysely, sql } from "kysely";
 import { loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
-import { isStoreUnavailable, openStore, type Store } from "../../src/store/db.js";
-import { WalSync, retryWhileBusy } from "../../src/store/sqlite-group-commit.js";
+import { isStoreUnavailable, openStore, walSyncPlace, type Store } from "../../src/store/db.js";
+import { FlushPlacement, GroupCommitSqliteDialect, WalSync, retryWhileBusy } from "../../src/store/sqlite-group-commit.js";
 import { freshDatabase } from "../helpers/stores.js";
 
 // The SQLite driver's promise: a transaction (or a statement) resolves only once it is durable,
@@ -30,9 +30,9 @@ interface Ctx {
   cleanup: () => Promise<void>;
 }
 
-async function open(groupCommit: boolean, synchronous = "FULL"): Promise<Ctx> {
+async function open(groupCommit: boolean, synchronous = "FULL", extraEnv: Record<string, string> = {}): Promise<Ctx> {
   const fresh = freshDatabase("sqlite");
-  const env = { ...fresh.env, SQLITE_GROUP_COMMIT: String(groupCommit), SQLITE_SYNCHRONOUS: synchronous };
+  const env = { ...fresh.env, SQLITE_GROUP_COMMIT: String(groupCommit), SQLITE_SYNCHRONOUS: synchronous, ...extraEnv };
   const store = await openStore(loadConfig(env).database, silent);
   const db = store.db as unknown as Ctx["db"];
   await sql`create table gc_rows (id integer primary key, v text not null)`.execute(db);
@@ -279,11 +279,15 @@ function occupyThreadPool(): () => number {
   return () => finished;
 }
 
-describe("SQLITE_SYNCHRONOUS: the write-ahead log is synced off the event loop", () => {
+describe("SQLITE_SYNCHRONOUS: the write-ahead log is synced by the driver (SQLITE_WAL_SYNC)", () => {
   for (const synchronous of ["FULL", "NORMAL"] as const) {
     for (const groupCommit of [true, false]) {
-      it(`${synchronous}${groupCommit ? "" : ", group commit off"}: SQLite runs at NORMAL; ${synchronous === "FULL" ? "a commit and a read resolve only after an fdatasync on the thread pool" : "nothing waits for the thread pool"}`, async () => {
-        const c = await open(groupCommit, synchronous);
+      it(`${synchronous}${groupCommit ? "" : ", group commit off"}, SQLITE_WAL_SYNC=thread-pool: SQLite runs at NORMAL; ${synchronous === "FULL" ? "a commit, and a read after another connection committed, resolve only after an fdatasync on the thread pool; a read after no change does not wait" : "nothing waits for the thread pool"}`, async () => {
+        const c = await open(groupCommit, synchronous, { SQLITE_WAL_SYNC: "thread-pool" });
+        const writer = new BetterSqlite3(c.other.name);
+        const poolFree = async (finished: () => number): Promise<void> => {
+          while (finished() < POOL_THREADS) await new Promise((r) => setTimeout(r, 10));
+        };
         try {
           // SQLite itself never syncs in COMMIT (1 = NORMAL); FULL is kept by the driver.
           const level = await sql<{ synchronous: number }>`pragma synchronous`.execute(c.db);
@@ -298,12 +302,22 @@ describe("SQLITE_SYNCHRONOUS: the write-ahead log is synced off the event loop",
           await c.db.transaction().execute((tx) => insert(tx, 2));
           const atCommit = finished();
           assert.equal(visible(c, 2), true);
-          // A read outside a transaction may see what another process committed and did not sync.
-          while (finished() < POOL_THREADS) await new Promise((r) => setTimeout(r, 10));
+          await poolFree(finished);
+          await c.db.selectFrom("gc_rows").select("id").execute(); // notes the database's version
+
+          // Nothing changed since: a read needs no flush of its own.
           finished = occupyThreadPool();
           await c.db.selectFrom("gc_rows").select("id").execute();
+          const atUnchangedRead = finished();
+          await poolFree(finished);
+
+          // Another connection committed and did not sync: a read that may see it waits for a flush.
+          writer.prepare("insert into gc_rows (id, v) values (3, 'by another connection')").run();
+          finished = occupyThreadPool();
+          const rows = await c.db.selectFrom("gc_rows").select("id").execute();
           const atRead = finished();
           clearInterval(ticker);
+          assert.equal(rows.length, 3);
           if (synchronous === "FULL") {
             // The fdatasync ran on the first thread the pool freed.
             assert.ok(atCommit >= 1 && atRead >= 1, `resolved after a pool thread was free (${atCommit}, ${atRead})`);
@@ -311,13 +325,91 @@ describe("SQLITE_SYNCHRONOUS: the write-ahead log is synced off the event loop",
           } else {
             assert.deepEqual([atCommit, atRead], [0, 0]);
           }
-          while (finished() < POOL_THREADS) await new Promise((r) => setTimeout(r, 10));
+          assert.equal(atUnchangedRead, 0, "a read after no change did not wait for the pool");
+          await poolFree(finished);
         } finally {
+          writer.close();
           await c.cleanup();
         }
       });
     }
   }
+
+  // ("auto" is "event-loop" while the flushes are quick: FlushPlacement, below, on times it is told.)
+  for (const walSync of ["event-loop"] as const) {
+    it(`FULL, SQLITE_WAL_SYNC=${walSync}: a commit's fdatasync runs on the event loop, before the commit resolves, not on the thread pool`, async () => {
+      const c = await open(true, "FULL", { SQLITE_WAL_SYNC: walSync });
+      try {
+        await insert(c.db, 1);
+        const finished = occupyThreadPool();
+        await c.db.transaction().execute((tx) => insert(tx, 2));
+        await insert(c.db, 3);
+        assert.equal(finished(), 0, "resolved while every pool thread was still busy");
+        assert.deepEqual([visible(c, 2), visible(c, 3)], [true, true]);
+        while (finished() < POOL_THREADS) await new Promise((r) => setTimeout(r, 10));
+      } finally {
+        await c.cleanup();
+      }
+    });
+  }
+
+  for (const walSyncOn of ["event-loop", "thread-pool"] as const) {
+    it(`${walSyncOn}: a commit whose fdatasync fails is not reported (a store error, 503), and neither is any later one`, async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orderbridge-walsync-"));
+      const database = new BetterSqlite3(path.join(dir, "db.sqlite"));
+      database.pragma("journal_mode = WAL");
+      // The log to sync is a directory: it cannot be opened for writing, as a failed disk would refuse.
+      const db = new Kysely<Record<string, Record<string, unknown>>>({
+        dialect: new GroupCommitSqliteDialect({ database, groupCommit: true, busyTimeoutMs: 1000, syncWal: dir, walSyncOn }),
+      });
+      try {
+        await sql`create table t (id integer primary key)`.execute(db).catch(() => undefined);
+        for (let i = 0; i < 2; i++) {
+          await assert.rejects(
+            db.transaction().execute((tx) => tx.insertInto("t").values({ id: i }).execute()),
+            (e: Error & { code?: string }) => e.code === "SQLITE_IOERR_FSYNC" && isStoreUnavailable(e),
+          );
+        }
+      } finally {
+        await db.destroy().catch(() => undefined);
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it("FlushPlacement: auto runs flushes on the event loop while their moving mean is under 1 ms, on the thread pool from there, and back once they are quick again", () => {
+    const p = new FlushPlacement("auto");
+    assert.equal(p.onEventLoop, true, "the first one, with nothing measured");
+    for (let i = 0; i < 50; i++) p.record(0.3);
+    assert.equal(p.onEventLoop, true);
+    p.record(8); // one slow flush (a checkpoint's) moves the mean by a sixteenth
+    assert.equal(p.onEventLoop, true, `one slow flush is not a slow disk (mean ${p.meanMs})`);
+    for (let i = 0; i < 20; i++) p.record(4); // a disk that became slow
+    assert.equal(p.onEventLoop, false, `mean ${p.meanMs}`);
+    for (let i = 0; i < 100; i++) p.record(0.4);
+    assert.equal(p.onEventLoop, true, `mean ${p.meanMs}`);
+    assert.ok(Math.abs((p.meanMs ?? 0) - 0.4) < 0.01);
+    const pool = new FlushPlacement("thread-pool");
+    const loop = new FlushPlacement("event-loop");
+    for (const ms of [0, 0.1, 50]) {
+      pool.record(ms);
+      loop.record(ms);
+      assert.deepEqual([pool.onEventLoop, loop.onEventLoop], [false, true]);
+    }
+  });
+
+  it("SQLITE_WAL_SYNC=auto keeps the thread pool where a flush of its own per commit, or another process's flushes, would stall the event loop", () => {
+    assert.equal(walSyncPlace({ walSync: "auto", groupCommit: true, workers: 1 }), "auto");
+    assert.equal(walSyncPlace({ walSync: "auto", groupCommit: false, workers: 1 }), "thread-pool");
+    assert.equal(walSyncPlace({ walSync: "auto", groupCommit: true, workers: 2 }), "thread-pool");
+    for (const walSync of ["event-loop", "thread-pool"] as const) {
+      assert.equal(walSyncPlace({ walSync, groupCommit: false, workers: 4 }), walSync, "a chosen place is kept");
+    }
+    const cfg = loadConfig({ SQLITE_WAL_SYNC: "Event-Loop", WORKERS: "3" }).database;
+    assert.ok(cfg.kind === "sqlite");
+    assert.deepEqual([cfg.walSync, cfg.workers], ["event-loop", 3]);
+    assert.throws(() => loadConfig({ SQLITE_WAL_SYNC: "sometimes" }), /SQLITE_WAL_SYNC must be one of auto, event-loop, thread-pool \(got "sometimes"\)/);
+  });
 
   it("WalSync: the calls made while an fdatasync runs share the next one; one that cannot run rejects, and so do the later ones", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orderbridge-walsync-"));

@@ -16,6 +16,9 @@ import { isStoreUnavailable, openStore, type Store } from "../../src/store/db.js
 import { loadCatalog } from "../../src/platforms/local/catalog.js";
 import { createLocalPlatform } from "../../src/platforms/local/adapter.js";
 import { createSchemaRegistry } from "../../src/validation/schemas.js";
+import { transaction } from "../../src/store/handle.js";
+import { createLocalOrders } from "../../src/store/local-orders.js";
+import type { LocalOrderItemRow, LocalOrderRow } from "../../src/store/schema.js";
 import { freshDatabase, storeKinds, testDatabaseUrl } from "../helpers/stores.js";
 
 const silent = createLogger({ level: "error", format: "json", silent: true });
@@ -101,6 +104,101 @@ describe("store [postgres] beside other schemas", { skip: (await storeKinds())[1
     } finally {
       await a.cleanup();
       await b.cleanup();
+    }
+  });
+});
+
+describe("store [sqlite] migration 0017_sqlite_row_ids", () => {
+  it("rebuilds the local platform's tables of an existing database with row ids as keys (fewer B-trees an order writes), keeping every row, the foreign key and the counters", async () => {
+    const d = freshDatabase("sqlite");
+    try {
+      // The database as 0016 left it: bigint keys (an index beside each table), rowid counters and stock.
+      let store = await openStore(loadConfig(d.env).database, silent);
+      for (const t of ["local_order_items", "local_orders", "counters", "local_stock"]) await sql`drop table ${sql.table(t)}`.execute(store.db);
+      await sql`delete from orderbridge_migrations where name = '0017_sqlite_row_ids'`.execute(store.db);
+      await sql`create table "local_orders" ("id" bigint primary key, "order_number" text not null unique, "idempotency_key" text not null unique, "source" text not null, "source_order_id" text, "customer_email" text not null, "source_customer_id" text, "platform_customer_id" text, "currency" text not null, "status" text not null, "state" text not null, "subtotal" bigint not null, "shipping_total" bigint not null, "tax_total" bigint not null, "discount_total" bigint not null, "total" bigint not null, "shipping_method_code" text, "coupon_codes" text not null, "billing_address" text, "shipping_address" text, "created_at" bigint not null, "details" text)`.execute(
+        store.db,
+      );
+      await sql`create index "local_orders_source_order_id" on "local_orders" ("source_order_id")`.execute(store.db);
+      await sql`create table "local_order_items" ("id" bigint primary key, "order_id" bigint not null references "local_orders" ("id"), "line_no" integer not null, "line_ref" text not null, "sku" text not null, "name" text not null, "description" text, "quantity" integer not null, "requires_shipping" integer not null, "unit_price" bigint not null, "shipping_total" bigint not null, "tax_total" bigint not null, "discount_total" bigint not null, "line_total" bigint not null, "subscription_id" text, "properties" text)`.execute(
+        store.db,
+      );
+      await sql`create index "local_order_items_order_id" on "local_order_items" ("order_id", "line_no")`.execute(store.db);
+      await sql`create table "local_stock" ("sku" text primary key, "available" bigint not null)`.execute(store.db);
+      await sql`create table "counters" ("name" text primary key, "value" bigint not null)`.execute(store.db);
+      for (const id of [100000, 100001]) {
+        await sql`insert into local_orders values (${id}, ${`OB-${id}`}, ${`key-${id}`}, 'subscribe_pro', ${`so-${id}`}, 'a@example.com', null, 'P1', 'USD', 'pending', 'new', 2000, 500, 160, 0, 2660, 'ups_ground', '[]', null, '{"city":"X"}', ${1_700_000_000_000 + id}, '{"note":"n"}')`.execute(
+          store.db,
+        );
+        for (const line of [1, 2]) {
+          await sql`insert into local_order_items values (${(id - 100000) * 2 + line}, ${id}, ${line}, ${`l${line}`}, 'RUBY-RED', 'Ruby Red', null, 1, 1, 1000, 250, 80, 0, 1330, 's1', '[{"name":"n","value":"v"}]')`.execute(
+            store.db,
+          );
+        }
+      }
+      await sql`insert into counters values ('local_order', 100001), ('local_order_item', 4)`.execute(store.db);
+      await sql`insert into local_stock values ('RUBY-RED', 7)`.execute(store.db);
+      const before = {
+        orders: (await sql`select * from local_orders order by id`.execute(store.db)).rows,
+        items: (await sql`select * from local_order_items order by id`.execute(store.db)).rows,
+        counters: (await sql`select * from counters order by name`.execute(store.db)).rows,
+        stock: (await sql`select * from local_stock`.execute(store.db)).rows,
+      };
+      await store.close();
+
+      store = await openStore(loadConfig(d.env).database, silent);
+      try {
+        assert.deepEqual(store.migrated, ["0017_sqlite_row_ids"]);
+        assert.deepEqual(
+          {
+            orders: (await sql`select * from local_orders order by id`.execute(store.db)).rows,
+            items: (await sql`select * from local_order_items order by id`.execute(store.db)).rows,
+            counters: (await sql`select * from counters order by name`.execute(store.db)).rows,
+            stock: (await sql`select * from local_stock`.execute(store.db)).rows,
+          },
+          before,
+          "every row as it was",
+        );
+        const schema = (
+          await sql<{
+            name: string;
+            type: string;
+            sql: string | null;
+          }>`select name, type, sql from sqlite_master where tbl_name in ('local_orders', 'local_order_items', 'counters', 'local_stock') order by name`.execute(store.db)
+        ).rows;
+        const table = (name: string) => schema.find((r) => r.type === "table" && r.name === name)?.sql ?? "";
+        assert.match(table("local_orders"), /"id" integer primary key/);
+        assert.match(table("local_order_items"), /"id" integer primary key.*"order_id" bigint not null references "local_orders" \("id"\)/);
+        assert.match(table("counters"), /without rowid$/);
+        assert.match(table("local_stock"), /without rowid$/);
+        assert.deepEqual(
+          schema.filter((r) => r.type === "index").map((r) => r.name),
+          ["local_order_items_order_id", "local_orders_source_order_id", "sqlite_autoindex_local_orders_1", "sqlite_autoindex_local_orders_2"],
+          "no index for the row ids, none for the WITHOUT ROWID tables' keys: the key is the table",
+        );
+        assert.equal(schema.filter((r) => r.name.endsWith("_old")).length, 0, "the old tables are gone");
+        assert.deepEqual((await sql`pragma foreign_key_check`.execute(store.db)).rows, []);
+        await assert.rejects(
+          sql`insert into local_order_items values (99, 999999, 1, 'l1', 'X', 'X', null, 1, 1, 1, 0, 0, 0, 1, null, null)`.execute(store.db),
+          /FOREIGN KEY constraint failed/,
+          "the items' reference to their order still holds",
+        );
+        // Ids go on from the counters.
+        const orders = createLocalOrders(store.handle, { orderNumberPrefix: "OB-", orderNumberStart: 100_000 });
+        const [order] = before.orders as LocalOrderRow[];
+        const [item] = before.items as LocalOrderItemRow[];
+        const { id: _o, order_number: _n, ...newOrder } = { ...order!, idempotency_key: "key-new" };
+        const { id: _i, order_id: _oi, ...newItem } = item!;
+        const placed = await transaction(store.handle, (t) => orders.insert(t, newOrder, [newItem]));
+        assert.deepEqual([placed?.row.id, placed?.row.order_number, placed?.items.map((i) => i.id)], [100002, "OB-100002", [5]]);
+      } finally {
+        await store.close();
+      }
+      store = await openStore(loadConfig(d.env).database, silent);
+      assert.deepEqual(store.migrated, [], "once");
+      await store.close();
+    } finally {
+      await d.cleanup();
     }
   });
 });

@@ -75,6 +75,7 @@ for (const { kind, skip } of await storeKinds()) {
             "0014_console_actions",
             "0015_recharge_inbox",
             "0016_sign_in_refusals",
+            "0017_sqlite_row_ids",
           ],
         );
         await reopened.ping();

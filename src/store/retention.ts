@@ -290,7 +290,8 @@ export function createPruner(o: PrunerOptions): Pruner {
         signal: controller.signal,
         ...(o.batchSize === undefined ? {} : { batchSize: o.batchSize }),
       });
-      const total = r.jobs.deleted + r.rechargeInbox.deleted + r.spCallbacks.deleted + r.spCallbacks.answersDropped + r.callbackLog.deleted + r.consoleActions.deleted;
+      const total =
+        r.jobs.deleted + r.rechargeInbox.deleted + r.jobAttempts.deleted + r.spCallbacks.deleted + r.spCallbacks.answersDropped + r.callbackLog.deleted + r.consoleActions.deleted;
       const fields = { ...describePrune(r), ms: Date.now() - began };
       if (total > 0) o.log.info("pruned what finished before the retention", fields);
       else o.log.debug("nothing to prune", fields);

@@ -317,6 +317,37 @@ for (const { kind, skip } of await storeKinds()) {
       }
     });
 
+    it("says what it pruned when all it pruned was the runs of jobs that went before (it said nothing to prune)", async () => {
+      const t = await startService(kind, { env: { PRUNE_INTERVAL_MS: "1000" }, firstPruneDelayMs: 0 });
+      try {
+        const ended = OLD(Date.now());
+        await t.store.db
+          .insertInto("job_attempts")
+          .values({
+            id: "att-orphan",
+            job_id: "job-pruned-before",
+            attempt: 1,
+            outcome: "done",
+            detail: null,
+            remote_status: null,
+            next_run_at: null,
+            worker_id: "w1",
+            started_at: ended - 5,
+            ended_at: ended,
+          })
+          .execute();
+        await waitFor("the pruner", async () => (await t.store.db.selectFrom("job_attempts").select("id").execute()).length === 0);
+        await waitFor("its log line", async () =>
+          t.logs.some((l) => {
+            const line = JSON.parse(l) as { message: string; job_attempts?: { deleted: number } };
+            return line.message === "pruned what finished before the retention" && line.job_attempts?.deleted === 1;
+          }),
+        );
+      } finally {
+        await t.stop();
+      }
+    });
+
     it("RETENTION_DAYS=0 keeps everything", async () => {
       const t = await startService(kind, { env: { RETENTION_DAYS: "0", PRUNE_INTERVAL_MS: "1000" }, firstPruneDelayMs: 0 });
       try {

@@ -125,8 +125,12 @@ export interface GroupCommitOptions {
 /** Where the write-ahead log's fdatasyncs run (SQLITE_WAL_SYNC). */
 export type WalSyncMode = "auto" | "event-loop" | "thread-pool";
 
-/** In "auto": the flush runs on the event loop while its recent mean is under this. */
+/** In "auto": the flush runs on the event loop while the median of its recent times there is under this. */
 export const EVENT_LOOP_FLUSH_LIMIT_MS = 1;
+/** The event-loop flushes whose median "auto" goes by. */
+export const FLUSH_WINDOW = 8;
+/** In "auto", on the thread pool: every this many flushes one runs on the event loop, to time the disk again. */
+export const FLUSH_PROBE_EVERY = 64;
 
 /**
  * Where the next fdatasync runs. On libuv's thread pool the event loop serves on while the disk
@@ -134,22 +138,40 @@ export const EVENT_LOOP_FLUSH_LIMIT_MS = 1;
  * latency and some CPU per flush on a virtual machine); on the event loop nothing else runs until
  * the flush returns. A quick flush (a local SSD: 0.1–0.5 ms) costs the event loop less than the
  * hand-off; a slow one (network block storage: several ms) would stall every request meanwhile.
- * "auto" keeps a moving mean of the flushes' times (both places, each weighing 1/16) and runs the
- * next one on the event loop while the mean is under EVENT_LOOP_FLUSH_LIMIT_MS; the first one runs
- * there. Pure: told the times, it answers.
+ *
+ * "auto" times the flushes that run on the event loop (a flush on the pool cannot be timed from
+ * here: its completion waits for the event loop's turn, which under load is the longer part) and
+ * runs the next one there while the median of the last FLUSH_WINDOW is under
+ * EVENT_LOOP_FLUSH_LIMIT_MS (one slow flush, a checkpoint's, moves no median); the first
+ * FLUSH_WINDOW run there. On the thread pool, every FLUSH_PROBE_EVERY-th flush runs on the event
+ * loop to time the disk again, so a disk that became quick again is noticed. Pure: told the times,
+ * it answers.
  */
 export class FlushPlacement {
-  #meanMs: number | undefined;
+  readonly #times: number[] = [];
+  #onPool = 0;
   constructor(readonly mode: WalSyncMode) {}
+
+  /** Asks where the next flush runs (and counts it). */
+  next(): "event-loop" | "thread-pool" {
+    if (this.mode !== "auto") return this.mode;
+    if (this.#times.length < FLUSH_WINDOW || (this.medianMs ?? 0) < EVENT_LOOP_FLUSH_LIMIT_MS) return "event-loop";
+    if (++this.#onPool % FLUSH_PROBE_EVERY === 0) return "event-loop";
+    return "thread-pool";
+  }
+
+  /** A flush on the event loop took `ms`. */
   record(ms: number): void {
-    this.#meanMs = this.#meanMs === undefined ? ms : this.#meanMs + (ms - this.#meanMs) / 16;
+    this.#times.push(ms);
+    if (this.#times.length > FLUSH_WINDOW) this.#times.shift();
   }
-  get meanMs(): number | undefined {
-    return this.#meanMs;
-  }
-  get onEventLoop(): boolean {
-    if (this.mode !== "auto") return this.mode === "event-loop";
-    return this.#meanMs === undefined || this.#meanMs < EVENT_LOOP_FLUSH_LIMIT_MS;
+
+  /** The median of the last event-loop flushes' times (undefined before the first). */
+  get medianMs(): number | undefined {
+    const n = this.#times.length;
+    if (n === 0) return undefined;
+    const sorted = [...this.#times].sort((a, b) => a - b);
+    return n % 2 === 1 ? sorted[(n - 1) / 2] : ((sorted[n / 2 - 1] as number) + (sorted[n / 2] as number)) / 2;
   }
 }
 
@@ -176,7 +198,7 @@ export class WalSync {
   }
 
   sync(): Promise<void> {
-    if (this.#running === undefined) return this.placement.onEventLoop ? this.#syncHere() : this.#start();
+    if (this.#running === undefined) return this.placement.next() === "event-loop" ? this.#syncHere() : this.#start();
     this.#next ??= this.#running.then(
       () => this.#startNext(),
       () => this.#startNext(),
@@ -241,12 +263,7 @@ export class WalSync {
       } catch (e) {
         return fail(e as Error);
       }
-      const began = performance.now();
-      fs.fdatasync(fd, (err) => {
-        if (err !== null) return fail(err);
-        this.placement.record(performance.now() - began);
-        resolve();
-      });
+      fs.fdatasync(fd, (err) => (err === null ? resolve() : fail(err)));
     }).finally(() => {
       if (this.#running === run) this.#running = undefined;
     });

@@ -377,24 +377,41 @@ describe("SQLITE_SYNCHRONOUS: the write-ahead log is synced by the driver (SQLIT
     });
   }
 
-  it("FlushPlacement: auto runs flushes on the event loop while their moving mean is under 1 ms, on the thread pool from there, and back once they are quick again", () => {
+  it("FlushPlacement: auto runs flushes on the event loop while the median of the last 8 there is under 1 ms, then on the thread pool with every 64th on the event loop to time the disk again, and comes back once it is quick", () => {
     const p = new FlushPlacement("auto");
-    assert.equal(p.onEventLoop, true, "the first one, with nothing measured");
-    for (let i = 0; i < 50; i++) p.record(0.3);
-    assert.equal(p.onEventLoop, true);
-    p.record(8); // one slow flush (a checkpoint's) moves the mean by a sixteenth
-    assert.equal(p.onEventLoop, true, `one slow flush is not a slow disk (mean ${p.meanMs})`);
-    for (let i = 0; i < 20; i++) p.record(4); // a disk that became slow
-    assert.equal(p.onEventLoop, false, `mean ${p.meanMs}`);
-    for (let i = 0; i < 100; i++) p.record(0.4);
-    assert.equal(p.onEventLoop, true, `mean ${p.meanMs}`);
-    assert.ok(Math.abs((p.meanMs ?? 0) - 0.4) < 0.01);
+    const flush = (ms: number): "event-loop" | "thread-pool" => {
+      const where = p.next();
+      if (where === "event-loop") p.record(ms);
+      return where;
+    };
+    // The first 8 run on the event loop, whatever they take (start-up's migrations are slow ones).
+    assert.deepEqual(
+      [5, 5, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3].map((ms) => flush(ms)),
+      Array(8).fill("event-loop"),
+    );
+    for (let i = 0; i < 50; i++) assert.equal(flush(i % 10 === 0 ? 8 : 0.3), "event-loop", "a slow flush now and then (a checkpoint's) is not a slow disk");
+    // The disk became slow: half the window slow puts the median over 1 ms.
+    const slow = Array.from({ length: 4 }, () => flush(4));
+    assert.deepEqual(slow, Array(4).fill("event-loop"));
+    assert.ok(Math.abs((p.medianMs ?? 0) - 2.15) < 1e-9, `median ${p.medianMs}`);
+    const onPool = Array.from({ length: 64 * 3 }, () => flush(4));
+    assert.equal(onPool.filter((w) => w === "event-loop").length, 3, "every 64th times the disk again");
+    assert.equal(onPool[63], "event-loop");
+    // Quick again: noticed by the probes; after five quick ones the median is under 1 ms.
+    let probes = 0;
+    while (p.next() === "thread-pool" || (p.record(0.4), ++probes < 5)) {
+      /* flushes on the pool */
+    }
+    assert.equal(probes, 5);
+    assert.ok((p.medianMs ?? 9) < 1, `median ${p.medianMs}`);
+    assert.equal(p.next(), "event-loop");
+    // Chosen places stay chosen.
     const pool = new FlushPlacement("thread-pool");
     const loop = new FlushPlacement("event-loop");
     for (const ms of [0, 0.1, 50]) {
       pool.record(ms);
       loop.record(ms);
-      assert.deepEqual([pool.onEventLoop, loop.onEventLoop], [false, true]);
+      assert.deepEqual([pool.next(), loop.next()], ["thread-pool", "event-loop"]);
     }
   });
 

@@ -124,7 +124,7 @@ export const SQLITE = {
     help:
       "with `FULL`: where the write-ahead log's flush (fdatasync) runs. `thread-pool`: on libuv's thread pool, the event loop serving on meanwhile " +
       "(for a slow disk); `event-loop`: on the event loop, no hand-off to a thread and back (less latency and CPU per commit on a quick disk); " +
-      '`auto`: on the event loop while its flushes there take under 1 ms (the median of the last eight), with group commit on and `WORKERS=1`, else on the thread pool (see "Storage")',
+      '`auto`: on the event loop while its flushes there take under 1 ms (the median of the last eight; none of 10 ms), with group commit on and `WORKERS=1`, else on the thread pool, timing the disk again once a second (see "Storage")',
   }),
   allowNewDatabase: bool("SQLITE_ALLOW_NEW_DATABASE", {
     default: false,

@@ -127,10 +127,12 @@ export type WalSyncMode = "auto" | "event-loop" | "thread-pool";
 
 /** In "auto": the flush runs on the event loop while the median of its recent times there is under this. */
 export const EVENT_LOOP_FLUSH_LIMIT_MS = 1;
+/** In "auto": one flush on the event loop this slow (a disk that stalls) sends the next ones to the thread pool at once. */
+export const STALLED_FLUSH_MS = 10;
 /** The event-loop flushes whose median "auto" goes by. */
 export const FLUSH_WINDOW = 8;
-/** In "auto", on the thread pool: every this many flushes one runs on the event loop, to time the disk again. */
-export const FLUSH_PROBE_EVERY = 64;
+/** In "auto", on the thread pool: at most this often one flush runs on the event loop, to time the disk again. */
+export const FLUSH_PROBE_INTERVAL_MS = 1000;
 
 /**
  * Where the next fdatasync runs. On libuv's thread pool the event loop serves on while the disk
@@ -142,26 +144,28 @@ export const FLUSH_PROBE_EVERY = 64;
  * "auto" times the flushes that run on the event loop (a flush on the pool cannot be timed from
  * here: its completion waits for the event loop's turn, which under load is the longer part) and
  * runs the next one there while the median of the last FLUSH_WINDOW is under
- * EVENT_LOOP_FLUSH_LIMIT_MS (one slow flush, a checkpoint's, moves no median); the first
- * FLUSH_WINDOW run there. On the thread pool, every FLUSH_PROBE_EVERY-th flush runs on the event
- * loop to time the disk again, so a disk that became quick again is noticed. Pure: told the times,
- * it answers.
+ * EVENT_LOOP_FLUSH_LIMIT_MS (one slow flush, a checkpoint's, moves no median) and the last one
+ * took less than STALLED_FLUSH_MS; the first ones run there. On the thread pool, the first flush
+ * asked for FLUSH_PROBE_INTERVAL_MS after the last one on the event loop runs there, to time the
+ * disk again, so a disk that became quick again is noticed and a slow one costs the event loop at
+ * most one flush a second. Pure: told the times, it answers.
  */
 export class FlushPlacement {
   readonly #times: number[] = [];
-  #onPool = 0;
+  #lastOnLoopAt = -Infinity;
   constructor(readonly mode: WalSyncMode) {}
 
-  /** Asks where the next flush runs (and counts it). */
-  next(): "event-loop" | "thread-pool" {
+  /** Where the next flush runs, asked at `now` (ms, a monotonic clock). */
+  next(now: number): "event-loop" | "thread-pool" {
     if (this.mode !== "auto") return this.mode;
-    if (this.#times.length < FLUSH_WINDOW || (this.medianMs ?? 0) < EVENT_LOOP_FLUSH_LIMIT_MS) return "event-loop";
-    if (++this.#onPool % FLUSH_PROBE_EVERY === 0) return "event-loop";
-    return "thread-pool";
+    const last = this.#times.at(-1) ?? 0;
+    if (last < STALLED_FLUSH_MS && (this.medianMs ?? 0) < EVENT_LOOP_FLUSH_LIMIT_MS) return "event-loop";
+    return now - this.#lastOnLoopAt >= FLUSH_PROBE_INTERVAL_MS ? "event-loop" : "thread-pool";
   }
 
-  /** A flush on the event loop took `ms`. */
-  record(ms: number): void {
+  /** A flush on the event loop, begun at `at`, took `ms`. */
+  record(at: number, ms: number): void {
+    this.#lastOnLoopAt = at;
     this.#times.push(ms);
     if (this.#times.length > FLUSH_WINDOW) this.#times.shift();
   }
@@ -198,7 +202,7 @@ export class WalSync {
   }
 
   sync(): Promise<void> {
-    if (this.#running === undefined) return this.placement.next() === "event-loop" ? this.#syncHere() : this.#start();
+    if (this.#running === undefined) return this.placement.next(performance.now()) === "event-loop" ? this.#syncHere() : this.#start();
     this.#next ??= this.#running.then(
       () => this.#startNext(),
       () => this.#startNext(),
@@ -249,7 +253,7 @@ export class WalSync {
     } catch (e) {
       return Promise.reject(this.#broke(e as Error));
     }
-    this.placement.record(performance.now() - began);
+    this.placement.record(began, performance.now() - began);
     return Promise.resolve();
   }
 

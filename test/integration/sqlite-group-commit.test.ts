@@ -377,41 +377,46 @@ describe("SQLITE_SYNCHRONOUS: the write-ahead log is synced by the driver (SQLIT
     });
   }
 
-  it("FlushPlacement: auto runs flushes on the event loop while the median of the last 8 there is under 1 ms, then on the thread pool with every 64th on the event loop to time the disk again, and comes back once it is quick", () => {
+  it("FlushPlacement: auto runs flushes on the event loop while the median of the last 8 there is under 1 ms, on the thread pool from there (at once after one of 10 ms), timing the disk again on the event loop at most once a second, and comes back once it is quick", () => {
     const p = new FlushPlacement("auto");
+    let now = 0;
+    /** A flush asked for every 5 ms that takes `ms` where it runs. */
     const flush = (ms: number): "event-loop" | "thread-pool" => {
-      const where = p.next();
-      if (where === "event-loop") p.record(ms);
+      now += 5;
+      const where = p.next(now);
+      if (where === "event-loop") p.record(now, ms);
       return where;
     };
-    // The first 8 run on the event loop, whatever they take (start-up's migrations are slow ones).
-    assert.deepEqual(
-      [5, 5, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3].map((ms) => flush(ms)),
-      Array(8).fill("event-loop"),
-    );
-    for (let i = 0; i < 50; i++) assert.equal(flush(i % 10 === 0 ? 8 : 0.3), "event-loop", "a slow flush now and then (a checkpoint's) is not a slow disk");
+    assert.equal(flush(0.3), "event-loop", "the first one, with nothing timed");
+    for (let i = 0; i < 60; i++) assert.equal(flush(i % 20 === 4 ? 8 : 0.3), "event-loop", "a slow flush now and then (a checkpoint's) is not a slow disk");
     // The disk became slow: half the window slow puts the median over 1 ms.
-    const slow = Array.from({ length: 4 }, () => flush(4));
-    assert.deepEqual(slow, Array(4).fill("event-loop"));
+    assert.deepEqual(
+      [4, 4, 4, 4].map((ms) => flush(ms)),
+      Array(4).fill("event-loop"),
+    );
     assert.ok(Math.abs((p.medianMs ?? 0) - 2.15) < 1e-9, `median ${p.medianMs}`);
-    const onPool = Array.from({ length: 64 * 3 }, () => flush(4));
-    assert.equal(onPool.filter((w) => w === "event-loop").length, 3, "every 64th times the disk again");
-    assert.equal(onPool[63], "event-loop");
-    // Quick again: noticed by the probes; after five quick ones the median is under 1 ms.
+    // On the pool: 3 s of flushes every 5 ms, of which one a second on the event loop.
+    const onPool = Array.from({ length: 600 }, () => flush(4));
+    assert.equal(onPool[0], "thread-pool");
+    assert.equal(onPool.filter((w) => w === "event-loop").length, 3, "once a second the disk is timed again");
+    // Quick again: noticed by those probes; after five quick ones the median is under 1 ms.
     let probes = 0;
-    while (p.next() === "thread-pool" || (p.record(0.4), ++probes < 5)) {
-      /* flushes on the pool */
-    }
-    assert.equal(probes, 5);
+    while (probes < 5) if (flush(0.4) === "event-loop") probes++;
     assert.ok((p.medianMs ?? 9) < 1, `median ${p.medianMs}`);
-    assert.equal(p.next(), "event-loop");
+    assert.equal(flush(0.4), "event-loop");
+    // A disk that stalls: one flush of 10 ms or more sends the next ones to the pool at once.
+    assert.equal(flush(250), "event-loop");
+    assert.equal(flush(0.4), "thread-pool");
+    now += 1000;
+    assert.equal(flush(0.4), "event-loop", "timed again a second later");
+    assert.equal(flush(0.4), "event-loop", "and back");
     // Chosen places stay chosen.
     const pool = new FlushPlacement("thread-pool");
     const loop = new FlushPlacement("event-loop");
     for (const ms of [0, 0.1, 50]) {
-      pool.record(ms);
-      loop.record(ms);
-      assert.deepEqual([pool.next(), loop.next()], ["thread-pool", "event-loop"]);
+      pool.record(now, ms);
+      loop.record(now, ms);
+      assert.deepEqual([pool.next(now), loop.next(now)], ["thread-pool", "event-loop"]);
     }
   });
 

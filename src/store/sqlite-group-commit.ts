@@ -375,8 +375,14 @@ class GroupCommitSqliteDriver implements Driver {
     }
     // Without group commit the group held this member only: end it, letting go of the write lock.
     if (!this.#grouped) this.commitNow();
-    // Its error may tell what it read (an order, the stock): only once that is durable.
-    await this.durableHorizon();
+    // Its error may tell what it read (an order, the stock), and it may have read what another
+    // member of its group wrote: only once the group is durable (its COMMIT and a flush after it,
+    // which covers what other processes had committed before too). The group commits once nobody
+    // holds the lock, so let go of it first.
+    const group = c.group;
+    c.release();
+    if (group === undefined) await this.durableHorizon();
+    else await group.durable;
   }
 
   async savepoint(connection: DatabaseConnection, name: string): Promise<void> {

@@ -433,6 +433,31 @@ describe("SQLITE_SYNCHRONOUS: the write-ahead log is synced by the driver (SQLIT
     assert.throws(() => loadConfig({ SQLITE_WAL_SYNC: "sometimes" }), /SQLITE_WAL_SYNC must be one of auto, event-loop, thread-pool \(got "sometimes"\)/);
   });
 
+  for (const walSync of ["event-loop", "thread-pool"] as const) {
+    it(`FULL, ${walSync}: a transaction that fails after reading another member's rows is reported only once that member's group is durable`, async () => {
+      const c = await open(true, "FULL", { SQLITE_WAL_SYNC: walSync });
+      try {
+        await insert(c.db, 1);
+        let seenAtFailure: boolean | undefined;
+        const writer = c.db.transaction().execute((tx) => insert(tx, 2));
+        const reader = c.db
+          .transaction()
+          .execute(async (tx) => {
+            const rows = await tx.selectFrom("gc_rows").select("id").where("id", "=", 2).execute();
+            throw new Error(`row 2 is taken (${rows.length})`); // an error that tells what it read
+          })
+          .catch((e: Error) => {
+            seenAtFailure = visible(c, 2);
+            return e.message;
+          });
+        assert.deepEqual(await Promise.all([writer.then(() => "committed"), reader]), ["committed", "row 2 is taken (1)"]);
+        assert.equal(seenAtFailure, true, "the failure told of row 2 only once row 2 was committed");
+      } finally {
+        await c.cleanup();
+      }
+    });
+  }
+
   it("WalSync: the calls made while an fdatasync runs share the next one; one that cannot run rejects, and so do the later ones", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orderbridge-walsync-"));
     try {

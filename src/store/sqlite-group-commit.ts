@@ -40,10 +40,11 @@ import type { DatabaseFiles } from "./sqlite-file.js";
  * (the event loop goes on serving, and the next group fills, while the disk flushes; every COMMIT
  * made while one runs shares the next) or on the event loop itself, where a quick flush costs less
  * than handing it to a thread and back (see WalSync and FlushPlacement). A group is reported
- * durable only after an fdatasync that began after its COMMIT. A read outside a group and a
- * rolled-back transaction (whose error may tell what it read) also wait for an fdatasync that began
- * after anything they could have read was committed: another process's commit may not be synced
- * yet (SQLite's data_version tells whether one came since the last flush began). A log frame that
+ * durable only after an fdatasync that began after its COMMIT, and so is a member that rolled back
+ * (its error may tell what it read, another member's rows among it). A read outside a group waits
+ * for an fdatasync that began after anything it could have read was committed: another process's
+ * commit may not be synced yet (SQLite's data_version tells whether one came since the last flush
+ * was asked for). A log frame that
  * was checkpointed into the database file before the fdatasync is durable too: SQLite syncs the
  * database file after a complete checkpoint, before it starts the log over.
  *

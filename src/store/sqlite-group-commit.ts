@@ -586,16 +586,21 @@ class GroupConnection implements DatabaseConnection {
       return result;
     }
     const group = await d.openGroup();
-    let result: QueryResult<R>;
+    let result: QueryResult<R> | undefined;
+    let failure: { error: unknown } | undefined;
     try {
       result = run<R>(d, stmt, params);
-    } finally {
-      group.members++;
-      if (!d.grouped) d.commitNow(); // a failed statement was undone by SQLite itself
+    } catch (e) {
+      failure = { error: e };
     }
+    group.members++;
+    if (!d.grouped) d.commitNow(); // a failed statement was undone by SQLite itself
     this.release();
+    // A failure too is reported only once the group is durable: its error may tell of what another
+    // member wrote (a key taken by a row of this group). A lost group's error wins.
     await group.durable;
-    return result;
+    if (failure !== undefined) throw failure.error;
+    return result as QueryResult<R>;
   }
 
   async *streamQuery<R>(compiled: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {

@@ -458,6 +458,43 @@ describe("SQLITE_SYNCHRONOUS: the write-ahead log is synced by the driver (SQLIT
     });
   }
 
+  it("FULL: a statement outside a transaction that fails on another member's row is reported only once that member's group is durable, and with the group's error when the group is lost (found by an attack run)", async () => {
+    const c = await open(true, "FULL");
+    try {
+      const seen = (): boolean => visible(c, 7);
+      // The group's COMMIT fails (a deferred foreign key): row 7 never exists.
+      const member = c.db
+        .transaction()
+        .execute(async (tx) => {
+          await insert(tx, 7);
+          await tx.insertInto("gc_child").values({ id: 1, parent: 999 }).execute();
+        })
+        .then(
+          () => "committed",
+          (e: Error) => `failed: ${e.message}`,
+        );
+      const statement = insert(c.db, 7).then(
+        () => "inserted",
+        (e: Error & { code?: string }) => `failed: ${e.code ?? ""} ${e.message}; row 7 visible: ${seen()}`,
+      );
+      const [m, st] = await Promise.all([member, statement]);
+      assert.match(m, /^failed: FOREIGN KEY constraint failed/);
+      assert.doesNotMatch(st, /PRIMARYKEY|UNIQUE/, "not told of a row that was never committed");
+      assert.match(st, /FOREIGN KEY constraint failed/, "the group's error");
+
+      // When the group commits, the conflict is reported, once the row is durable.
+      const writer = c.db.transaction().execute((tx) => insert(tx, 8));
+      const again = insert(c.db, 8).then(
+        () => "inserted",
+        (e: Error & { code?: string }) => `${e.code}; row 8 visible: ${visible(c, 8)}`,
+      );
+      await writer;
+      assert.equal(await again, "SQLITE_CONSTRAINT_PRIMARYKEY; row 8 visible: true");
+    } finally {
+      await c.cleanup();
+    }
+  });
+
   it("WalSync: the calls made while an fdatasync runs share the next one; one that cannot run rejects, and so do the later ones", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "orderbridge-walsync-"));
     try {

@@ -31,6 +31,29 @@ export interface Store {
 const INT8_OID = 20;
 /** How long SQLite waits for a lock another process holds before the operation fails (→ 503). */
 const SQLITE_BUSY_TIMEOUT_MS = 5_000;
+/** At start, how long to wait for another process's write lock (its migration may copy a large table). */
+const SQLITE_MIGRATION_WAIT_MS = 10 * 60_000;
+
+/**
+ * SQLite: migrates once no other process holds the write lock. Another instance (or WORKERS'
+ * sibling) starting at the same time may be running a migration that rebuilds a table, which holds
+ * the lock for longer than a request would wait (SQLITE_BUSY_TIMEOUT_MS; 0017 took 5.5 s for
+ * 900 000 orders): this start waits for it, up to SQLITE_MIGRATION_WAIT_MS, saying so once.
+ */
+async function migrateWhenUnlocked(db: Kysely<Database>, log: Logger): Promise<string[]> {
+  const giveUpAt = Date.now() + SQLITE_MIGRATION_WAIT_MS;
+  let said = false;
+  for (;;) {
+    try {
+      return await migrateToLatest(db as unknown as Kysely<unknown>, "sqlite");
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (typeof code !== "string" || !code.startsWith("SQLITE_BUSY") || Date.now() >= giveUpAt) throw e;
+      if (!said) log.info("another process holds the database's write lock (a migration?): waiting for it before starting", { waitUpToMs: SQLITE_MIGRATION_WAIT_MS });
+      said = true;
+    }
+  }
+}
 
 export async function openStore(config: Config["database"], log: Logger): Promise<Store> {
   try {
@@ -153,7 +176,7 @@ async function openStoreAs(config: Config["database"], log: Logger): Promise<Sto
   }
   let applied: string[];
   try {
-    applied = await migrateToLatest(db as unknown as Kysely<unknown>, config.kind);
+    applied = config.kind === "sqlite" ? await migrateWhenUnlocked(db, log) : await migrateToLatest(db as unknown as Kysely<unknown>, config.kind);
     if (applied.length > 0) log.info("database migrated", { applied });
     if (config.kind === "sqlite") await keepDatabaseId(db, marker, config, log);
   } catch (e) {

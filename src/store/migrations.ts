@@ -439,9 +439,12 @@ const migrations: Record<string, Migration> = {
         .addColumn("available", "bigint", (c) => c.notNull())
         .modifyEnd(sql`without rowid`)
         .execute();
-      for (const table of ["local_orders", "local_order_items", "counters", "local_stock"]) {
-        await sql`insert into ${sql.table(table)} select * from ${sql.table(`${table}_old`)}`.execute(db);
-      }
+      await sql`insert into local_orders select * from local_orders_old`.execute(db);
+      await sql`insert into local_order_items select * from local_order_items_old`.execute(db);
+      // A rowid table let a text primary key be NULL; WITHOUT ROWID refuses it. No query reaches
+      // such a row (they look keys up with =), so it is left behind rather than stop the start.
+      await sql`insert into counters select * from counters_old where name is not null`.execute(db);
+      await sql`insert into local_stock select * from local_stock_old where sku is not null`.execute(db);
       for (const table of ["local_order_items", "local_orders", "counters", "local_stock"]) {
         await sql`drop table ${sql.table(`${table}_old`)}`.execute(db);
       }

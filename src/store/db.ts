@@ -11,7 +11,7 @@ import type { Logger } from "../logger.js";
 import type { Database } from "./schema.js";
 import { handleOf, type Tx } from "./handle.js";
 import { migrateToLatest } from "./migrations.js";
-import { GroupCommitSqliteDialect, retryWhileBusy, type WalSyncMode } from "./sqlite-group-commit.js";
+import { GroupCommitSqliteDialect, isSqliteBusy, retryWhileBusy, type WalSyncMode } from "./sqlite-group-commit.js";
 import { DatabaseFiles, databaseIdProblem, readDatabaseId, readDatabaseMarker, writeDatabaseMarker, DATABASE_ID_FILE } from "./sqlite-file.js";
 
 /** The open database: one Kysely instance over SQLite or PostgreSQL, migrated. */
@@ -47,8 +47,7 @@ async function migrateWhenUnlocked(db: Kysely<Database>, log: Logger): Promise<s
     try {
       return await migrateToLatest(db as unknown as Kysely<unknown>, "sqlite");
     } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      if (typeof code !== "string" || !code.startsWith("SQLITE_BUSY") || Date.now() >= giveUpAt) throw e;
+      if (!isSqliteBusy(e) || Date.now() >= giveUpAt) throw e;
       if (!said) log.info("another process holds the database's write lock (a migration?): waiting for it before starting", { waitUpToMs: SQLITE_MIGRATION_WAIT_MS });
       said = true;
     }

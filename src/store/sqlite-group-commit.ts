@@ -65,6 +65,12 @@ import type { DatabaseFiles } from "./sqlite-file.js";
  * holds a read lock and wants the write lock while another process holds it: SQLite answers BUSY at
  * once rather than risk a deadlock, e.g. when several processes switch a new file to WAL together).
  */
+/** SQLITE_BUSY or one of its extended codes: another process holds a lock. */
+export function isSqliteBusy(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_BUSY");
+}
+
 export async function retryWhileBusy<T>(fn: () => T, timeoutMs: number): Promise<T> {
   let pause = 1;
   const giveUpAt = Date.now() + timeoutMs;
@@ -72,8 +78,7 @@ export async function retryWhileBusy<T>(fn: () => T, timeoutMs: number): Promise
     try {
       return fn();
     } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      if (typeof code !== "string" || !code.startsWith("SQLITE_BUSY") || Date.now() >= giveUpAt) throw e;
+      if (!isSqliteBusy(e) || Date.now() >= giveUpAt) throw e;
     }
     await sleep(pause);
     // Short: another process holds the write lock for one turn of its event loop, often a few ms,
@@ -193,17 +198,17 @@ export class WalSync {
   #running: Promise<void> | undefined;
   #next: Promise<void> | undefined;
   #broken: unknown;
-  readonly placement: FlushPlacement;
+  readonly #placement: FlushPlacement;
 
   constructor(
     private readonly file: string,
     mode: WalSyncMode = "thread-pool",
   ) {
-    this.placement = new FlushPlacement(mode);
+    this.#placement = new FlushPlacement(mode);
   }
 
   sync(): Promise<void> {
-    if (this.#running === undefined) return this.placement.next(performance.now()) === "event-loop" ? this.#syncHere() : this.#start();
+    if (this.#running === undefined) return this.#placement.next(performance.now()) === "event-loop" ? this.#syncHere() : this.#start();
     this.#next ??= this.#running.then(
       () => this.#startNext(),
       () => this.#startNext(),
@@ -254,7 +259,7 @@ export class WalSync {
     } catch (e) {
       return Promise.reject(this.#broke(e as Error));
     }
-    this.placement.record(began, performance.now() - began);
+    this.#placement.record(began, performance.now() - began);
     return Promise.resolve();
   }
 
@@ -586,12 +591,11 @@ class GroupConnection implements DatabaseConnection {
       return result;
     }
     const group = await d.openGroup();
-    let result: QueryResult<R> | undefined;
-    let failure: { error: unknown } | undefined;
+    let outcome: { result: QueryResult<R> } | { error: unknown };
     try {
-      result = run<R>(d, stmt, params);
+      outcome = { result: run<R>(d, stmt, params) };
     } catch (e) {
-      failure = { error: e };
+      outcome = { error: e };
     }
     group.members++;
     if (!d.grouped) d.commitNow(); // a failed statement was undone by SQLite itself
@@ -599,8 +603,8 @@ class GroupConnection implements DatabaseConnection {
     // A failure too is reported only once the group is durable: its error may tell of what another
     // member wrote (a key taken by a row of this group). A lost group's error wins.
     await group.durable;
-    if (failure !== undefined) throw failure.error;
-    return result as QueryResult<R>;
+    if ("error" in outcome) throw outcome.error;
+    return outcome.result;
   }
 
   async *streamQuery<R>(compiled: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
